@@ -1,0 +1,42 @@
+# Two commands do all the set-up:
+#   make lab    create .venv if missing, install bpcore with its extras, open the notebooks in JupyterLab
+#   make test   the same install, then lint, unit tests and notebook tests
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PIP_QUIET := 2>&1 | { grep -v -e "is ignored: it is neither a file nor a directory" || true; }
+
+.PHONY: install lab test lint unit notebooks clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet --upgrade pip $(PIP_QUIET)
+	$(BIN)/python -m pip install --quiet -e '.[lab,test]' $(PIP_QUIET)
+	$(BIN)/python -c "import bpcore, jupyterlab, nbval, hypothesis, xdist"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lab: install
+	$(BIN)/jupyter lab notebooks/
+
+lint: install
+	$(BIN)/ruff check bpcore tests bench
+
+unit: install
+	$(BIN)/python -m pytest -n 2 -q tests
+
+notebooks: install
+	$(BIN)/python -m pytest -q -p no:randomly --nbval --nbval-current-env \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg notebooks
+
+test: lint unit notebooks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,139 @@
+"""bpcore: backpropagation from the chain rule up.
+
+A compact reverse-mode autodiff engine on numpy with a PyTorch-shaped API::
+
+    import bpcore as bp
+    x = bp.tensor([[1.0, 2.0]], requires_grad=True)
+    y = (x * x).sum()
+    y.backward()
+    x.grad            # array([[2., 4.]])
+
+Importing bpcore loads numpy only; plotting and widgets load when first used.
+"""
+
+import numpy as np
+
+from bpcore import ops
+from bpcore.gradcheck import GradcheckReport, compare, gradcheck, step_size_sweep
+from bpcore.ops import (
+    abs,
+    clip,
+    concat,
+    exp,
+    gelu,
+    leaky_relu,
+    log,
+    log_softmax,
+    matmul,
+    max,
+    mean,
+    min,
+    primitive,
+    relu,
+    reshape,
+    sigmoid,
+    softmax,
+    sqrt,
+    stack,
+    sum,
+    tanh,
+    transpose,
+    var,
+    where,
+)
+from bpcore.tensor import (
+    AnomalyError,
+    ShapeError,
+    Tensor,
+    detect_anomaly,
+    enable_grad,
+    is_grad_enabled,
+    no_grad,
+    tensor,
+)
+
+float32 = np.float32
+float64 = np.float64
+
+__version__ = "0.1.0"
+
+
+def zeros(*shape, requires_grad=False, dtype=np.float64) -> Tensor:
+    """A tensor of zeros: ``bp.zeros(2, 3)`` or ``bp.zeros((2, 3))``."""
+    return Tensor(np.zeros(_shape(shape), dtype=dtype), requires_grad=requires_grad)
+
+
+def ones(*shape, requires_grad=False, dtype=np.float64) -> Tensor:
+    return Tensor(np.ones(_shape(shape), dtype=dtype), requires_grad=requires_grad)
+
+
+def randn(*shape, rng=None, requires_grad=False, dtype=np.float64) -> Tensor:
+    """Standard normal samples; pass ``rng=np.random.default_rng(seed)`` for reproducible values."""
+    rng = rng if rng is not None else np.random.default_rng()
+    return Tensor(rng.standard_normal(_shape(shape)).astype(dtype), requires_grad=requires_grad)
+
+
+def _shape(shape):
+    return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], tuple | list) else shape
+
+
+def draw_graph(root, **kwargs):
+    """Draw the computation graph behind ``root`` with matplotlib (see :mod:`bpcore.graph`)."""
+    from bpcore.graph import draw_graph as _draw
+
+    return _draw(root, **kwargs)
+
+
+def to_dot(root, **kwargs) -> str:
+    """Graphviz DOT text for the graph behind ``root`` (see :mod:`bpcore.graph`)."""
+    from bpcore.graph import to_dot as _to_dot
+
+    return _to_dot(root, **kwargs)
+
+
+__all__ = [
+    "AnomalyError",
+    "GradcheckReport",
+    "ShapeError",
+    "Tensor",
+    "abs",
+    "clip",
+    "compare",
+    "concat",
+    "detect_anomaly",
+    "draw_graph",
+    "enable_grad",
+    "exp",
+    "float32",
+    "float64",
+    "gelu",
+    "gradcheck",
+    "is_grad_enabled",
+    "leaky_relu",
+    "log",
+    "log_softmax",
+    "matmul",
+    "max",
+    "mean",
+    "min",
+    "no_grad",
+    "ones",
+    "ops",
+    "primitive",
+    "randn",
+    "relu",
+    "reshape",
+    "sigmoid",
+    "softmax",
+    "sqrt",
+    "stack",
+    "step_size_sweep",
+    "sum",
+    "tanh",
+    "tensor",
+    "to_dot",
+    "transpose",
+    "var",
+    "where",
+    "zeros",
+]

@@ -1,0 +1,590 @@
+"""The Tensor: a numpy array that remembers how it was made and can send gradients back.
+
+Reverse-mode automatic differentiation in three ideas:
+
+1. Every primitive op (see ``ops.py``) records, on its output, the inputs it read and one
+   vector-Jacobian product (VJP) per input: a function that turns dL/d(output) into
+   dL/d(input).
+2. ``backward()`` orders the recorded graph topologically (iteratively, so a chain of
+   100,000 ops is fine) and walks it from the output to the leaves, calling each VJP once.
+3. Gradients that reach the same tensor along different paths are added (the multivariable
+   chain rule), and leaves accumulate into ``.grad`` until someone zeroes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import linecache
+import os
+import sys
+from collections.abc import Callable
+
+import numpy as np
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+class _Switches:
+    """Process-wide switches read by every op (kept in one place so they are easy to find)."""
+
+    grad_enabled = True  # False inside no_grad(): ops record nothing
+    anomaly = False  # True inside detect_anomaly(): every value and gradient is checked
+    record_sites = 0  # > 0: ops remember the line of user code that created them
+
+
+SWITCHES = _Switches()
+
+
+class ShapeError(ValueError):
+    """Two shapes that an op cannot combine; the message names the op and both shapes."""
+
+
+class AnomalyError(FloatingPointError):
+    """Raised inside ``detect_anomaly()`` by the first op whose value or gradient is NaN or Inf."""
+
+
+# ----------------------------------------------------------------------------- grad mode
+
+
+class no_grad(contextlib.ContextDecorator):
+    """Context manager (and decorator) in which ops record no graph: for evaluation and updates.
+
+    >>> with bp.no_grad():
+    ...     w.data -= lr * w.grad      # (plain numpy is also fine for updates)
+    """
+
+    def __enter__(self):
+        self._previous = SWITCHES.grad_enabled
+        SWITCHES.grad_enabled = False
+        return self
+
+    def __exit__(self, *exc):
+        SWITCHES.grad_enabled = self._previous
+        return False
+
+
+class enable_grad(contextlib.ContextDecorator):
+    """Turn graph recording back on inside a ``no_grad`` block."""
+
+    def __enter__(self):
+        self._previous = SWITCHES.grad_enabled
+        SWITCHES.grad_enabled = True
+        return self
+
+    def __exit__(self, *exc):
+        SWITCHES.grad_enabled = self._previous
+        return False
+
+
+def is_grad_enabled() -> bool:
+    return SWITCHES.grad_enabled
+
+
+class detect_anomaly(contextlib.ContextDecorator):
+    """Inside this block the first op whose value or gradient holds NaN or Inf raises
+    :class:`AnomalyError`, naming the op, its input shapes and the line of your code that made it.
+
+    It costs a finiteness check per op and a stack lookup per op, so use it to debug, not to train.
+    """
+
+    def __enter__(self):
+        self._previous = SWITCHES.anomaly
+        SWITCHES.anomaly = True
+        SWITCHES.record_sites += 1
+        return self
+
+    def __exit__(self, *exc):
+        SWITCHES.anomaly = self._previous
+        SWITCHES.record_sites -= 1
+        return False
+
+
+def user_site() -> str | None:
+    """'file:line: code' of the innermost frame outside the bpcore package (who called the op)."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+    if frame is None:
+        return None
+    filename, lineno = frame.f_code.co_filename, frame.f_lineno
+    code = linecache.getline(filename, lineno).strip()
+    return f"{filename}:{lineno}: {code}" if code else f"{filename}:{lineno}"
+
+
+# ----------------------------------------------------------------------------- the tensor
+
+
+class RemovableHandle:
+    """Returned by :meth:`Tensor.register_hook`; ``handle.remove()`` takes the hook off again."""
+
+    def __init__(self, hooks: list, fn: Callable):
+        self._hooks, self._fn = hooks, fn
+
+    def remove(self) -> None:
+        if self._fn in self._hooks:
+            self._hooks.remove(self._fn)
+
+
+class Tensor:
+    """An n-dimensional array with an optional gradient.
+
+    Attributes:
+        data: the values, a numpy array (live: editing it in place is seen by the tensor).
+        grad: dL/d(this tensor), same shape and dtype as ``data``; None until a backward pass
+            reaches a leaf (or a tensor that called :meth:`retain_grad`).
+        requires_grad: whether ops on this tensor are recorded for backward.
+
+    Graph fields (set by ops, read by ``backward``, ``gradcheck`` and ``draw_graph``):
+        op: name of the primitive that produced this tensor (None for a leaf).
+        inputs: the arguments that primitive received (tensors and constants).
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_edges",
+        "_hooks",
+        "_primitive",
+        "_retain",
+        "_site",
+        "_static",
+        "data",
+        "grad",
+        "inputs",
+        "name",
+        "op",
+        "requires_grad",
+    )
+    __array_ufunc__ = None  # numpy defers to Tensor's reflected operators: ndarray + Tensor works
+    __hash__ = object.__hash__  # comparisons return arrays, identity stays the hash
+
+    def __init__(self, data, requires_grad: bool = False, name: str | None = None):
+        if not isinstance(data, np.ndarray):
+            # a numpy scalar (what reductions return) keeps its dtype; anything else becomes float64
+            data = np.asarray(data) if isinstance(data, np.generic) else np.asarray(data, dtype=np.float64)
+        if requires_grad and not np.issubdtype(data.dtype, np.floating):
+            raise TypeError(
+                f"only floating-point tensors can require gradients, got dtype {data.dtype}; "
+                "pass dtype=np.float64 (or float32)"
+            )
+        self.data = data
+        self.grad = None
+        self.requires_grad = requires_grad
+        self.name = name
+        self.op = None
+        self.inputs = ()
+        self._edges = ()  # (input position, input tensor, VJP) for inputs that need a gradient
+        self._primitive = None
+        self._static = None
+        self._hooks = None
+        self._retain = False
+        self._site = None
+
+    # -- basic facts ----------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.op is None
+
+    @property
+    def parents(self) -> tuple[Tensor, ...]:
+        """The tensor inputs of the op that made this tensor (constants left out)."""
+        return tuple(x for x in self.inputs if isinstance(x, Tensor))
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def item(self) -> float:
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
+        return self.data.item()
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ValueError(
+                f"the truth value of a tensor of shape {self.shape} is ambiguous: "
+                "use .data.any() or .data.all()"
+            )
+        return bool(self.data.item())
+
+    def numpy(self) -> np.ndarray:
+        """The underlying array itself (not a copy), as ``torch.Tensor.numpy()`` does."""
+        return self.data
+
+    def tolist(self):
+        return self.data.tolist()
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", precision=4, prefix="tensor(")
+        extras = []
+        if self.data.dtype != np.float64:
+            extras.append(f"dtype={self.data.dtype}")
+        if self.op is not None:
+            extras.append(f"op={self.op}")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        if self.name:
+            extras.append(f"name={self.name!r}")
+        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+
+    # -- graph control --------------------------------------------------------
+    def detach(self) -> Tensor:
+        """A new leaf sharing this tensor's data, cut off from the graph (gradients stop here)."""
+        return Tensor(self.data, requires_grad=False, name=self.name)
+
+    def requires_grad_(self, flag: bool = True) -> Tensor:
+        if not self.is_leaf:
+            raise RuntimeError(
+                "requires_grad_() can only change leaf tensors; this one was made by "
+                f"'{self.op}'. Use .detach().requires_grad_() for a new leaf."
+            )
+        if flag and not np.issubdtype(self.data.dtype, np.floating):
+            raise TypeError(f"only floating-point tensors can require gradients, got dtype {self.data.dtype}")
+        self.requires_grad = flag
+        return self
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` on this intermediate tensor after backward (leaves always keep it)."""
+        if not self.requires_grad:
+            raise RuntimeError(
+                "retain_grad() on a tensor that does not require grad: no gradient will reach it"
+            )
+        self._retain = True
+
+    def register_hook(self, fn: Callable[[np.ndarray], np.ndarray | None]) -> RemovableHandle:
+        """Call ``fn(grad)`` when this tensor's full gradient is known during backward.
+
+        ``grad`` is a numpy array. If ``fn`` returns an array, it replaces the gradient that flows
+        on (to the inputs, and into ``.grad`` for a leaf). Returns a handle with ``.remove()``.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that does not require grad")
+        if self._hooks is None:
+            self._hooks = []
+        self._hooks.append(fn)
+        return RemovableHandle(self._hooks, fn)
+
+    def backward(self, grad=None) -> None:
+        """Send gradients from this tensor back to every leaf that requires them.
+
+        Args:
+            grad: dL/d(self). May be omitted when self holds a single number (it is then 1).
+
+        Gradients are added into each leaf's ``.grad``: call ``zero_grad()`` (or set ``.grad = None``)
+        between steps. Calling ``backward()`` twice on the same graph adds the gradients twice.
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "backward() on a tensor that does not require grad: none of its inputs had "
+                "requires_grad=True, or it was computed inside no_grad()"
+            )
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"backward() without a gradient works only for a single number, but this tensor has "
+                    f"shape {self.shape}. Reduce it first (y.sum().backward()) or pass dL/dy: "
+                    f"y.backward(np.ones({self.shape}))"
+                )
+            grad = np.ones_like(self.data)
+        else:
+            grad = grad.data if isinstance(grad, Tensor) else grad
+            grad = np.asarray(grad, dtype=self.data.dtype)
+            if grad.shape != self.shape:
+                raise ShapeError(
+                    f"backward(grad): grad has shape {grad.shape}, but the tensor has shape {self.shape}"
+                )
+        run_backward(self, grad)
+
+    # -- operators and methods: thin calls into ops.py -------------------------
+    def __add__(self, other):
+        return _ops.add(self, other)
+
+    def __radd__(self, other):
+        return _ops.add(other, self)
+
+    def __sub__(self, other):
+        return _ops.sub(self, other)
+
+    def __rsub__(self, other):
+        return _ops.sub(other, self)
+
+    def __mul__(self, other):
+        return _ops.mul(self, other)
+
+    def __rmul__(self, other):
+        return _ops.mul(other, self)
+
+    def __truediv__(self, other):
+        return _ops.div(self, other)
+
+    def __rtruediv__(self, other):
+        return _ops.div(other, self)
+
+    def __pow__(self, other):
+        return _ops.pow(self, other)
+
+    def __rpow__(self, other):
+        return _ops.pow(other, self)
+
+    def __matmul__(self, other):
+        return _ops.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return _ops.matmul(other, self)
+
+    def __neg__(self):
+        return _ops.neg(self)
+
+    def __pos__(self):
+        return self
+
+    def __getitem__(self, index):
+        return _ops.getitem(self, index)
+
+    # comparisons give plain boolean arrays: they have no gradient
+    def __eq__(self, other):
+        return self.data == _raw(other)
+
+    def __ne__(self, other):
+        return self.data != _raw(other)
+
+    def __lt__(self, other):
+        return self.data < _raw(other)
+
+    def __le__(self, other):
+        return self.data <= _raw(other)
+
+    def __gt__(self, other):
+        return self.data > _raw(other)
+
+    def __ge__(self, other):
+        return self.data >= _raw(other)
+
+    def exp(self):
+        return _ops.exp(self)
+
+    def log(self):
+        return _ops.log(self)
+
+    def sqrt(self):
+        return _ops.sqrt(self)
+
+    def abs(self):
+        return _ops.abs(self)
+
+    def tanh(self):
+        return _ops.tanh(self)
+
+    def sigmoid(self):
+        return _ops.sigmoid(self)
+
+    def relu(self):
+        return _ops.relu(self)
+
+    def leaky_relu(self, negative_slope: float = 0.01):
+        return _ops.leaky_relu(self, negative_slope=negative_slope)
+
+    def gelu(self, approximate: str = "none"):
+        return _ops.gelu(self, approximate=approximate)
+
+    def softmax(self, axis: int = -1):
+        return _ops.softmax(self, axis=axis)
+
+    def log_softmax(self, axis: int = -1):
+        return _ops.log_softmax(self, axis=axis)
+
+    def sum(self, axis=None, keepdims: bool = False):
+        return _ops.sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims: bool = False):
+        return _ops.mean(self, axis=axis, keepdims=keepdims)
+
+    def var(self, axis=None, keepdims: bool = False, unbiased: bool = False):
+        return _ops.var(self, axis=axis, keepdims=keepdims, unbiased=unbiased)
+
+    def max(self, axis=None, keepdims: bool = False):
+        return _ops.max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis=None, keepdims: bool = False):
+        return _ops.min(self, axis=axis, keepdims=keepdims)
+
+    def reshape(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], tuple | list):
+            shape = tuple(shape[0])
+        return _ops.reshape(self, shape=shape)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and isinstance(axes[0], tuple | list):
+            axes = tuple(axes[0])
+        return _ops.transpose(self, axes=axes or None)
+
+    @property
+    def T(self):
+        return _ops.transpose(self, axes=None)
+
+    def clip(self, min=None, max=None):
+        return _ops.clip(self, min=min, max=max)
+
+    def astype(self, dtype):
+        return _ops.cast(self, dtype=np.dtype(dtype))
+
+    def to(self, dtype):
+        return self.astype(dtype)
+
+
+def _raw(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+def tensor(data, requires_grad: bool = False, dtype=None, name: str | None = None) -> Tensor:
+    """Make a tensor from a number, nested lists, a numpy array or another tensor (always a copy).
+
+    The dtype is float64 unless ``dtype`` says otherwise; a floating numpy array keeps its dtype,
+    so float32 data gives a float32 tensor and a float32 graph.
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is None:
+        is_float_array = isinstance(data, np.ndarray | np.generic) and np.issubdtype(data.dtype, np.floating)
+        dtype = data.dtype if is_float_array else np.float64
+    try:
+        array = np.array(data, dtype=dtype)
+    except (ValueError, TypeError) as error:
+        raise TypeError(
+            f"bp.tensor could not turn {type(data).__name__} into a {np.dtype(dtype)} array: {error}"
+        ) from None
+    return Tensor(array, requires_grad=requires_grad, name=name)
+
+
+# ----------------------------------------------------------------------------- backward
+
+
+def topological_order(root: Tensor, every_tensor: bool = False) -> list[Tensor]:
+    """Tensors ``root`` depends on (itself included), inputs before the tensors made from them.
+
+    By default only tensors that take part in backward (those requiring grad); with
+    ``every_tensor`` also constants such as input data, for pictures of the graph, visited in
+    argument order. Iterative depth-first search, so very deep graphs never touch Python's
+    recursion limit. (Tensors hash by identity, so they serve directly as set members.)
+    """
+    order: list[Tensor] = []
+    seen: set[Tensor] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)  # all of its inputs are in `order` already
+            continue
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.append((node, True))
+        if every_tensor:  # reversed, so the first argument comes first in the order
+            stack.extend((x, False) for x in reversed(node.parents) if x not in seen)
+        else:
+            for _, x, _ in node._edges:
+                if x not in seen:
+                    stack.append((x, False))
+    return order
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum ``grad`` down to ``shape``: the VJP of numpy broadcasting.
+
+    A value that was broadcast (copied) to many positions influenced all of them, so its
+    gradient is the sum over those positions.
+    """
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra < 0:
+        raise ShapeError(f"a gradient of shape {grad.shape} cannot belong to an input of shape {shape}")
+    if extra:
+        grad = grad.sum(axis=tuple(range(extra)))
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if stretched:
+        grad = grad.sum(axis=stretched, keepdims=True)
+    if grad.shape != shape:
+        raise ShapeError(f"a gradient of shape {grad.shape} cannot belong to an input of shape {shape}")
+    return grad
+
+
+def _accumulate_grad(t: Tensor, g: np.ndarray) -> None:
+    if t.grad is None:
+        t.grad = np.array(g, dtype=t.data.dtype, copy=True)  # own copy: g may be shared with other nodes
+    else:
+        t.grad += g
+
+
+def check_finite(array: np.ndarray, what: str, op: str, inputs: tuple, site: str | None) -> None:
+    """Raise AnomalyError if ``array`` (the value or a gradient of op ``op``) holds NaN or Inf."""
+    if np.isfinite(array).all():
+        return
+    kind = "NaN" if np.isnan(array).any() else "Inf"
+    shapes = ", ".join(
+        str(np.shape(_raw(x))) if isinstance(x, Tensor | np.ndarray) else repr(x) for x in inputs
+    )
+    where = f"\n  created at {site}" if site else ""
+    raise AnomalyError(f"'{op}' produced {kind} in {what} (input shapes: {shapes}){where}")
+
+
+def run_backward(root: Tensor, grad: np.ndarray) -> None:
+    """Walk the graph from ``root`` back to the leaves, calling each recorded VJP once."""
+    grads: dict[Tensor, np.ndarray] = {root: grad}
+    check = SWITCHES.anomaly
+    for node in reversed(topological_order(root)):
+        g = grads.pop(node, None)
+        if g is None:
+            continue  # no path from root reached this node with a gradient
+        if node._hooks:
+            g = _run_hooks(node, g)
+        if node.op is None or node._retain:
+            _accumulate_grad(node, g)
+        for index, x, vjp in node._edges:
+            if check:
+                with np.errstate(all="ignore"):
+                    gx = vjp(g)
+            else:
+                gx = vjp(g)
+            if gx.shape != x.data.shape:
+                gx = unbroadcast(gx, x.data.shape)
+            if gx.dtype != x.data.dtype:
+                gx = gx.astype(x.data.dtype)
+            if check:
+                which = f"the gradient for input {index}" if len(node.inputs) > 1 else "its gradient"
+                check_finite(gx, which, node.op, node.inputs, node._site)
+            previous = grads.get(x)
+            grads[x] = gx if previous is None else previous + gx
+
+
+def _run_hooks(node: Tensor, g: np.ndarray) -> np.ndarray:
+    for hook in list(node._hooks):
+        replaced = hook(g)
+        if replaced is not None:
+            replaced = np.asarray(replaced.data if isinstance(replaced, Tensor) else replaced)
+            if replaced.shape != node.shape:
+                raise ShapeError(
+                    f"a hook returned a gradient of shape {replaced.shape} for a tensor of shape {node.shape}"
+                )
+            g = replaced
+    return g
+
+
+from bpcore import ops as _ops  # noqa: E402  (ops needs Tensor defined first)
