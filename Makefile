@@ -33,7 +33,7 @@ unit: install
 	$(BIN)/python -m pytest -n 2 -q tests
 
 notebooks: install
-	$(BIN)/python -m pytest -q -p no:randomly --nbval --nbval-current-env \
+	$(BIN)/python -m pytest -q --nbval --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg notebooks
 
 test: lint unit notebooks

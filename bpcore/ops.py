@@ -41,11 +41,12 @@ class Primitive:
 
     def __call__(self, *inputs, **settings) -> Tensor:
         arrays = []
-        needs_grad = False
-        for x in inputs:
+        wanted = []  # positions of the inputs that need a gradient
+        for i, x in enumerate(inputs):
             if isinstance(x, Tensor):
                 arrays.append(x.data)
-                needs_grad = needs_grad or x.requires_grad
+                if x.requires_grad:
+                    wanted.append(i)
             else:
                 arrays.append(x)
         try:
@@ -64,15 +65,11 @@ class Primitive:
         if SWITCHES.anomaly:
             check_finite(value, "its value", self.name, inputs, user_site())
         out = Tensor(value)
-        if needs_grad and SWITCHES.grad_enabled:
+        if wanted and SWITCHES.grad_enabled:
             out.requires_grad = True
             out.op = self.name
             out.inputs = inputs
-            out._edges = tuple(
-                (i, x, vjp)
-                for i, (x, vjp) in enumerate(zip(inputs, vjps, strict=True))
-                if vjp is not None and isinstance(x, Tensor) and x.requires_grad
-            )
+            out._edges = [(i, inputs[i], vjps[i]) for i in wanted if vjps[i] is not None]
             out._primitive = self
             out._static = settings
             if SWITCHES.record_sites:

@@ -14,7 +14,9 @@ Reverse-mode automatic differentiation in three ideas:
 from __future__ import annotations
 
 import contextlib
+import itertools
 import linecache
+import operator
 import os
 import sys
 from collections.abc import Callable
@@ -114,6 +116,9 @@ def user_site() -> str | None:
 # ----------------------------------------------------------------------------- the tensor
 
 
+_creation_counter = itertools.count()
+
+
 class RemovableHandle:
     """Returned by :meth:`Tensor.register_hook`; ``handle.remove()`` takes the hook off again."""
 
@@ -143,6 +148,7 @@ class Tensor:
         "__weakref__",
         "_edges",
         "_hooks",
+        "_number",
         "_primitive",
         "_retain",
         "_site",
@@ -167,6 +173,7 @@ class Tensor:
                 "pass dtype=np.float64 (or float32)"
             )
         self.data = data
+        self._number = next(_creation_counter)  # see topological_order
         self.grad = None
         self.requires_grad = requires_grad
         self.name = name
@@ -480,29 +487,25 @@ def topological_order(root: Tensor, every_tensor: bool = False) -> list[Tensor]:
     """Tensors ``root`` depends on (itself included), inputs before the tensors made from them.
 
     By default only tensors that take part in backward (those requiring grad); with
-    ``every_tensor`` also constants such as input data, for pictures of the graph, visited in
-    argument order. Iterative depth-first search, so very deep graphs never touch Python's
-    recursion limit. (Tensors hash by identity, so they serve directly as set members.)
+    ``every_tensor`` also constants such as input data, for pictures of the graph.
+
+    Every tensor is numbered when it is created, and an op's inputs always exist before its
+    output, so sorting the reachable tensors by that number is a topological order. Finding them
+    is an iterative walk (a stack, not recursion), so a chain of 100,000 ops is no problem.
     """
-    order: list[Tensor] = []
-    seen: set[Tensor] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    seen: set[Tensor] = {root}  # tensors hash by identity, so they can be set members
+    stack = [root]
     while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)  # all of its inputs are in `order` already
-            continue
-        if node in seen:
-            continue
-        seen.add(node)
-        stack.append((node, True))
-        if every_tensor:  # reversed, so the first argument comes first in the order
-            stack.extend((x, False) for x in reversed(node.parents) if x not in seen)
-        else:
-            for _, x, _ in node._edges:
-                if x not in seen:
-                    stack.append((x, False))
-    return order
+        node = stack.pop()
+        inputs = node.parents if every_tensor else [x for _, x, _ in node._edges]
+        for x in inputs:
+            if x not in seen:
+                seen.add(x)
+                stack.append(x)
+    return sorted(seen, key=_creation_number)
+
+
+_creation_number = operator.attrgetter("_number")
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
