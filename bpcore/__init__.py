@@ -13,7 +13,7 @@ Importing bpcore loads numpy only; plotting and widgets load when first used.
 
 import numpy as np
 
-from bpcore import ops
+from bpcore import data, diagnostics, manual, nn, ops, optim, train
 from bpcore.gradcheck import GradcheckReport, compare, gradcheck, step_size_sweep
 from bpcore.ops import (
     abs,
@@ -41,6 +41,7 @@ from bpcore.ops import (
     var,
     where,
 )
+from bpcore.random import manual_seed
 from bpcore.tensor import (
     AnomalyError,
     ShapeError,
@@ -51,6 +52,7 @@ from bpcore.tensor import (
     no_grad,
     tensor,
 )
+from bpcore.train import fit
 
 float32 = np.float32
 float64 = np.float64
@@ -100,10 +102,13 @@ __all__ = [
     "clip",
     "compare",
     "concat",
+    "data",
     "detect_anomaly",
+    "diagnostics",
     "draw_graph",
     "enable_grad",
     "exp",
+    "fit",
     "float32",
     "float64",
     "gelu",
@@ -112,13 +117,17 @@ __all__ = [
     "leaky_relu",
     "log",
     "log_softmax",
+    "manual",
+    "manual_seed",
     "matmul",
     "max",
     "mean",
     "min",
+    "nn",
     "no_grad",
     "ones",
     "ops",
+    "optim",
     "primitive",
     "randn",
     "relu",
@@ -132,6 +141,7 @@ __all__ = [
     "tanh",
     "tensor",
     "to_dot",
+    "train",
     "transpose",
     "var",
     "where",

@@ -1,0 +1,186 @@
+"""One MLP training step (forward, backward, SGD update) in float32: bpcore against a hand-written
+numpy step of the same math, and against PyTorch on the CPU when it is installed.
+
+    .venv/bin/python bench/mlp_step.py [--rounds 15]
+
+The three implementations are timed in interleaved rounds in one process, so machine noise hits
+them alike; the ratios are medians over rounds. All three run single-threaded (OpenBLAS through
+threadpoolctl, PyTorch through set_num_threads), so the comparison is of the same arithmetic.
+Targets (bpcore / numpy): <= 1.5, <= 1.3, <= 1.1 for the three sizes; faster than PyTorch on
+the two small ones; within 1.2x of it on the large one; and bpcore's backward <= 2.3x its
+forward on the large size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import statistics
+import time
+
+import numpy as np
+
+import bpcore as bp
+
+F = bp.nn.functional
+SIZES = [((2, 16, 16, 2), 32), ((64, 128, 10), 64), ((784, 256, 256, 10), 128)]
+LR = 0.01
+
+
+def make_weights(widths, seed=0):
+    """PyTorch-style uniform init, float32; weights (out, in) as in nn.Linear."""
+    rng = np.random.default_rng(seed)
+    layers = []
+    for fan_in, fan_out in itertools.pairwise(widths):
+        bound = 1 / np.sqrt(fan_in)
+        w = rng.uniform(-bound, bound, (fan_out, fan_in)).astype(np.float32)
+        b = rng.uniform(-bound, bound, fan_out).astype(np.float32)
+        layers.append((w, b))
+    return layers
+
+
+class NumpyMLP:
+    """The same network and step written directly in numpy: the floor a numpy engine can reach."""
+
+    def __init__(self, weights):
+        self.params = [(w.copy(), b.copy()) for w, b in weights]
+
+    def step(self, x, y):
+        activations, pre = [x], []
+        for i, (w, b) in enumerate(self.params):
+            z = activations[-1] @ w.T + b
+            pre.append(z)
+            activations.append(np.maximum(z, 0) if i < len(self.params) - 1 else z)
+        logits = activations[-1]
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        exp = np.exp(shifted)
+        probs = exp / exp.sum(axis=1, keepdims=True)
+        n = len(y)
+        loss = -np.log(probs[np.arange(n), y]).mean()
+        delta = probs
+        delta[np.arange(n), y] -= 1
+        delta /= n
+        for i in range(len(self.params) - 1, -1, -1):
+            w, b = self.params[i]
+            grad_w, grad_b = delta.T @ activations[i], delta.sum(axis=0)
+            if i > 0:
+                delta = (delta @ w) * (pre[i - 1] > 0)
+            w -= LR * grad_w
+            b -= LR * grad_b
+        return loss
+
+
+class BpcoreMLP:
+    def __init__(self, weights):
+        layers = []
+        for w, b in weights:
+            linear = bp.nn.Linear(w.shape[1], w.shape[0])
+            linear.weight = bp.nn.Parameter(w.copy())
+            linear.bias = bp.nn.Parameter(b.copy())
+            layers += [linear, bp.nn.ReLU()]
+        self.model = bp.nn.Sequential(*layers[:-1])
+        self.optimizer = bp.optim.SGD(self.model.parameters(), lr=LR)
+
+    def step(self, x, y):
+        self.optimizer.zero_grad()
+        loss = F.cross_entropy(self.model(bp.Tensor(x)), y)
+        loss.backward()
+        self.optimizer.step()
+        return loss
+
+    def forward_backward_times(self, x, y, repeats):
+        forward, backward = [], []
+        for _ in range(repeats):
+            self.optimizer.zero_grad()
+            t0 = time.perf_counter()
+            loss = F.cross_entropy(self.model(bp.Tensor(x)), y)
+            t1 = time.perf_counter()
+            loss.backward()
+            t2 = time.perf_counter()
+            forward.append(t1 - t0)
+            backward.append(t2 - t1)
+        return statistics.median(forward), statistics.median(backward)
+
+
+class TorchMLP:
+    def __init__(self, weights):
+        import torch
+
+        self.torch = torch
+        torch.set_num_threads(1)
+        layers = []
+        for w, b in weights:
+            linear = torch.nn.Linear(w.shape[1], w.shape[0])
+            with torch.no_grad():
+                linear.weight.copy_(torch.from_numpy(w))
+                linear.bias.copy_(torch.from_numpy(b))
+            layers += [linear, torch.nn.ReLU()]
+        self.model = torch.nn.Sequential(*layers[:-1])
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=LR)
+
+    def step(self, x, y):
+        self.optimizer.zero_grad()
+        loss = self.torch.nn.functional.cross_entropy(self.model(x), y)
+        loss.backward()
+        self.optimizer.step()
+        return loss
+
+
+def per_step_seconds(step, x, y, steps):
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step(x, y)
+    return (time.perf_counter() - t0) / steps
+
+
+def main() -> None:
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    args = parser.parse_args()
+    try:
+        import torch
+    except ImportError:
+        torch = None
+        print("PyTorch is not installed: comparing with numpy only (pip install torch to add it)")
+    print(f"{'size':<20}{'batch':>6}{'numpy us':>10}{'bpcore us':>11}{'torch us':>10}{'bp/numpy':>10}{'bp/torch':>10}")
+    for widths, batch in SIZES:
+        rng = np.random.default_rng(1)
+        x = rng.standard_normal((batch, widths[0])).astype(np.float32)
+        y = rng.integers(0, widths[-1], size=batch)
+        weights = make_weights(widths)
+        runners = {"numpy": NumpyMLP(weights), "bpcore": BpcoreMLP(weights)}
+        inputs = {"numpy": (x, y), "bpcore": (x, y)}
+        if torch is not None:
+            runners["torch"] = TorchMLP(weights)
+            inputs["torch"] = (torch.from_numpy(x), torch.from_numpy(y))
+        steps = 200 if widths[0] < 100 else 20
+        times = {name: [] for name in runners}
+        for name, runner in runners.items():  # warm-up
+            per_step_seconds(runner.step, *inputs[name], 5)
+        for _ in range(args.rounds):
+            for name, runner in runners.items():
+                times[name].append(per_step_seconds(runner.step, *inputs[name], steps))
+        ratio_np = statistics.median(b / n for b, n in zip(times["bpcore"], times["numpy"], strict=True))
+        med = {name: statistics.median(t) * 1e6 for name, t in times.items()}
+        torch_cols = ("", "")
+        if "torch" in times:
+            ratio_torch = statistics.median(b / t for b, t in zip(times["bpcore"], times["torch"], strict=True))
+            torch_cols = (f"{med['torch']:.1f}", f"{ratio_torch:.2f}")
+        label = "-".join(map(str, widths))
+        print(
+            f"{label:<20}{batch:>6}{med['numpy']:>10.1f}{med['bpcore']:>11.1f}{torch_cols[0]:>10}"
+            f"{ratio_np:>10.2f}{torch_cols[1]:>10}"
+        )
+        if widths[0] > 100:
+            fwd, bwd = runners["bpcore"].forward_backward_times(x, y, 30)
+            print(
+                f"  bpcore on {label}: forward {fwd * 1e6:.0f} us, backward {bwd * 1e6:.0f} us, "
+                f"backward/forward = {bwd / fwd:.2f} (target <= 2.3)"
+            )
+
+
+if __name__ == "__main__":
+    main()

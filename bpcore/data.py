@@ -1,0 +1,135 @@
+"""Datasets: real handwritten digits and small synthetic problems, each deterministic by seed.
+
+Every loader returns a :class:`Dataset` with a train/test split. Class labels are int64 arrays,
+inputs float64 (cast with ``.astype`` for float32 experiments).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Dataset:
+    """Inputs and targets, split into train and test. ``classes`` is None for regression."""
+
+    name: str
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    classes: int | None = None
+
+    @property
+    def n_features(self) -> int:
+        return self.X_train.shape[1]
+
+    def __repr__(self) -> str:
+        kind = f"{self.classes} classes" if self.classes else "regression"
+        return (
+            f"Dataset({self.name}: {len(self.X_train)} train / {len(self.X_test)} test, "
+            f"{self.n_features} features, {kind})"
+        )
+
+
+def stratified_split(X, y, test_fraction: float, seed: int):
+    """Split so that every class keeps its share in both parts (labels must be integers)."""
+    rng = np.random.default_rng(seed)
+    test_idx = []
+    for label in np.unique(y):
+        members = rng.permutation(np.flatnonzero(y == label))
+        test_idx.extend(members[: round(len(members) * test_fraction)])
+    test = np.zeros(len(y), dtype=bool)
+    test[test_idx] = True
+    train_order, test_order = rng.permutation(np.flatnonzero(~test)), rng.permutation(np.flatnonzero(test))
+    return X[train_order], y[train_order], X[test_order], y[test_order]
+
+
+def _random_split(name, X, y, test_fraction, seed, classes):
+    order = np.random.default_rng(seed + 1).permutation(len(X))
+    n_test = round(len(X) * test_fraction)
+    test, train = order[:n_test], order[n_test:]
+    return Dataset(name, X[train], y[train], X[test], y[test], classes)
+
+
+def digits(test_fraction: float = 0.25, seed: int = 0) -> Dataset:
+    """scikit-learn's 8x8 handwritten digits (1,797 images, 10 classes), pixels scaled to [0, 1].
+
+    The split is scikit-learn's stratified ``train_test_split`` with ``random_state=seed``, so a
+    scikit-learn model trained on the same seed sees exactly the same samples.
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    bunch = load_digits()
+    X = bunch.data.astype(np.float64) / 16.0
+    y = bunch.target.astype(np.int64)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=test_fraction, stratify=y, random_state=seed
+    )
+    return Dataset("digits", X_train, y_train, X_test, y_test, classes=10)
+
+
+def spirals(n: int = 600, classes: int = 3, noise: float = 0.2, test_fraction: float = 0.25, seed: int = 0) -> Dataset:
+    """Interleaved spiral arms in 2-D, one per class: not separable by any straight line."""
+    rng = np.random.default_rng(seed)
+    per_class = n // classes
+    X, y = [], []
+    for c in range(classes):
+        radius = np.linspace(0.05, 1.0, per_class)
+        angle = np.linspace(c * 2 * np.pi / classes, c * 2 * np.pi / classes + 4.0, per_class)
+        angle = angle + rng.normal(0, noise, per_class)
+        X.append(np.column_stack([radius * np.sin(angle), radius * np.cos(angle)]))
+        y.append(np.full(per_class, c))
+    X, y = np.concatenate(X), np.concatenate(y).astype(np.int64)
+    return Dataset("spirals", *stratified_split(X, y, test_fraction, seed), classes=classes)
+
+
+def moons(n: int = 400, noise: float = 0.15, test_fraction: float = 0.25, seed: int = 0) -> Dataset:
+    """Two interleaving half circles."""
+    rng = np.random.default_rng(seed)
+    half = n // 2
+    t = rng.uniform(0, np.pi, size=half)
+    upper = np.column_stack([np.cos(t), np.sin(t)])
+    t = rng.uniform(0, np.pi, size=n - half)
+    lower = np.column_stack([1 - np.cos(t), 0.5 - np.sin(t)])
+    X = np.concatenate([upper, lower]) + rng.normal(0, noise, size=(n, 2))
+    y = np.concatenate([np.zeros(half), np.ones(n - half)]).astype(np.int64)
+    return Dataset("moons", *stratified_split(X, y, test_fraction, seed), classes=2)
+
+
+def xor(n: int = 400, noise: float = 0.1, test_fraction: float = 0.25, seed: int = 0) -> Dataset:
+    """Four clusters at the corners of a square; opposite corners share a class (needs a hidden layer)."""
+    rng = np.random.default_rng(seed)
+    corners = rng.integers(0, 2, size=(n, 2))
+    X = corners * 2.0 - 1 + rng.normal(0, noise, size=(n, 2))
+    y = (corners[:, 0] ^ corners[:, 1]).astype(np.int64)
+    return Dataset("xor", *stratified_split(X, y, test_fraction, seed), classes=2)
+
+
+def circles(n: int = 400, noise: float = 0.08, factor: float = 0.5, test_fraction: float = 0.25, seed: int = 0):
+    """A small circle inside a big one."""
+    rng = np.random.default_rng(seed)
+    half = n // 2
+    angle = rng.uniform(0, 2 * np.pi, size=n)
+    radius = np.concatenate([np.ones(half), np.full(n - half, factor)])
+    X = np.column_stack([radius * np.cos(angle), radius * np.sin(angle)]) + rng.normal(0, noise, size=(n, 2))
+    y = np.concatenate([np.zeros(half), np.ones(n - half)]).astype(np.int64)
+    return Dataset("circles", *stratified_split(X, y, test_fraction, seed), classes=2)
+
+
+def regression_1d(n: int = 200, noise: float = 0.1, test_fraction: float = 0.25, seed: int = 0) -> Dataset:
+    """y = sin(3x) + x/2 + noise on x in [-2, 2]; targets shaped (n, 1) like a network's output."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-2, 2, size=(n, 1))
+    y = np.sin(3 * x) + 0.5 * x + rng.normal(0, noise, size=(n, 1))
+    return _random_split("regression_1d", x, y, test_fraction, seed, classes=None)
+
+
+def stream(X, y, seed: int | None = None):
+    """Yield (x, y) one sample at a time, as data would arrive in an online setting."""
+    order = np.arange(len(X)) if seed is None else np.random.default_rng(seed).permutation(len(X))
+    for i in order:
+        yield X[i], y[i]

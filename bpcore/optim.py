@@ -1,0 +1,318 @@
+"""Optimizers, learning-rate schedules and gradient clipping, with PyTorch's update rules and defaults.
+
+Backpropagation computes gradients; an optimizer turns them into a change of the weights.
+Each ``step()`` below is the algorithm as PyTorch documents it, written on numpy arrays in place.
+``g`` is the gradient, ``p`` the parameter, ``lr`` the learning rate.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import numpy as np
+
+from bpcore.tensor import Tensor
+
+
+def _as_list(params) -> list[Tensor]:
+    params = list(params)
+    if not params:
+        raise ValueError("the optimizer got an empty parameter list: pass model.parameters()")
+    for index, p in enumerate(params):
+        if not isinstance(p, Tensor):
+            raise TypeError(f"optimizer parameters must be tensors; item {index} is a {type(p).__name__}")
+        if not p.requires_grad:
+            raise ValueError(f"optimizer parameter {index} (shape {p.shape}) does not require grad")
+    return params
+
+
+class Optimizer:
+    """Holds the parameters in ``param_groups`` (a list with one dict, as in PyTorch) and per-parameter state."""
+
+    defaults: ClassVar[dict] = {}
+
+    def __init__(self, params, **settings):
+        unknown = settings.keys() - self.defaults.keys()
+        if unknown:
+            raise TypeError(f"{type(self).__name__} got unknown settings {sorted(unknown)}")
+        group = {**self.defaults, **settings, "params": _as_list(params)}
+        if group["lr"] < 0:
+            raise ValueError(f"learning rate must be >= 0, got {group['lr']}")
+        self.param_groups = [group]
+        self.state: dict[int, dict] = {}
+
+    def zero_grad(self) -> None:
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.grad = None
+
+    def step(self) -> None:
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    self.update(p, p.grad, self.state.setdefault(id(p), {}), group)
+
+    def update(self, p: Tensor, g: np.ndarray, state: dict, group: dict) -> None:
+        raise NotImplementedError
+
+    @property
+    def lr(self) -> float:
+        return self.param_groups[0]["lr"]
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, optionally with momentum.
+
+    g <- g + weight_decay p
+    momentum: b <- momentum b + (1 - dampening) g   (b = g on the first step)
+              g <- g + momentum b (nesterov)   or   g <- b
+    p <- p - lr g
+    """
+
+    defaults: ClassVar[dict] = {"lr": 1e-3, "momentum": 0.0, "dampening": 0.0, "weight_decay": 0.0, "nesterov": False}
+
+    def __init__(self, params, lr: float = 1e-3, **settings):
+        super().__init__(params, lr=lr, **settings)
+        group = self.param_groups[0]
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0")
+
+    def update(self, p, g, state, group):
+        if group["weight_decay"]:
+            g = g + group["weight_decay"] * p.data
+        momentum = group["momentum"]
+        if momentum:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = np.array(g, copy=True)
+            else:
+                buf *= momentum
+                buf += (1 - group["dampening"]) * g
+            g = g + momentum * buf if group["nesterov"] else buf
+        p.data -= group["lr"] * g
+
+
+class RMSprop(Optimizer):
+    """Divide the step by a running root-mean-square of recent gradients.
+
+    s <- alpha s + (1 - alpha) g^2;   p <- p - lr g / (sqrt(s) + eps)
+    (centered: subtract the squared running mean of g inside the root; momentum as in SGD)
+    """
+
+    defaults: ClassVar[dict] = {
+        "lr": 1e-2,
+        "alpha": 0.99,
+        "eps": 1e-8,
+        "weight_decay": 0.0,
+        "momentum": 0.0,
+        "centered": False,
+    }
+
+    def update(self, p, g, state, group):
+        if group["weight_decay"]:
+            g = g + group["weight_decay"] * p.data
+        alpha = group["alpha"]
+        square_avg = state.setdefault("square_avg", np.zeros_like(p.data))
+        square_avg *= alpha
+        square_avg += (1 - alpha) * g * g
+        if group["centered"]:
+            grad_avg = state.setdefault("grad_avg", np.zeros_like(p.data))
+            grad_avg *= alpha
+            grad_avg += (1 - alpha) * g
+            avg = np.sqrt(square_avg - grad_avg * grad_avg) + group["eps"]
+        else:
+            avg = np.sqrt(square_avg) + group["eps"]
+        if group["momentum"]:
+            buf = state.setdefault("momentum_buffer", np.zeros_like(p.data))
+            buf *= group["momentum"]
+            buf += g / avg
+            p.data -= group["lr"] * buf
+        else:
+            p.data -= group["lr"] * g / avg
+
+
+class Adagrad(Optimizer):
+    """Per-weight step sizes that shrink with the sum of all past squared gradients.
+
+    G <- G + g^2;   p <- p - lr_t g / (sqrt(G) + eps),   lr_t = lr / (1 + (t - 1) lr_decay)
+    """
+
+    defaults: ClassVar[dict] = {
+        "lr": 1e-2,
+        "lr_decay": 0.0,
+        "weight_decay": 0.0,
+        "initial_accumulator_value": 0.0,
+        "eps": 1e-10,
+    }
+
+    def update(self, p, g, state, group):
+        if "sum" not in state:
+            state["sum"] = np.full_like(p.data, group["initial_accumulator_value"])
+            state["step"] = 0
+        state["step"] += 1
+        if group["weight_decay"]:
+            g = g + group["weight_decay"] * p.data
+        lr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
+        state["sum"] += g * g
+        p.data -= lr * g / (np.sqrt(state["sum"]) + group["eps"])
+
+
+class Adam(Optimizer):
+    """Momentum on the gradient (m) and RMSprop-style scaling (v), both bias-corrected.
+
+    m <- b1 m + (1 - b1) g;   v <- b2 v + (1 - b2) g^2
+    p <- p - lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+    The corrections undo the pull towards 0 of m and v, which start at 0.
+    """
+
+    defaults: ClassVar[dict] = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0, "amsgrad": False}
+    decoupled_weight_decay = False
+
+    def update(self, p, g, state, group):
+        if not state:
+            state.update(step=0, exp_avg=np.zeros_like(p.data), exp_avg_sq=np.zeros_like(p.data))
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = np.zeros_like(p.data)
+        state["step"] += 1
+        t = state["step"]
+        beta1, beta2 = group["betas"]
+        lr, wd = group["lr"], group["weight_decay"]
+        if wd and self.decoupled_weight_decay:
+            p.data *= 1 - lr * wd  # AdamW: shrink the weight directly, outside the adaptive scaling
+        elif wd:
+            g = g + wd * p.data  # Adam: L2 penalty added to the gradient, then scaled like it
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m *= beta1
+        m += (1 - beta1) * g
+        v *= beta2
+        v += (1 - beta2) * g * g
+        if group["amsgrad"]:
+            np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+            v = state["max_exp_avg_sq"]
+        step_size = lr / (1 - beta1**t)
+        denom = np.sqrt(v) / math.sqrt(1 - beta2**t) + group["eps"]
+        p.data -= step_size * m / denom
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: p <- p (1 - lr wd) before the Adam step."""
+
+    defaults: ClassVar[dict] = {**Adam.defaults, "weight_decay": 1e-2}
+    decoupled_weight_decay = True
+
+
+# ----------------------------------------------------------------------------- learning-rate schedules
+
+
+class LRScheduler:
+    """Sets ``optimizer.param_groups[0]["lr"]`` from the number of ``step()`` calls so far."""
+
+    def __init__(self, optimizer: Optimizer):
+        self.optimizer = optimizer
+        self.base_lr = optimizer.param_groups[0]["lr"]
+        self.last_epoch = 0
+        self._apply()
+
+    def lr_at(self, t: int) -> float:
+        raise NotImplementedError
+
+    def _apply(self) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr_at(self.last_epoch)
+
+    def step(self) -> None:
+        self.last_epoch += 1
+        self._apply()
+
+    def get_last_lr(self) -> list[float]:
+        return [group["lr"] for group in self.optimizer.param_groups]
+
+
+class StepLR(LRScheduler):
+    """lr = base_lr * gamma ** (t // step_size)."""
+
+    def __init__(self, optimizer, step_size: int, gamma: float = 0.1):
+        self.step_size, self.gamma = step_size, gamma
+        super().__init__(optimizer)
+
+    def lr_at(self, t):
+        return self.base_lr * self.gamma ** (t // self.step_size)
+
+
+class ExponentialLR(LRScheduler):
+    """lr = base_lr * gamma ** t."""
+
+    def __init__(self, optimizer, gamma: float):
+        self.gamma = gamma
+        super().__init__(optimizer)
+
+    def lr_at(self, t):
+        return self.base_lr * self.gamma**t
+
+
+class CosineAnnealingLR(LRScheduler):
+    """lr falls from base_lr to eta_min along half a cosine over T_max steps."""
+
+    def __init__(self, optimizer, T_max: int, eta_min: float = 0.0):
+        self.T_max, self.eta_min = T_max, eta_min
+        super().__init__(optimizer)
+
+    def lr_at(self, t):
+        t = min(t, self.T_max)
+        return self.eta_min + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * t / self.T_max)) / 2
+
+
+class WarmupCosineLR(LRScheduler):
+    """Linear warm-up (base_lr / warmup_steps, 2 base_lr / warmup_steps, ..., base_lr) over ``warmup_steps``,
+    then cosine decay to ``eta_min`` at ``total_steps``.
+
+    Warm-up keeps the first updates small while Adam's moment estimates (and BatchNorm statistics)
+    are still noisy.
+    """
+
+    def __init__(self, optimizer, warmup_steps: int, total_steps: int, eta_min: float = 0.0):
+        if not 0 <= warmup_steps < total_steps:
+            raise ValueError(f"need 0 <= warmup_steps < total_steps, got {warmup_steps} and {total_steps}")
+        self.warmup_steps, self.total_steps, self.eta_min = warmup_steps, total_steps, eta_min
+        super().__init__(optimizer)
+
+    def lr_at(self, t):
+        if t < self.warmup_steps:
+            return self.base_lr * (t + 1) / self.warmup_steps
+        progress = min(1.0, (t - self.warmup_steps) / (self.total_steps - self.warmup_steps))
+        return self.eta_min + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * progress)) / 2
+
+
+# ----------------------------------------------------------------------------- gradient clipping
+
+
+def _with_grads(params) -> list[Tensor]:
+    params = [params] if isinstance(params, Tensor) else list(params)
+    return [p for p in params if p.grad is not None]
+
+
+def grad_norm(params) -> float:
+    """The global L2 norm of all gradients together: sqrt(sum over parameters of ||g||^2)."""
+    return math.sqrt(sum(float(np.vdot(p.grad, p.grad)) for p in _with_grads(params)))
+
+
+def clip_grad_norm_(params, max_norm: float) -> float:
+    """Rescale all gradients together so their global L2 norm is at most ``max_norm``.
+
+    The direction of the full gradient is kept; only its length is capped. Returns the norm
+    before clipping (to log it).
+    """
+    params = _with_grads(params)
+    total = grad_norm(params)
+    scale = max_norm / (total + 1e-6)
+    if scale < 1:
+        for p in params:
+            p.grad *= scale
+    return total
+
+
+def clip_grad_value_(params, clip_value: float) -> None:
+    """Clamp every gradient element into [-clip_value, clip_value] (this can change the direction)."""
+    for p in _with_grads(params):
+        np.clip(p.grad, -clip_value, clip_value, out=p.grad)

@@ -1,0 +1,12 @@
+"""Interactive explorers for the notebooks (ipywidgets), built so tests can drive them without a browser.
+
+Importing this package also gives long training runs a progress bar in notebooks: the engine's
+``bpcore.progress`` asks for a display, and this module registers one built from widgets.
+"""
+
+from bpcore import progress as _progress
+from bpcore.widgets.progress import WidgetBar
+
+_progress.register_display(WidgetBar)
+
+__all__ = ["WidgetBar"]
