@@ -8,6 +8,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# JupyterLab refuses to run as root unless told; containers and CI machines often are root
+LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PIP_QUIET := 2>&1 | { grep -v -e "is ignored: it is neither a file nor a directory" || true; }
 
 .PHONY: install lab test lint unit notebooks clean
@@ -24,7 +26,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 install: $(STAMP)
 
 lab: install
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab $(LAB_FLAGS) notebooks/00_start_here.ipynb
 
 lint: install
 	$(BIN)/ruff check bpcore tests bench
