@@ -551,6 +551,7 @@ def check_finite(array: np.ndarray, what: str, op: str, inputs: tuple, site: str
 def run_backward(root: Tensor, grad: np.ndarray) -> None:
     """Walk the graph from ``root`` back to the leaves, calling each recorded VJP once."""
     grads: dict[Tensor, np.ndarray] = {root: grad}
+    summed: set[Tensor] = set()  # tensors whose gradient so far is an array made here by adding
     check = SWITCHES.anomaly
     for node in reversed(topological_order(root)):
         g = grads.pop(node, None)
@@ -574,7 +575,13 @@ def run_backward(root: Tensor, grad: np.ndarray) -> None:
                 which = f"the gradient for input {index}" if len(node.inputs) > 1 else "its gradient"
                 check_finite(gx, which, node.op, node.inputs, node._site)
             previous = grads.get(x)
-            grads[x] = gx if previous is None else previous + gx
+            if previous is None:
+                grads[x] = gx
+            elif x in summed and isinstance(previous, np.ndarray):  # a sum made here: add in place
+                previous += gx
+            else:
+                grads[x] = previous + gx
+                summed.add(x)
 
 
 def _run_hooks(node: Tensor, g: np.ndarray) -> np.ndarray:

@@ -303,3 +303,18 @@ def test_custom_primitive_from_the_public_decorator():
 def test_import_is_light():
     code = "import sys, bpcore; assert 'matplotlib' not in sys.modules and 'ipywidgets' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_gradients_summed_from_many_uses_do_not_disturb_what_hooks_saw():
+    x = bp.tensor(np.arange(4.0), requires_grad=True)
+    h = x * 2
+    seen = []
+    h.register_hook(lambda g: seen.append(g))
+    parts = [h[0:2].sum() * 1.0, h[1:3].sum() * 2.0, h[2:4].sum() * 3.0, h.sum() * 4.0]  # four uses of h
+    (parts[0] + parts[1] + parts[2] + parts[3]).backward()
+    expected_h = np.array([1 + 4, 1 + 2 + 4, 2 + 3 + 4, 3 + 4.0])
+    np.testing.assert_array_equal(seen[0], expected_h)
+    np.testing.assert_array_equal(x.grad, 2 * expected_h)
+    (parts[0] + parts[1] + parts[2] + parts[3]).backward()  # a second pass sums afresh
+    np.testing.assert_array_equal(seen[0], expected_h)
+    np.testing.assert_array_equal(seen[1], expected_h)
