@@ -13,7 +13,7 @@ Importing bpcore loads numpy only; plotting and widgets load when first used.
 
 import numpy as np
 
-from bpcore import data, diagnostics, manual, nn, ops, optim, train
+from bpcore import bptt, data, diagnostics, manual, nn, ops, optim, train
 from bpcore.gradcheck import GradcheckReport, compare, gradcheck, step_size_sweep
 from bpcore.ops import (
     abs,
@@ -99,6 +99,7 @@ __all__ = [
     "ShapeError",
     "Tensor",
     "abs",
+    "bptt",
     "clip",
     "compare",
     "concat",

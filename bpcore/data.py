@@ -133,3 +133,101 @@ def stream(X, y, seed: int | None = None):
     order = np.arange(len(X)) if seed is None else np.random.default_rng(seed).permutation(len(X))
     for i in order:
         yield X[i], y[i]
+
+
+# ----------------------------------------------------------------------------- sequence tasks
+
+
+def adding_problem(n: int = 1000, length: int = 50, seed: int = 0):
+    """The adding problem: long-range memory in its simplest form.
+
+    Each input step is (value, marker): values uniform in [0, 1]; exactly two markers are 1, one in
+    each half of the sequence. The target is the sum of the two marked values. X (n, length, 2),
+    y (n, 1). Always answering 1.0 scores a mean squared error of 1/6 ~ 0.167: a model must beat
+    that, which needs a memory of the first marked value across up to ``length`` steps.
+    """
+    rng = np.random.default_rng(seed)
+    values = rng.uniform(0, 1, size=(n, length))
+    markers = np.zeros((n, length))
+    half = length // 2
+    rows = np.arange(n)
+    first, second = rng.integers(0, half, size=n), rng.integers(half, length, size=n)
+    markers[rows, first] = markers[rows, second] = 1.0
+    X = np.stack([values, markers], axis=2)
+    y = (values[rows, first] + values[rows, second])[:, None]
+    return X, y
+
+
+def copy_task(n: int = 1000, symbols: int = 4, length: int = 5, delay: int = 20, seed: int = 0):
+    """The copy (memory) task: read ``length`` symbols, wait ``delay`` blank steps, then write them back.
+
+    Tokens: 0 blank, 1..symbols the symbols, symbols + 1 the "go" marker that starts the recall.
+    Inputs are one-hot (n, T, symbols + 2), targets token ids (n, T) with T = 2 length + delay + 1:
+    blank everywhere except the last ``length`` steps. A model without memory can only guess there,
+    so its loss stays near length * ln(symbols) / T.
+    """
+    rng = np.random.default_rng(seed)
+    total = 2 * length + delay + 1
+    data = rng.integers(1, symbols + 1, size=(n, length))
+    tokens = np.zeros((n, total), dtype=np.int64)
+    tokens[:, :length] = data
+    tokens[:, length + delay] = symbols + 1
+    targets = np.zeros((n, total), dtype=np.int64)
+    targets[:, -length:] = data
+    X = np.eye(symbols + 2)[tokens]
+    return X, targets
+
+
+def seasonal_series(length: int = 600, period: int = 24, noise: float = 0.2, trend: float = 0.002, seed: int = 0):
+    """A noisy seasonal signal with a slow trend, like hourly demand: y_t = sin(2 pi t / period)
+    + 0.5 sin(4 pi t / period) + trend * t + noise. Returns the 1-D series."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(length)
+    season = np.sin(2 * np.pi * t / period) + 0.5 * np.sin(4 * np.pi * t / period)
+    return season + trend * t + rng.normal(0, noise, size=length)
+
+
+def forecasting_windows(series: np.ndarray, window: int, horizon: int = 1):
+    """Sliding windows for one-step (or ``horizon``-step) forecasting: X (n, window, 1), y (n, horizon)."""
+    series = np.asarray(series, dtype=np.float64)
+    n = len(series) - window - horizon + 1
+    if n < 1:
+        raise ValueError(f"a series of {len(series)} points is too short for window {window} and horizon {horizon}")
+    X = np.stack([series[i : i + window] for i in range(n)])[:, :, None]
+    y = np.stack([series[i + window : i + window + horizon] for i in range(n)])
+    return X, y
+
+
+@dataclass
+class CharText:
+    """A text as integer ids, with the alphabet to go back and forth."""
+
+    text: str
+    alphabet: list[str]
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.alphabet)
+
+    @property
+    def ids(self) -> np.ndarray:
+        index = {ch: i for i, ch in enumerate(self.alphabet)}
+        return np.array([index[ch] for ch in self.text], dtype=np.int64)
+
+    def encode(self, text: str) -> np.ndarray:
+        index = {ch: i for i, ch in enumerate(self.alphabet)}
+        unknown = sorted(set(text) - index.keys())
+        if unknown:
+            raise ValueError(f"characters not in the alphabet: {unknown}")
+        return np.array([index[ch] for ch in text], dtype=np.int64)
+
+    def decode(self, ids) -> str:
+        return "".join(self.alphabet[int(i)] for i in ids)
+
+
+def char_text(name: str = "coriolanus") -> CharText:
+    """A public-domain text bundled with the package (see bpcore/texts/README.md), as characters."""
+    from importlib.resources import files
+
+    text = (files("bpcore") / "texts" / f"{name}.txt").read_text(encoding="utf-8")
+    return CharText(text, sorted(set(text)))

@@ -20,12 +20,26 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from bpcore.bptt import bptt, tbptt, tbptt_chunks, train_stream  # the sequence variants, named here too
 from bpcore.nn.module import Module
 from bpcore.optim import Optimizer, clip_grad_norm_, grad_norm
 from bpcore.progress import progress_bar
 from bpcore.tensor import Tensor, no_grad
 
 VARIANTS = ("batch", "stochastic", "minibatch")
+__all__ = [
+    "History",
+    "accuracy",
+    "batches",
+    "bptt",
+    "evaluate",
+    "fit",
+    "online",
+    "tbptt",
+    "tbptt_chunks",
+    "train_step",
+    "train_stream",
+]
 
 
 @dataclass

@@ -19,20 +19,28 @@ from bpcore.nn.layers import (
     Tanh,
 )
 from bpcore.nn.module import Module, Parameter
+from bpcore.nn.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RecurrentNet, RNNCell
 
 __all__ = [
     "GELU",
+    "GRU",
+    "LSTM",
+    "RNN",
     "BatchNorm1d",
     "Dropout",
     "Embedding",
     "Flatten",
+    "GRUCell",
     "Identity",
+    "LSTMCell",
     "LayerNorm",
     "LeakyReLU",
     "Linear",
     "Module",
     "Parameter",
+    "RNNCell",
     "ReLU",
+    "RecurrentNet",
     "Residual",
     "Sequential",
     "Sigmoid",
