@@ -286,6 +286,39 @@ def truncation_bias(model, inputs, targets, loss_fn, ks) -> TruncationBias:
     return TruncationBias(np.asarray(ks), np.array(cosines), np.array(errors))
 
 
+@dataclass
+class TruncationCost:
+    k: np.ndarray
+    seconds: np.ndarray  # wall time of one pass over the sequence (forward and backward), per k
+    graph_bytes: np.ndarray  # bytes of values held by the largest graph alive at once, per k
+
+
+def truncation_cost(model, inputs, targets, loss_fn, ks, repeats: int = 3) -> TruncationCost:
+    """What truncation saves: time per pass and the memory that backward needs, for each k.
+
+    Memory is counted exactly: the bytes of every tensor in one chunk's graph (what must be kept
+    until that chunk's backward), which grows linearly with k. Time is measured (best of ``repeats``).
+    """
+    import time
+
+    from bpcore.tensor import topological_order
+
+    inputs, targets = _as_tensor(inputs), np.asarray(targets)
+    seconds, sizes = [], []
+    for k in ks:
+        best = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            truncated_gradient(model, inputs, targets, loss_fn, k)
+            best = min(best, time.perf_counter() - t0)
+        output, _ = model(inputs[:, :k])
+        graph = topological_order(loss_fn(output, targets[:, :k]), every_tensor=True)
+        sizes.append(sum(t.data.nbytes for t in graph if t.op is not None))
+        seconds.append(best)
+    model.zero_grad()
+    return TruncationCost(np.asarray(ks), np.array(seconds), np.array(sizes))
+
+
 def hidden_gradient_norms(model, inputs, targets, loss_fn) -> np.ndarray:
     """||dL/dh_t|| for t = 1..T after one backward pass (no update): how far back the signal reaches."""
     layer = getattr(model, "rnn", model)

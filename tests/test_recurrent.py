@@ -371,3 +371,13 @@ def test_seasonal_series_and_windows():
     X, y = bp.data.forecasting_windows(series, window=10, horizon=2)
     assert X.shape == (189, 10, 1) and y.shape == (189, 2)
     np.testing.assert_array_equal(y[0], series[10:12])
+
+
+def test_truncation_cost_memory_grows_linearly_with_k():
+    X, Y = sequence(T=12, seed=6)
+    model = make_model("lstm")
+    cost = bptt.truncation_cost(model, X, Y, F.mse_loss, ks=[2, 4, 8], repeats=1)
+    per_step = np.diff(cost.graph_bytes) / np.diff(cost.k)
+    assert per_step[0] == pytest.approx(per_step[1])  # the same bytes for every extra step kept
+    assert cost.graph_bytes[2] > 3 * cost.graph_bytes[0]
+    assert np.all(cost.seconds > 0)
