@@ -161,3 +161,42 @@ def three_layer(x, y_true, W1, b1, W2, b2, f="sigmoid", g="sigmoid", loss="mse")
 def sgd_update(params: dict[str, np.ndarray], grads: dict[str, np.ndarray], lr: float) -> dict[str, np.ndarray]:
     """Step 5: W <- W - lr dL/dW for every parameter (returns new arrays; the inputs are untouched)."""
     return {name: params[name] - lr * grads[name] for name in params}
+
+
+# ----------------------------------------------------------------------------- the 2-layer scalar chain
+
+
+@dataclass
+class ScalarChain:
+    """The 2-layer scalar network of the notes, every local derivative by name.
+
+    z1 = w1 x + b1, a1 = f(z1), z2 = w2 a1 + b2, a2 = f(z2), L = (a2 - y)^2 / 2.
+    ``local`` holds each link of the chain; ``grads`` the products the chain rule makes of them.
+    """
+
+    values: dict[str, float]
+    local: dict[str, float]
+    grads: dict[str, float]
+
+
+def scalar_chain(x, w1, b1, w2, b2, y, f="sigmoid") -> ScalarChain:
+    """Forward through the scalar network and multiply the local derivatives back to each parameter."""
+    act, act_prime = ACTIVATIONS[f]
+    z1 = w1 * x + b1
+    a1 = float(act(np.float64(z1)))
+    z2 = w2 * a1 + b2
+    a2 = float(act(np.float64(z2)))
+    L = 0.5 * (a2 - y) ** 2
+    local = {
+        "dL/da2": a2 - y,
+        "da2/dz2": float(act_prime(np.float64(z2))),
+        "dz2/dw2": a1,
+        "dz2/da1": w2,
+        "da1/dz1": float(act_prime(np.float64(z1))),
+        "dz1/dw1": x,
+    }
+    dL_dz2 = local["dL/da2"] * local["da2/dz2"]
+    dL_dz1 = dL_dz2 * local["dz2/da1"] * local["da1/dz1"]
+    grads = {"w2": dL_dz2 * local["dz2/dw2"], "b2": dL_dz2, "w1": dL_dz1 * local["dz1/dw1"], "b1": dL_dz1}
+    values = {"z1": z1, "a1": a1, "z2": z2, "a2": a2, "L": L}
+    return ScalarChain(values, local, grads)

@@ -1,0 +1,56 @@
+"""Explorers driven without a browser: set values, click, assert on the numbers they show."""
+
+import numpy as np
+import pytest
+
+from bpcore.manual import scalar_chain, three_layer
+from bpcore.widgets import ChainRuleExplorer, ThreeLayerStepper
+
+
+def test_chain_rule_explorer_three_columns_agree_and_follow_the_sliders():
+    explorer = ChainRuleExplorer()
+    for row in explorer.rows.values():
+        assert row["chain rule"] == pytest.approx(row["engine"], rel=1e-12)
+        assert row["finite difference"] == pytest.approx(row["engine"], rel=1e-6)
+    before = explorer.rows["w1"]["engine"]
+    explorer.sliders["w2"].value = 2.0
+    assert explorer.rows["w1"]["engine"] != before
+    expected = scalar_chain(1.5, 0.8, -0.3, 2.0, 0.4, 0.2).grads["w1"]
+    assert explorer.rows["w1"]["chain rule"] == pytest.approx(expected, rel=1e-12)
+    assert f"{expected:+.6f}" in explorer.table_html.value
+
+
+def test_chain_rule_explorer_shows_the_relu_kink():
+    explorer = ChainRuleExplorer()
+    explorer.activation.value = "relu"
+    explorer.sliders["x"].value = 0.0
+    explorer.sliders["b1"].value = 0.0  # z1 = 0: exactly on the kink
+    row = explorer.rows["w1"]
+    assert row["chain rule"] == pytest.approx(row["engine"])  # both use relu'(0) = 0
+    assert explorer.chain.values["z1"] == 0.0
+
+
+def test_stepper_walks_forward_and_backward_with_the_manual_numbers():
+    rng = np.random.default_rng(0)
+    params = {
+        "W1": rng.standard_normal((3, 2)),
+        "b1": np.zeros(3),
+        "W2": rng.standard_normal((2, 3)),
+        "b2": np.zeros(2),
+    }
+    x, y = np.array([0.5, -1.0]), np.array([0.2, 0.9])
+    stepper = ThreeLayerStepper(x, y, params)
+    reference = three_layer(x, y, **params)
+    assert stepper.current["title"].startswith("Forward 1") and stepper.previous_button.disabled
+    np.testing.assert_array_equal(stepper.current["values"]["z1"], reference.steps["z1"])
+    for _ in range(7):
+        stepper.next_button.click()
+    assert stepper.current["title"].startswith("Backward 3")
+    np.testing.assert_array_equal(stepper.current["values"]["delta_hidden"], reference.steps["delta_hidden"])
+    assert "delta_{hid}" in stepper.equation.value and "delta_hidden" in stepper.values.value
+    for _ in range(5):
+        stepper.next_button.click()
+    assert stepper.index == 9 and stepper.next_button.disabled
+    assert float(stepper.current["values"]["L_after"]) < reference.loss  # the update lowered the loss
+    stepper.previous_button.click()
+    assert stepper.current["title"].startswith("Backward 4")
