@@ -13,8 +13,9 @@ The batch form stacks samples as rows: X (N, n), Z1 = X W1^T + b1 (N, m), and th
 products become sums over samples: dL/dW2 = delta_output^T H, dL/db2 = sum of delta_output rows.
 With a mean loss, the 1/N sits inside dL/dy and so inside every delta.
 
-Nothing here uses the autodiff engine: the tests compare this file against it and against finite
-differences, so it is an independent derivation, not a copy.
+The hand derivation uses numpy only, never the autodiff engine; :func:`autodiff_three_layer` at
+the end builds the same network from engine ops, so the two can be compared (the tests do, to
+1e-12, and against finite differences).
 """
 
 from __future__ import annotations
@@ -200,3 +201,45 @@ def scalar_chain(x, w1, b1, w2, b2, y, f="sigmoid") -> ScalarChain:
     grads = {"w2": dL_dz2 * local["dz2/dw2"], "b2": dL_dz2, "w1": dL_dz1 * local["dz1/dw1"], "b1": dL_dz1}
     values = {"z1": z1, "a1": a1, "z2": z2, "a2": a2, "L": L}
     return ScalarChain(values, local, grads)
+
+
+# ----------------------------------------------------------------------------- the same network, by the engine
+
+
+def autodiff_three_layer(x, y_true, W1, b1, W2, b2, f="sigmoid", g="sigmoid", loss="mse"):
+    """The reference network written with engine ops; returns (loss tensor, dict of parameter leaves).
+
+    Call ``loss.backward()`` and read ``leaves["W1"].grad`` etc. to compare with :func:`three_layer`.
+    """
+    from bpcore.nn import functional as F
+    from bpcore.tensor import Tensor, tensor
+
+    given = {"W1": W1, "b1": b1, "W2": W2, "b2": b2}
+    leaves = {  # tensors are used as they are (so gradcheck can pass its own), arrays become new leaves
+        name: value if isinstance(value, Tensor) else tensor(value, requires_grad=True, name=name)
+        for name, value in given.items()
+    }
+    X, T = np.atleast_2d(np.asarray(x, dtype=np.float64)), np.atleast_2d(np.asarray(y_true, dtype=np.float64))
+    h = _engine_activation(F.linear(tensor(X), leaves["W1"], leaves["b1"]), f)
+    z2 = F.linear(h, leaves["W2"], leaves["b2"])
+    y = z2.softmax(axis=1) if g == "softmax" else _engine_activation(z2, g)
+    n = X.shape[0]
+    if loss == "mse":
+        value = F.mse_loss(y, T)
+    elif loss == "half_sse":
+        value = 0.5 * ((y - T) ** 2).sum() / n
+    elif loss == "cross_entropy":
+        value = -(y.log() * T).sum() / n
+    elif loss == "bce":
+        value = -(y.log() * T + (1 - y).log() * (1 - T)).mean()
+    else:
+        raise ValueError(f"unknown loss {loss!r}; choose from {sorted(LOSSES)}")
+    return value, leaves
+
+
+def _engine_activation(t, name):
+    if name == "identity":
+        return t
+    if name == "leaky_relu":
+        return t.leaky_relu(0.01)
+    return getattr(t, name)()

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import bpcore as bp
-from bpcore.manual import ACTIVATIONS, LOSSES, sgd_update, three_layer
+from bpcore.manual import ACTIVATIONS, LOSSES, autodiff_three_layer, sgd_update, three_layer
 
 F = bp.nn.functional
 
@@ -30,30 +30,6 @@ def reference_problem(seed=0, n=4, m=5, k=3, batch=None, loss="mse", g="sigmoid"
     return x, y, params
 
 
-def engine_loss(x, y, W1, b1, W2, b2, f, g, loss):
-    """The same network through the engine, written with bp ops only."""
-    X, Y = np.atleast_2d(x), np.atleast_2d(y)
-    h = _activate(bp.nn.functional.linear(bp.tensor(X), W1, b1), f)
-    z2 = F.linear(h, W2, b2)
-    pred = z2.softmax(axis=1) if g == "softmax" else _activate(z2, g)
-    n = X.shape[0]
-    if loss == "mse":
-        return F.mse_loss(pred, Y)
-    if loss == "half_sse":
-        return 0.5 * ((pred - Y) ** 2).sum() / n
-    if loss == "cross_entropy":
-        return -(pred.log() * Y).sum() / n
-    return -(pred.log() * Y + (1 - pred).log() * (1 - Y)).mean()
-
-
-def _activate(t, name):
-    if name == "identity":
-        return t
-    if name == "leaky_relu":
-        return t.leaky_relu(0.01)
-    return getattr(t, name)()
-
-
 CASES = [
     ("sigmoid", "sigmoid", "mse"),
     ("tanh", "identity", "half_sse"),
@@ -69,8 +45,7 @@ CASES = [
 def test_manual_equals_autodiff(f, g, loss, batch):
     x, y, params = reference_problem(seed=1, batch=batch, loss=loss, g=g)
     by_hand = three_layer(x, y, **params, f=f, g=g, loss=loss)
-    leaves = {name: bp.tensor(value, requires_grad=True) for name, value in params.items()}
-    L = engine_loss(x, y, **leaves, f=f, g=g, loss=loss)
+    L, leaves = autodiff_three_layer(x, y, **params, f=f, g=g, loss=loss)
     L.backward()
     assert by_hand.loss == pytest.approx(L.item(), rel=1e-12)
     for name, grad in by_hand.grads.items():
@@ -82,6 +57,7 @@ def test_manual_equals_finite_differences(f, g, loss):
     x, y, params = reference_problem(seed=2, batch=3, loss=loss, g=g)
     by_hand = three_layer(x, y, **params, f=f, g=g, loss=loss)
     for name in params:
+
         def loss_of(value, name=name):
             return three_layer(x, y, **{**params, name: value}, f=f, g=g, loss=loss).loss
 
