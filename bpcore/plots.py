@@ -91,3 +91,14 @@ def scatter(points: dict[str, np.ndarray], ax=None, title: str | None = None):
     if title:
         ax.set_title(title)
     return ax
+
+
+def smoothed(values: Sequence[float], span: int = 25) -> np.ndarray:
+    """Exponential moving average (weight 2 / (span + 1) on the newest value), same length as the input."""
+    alpha = 2 / (span + 1)
+    out = np.empty(len(values))
+    running = float(values[0]) if len(values) else 0.0
+    for i, v in enumerate(values):
+        running = alpha * float(v) + (1 - alpha) * running
+        out[i] = running
+    return out

@@ -251,3 +251,45 @@ def online(
         loss, norm, _ = train_step(model, loss_fn, optimizer, x, y, clip_grad_norm)
         history.record_update(loss, norm, len(x))
     return history
+
+
+@dataclass
+class VariantRun:
+    history: History
+    test_accuracy: float
+
+
+def compare_variants(
+    make_model: Callable[[], Module], data, epochs: int = 5, lr: float = 0.05, batch_size: int = 32, seed: int = 0
+) -> dict[str, VariantRun]:
+    """Train the same initial model with each variant for the same number of samples seen.
+
+    ``make_model()`` must build identical models (seed inside it). Plain SGD with one learning rate
+    for all, so the only difference is how many samples each update sees. Online learning consumes
+    ``epochs`` passes of the training set as one stream, in a fixed shuffled order.
+    """
+    from bpcore.nn.functional import cross_entropy
+    from bpcore.optim import SGD
+
+    runs = {}
+    for variant in VARIANTS:
+        model = make_model()
+        history = fit(
+            model,
+            cross_entropy,
+            SGD(model.parameters(), lr=lr),
+            data.X_train,
+            data.y_train,
+            variant=variant,
+            epochs=epochs,
+            batch_size=batch_size,
+            seed=seed,
+            progress=False,
+        )
+        runs[variant] = VariantRun(history, evaluate(model, cross_entropy, data.X_test, data.y_test)["accuracy"])
+    model = make_model()
+    order = np.random.default_rng(seed).permutation(np.tile(np.arange(len(data.X_train)), epochs))
+    stream = ((data.X_train[i], data.y_train[i]) for i in order)
+    history = online(model, cross_entropy, SGD(model.parameters(), lr=lr), stream)
+    runs["online"] = VariantRun(history, evaluate(model, cross_entropy, data.X_test, data.y_test)["accuracy"])
+    return runs

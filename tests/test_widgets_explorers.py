@@ -54,3 +54,17 @@ def test_stepper_walks_forward_and_backward_with_the_manual_numbers():
     assert float(stepper.current["values"]["L_after"]) < reference.loss  # the update lowered the loss
     stepper.previous_button.click()
     assert stepper.current["title"].startswith("Backward 4")
+
+
+def test_batch_size_explorer_counts_updates_and_reacts():
+    import bpcore as bp
+    from bpcore.widgets import BatchSizeExplorer
+
+    explorer = BatchSizeExplorer(bp.data.digits(), epochs=1)
+    explorer.batch_size.value = 64
+    assert explorer.result["updates"] == -(-1347 // 64)  # ceil(N / B) updates per epoch
+    few = explorer.result["test_accuracy"]
+    explorer.batch_size.value = 4
+    assert explorer.result["updates"] == -(-1347 // 4)
+    assert explorer.result["test_accuracy"] > few  # same epoch, same lr: many small steps go further
+    assert f"{explorer.result['test_accuracy']:.3f}" in explorer.summary.value
