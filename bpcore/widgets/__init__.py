@@ -7,9 +7,10 @@ Importing this package also gives long training runs a progress bar in notebooks
 from bpcore import progress as _progress
 from bpcore.widgets.batch_size import BatchSizeExplorer
 from bpcore.widgets.chain_rule import ChainRuleExplorer
+from bpcore.widgets.depth import DepthExplorer
 from bpcore.widgets.progress import WidgetBar
 from bpcore.widgets.stepper import ThreeLayerStepper
 
 _progress.register_display(WidgetBar)
 
-__all__ = ["BatchSizeExplorer", "ChainRuleExplorer", "ThreeLayerStepper", "WidgetBar"]
+__all__ = ["BatchSizeExplorer", "ChainRuleExplorer", "DepthExplorer", "ThreeLayerStepper", "WidgetBar"]
