@@ -243,3 +243,40 @@ def _engine_activation(t, name):
     if name == "leaky_relu":
         return t.leaky_relu(0.01)
     return getattr(t, name)()
+
+
+# ----------------------------------------------------------------------------- an RNN unrolled by hand
+
+
+def rnn_by_hand(xs, y, W, U, b, V) -> ManualPass:
+    """A vanilla RNN over a few steps, differentiated by hand (backpropagation through time).
+
+    h_t = tanh(W x_t + U h_{t-1} + b), h_0 = 0;   L = 1/2 ||V h_T - y||^2 (loss on the last step only).
+
+    Backward, from t = T down to 1 (the same weights at every step, so their gradients add up):
+        delta_T   = V^T (V h_T - y)                 dL/dh_T
+        g_t       = delta_t * (1 - h_t^2)           through the tanh
+        dL/dW    += outer(g_t, x_t);  dL/dU += outer(g_t, h_{t-1});  dL/db += g_t
+        delta_t-1 = U^T g_t                          one step further back
+    """
+    xs = [np.asarray(x, dtype=np.float64) for x in xs]
+    out = ManualPass()
+    hs = [np.zeros(U.shape[0])]
+    for t, x in enumerate(xs, start=1):
+        hs.append(out.record(f"h{t}", np.tanh(W @ x + U @ hs[-1] + b), f"tanh(W x{t} + U h{t - 1} + b)"))
+    error = V @ hs[-1] - y
+    out.record("L", 0.5 * float(error @ error), "1/2 ||V h_T - y||^2")
+    out.record("dL_dV", np.outer(error, hs[-1]), "outer(V h_T - y, h_T)")
+    delta = out.record(f"delta{len(xs)}", V.T @ error, "V^T (V h_T - y)")
+    dW, dU, db = np.zeros_like(W), np.zeros_like(U), np.zeros_like(b)
+    for t in range(len(xs), 0, -1):
+        g = delta * (1 - hs[t] ** 2)
+        dW += np.outer(g, xs[t - 1])
+        dU += np.outer(g, hs[t - 1])
+        db += g
+        if t > 1:
+            delta = out.record(f"delta{t - 1}", U.T @ g, f"U^T (delta{t} * (1 - h{t}^2))")
+    out.record("dL_dW", dW, "sum over t of outer(g_t, x_t)")
+    out.record("dL_dU", dU, "sum over t of outer(g_t, h_{t-1})")
+    out.record("dL_db", db, "sum over t of g_t")
+    return out

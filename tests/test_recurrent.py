@@ -335,8 +335,16 @@ def test_character_model_learns_and_samples():
     def loss_fn(logits, targets):
         return F.cross_entropy(logits.reshape(-1, text.vocab_size), np.asarray(targets).reshape(-1))
 
-    log = bptt.train_stream(model, ids, loss_fn, bp.optim.Adam(model.parameters(), lr=1e-2), batch_size=8,
-                            seq_len=25, epochs=2, clip_norm=5.0)
+    log = bptt.train_stream(
+        model,
+        ids,
+        loss_fn,
+        bp.optim.Adam(model.parameters(), lr=1e-2),
+        batch_size=8,
+        seq_len=25,
+        epochs=2,
+        clip_norm=5.0,
+    )
     first, last = np.mean(log.loss[:3]), np.mean(log.loss[-3:])
     assert first == pytest.approx(np.log(text.vocab_size), rel=0.1)  # starts as a uniform guess
     assert last < 0.8 * first
@@ -381,3 +389,22 @@ def test_truncation_cost_memory_grows_linearly_with_k():
     assert per_step[0] == pytest.approx(per_step[1])  # the same bytes for every extra step kept
     assert cost.graph_bytes[2] > 3 * cost.graph_bytes[0]
     assert np.all(cost.seconds > 0)
+
+
+def test_rnn_unrolled_by_hand_equals_the_engine():
+    from bpcore.manual import rnn_by_hand
+
+    rng = np.random.default_rng(7)
+    W, U, b, V = rng.normal(size=(4, 2)), rng.normal(size=(4, 4)) * 0.5, rng.normal(size=4), rng.normal(size=(1, 4))
+    xs, y = rng.normal(size=(3, 2)), np.array([0.3])
+    by_hand = rnn_by_hand(xs, y, W, U, b, V)
+    leaves = {k: bp.tensor(v, requires_grad=True) for k, v in dict(W=W, U=U, b=b, V=V).items()}
+    h = bp.tensor(np.zeros(4))
+    for x in xs:
+        h = (leaves["W"] @ x + leaves["U"] @ h + leaves["b"]).tanh()
+    err = leaves["V"] @ h - y
+    (0.5 * (err * err).sum()).backward()
+    assert by_hand.loss == pytest.approx(float(0.5 * (err.data**2).sum()), rel=1e-13)
+    for name in ("W", "U", "b", "V"):
+        np.testing.assert_allclose(by_hand.steps[f"dL_d{name}"], leaves[name].grad, rtol=1e-12, atol=1e-14)
+    assert [k for k in by_hand.steps if k.startswith("delta")] == ["delta3", "delta2", "delta1"]
