@@ -8,9 +8,17 @@ from bpcore import progress as _progress
 from bpcore.widgets.batch_size import BatchSizeExplorer
 from bpcore.widgets.chain_rule import ChainRuleExplorer
 from bpcore.widgets.depth import DepthExplorer
+from bpcore.widgets.optimizers import OptimizerExplorer
 from bpcore.widgets.progress import WidgetBar
 from bpcore.widgets.stepper import ThreeLayerStepper
 
 _progress.register_display(WidgetBar)
 
-__all__ = ["BatchSizeExplorer", "ChainRuleExplorer", "DepthExplorer", "ThreeLayerStepper", "WidgetBar"]
+__all__ = [
+    "BatchSizeExplorer",
+    "ChainRuleExplorer",
+    "DepthExplorer",
+    "OptimizerExplorer",
+    "ThreeLayerStepper",
+    "WidgetBar",
+]

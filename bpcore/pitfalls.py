@@ -1,0 +1,152 @@
+"""Training pitfalls, reproduced on purpose: learning rate, overfitting, dead ReLUs, float32 checks.
+
+Each function runs one small experiment and returns its numbers; notebook 5 shows them and the
+tests assert what they show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bpcore import data as datasets
+from bpcore import nn
+from bpcore.diagnostics import dead_relu_fraction
+from bpcore.gradcheck import numerical_gradient
+from bpcore.landscapes import optimizer_path
+from bpcore.nn.functional import cross_entropy
+from bpcore.optim import SGD, Adam, AdamW
+from bpcore.random import manual_seed
+from bpcore.train import evaluate, fit
+
+
+def steps_until(losses: np.ndarray, threshold: float) -> int | None:
+    """The first step whose loss is below ``threshold`` (None if never)."""
+    below = np.flatnonzero(np.asarray(losses) < threshold)
+    return int(below[0]) if below.size else None
+
+
+def learning_rate_sweep(lrs, steps: int = 100) -> dict[float, float]:
+    """Plain SGD on the ravine for each learning rate: the loss after ``steps`` updates.
+
+    Across the ravine the curvature is 50, so SGD is stable only for lr < 2/50 = 0.04.
+    """
+    return {lr: float(optimizer_path("ravine", "SGD", lr, steps)[1][-1]) for lr in lrs}
+
+
+@dataclass
+class RegularisationRun:
+    train_loss: float
+    test_loss: float
+    epochs_run: int
+    model: nn.Module
+
+
+def overfitting_study(n: int = 60, noise: float = 0.3, hidden: int = 128, epochs: int = 1500, seed: int = 0):
+    """A 1-128-128-1 tanh network on 30 noisy points memorises the noise; three cures, compared.
+
+    Half the data trains. The other half is split again: a validation quarter (used only by
+    early stopping) and a test quarter (reported for every run). Full-batch Adam, same budget.
+    """
+    from bpcore.nn.functional import mse_loss
+
+    d = datasets.regression_1d(n=n, noise=noise, test_fraction=0.5, seed=seed)
+    half = len(d.X_test) // 2
+    X_val, y_val, X_test, y_test = d.X_test[:half], d.y_test[:half], d.X_test[half:], d.y_test[half:]
+
+    def model(dropout: float = 0.0):
+        manual_seed(seed)
+        layers = []
+        for fan_in in (1, hidden):
+            layers += [nn.Linear(fan_in, hidden), nn.Tanh()] + ([nn.Dropout(dropout)] if dropout else [])
+        return nn.Sequential(*layers, nn.Linear(hidden, 1))
+
+    settings = {
+        "no regularisation": (model(), lambda m: Adam(m.parameters(), lr=1e-2), {}),
+        "dropout 0.2": (model(0.2), lambda m: Adam(m.parameters(), lr=1e-2), {}),
+        "weight decay 0.1": (model(), lambda m: AdamW(m.parameters(), lr=1e-2, weight_decay=0.1), {}),
+        "early stopping": (
+            model(),
+            lambda m: Adam(m.parameters(), lr=1e-2),
+            {"validation": (X_val, y_val), "early_stopping": 50},
+        ),
+    }
+    runs = {}
+    for name, (m, make_optimizer, options) in settings.items():
+        history = fit(
+            m,
+            mse_loss,
+            make_optimizer(m),
+            d.X_train,
+            d.y_train,
+            variant="batch",
+            epochs=epochs,
+            metric=None,
+            progress=False,
+            **options,
+        )
+        runs[name] = RegularisationRun(
+            evaluate(m, mse_loss, d.X_train, d.y_train, metric=None)["loss"],
+            evaluate(m, mse_loss, X_test, y_test, metric=None)["loss"],
+            len(history.epochs),
+            m,
+        )
+    return runs, d
+
+
+def dead_relu_study(lrs=(0.01, 3.0), epochs: int = 3, seed: int = 0) -> dict[float, float]:
+    """Fraction of hidden ReLUs that never fire on the test digits after SGD training at each lr.
+
+    One huge update can push a unit's pre-activation below zero for every input; its gradient is
+    then zero forever, so nothing brings it back.
+    """
+    d = datasets.digits(seed=seed)
+    result = {}
+    for lr in lrs:
+        manual_seed(seed)
+        model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+        fit(
+            model,
+            cross_entropy,
+            SGD(model.parameters(), lr=lr),
+            d.X_train,
+            d.y_train,
+            epochs=epochs,
+            batch_size=32,
+            seed=seed,
+            progress=False,
+        )
+        result[lr] = dead_relu_fraction(model, d.X_test)["1"]
+    return result
+
+
+def float32_versus_float64(eps_values=(1e-1, 1e-2, 1e-3, 1e-4, 1e-6), seed: int = 0) -> dict[str, dict]:
+    """Relative error of central differences for the same function in float32 and in float64.
+
+    float32 keeps ~7 digits, so rounding error ~1e-7 / eps swamps the slope long before float64's
+    ~1e-16 / eps does: gradient checks belong in float64.
+    """
+    x = np.random.default_rng(seed).normal(size=5)
+    W = np.random.default_rng(seed + 1).normal(size=(5, 5))
+
+    def f(v):
+        return np.tanh(W @ v).sum()
+
+    exact = W.T @ (1 - np.tanh(W @ x) ** 2)
+    results = {}
+    for dtype in (np.float32, np.float64):
+        v = x.astype(dtype)
+        errors = {}
+        for eps in eps_values:
+            numerical = numerical_gradient(lambda v=v, dt=dtype: float(f(v.astype(dt))), v, dtype(eps))
+            errors[eps] = float(np.max(np.abs(numerical - exact)) / np.max(np.abs(exact)))
+        results[np.dtype(dtype).name] = errors
+    return results
+
+
+def relu_kink_error(offset: float, eps: float = 1e-6) -> float:
+    """Relative error of a central difference of relu at ``offset`` (analytic slope 1 above 0, 0 below)."""
+    analytic = 1.0 if offset > 0 else 0.0
+    numerical = (max(offset + eps, 0) - max(offset - eps, 0)) / (2 * eps)
+    return abs(numerical - analytic) / max(abs(numerical), abs(analytic), 1e-12)
