@@ -52,7 +52,9 @@ def relative_error(analytic: np.ndarray, numerical: np.ndarray) -> np.ndarray:
 
 def numerical_gradient(f, x: np.ndarray, eps: float) -> np.ndarray:
     """Central differences of the scalar ``f()`` with respect to every element of ``x`` (edited in place)."""
-    grad = np.zeros_like(x, dtype=np.float64)
+    if not x.flags.c_contiguous:  # reshape(-1) would copy, and the nudges would never reach x
+        raise ValueError("numerical_gradient needs a C-contiguous array; pass np.ascontiguousarray(x)")
+    grad = np.zeros(x.shape, dtype=np.float64)
     flat, gflat = x.reshape(-1), grad.reshape(-1)
     for i in range(flat.size):
         keep = flat[i]
@@ -146,7 +148,7 @@ def _leaves(inputs) -> list:
         data = x.data if isinstance(x, Tensor) else np.asarray(x) if isinstance(x, list | float) else x
         if isinstance(data, np.ndarray) and np.issubdtype(data.dtype, np.floating):
             name = x.name if isinstance(x, Tensor) and x.name else None
-            leaves.append(Tensor(np.array(data, dtype=np.float64), requires_grad=True, name=name))
+            leaves.append(Tensor(np.array(data, dtype=np.float64, order="C"), requires_grad=True, name=name))
         else:
             leaves.append(x)
     return leaves
@@ -237,7 +239,7 @@ def check_each_op(out: Tensor, eps: float = 1e-6, rtol: float = 1e-5, atol: floa
         for i, x, vjp in node._edges:
             analytic = unbroadcast(np.asarray(vjp(upstream.astype(node.dtype)), dtype=np.float64), x.shape)
             probe = list(arrays)
-            probe[i] = np.array(x.data, dtype=np.float64)
+            probe[i] = np.array(x.data, dtype=np.float64, order="C")
 
             def local_loss(probe=probe, forward=node._primitive.forward, settings=node._static, v=upstream):
                 value, _ = forward(*probe, **settings)

@@ -133,3 +133,13 @@ def test_compare_exact_close_and_transposed():
     flipped = bp.compare("dW", a.T, bp.tensor(a))
     assert not flipped and "transpose" in str(flipped)
     assert "exact: True" in str(same) and "max diff" in str(same)
+
+
+def test_transposed_and_strided_inputs_are_checked_correctly():
+    a = np.random.default_rng(4).standard_normal((3, 5))
+    assert bp.gradcheck(lambda x: x.tanh(), a.T)  # a Fortran-ordered view
+    assert bp.gradcheck(lambda x: x.exp(), a[:, ::2], localize=True)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        from bpcore.gradcheck import numerical_gradient
+
+        numerical_gradient(lambda: 0.0, a.T, 1e-6)
