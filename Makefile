@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed-stamp
 LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
 PIP_QUIET := 2>&1 | { grep -v -e "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: install lab test lint unit notebooks clean
+.PHONY: install lab quiz test lint unit validate notebooks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,13 +20,19 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip $(PIP_QUIET)
 	$(BIN)/python -m pip install --quiet -e '.[lab,test]' $(PIP_QUIET)
-	$(BIN)/python -c "import bpcore, jupyterlab, nbval, hypothesis, xdist"
+	$(BIN)/python -c "import bpcore, jupyterlab, nbval, hypothesis, xdist, fsrs"
 	touch $(STAMP)
 
 install: $(STAMP)
 
 lab: install
 	$(BIN)/jupyter lab $(LAB_FLAGS) notebooks/00_start_here.ipynb
+
+quiz: install
+	$(BIN)/bpcore quiz
+
+validate: install
+	$(BIN)/bpcore validate
 
 lint: install
 	$(BIN)/ruff check bpcore tests bench
@@ -38,7 +44,7 @@ notebooks: install
 	$(BIN)/python -m pytest -q --nbval --nbval-current-env \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg notebooks
 
-test: lint unit notebooks
+test: lint unit validate notebooks
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,332 @@
+"""The ``bpcore`` command: the question banks in a terminal.
+
+    bpcore quiz [--topic T] [--level L] [-n N]   due reviews first, then new questions, with feedback
+    bpcore review [-n N]                         only the questions that are due
+    bpcore mock [--minutes 30] [-n N]            mixed levels, timed, no hints, feedback at the end
+    bpcore stats                                 mastery by topic, streak, due count
+    bpcore validate [--seeds 50]                 the authoring check of every bank
+    bpcore export FILE / bpcore import FILE      progress as JSON
+
+While answering: ``?`` shows a hint, ``!`` the solution, ``q`` quits, an empty line skips.
+Every graded answer is saved the moment it is given; Ctrl-C leaves the store intact.
+Code questions need a notebook (``bp.quiz.ask(id)``), so the terminal skips them.
+
+Only argparse is imported up front, so ``bpcore --help`` is instant; each command imports what it needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+TERMINAL_KINDS = ("single", "multi", "numeric", "matrix", "order", "bughunt", "flashcard")
+MOCK_KINDS = TERMINAL_KINDS[:-1]  # a flashcard shows its model answer at once: that would be feedback
+COMMANDS_HELP = "While answering: ? hint, ! solution, q quit, empty line skips."
+
+
+class Quit(Exception):
+    """The learner typed q (or closed the input)."""
+
+
+class Terminal:
+    """Line input and output, replaceable in tests; ``read`` returns the stripped line."""
+
+    def __init__(self, read=input, out=None, clock=time.monotonic):
+        self._read, self.out, self.clock = read, out or sys.stdout, clock
+
+    def say(self, text: str = "") -> None:
+        print(text, file=self.out, flush=True)
+
+    def read(self, prompt: str) -> str:
+        try:
+            line = self._read(prompt)
+        except EOFError:
+            raise Quit from None
+        if line.strip().lower() in ("q", "quit", "exit"):
+            raise Quit
+        if line.lstrip().startswith("[") and line.count("[") > line.count("]"):
+            while line.count("[") > line.count("]"):  # a pasted multi-line array: read until balanced
+                try:
+                    line += "\n" + self._read("... ")
+                except EOFError:
+                    raise Quit from None
+        return line.strip()
+
+
+# ----------------------------------------------------------------------------- one question
+
+
+def _help_line(kind: str) -> str:
+    return {
+        "single": "Answer with one letter.",
+        "multi": "Answer with every right letter, e.g. a c (wrong picks cost points).",
+        "numeric": "Answer with a number: 0.25, -3/4 or 1e-3.",
+        "matrix": "Answer like [[1, 2], [3, 4]] (or paste numpy's printout).",
+        "order": "Answer with the letters in the right order, e.g. c a d b.",
+        "bughunt": "Give the line number, then the fix (a letter, or type the line).",
+        "flashcard": "Think of your answer, then press Enter to see it.",
+    }[kind]
+
+
+def _read_answer(term: Terminal, instance):
+    """What the learner typed, in the form the checker takes; or '?', '!' or '' (skip)."""
+    q = instance.question
+    if q.kind == "matrix" and instance.steps:
+        answer = {}
+        for name in instance.steps:
+            line = term.read(f"{name} = ")
+            if line in ("?", "!", ""):
+                return line
+            answer[name] = line
+        return answer
+    if q.kind == "bughunt":
+        line = term.read("line> ")
+        if line in ("?", "!", ""):
+            return line
+        fix = term.read("fix> ")
+        return fix if fix in ("?", "!", "") else {"line": line, "fix": fix}
+    return term.read("> ")
+
+
+def _feedback(term: Terminal, graded, show_explanation: bool) -> None:
+    from bpcore.quiz import render, schedule
+
+    result = graded.result
+    mark = "RIGHT" if result.correct else f"score {result.score:.2f}"
+    term.say(f"[{mark}] " + render.latex_to_text(result.feedback[0]) if result.feedback else f"[{mark}]")
+    for line in result.feedback[1:]:
+        term.say("  " + render.latex_to_text(line))
+    if show_explanation:
+        term.say("\nWhy: " + render.latex_to_text(graded.question.explanation.strip()))
+    term.say(f"(next review {schedule.describe_due(graded.due)})")
+
+
+def ask_question(term: Terminal, session, instance, *, hints: bool = True, feedback: bool = True):
+    """Ask one question until it is answered right, skipped or revealed. Returns the last Graded or None."""
+    from bpcore.quiz import render
+    from bpcore.quiz.parse import ParseError
+
+    q = instance.question
+    term.say(render.prompt(instance, "text"))
+    term.say(f"\n{_help_line(q.kind)}  {COMMANDS_HELP if hints else '(q quits; no hints in a mock)'}")
+    started, hints_used, last = term.clock(), 0, None
+    if q.kind == "flashcard":
+        term.read("(Enter to reveal) ")
+        term.say(render.latex_to_text(q.spec["answer"].strip()))
+        while True:
+            try:
+                return session.grade(instance, term.read("again / hard / good / easy? "), 0, term.clock() - started)
+            except ParseError as error:
+                term.say(f"Could not read that: {error}")
+    while True:
+        answer = _read_answer(term, instance)
+        if answer == "":
+            return last
+        if answer == "?":
+            if hints and hints_used < len(q.hints):
+                hints_used += 1
+                term.say(f"Hint {hints_used} of {len(q.hints)}: " + render.latex_to_text(q.hints[hints_used - 1]))
+            else:
+                term.say("No more hints." if hints else "No hints in a mock interview.")
+            continue
+        if answer == "!":
+            if last is None and feedback:
+                last = session.reveal(instance, hints_used, term.clock() - started)
+            if feedback:
+                term.say("Solution:\n" + render.solution(instance, "text"))
+                term.say("Why: " + render.latex_to_text(q.explanation.strip()))
+                return last
+            term.say("The solutions come at the end of the mock.")
+            continue
+        try:
+            last = session.grade(instance, answer, hints_used, term.clock() - started)
+        except ParseError as error:
+            term.say(f"Could not read that: {error}")
+            continue
+        if not feedback:
+            return last
+        _feedback(term, last, show_explanation=last.result.correct)
+        if last.result.correct:
+            return last
+        term.say("Try again, ? for a hint, ! for the solution, or Enter to move on.")
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+def _store(term: Terminal):
+    from bpcore.quiz.store import Store
+
+    store = Store()
+    if store.notice:
+        print(f"bpcore: {store.notice}", file=sys.stderr, flush=True)
+    return store
+
+
+def _run(term: Terminal, questions, session) -> None:
+    try:
+        for number, q in enumerate(questions, start=1):
+            term.say(f"\n--- [{number}/{len(questions)}] {q.topic} · {q.level} · {q.id}")
+            ask_question(term, session, session.instance(q))
+    except Quit:
+        term.say("\nStopped.")
+    total, count = session.score
+    term.say(f"\nDone: {total:g} / {count} answered. Progress saved; `bpcore stats` shows it.")
+
+
+def cmd_quiz(args, term: Terminal) -> int:
+    from bpcore.quiz.bank import load_banks
+    from bpcore.quiz.session import Session, pick
+
+    questions = load_banks(args.banks).select(args.topic, args.level, kinds=TERMINAL_KINDS)
+    store = _store(term)
+    chosen = pick(questions, store, args.n)
+    _run(term, chosen, Session(store, "quiz", args.seed))
+    return 0
+
+
+def cmd_review(args, term: Terminal) -> int:
+    from bpcore.quiz.bank import load_banks
+    from bpcore.quiz.session import Session, pick
+
+    store = _store(term)
+    chosen = pick(load_banks(args.banks).select(kinds=TERMINAL_KINDS), store, args.n, due_only=True)
+    if not chosen:
+        term.say("Nothing is due. `bpcore quiz` asks new questions.")
+        return 0
+    _run(term, chosen, Session(store, "review", args.seed))
+    return 0
+
+
+def cmd_mock(args, term: Terminal) -> int:
+    """A timed mock interview: mixed levels, no hints, no feedback until the end, then a report by topic."""
+    from bpcore.quiz import render
+    from bpcore.quiz.bank import load_banks
+    from bpcore.quiz.session import Session, pick_mock
+
+    bank = load_banks(args.banks)
+    questions = pick_mock(bank.select(kinds=MOCK_KINDS), args.n, args.seed)
+    session = Session(_store(term), "mock", args.seed)
+    deadline = term.clock() + args.minutes * 60
+    term.say(f"Mock interview: {len(questions)} questions, {args.minutes:g} minutes. Feedback comes at the end.")
+    try:
+        for number, q in enumerate(questions, start=1):
+            left = deadline - term.clock()
+            if left <= 0:
+                term.say("\nTime is up.")
+                break
+            term.say(f"\n--- [{number}/{len(questions)}] {int(left // 60)}:{int(left % 60):02d} left")
+            ask_question(term, session, session.instance(q), hints=False, feedback=False)
+    except Quit:
+        term.say("\nStopped early.")
+    term.say("\n=== Report ===")
+    by_topic: dict[str, list[float]] = {}
+    for g in session.graded:
+        by_topic.setdefault(g.question.topic, []).append(g.result.score)
+    for topic, scores in by_topic.items():
+        term.say(f"{bank.titles[topic]:<30}{sum(scores):>6.2f} / {len(scores)}")
+    for g in session.graded:
+        if not g.result.correct:
+            term.say(
+                f"\n{g.question.id} (score {g.result.score:.2f}): "
+                + " ".join(render.latex_to_text(line) for line in g.result.feedback)
+            )
+            term.say("Solution: " + render.solution(g.instance, "text"))
+            term.say("Why: " + render.latex_to_text(g.question.explanation.strip()))
+    total, count = session.score
+    term.say(f"\nTotal: {total:g} / {count} answered of {len(questions)}.")
+    return 0
+
+
+def cmd_stats(args, term: Terminal) -> int:
+    from bpcore.quiz.bank import load_banks
+    from bpcore.quiz.stats import format_summary, summarise
+
+    term.say(format_summary(summarise(load_banks(args.banks), _store(term))))
+    return 0
+
+
+def cmd_validate(args, term: Terminal) -> int:
+    from bpcore.quiz.validate import validate
+
+    report = validate(args.banks, seeds=args.seeds)
+    term.say(str(report))
+    return 0 if report else 1
+
+
+def cmd_export(args, term: Terminal) -> int:
+    counts = _store(term).export_json(args.file)
+    term.say(f"Exported {counts['attempts']} attempts and {counts['review_state']} review states to {args.file}.")
+    return 0
+
+
+def cmd_import(args, term: Terminal) -> int:
+    counts = _store(term).import_json(args.file)
+    term.say(f"Imported {counts['attempts']} new attempts and {counts['review_state']} newer review states.")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bpcore",
+        description="Backpropagation interview practice: questions checked by the bpcore engine.",
+        epilog="Progress lives in $BPCORE_HOME (default: your per-user data folder). " + COMMANDS_HELP,
+    )
+    parser.add_argument("--banks", metavar="DIR", help="read question banks from DIR instead of the installed ones")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def session_options(sub, n_default):
+        sub.add_argument("-n", type=int, default=n_default, help=f"number of questions (default {n_default})")
+        sub.add_argument("--seed", type=int, help="make the numbers of this session reproducible")
+
+    quiz = commands.add_parser("quiz", help="practise: due reviews first, then new questions")
+    quiz.add_argument("--topic", help="one topic (see `bpcore stats`)")
+    quiz.add_argument("--level", choices=("basic", "intermediate", "advanced"))
+    session_options(quiz, 5)
+    session_options(commands.add_parser("review", help="only the questions that are due"), 20)
+    mock = commands.add_parser("mock", help="a timed mock interview, feedback at the end")
+    mock.add_argument("--minutes", type=float, default=30.0, help="time limit (default 30)")
+    session_options(mock, 10)
+    commands.add_parser("stats", help="mastery by topic, streak, reviews due")
+    validate = commands.add_parser("validate", help="check every bank (for authors)")
+    validate.add_argument("--seeds", type=int, default=50, help="seeds per generator (default 50)")
+    commands.add_parser("export", help="write your progress to a JSON file").add_argument("file")
+    commands.add_parser("import", help="merge progress from a JSON export").add_argument("file")
+    return parser
+
+
+COMMANDS = {
+    "quiz": cmd_quiz,
+    "review": cmd_review,
+    "mock": cmd_mock,
+    "stats": cmd_stats,
+    "validate": cmd_validate,
+    "export": cmd_export,
+    "import": cmd_import,
+}
+
+
+def main(argv=None, term: Terminal | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    term = term or Terminal()
+    try:
+        return COMMANDS[args.command](args, term)
+    except Quit:
+        term.say("\nBye. Every answer you gave is saved.")
+        return 0
+    except KeyboardInterrupt:
+        print("\nInterrupted. Every answer you finished is saved; the one in progress was not.", file=sys.stderr)
+        return 130
+    except Exception as error:
+        from bpcore.quiz.bank import BankError
+        from bpcore.quiz.store import StoreError
+
+        if isinstance(error, BankError | StoreError | ValueError | KeyError):
+            print(f"bpcore: {error}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""An instance: one question made concrete by a seed. The key, the shown numbers and the known mistakes.
+
+Static questions have one instance whatever the seed (apart from the shuffled order of an ``order``
+question); generated questions get fresh numbers per seed. The seed is logged with every attempt,
+so ``make_instance(question, seed)`` rebuilds exactly what the learner saw.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+from dataclasses import dataclass
+
+import numpy as np
+
+from bpcore.quiz import bughunts, functions
+from bpcore.quiz.bank import Question
+from bpcore.quiz.diagnose import Mistake, with_common_mistakes
+from bpcore.quiz.generators import GENERATORS
+from bpcore.quiz.parse import parse_array, parse_number
+
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+@dataclass
+class Instance:
+    """What one attempt is graded against.
+
+    key by kind: single -> choice index; multi -> sorted indices; numeric -> float; matrix -> array, or
+    {step: array} for a chained derivation; order -> item indices in the right order; code -> the
+    Reference; bughunt -> (bug line, fix index); flashcard -> the answer text.
+    """
+
+    question: Question
+    seed: int
+    values: dict
+    key: object
+    mistakes: list[Mistake] | dict[str, list[Mistake]]
+    display: list[int] | None = None  # order questions: item indices in the order shown (a, b, c, ...)
+    steps: dict[str, str] | None = None  # chained derivations: step name -> LaTeX label
+
+    @property
+    def kind(self) -> str:
+        return self.question.kind
+
+
+def new_seed() -> int:
+    """A fresh seed for an attempt (logged with it, so the instance can be rebuilt)."""
+    return secrets.randbelow(2**31)
+
+
+def _static_mistakes(question: Question, read) -> list[Mistake]:
+    return [Mistake(m["name"], read(m["answer"]), m.get("why")) for m in question.spec.get("mistakes", [])]
+
+
+def _read_array(value) -> np.ndarray:
+    return parse_array(value if isinstance(value, str) else json.dumps(value))
+
+
+def make_instance(question: Question, seed: int) -> Instance:
+    """The concrete problem for ``question`` and ``seed``."""
+    spec, kind = question.spec, question.kind
+    if question.generator:
+        generator = GENERATORS[question.generator]
+        problem = generator(seed)
+        return Instance(question, seed, problem.values, problem.key, problem.mistakes, steps=generator.steps)
+    if kind == "numeric":
+        key = parse_number(spec["answer"])
+        return Instance(question, seed, {}, key, with_common_mistakes(key, _static_mistakes(question, parse_number)))
+    if kind == "matrix":
+        key = _read_array(spec["answer"])
+        return Instance(question, seed, {}, key, with_common_mistakes(key, _static_mistakes(question, _read_array)))
+    if kind == "single":
+        return Instance(question, seed, {}, LETTERS.index(spec["answer"]), [])
+    if kind == "multi":
+        return Instance(question, seed, {}, sorted(LETTERS.index(a) for a in spec["answers"]), [])
+    if kind == "order":
+        n = len(spec["items"])
+        shuffler, display = random.Random(seed), list(range(n))
+        while display == sorted(display):  # never show the items already in the right order
+            shuffler.shuffle(display)
+        return Instance(question, seed, {}, list(range(n)), [], display=display)
+    if kind == "code":
+        return Instance(question, seed, {}, functions.REFERENCES[spec["reference"]], [])
+    if kind == "bughunt":
+        specimen = bughunts.SPECIMENS[spec["specimen"]]
+        key = (specimen.bug_line, LETTERS.index(spec["fix"]))
+        return Instance(question, seed, {"listing": specimen.numbered(), "lines": len(specimen.lines)}, key, [])
+    if kind == "flashcard":
+        return Instance(question, seed, {}, spec["answer"], [])
+    raise ValueError(f"unknown kind {kind!r}")

@@ -1,0 +1,271 @@
+"""Grading: one checker per kind of question, each returning a score in [0, 1] and feedback.
+
+``check(instance, answer)`` dispatches on the kind. What each checker accepts as ``answer``:
+
+=========  ==================================================================  ==========================
+kind       answer                                                              score
+=========  ==================================================================  ==========================
+single     a letter ("b") or a 0-based index                                   1 or 0
+multi      letters ("a, c", "ac", ["a", "c"])                                  (right - wrong picks) / right
+numeric    text ("3/4", "1e-3") or a number; abs + rel tolerance               1 or 0, mistake named
+matrix     text ("[[1, 2], [3, 4]]", numpy's printout) or an array;            1 or 0, mistake named;
+           a chained derivation takes {step: answer} or a list in step order    per step, first wrong named
+order      the shown letters in the right order ("c a b d")                    pairs in the right order
+code       the learner's function object (never text)                          trials passed / trials
+bughunt    {"line": 7, "fix": "b" or the fixed line as text}                   1/2 line + 1/2 fix
+flashcard  the learner's own rating: again / hard / good / easy                0, 1/2, 1, 1
+=========  ==================================================================  ==========================
+
+An answer that cannot be read raises :class:`~bpcore.quiz.parse.ParseError` (not an attempt: the
+learner fixes the typo); a readable but wrong answer returns a low score with feedback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bpcore.gradcheck import compare
+from bpcore.quiz import bughunts
+from bpcore.quiz.diagnose import Mistake, close, diagnose
+from bpcore.quiz.functions import LearnerError, check_function
+from bpcore.quiz.instance import LETTERS, Instance
+from bpcore.quiz.parse import (
+    ParseError,
+    parse_array,
+    parse_letters,
+    parse_line_number,
+    parse_number,
+    parse_rating,
+)
+
+FLASHCARD_SCORES = {1: 0.0, 2: 0.5, 3: 1.0, 4: 1.0}  # again, hard, good, easy
+
+
+@dataclass
+class Result:
+    """The grade of one answer. ``feedback`` holds Markdown paragraphs for the learner."""
+
+    score: float
+    feedback: list[str] = field(default_factory=list)
+    diagnosis: Mistake | None = None
+    first_wrong_step: str | None = None
+    step_scores: dict[str, float] | None = None
+    rating: int | None = None  # flashcards: the learner's own rating (1..4)
+
+    @property
+    def correct(self) -> bool:
+        return self.score >= 1.0 - 1e-9
+
+
+# ----------------------------------------------------------------------------- choices
+
+
+def check_single(instance: Instance, answer) -> Result:
+    choices = instance.question.spec["choices"]
+    picked = parse_letters(answer, len(choices))
+    if len(picked) != 1:
+        raise ParseError(f"expected exactly one letter, got {len(picked)}")
+    index = picked[0]
+    why = instance.question.spec.get("why")
+    note = [why[index]] if why else []
+    if index == instance.key:
+        return Result(1.0, [f"({LETTERS[index]}) is right.", *note])
+    return Result(0.0, [f"({LETTERS[index]}) is not right.", *note])
+
+
+def check_multi(instance: Instance, answer) -> Result:
+    choices = instance.question.spec["choices"]
+    picked, right = set(parse_letters(answer, len(choices))), set(instance.key)
+    hits, wrong = picked & right, picked - right
+    score = max(0.0, (len(hits) - len(wrong)) / len(right))
+    feedback = [f"{len(hits)} of {len(right)} right choices picked"]
+    if wrong:
+        feedback[0] += (
+            f"; {', '.join(f'({LETTERS[i]})' for i in sorted(wrong))} should not be (each wrong pick costs one)"
+        )
+    missed = len(right - picked)
+    if missed:
+        feedback.append(f"{missed} right choice{'s' * (missed > 1)} still missing.")
+    why = instance.question.spec.get("why")
+    if why:
+        feedback += [f"({LETTERS[i]}) {why[i]}" for i in sorted(wrong)]
+    return Result(score, feedback)
+
+
+# ----------------------------------------------------------------------------- numbers and arrays
+
+
+def _mistake_feedback(mistake: Mistake | None) -> list[str]:
+    if mistake is None:
+        return []
+    return [f"It looks like: **{mistake.name}**. {mistake.explanation}"]
+
+
+def check_numeric(instance: Instance, answer) -> Result:
+    value = parse_number(answer)
+    rtol, atol = instance.question.tolerances
+    if close(value, instance.key, rtol, atol):
+        return Result(1.0, [f"{value:g} is right."])
+    mistake = diagnose(value, instance.key, instance.mistakes, rtol, atol)
+    return Result(0.0, [f"{value:g} is not within tolerance of the answer.", *_mistake_feedback(mistake)], mistake)
+
+
+def _grade_array(got: np.ndarray, key: np.ndarray, mistakes: list[Mistake], rtol: float, atol: float, name="answer"):
+    """(score, feedback lines, mistake) for one array answer: shape first, then allclose, then diagnosis."""
+    key = np.asarray(key, dtype=np.float64)
+    if close(got, key, rtol, atol):
+        return 1.0, [f"{name}: right."], None
+    mistake = diagnose(got, key, mistakes, rtol, atol)
+    if got.shape != key.shape:
+        lines = [f"{name}: expected shape {key.shape}, got {got.shape}."]
+    else:
+        worst = np.unravel_index(int(np.argmax(np.abs(got - key))), key.shape) if key.size else ()
+        lines = [
+            f"{name}: not within tolerance; `{compare(name, got, key, rtol=rtol, atol=atol)}`; "
+            f"largest difference at index {tuple(int(i) for i in worst)}."
+        ]
+    return 0.0, lines + _mistake_feedback(mistake), mistake
+
+
+def check_matrix(instance: Instance, answer) -> Result:
+    rtol, atol = instance.question.tolerances
+    if instance.steps:
+        return check_steps(instance, answer, rtol, atol)
+    score, lines, mistake = _grade_array(parse_array(answer), instance.key, instance.mistakes, rtol, atol)
+    return Result(score, lines, mistake)
+
+
+def check_steps(instance: Instance, answer, rtol: float, atol: float) -> Result:
+    """A chained derivation: each step graded on its own; the first wrong one is named."""
+    names = list(instance.steps)
+    if isinstance(answer, list | tuple):
+        if len(answer) > len(names):
+            raise ParseError(f"expected at most {len(names)} steps ({', '.join(names)}), got {len(answer)}")
+        answer = dict(zip(names, answer, strict=False))
+    if not isinstance(answer, dict):
+        raise ParseError(f"expected one answer per step ({', '.join(names)}), got a {type(answer).__name__}")
+    unknown = answer.keys() - set(names)
+    if unknown:
+        raise ParseError(f"unknown steps {sorted(unknown)}; expected {', '.join(names)}")
+    scores, feedback, first_wrong, first_mistake = {}, [], None, None
+    for name in names:
+        given = answer.get(name)
+        if given is None or (isinstance(given, str) and not given.strip()):
+            scores[name], lines, mistake = 0.0, [f"{name}: no answer."], None
+        else:
+            try:
+                got = parse_array(given)
+            except ParseError as error:
+                raise ParseError(f"{name}: {error}") from None
+            scores[name], lines, mistake = _grade_array(
+                got, instance.key[name], instance.mistakes[name], rtol, atol, name
+            )
+        feedback += lines
+        if scores[name] < 1 and first_wrong is None:
+            first_wrong, first_mistake = name, mistake
+    score = sum(scores.values()) / len(names)
+    if first_wrong:
+        feedback.insert(
+            0,
+            f"{sum(s == 1 for s in scores.values())} of {len(names)} steps right; "
+            f"the first wrong step is **{first_wrong}**.",
+        )
+    return Result(score, feedback, first_mistake, first_wrong, scores)
+
+
+# ----------------------------------------------------------------------------- order
+
+
+def check_order(instance: Instance, answer) -> Result:
+    n = len(instance.display)
+    letters = parse_letters(answer, n, what="item")
+    if sorted(letters) != list(range(n)):
+        missing = [LETTERS[i] for i in range(n) if i not in letters]
+        repeated = sorted({LETTERS[i] for i in letters if letters.count(i) > 1})
+        problems = [f"missing {', '.join(missing)}"] if missing else []
+        problems += [f"repeated {', '.join(repeated)}"] if repeated else []
+        raise ParseError(f"expected each of the letters a to {LETTERS[n - 1]} exactly once; {'; '.join(problems)}")
+    order = [instance.display[i] for i in letters]  # item indices in the learner's order
+    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+    right = sum(order.index(a) < order.index(b) for a, b in pairs)  # item a belongs before item b when a < b
+    if right == len(pairs):
+        return Result(1.0, ["Right order."])
+    first = next(p for p in range(n) if order[p] != p)
+    items = instance.question.spec["items"]
+    return Result(
+        right / len(pairs),
+        [
+            f"{right} of {len(pairs)} pairs in the right order. Position {first + 1} is the first one out of place "
+            f"(you put {items[order[first]]!r} there)."
+        ],
+    )
+
+
+# ----------------------------------------------------------------------------- code, bug hunt, flashcard
+
+
+def check_code(instance: Instance, answer) -> Result:
+    reference = instance.key
+    try:
+        passed, lines = check_function(reference, answer, instance.seed)
+    except LearnerError as error:
+        raise ParseError(str(error)) from None
+    trials = reference.trials
+    head = f"{passed} of {trials} random trials passed." if passed < trials else f"All {trials} random trials passed."
+    return Result(passed / trials, [head, *lines])
+
+
+def check_bughunt(instance: Instance, answer) -> Result:
+    if isinstance(answer, tuple | list) and len(answer) == 2:
+        answer = {"line": answer[0], "fix": answer[1]}
+    if not isinstance(answer, dict) or not {"line", "fix"} <= answer.keys():
+        raise ParseError('expected the line number and the fix, e.g. {"line": 7, "fix": "b"}')
+    bug_line, fix_index = instance.key
+    fixes = instance.question.spec["fixes"]
+    line = parse_line_number(answer["line"], instance.values["lines"])
+    fix = str(answer["fix"]).strip()
+    if len(fix) == 1 and fix.lower() in LETTERS[: len(fixes)]:
+        chosen = LETTERS.index(fix.lower())
+    else:  # a typed fix is compared as text, whitespace and comments aside; it is never run
+        typed = bughunts.normalise(fix)
+        chosen = next((i for i, f in enumerate(fixes) if bughunts.normalise(f) == typed), None)
+    line_ok, fix_ok = line == bug_line, chosen == fix_index
+    feedback = [
+        f"Line {line}: " + ("that is the bug." if line_ok else "the code there is fine; the bug is elsewhere."),
+        "Fix: "
+        + (
+            "right."
+            if fix_ok
+            else "not the fix that makes this pass agree with the engine."
+            + (
+                " (Typed fixes are compared as text; pick a listed fix if yours is worded differently.)"
+                if chosen is None
+                else ""
+            )
+        ),
+    ]
+    return Result(0.5 * line_ok + 0.5 * fix_ok, feedback)
+
+
+def check_flashcard(instance: Instance, answer) -> Result:
+    rating = parse_rating(answer)
+    return Result(FLASHCARD_SCORES[rating], [f"Rated {('again', 'hard', 'good', 'easy')[rating - 1]}."], rating=rating)
+
+
+CHECKERS = {
+    "single": check_single,
+    "multi": check_multi,
+    "numeric": check_numeric,
+    "matrix": check_matrix,
+    "order": check_order,
+    "code": check_code,
+    "bughunt": check_bughunt,
+    "flashcard": check_flashcard,
+}
+
+
+def check(instance: Instance, answer) -> Result:
+    """Grade ``answer`` for ``instance``. Raises ParseError if the answer cannot be read."""
+    return CHECKERS[instance.kind](instance, answer)

@@ -1,0 +1,239 @@
+"""Read a learner's typed answer into numbers, arrays, letters and ratings, without ever running it.
+
+Answers arrive as text from a terminal or a text box. Nothing here calls ``eval``, ``exec``,
+``ast``'s literal evaluator or ``compile``: each reader is a small tokenizer with a fixed grammar, so
+``__import__('os')`` is not dangerous, only unparseable.
+
+Grammar of a number::
+
+    number   := decimal ( "/" decimal )?          3/4   -0.25   1e-3   .5   2.
+    decimal  := [+-]? ( digits [. digits?] | . digits ) ( [eE] [+-]? digits )?
+
+Grammar of an array (numpy's printed form is accepted, so commas are optional)::
+
+    array    := number | "[" ( array ( ","? array )* )? "]"
+    rows     := row ( (";" | newline) row )*      without brackets: "1 2; 3 4"  or  "1, 2, 3"
+
+``array([[1, 2]])`` (numpy's repr) is accepted too: the ``array(`` and ``)`` are dropped.
+"""
+
+from __future__ import annotations
+
+import numbers
+import re
+
+import numpy as np
+
+MAX_CHARS = 20_000  # longer input is refused before any parsing: nobody types that much by hand
+
+_DECIMAL = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+_NUMBER = re.compile(rf"\s*({_DECIMAL})\s*(?:/\s*({_DECIMAL})\s*)?")
+_TOKEN = re.compile(rf"\s*(?:(?P<open>\[)|(?P<close>\])|(?P<comma>,)|(?P<num>{_DECIMAL}(?:\s*/\s*{_DECIMAL})?))")
+_LETTER_SPLIT = re.compile(r"[\s,;>]+|->")
+RATINGS = ("again", "hard", "good", "easy")  # FSRS's four buttons, 1..4
+
+
+class ParseError(ValueError):
+    """The text is not in the expected form; the message says what was expected and what arrived."""
+
+
+def _clean(text: str, what: str) -> str:
+    if not isinstance(text, str):
+        raise ParseError(f"expected {what} as text, got a {type(text).__name__}")
+    if len(text) > MAX_CHARS:
+        raise ParseError(f"expected {what}, got {len(text)} characters of text (the limit is {MAX_CHARS})")
+    # what people paste from rendered maths: a unicode minus, thin spaces
+    return text.replace("\u2212", "-").replace("\u2009", " ").replace("\u00a0", " ").strip()
+
+
+def _show(text: str, limit: int = 60) -> str:
+    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
+
+
+def _fraction(numerator: str, denominator: str | None, original: str) -> float:
+    value = float(numerator)
+    if denominator is None:
+        return value
+    below = float(denominator)
+    if below == 0:
+        raise ParseError(f"{_show(original)} divides by zero")
+    return value / below
+
+
+def parse_number(value) -> float:
+    """A float from ``0.25``, ``-3/4``, ``1e-3`` (text), or from a Python or numpy number.
+
+    >>> parse_number("3/4")
+    0.75
+    """
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, np.ndarray) and value.size == 1 and np.issubdtype(value.dtype, np.number):
+        return float(value.reshape(-1)[0])
+    text = _clean(value, "a number")
+    match = _NUMBER.fullmatch(text)
+    if not match:
+        raise ParseError(f"expected a number such as 0.25, -3/4 or 1e-3, got {_show(text)}")
+    return _fraction(match.group(1), match.group(2), text)
+
+
+def _tokens(text: str):
+    position = 0
+    while position < len(text):
+        if text[position:].isspace():
+            return
+        match = _TOKEN.match(text, position)
+        if not match:
+            raise ParseError(
+                f"expected numbers inside [ ], such as [[1, 2], [3, 4]]; could not read "
+                f"{_show(text[position:].strip(), 30)} (character {position + 1} of the answer)"
+            )
+        kind = match.lastgroup
+        yield kind, match.group(kind)
+        position = match.end()
+
+
+def _nested(text: str) -> list:
+    """The bracketed grammar, read with an explicit stack (no recursion, so no depth limit to hit)."""
+    stack: list[list] = []
+    result = None
+    for kind, token in _tokens(text):
+        if result is not None:
+            raise ParseError(f"unexpected {token!r} after the closing bracket of the array")
+        if kind == "open":
+            stack.append([])
+        elif kind == "close":
+            if not stack:
+                raise ParseError("a ']' closes a bracket that was never opened")
+            done = stack.pop()
+            if stack:
+                stack[-1].append(done)
+            else:
+                result = done
+        elif kind == "comma":
+            if not stack:
+                raise ParseError("a ',' outside any brackets: wrap the whole answer in [ ]")
+        else:
+            if not stack:
+                raise ParseError(f"a number {token!r} outside the brackets")
+            top, _, bottom = token.partition("/")
+            stack[-1].append(_fraction(top, bottom or None, token))
+    if stack:
+        raise ParseError(f"{len(stack)} '[' never closed: the brackets are unbalanced")
+    if result is None:
+        raise ParseError("expected an array such as [[1, 2], [3, 4]], got nothing")
+    return result
+
+
+def _rows(text: str) -> list:
+    """Bracket-free input: rows split by ';' or newlines, entries by commas or spaces."""
+    rows = []
+    for line in re.split(r"[;\n]", text):
+        if not line.strip():
+            continue
+        row = []
+        for item in re.split(r"[,\s]+", line.strip()):
+            if item:
+                row.append(parse_number(item))
+        rows.append(row)
+    if not rows:
+        raise ParseError("expected an array such as [[1, 2], [3, 4]], got nothing")
+    return rows[0] if len(rows) == 1 and ";" not in text and "\n" not in text else rows
+
+
+def _shape_of(nested, where: str = "") -> tuple:
+    """The rectangular shape of nested lists, or a ParseError naming the first ragged row."""
+    if not isinstance(nested, list):
+        return ()
+    if not nested:
+        return (0,)
+    shapes = [_shape_of(item, f"{where}[{i}]") for i, item in enumerate(nested)]
+    for i, shape in enumerate(shapes[1:], start=1):
+        if shape != shapes[0]:
+            raise ParseError(
+                f"rows of different lengths: item {where}[0] has shape {shapes[0]} "
+                f"but item {where}[{i}] has shape {shape}"
+            )
+    return (len(nested), *shapes[0])
+
+
+def parse_array(value) -> np.ndarray:
+    """A float64 array from text (``[[1, 2], [3, 4]]``, numpy's printout, ``1 2; 3 4``) or an array-like.
+
+    Tensors (anything with a numpy ``.data``) and nested lists of numbers are taken as they are.
+    """
+    if not isinstance(value, str):
+        data = getattr(value, "data", value)
+        try:
+            array = np.asarray(data, dtype=np.float64)
+        except (TypeError, ValueError) as error:
+            raise ParseError(f"expected an array of numbers, got a {type(value).__name__} ({error})") from None
+        return array
+    text = _clean(value, "an array")
+    if text.startswith("array(") and text.endswith(")"):
+        text = text[len("array(") : -1].strip()
+    if not text:
+        raise ParseError("expected an array such as [[1, 2], [3, 4]], got an empty answer")
+    nested = _nested(text) if text.startswith("[") else _rows(text)
+    _shape_of(nested)
+    return np.array(nested, dtype=np.float64)
+
+
+def parse_letters(value, count: int, what: str = "choice") -> list[int]:
+    """0-based indices from letters such as ``"a, c"``, ``"a c"``, ``"ac"`` or ``["a", "c"]`` (a = first).
+
+    ``count`` is how many options exist. Typed numbers count from 1, as a person would (``"1 3"`` is a, c);
+    Python ints count from 0, as a program would (``2`` is c).
+    """
+    letters = "abcdefghijklmnopqrstuvwxyz"[:count]
+    if isinstance(value, int) and not isinstance(value, bool):
+        items = [value]
+    elif isinstance(value, list | tuple):
+        items = list(value)
+    else:
+        text = _clean(value, f"{what} letters").lower()
+        parts = [p for p in _LETTER_SPLIT.split(text) if p]
+        if len(parts) == 1 and len(parts[0]) > 1 and all(ch in letters for ch in parts[0]):
+            parts = list(parts[0])  # "acd"
+        items = parts
+    if not items:
+        raise ParseError(f"expected {what} letters from a to {letters[-1]}, got nothing")
+    indices = []
+    for item in items:
+        if isinstance(item, int) and not isinstance(item, bool):
+            index = item
+        elif isinstance(item, str) and item.strip().lower() in letters and len(item.strip()) == 1:
+            index = letters.index(item.strip().lower())
+        elif isinstance(item, str) and item.strip().isdigit():
+            index = int(item.strip()) - 1
+        else:
+            raise ParseError(f"expected {what} letters from a to {letters[-1]}, got {_show(str(item))}")
+        if not 0 <= index < count:
+            raise ParseError(f"expected {what} letters from a to {letters[-1]}, got {_show(str(item))}")
+        indices.append(index)
+    return indices
+
+
+def parse_rating(value) -> int:
+    """A self-rating 1..4 from ``again / hard / good / easy``, their first letters, or 1..4."""
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 4:
+        return value
+    text = _clean(str(value), "a rating").lower()
+    for number, word in enumerate(RATINGS, start=1):
+        if text in (word, word[0], str(number)):
+            return number
+    raise ParseError(f"expected a rating: again, hard, good or easy (or 1-4), got {_show(text)}")
+
+
+def parse_line_number(value, lines: int) -> int:
+    """A 1-based line number within ``lines`` lines, from text such as ``7`` or ``line 7``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    else:
+        text = _clean(str(value), "a line number").lower().removeprefix("line").strip()
+        if not text.isdigit():
+            raise ParseError(f"expected a line number from 1 to {lines}, got {_show(str(value))}")
+        number = int(text)
+    if not 1 <= number <= lines:
+        raise ParseError(f"expected a line number from 1 to {lines}, got {number}")
+    return number

@@ -1,0 +1,102 @@
+"""Spaced repetition with FSRS (the ``fsrs`` package): when should each question come back?
+
+Every graded attempt becomes one of FSRS's four ratings::
+
+    wrong (score < 1/2)                      -> Again   (comes back within minutes)
+    partly right (1/2 <= score < 1)          -> Hard
+    right, but after a hint                  -> Hard
+    right                                    -> Good
+    right and fast (under fast_seconds)      -> Easy
+    flashcards                               -> the learner's own rating
+
+FSRS keeps, per question, a stability (days until recall drops to 90%) and a difficulty; a rating
+updates both and sets the next due date. Mastery of a topic is the mean predicted recall now over
+its questions (unseen ones count as 0). Fuzzing is off, so the same history gives the same dates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+from fsrs import Card, Rating, Scheduler
+
+SCHEDULER = Scheduler(enable_fuzzing=False)
+FAST_SECONDS = {"basic": 20.0, "intermediate": 60.0, "advanced": 120.0}  # a question may set its own
+RATING_NAMES = {1: "again", 2: "hard", 3: "good", 4: "easy"}
+
+
+def rating_for(
+    score: float, hints_used: int, seconds: float, fast_seconds: float, self_rating: int | None = None
+) -> int:
+    """The FSRS rating (1 Again .. 4 Easy) that one graded attempt earns."""
+    if self_rating is not None:
+        return int(self_rating)
+    if score < 0.5:
+        return int(Rating.Again)
+    if score < 1.0 - 1e-9 or hints_used > 0:
+        return int(Rating.Hard)
+    return int(Rating.Easy) if seconds < fast_seconds else int(Rating.Good)
+
+
+def fast_seconds(question) -> float:
+    return float(question.fast_seconds or FAST_SECONDS[question.level])
+
+
+def _card_id(question_id: str) -> int:
+    # a stable id from the question id (fsrs would otherwise use the clock, and sleep 1 ms to keep ids unique)
+    return int(hashlib.sha1(question_id.encode()).hexdigest()[:12], 16)
+
+
+def review(state: dict | None, question_id: str, rating: int, at: datetime | None = None) -> dict:
+    """The new review state after ``rating``: {"card": fsrs card dict, "due": ISO time (UTC)}."""
+    at = (at or datetime.now(UTC)).astimezone(UTC)
+    card = Card.from_dict(state["card"]) if state else Card(card_id=_card_id(question_id), due=at)
+    card, _ = SCHEDULER.review_card(card, Rating(rating), review_datetime=at)
+    return {"card": card.to_dict(), "due": card.due.astimezone(UTC).isoformat()}
+
+
+def due_time(state: dict) -> datetime:
+    return datetime.fromisoformat(state["due"])
+
+
+def retrievability(state: dict | None, at: datetime | None = None) -> float:
+    """FSRS's predicted chance of recalling the answer at ``at`` (0 for a question never answered)."""
+    if not state:
+        return 0.0
+    at = at or datetime.now(UTC)
+    return float(SCHEDULER.get_card_retrievability(Card.from_dict(state["card"]), current_datetime=at))
+
+
+def mastery(questions, states: dict[str, dict], at: datetime | None = None) -> dict[str, float]:
+    """Per topic, the mean predicted recall of its questions now (0..1)."""
+    totals: dict[str, list[float]] = {}
+    for q in questions:
+        totals.setdefault(q.topic, []).append(retrievability(states.get(q.id), at))
+    return {topic: sum(values) / len(values) for topic, values in totals.items()}
+
+
+def order_for_review(questions, states: dict[str, dict], at: datetime | None = None):
+    """(due, new, later): due questions earliest first, then never-seen ones in bank order, then the rest."""
+    at = at or datetime.now(UTC)
+    due = sorted(
+        (q for q in questions if q.id in states and due_time(states[q.id]) <= at), key=lambda q: states[q.id]["due"]
+    )
+    new = [q for q in questions if q.id not in states]
+    later = sorted(
+        (q for q in questions if q.id in states and due_time(states[q.id]) > at), key=lambda q: states[q.id]["due"]
+    )
+    return due, new, later
+
+
+def describe_due(due_iso: str, at: datetime | None = None) -> str:
+    """'in 10 minutes', 'in 3 hours', 'in 4 days (2025-03-01)': when a question comes back."""
+    at = at or datetime.now(UTC)
+    seconds = (datetime.fromisoformat(due_iso) - at).total_seconds()
+    if seconds < 60:
+        return "now"
+    if seconds < 3600:
+        return f"in {round(seconds / 60)} minute{'s' * (round(seconds / 60) != 1)}"
+    if seconds < 48 * 3600:
+        return f"in {round(seconds / 3600)} hours"
+    return f"in {round(seconds / 86400)} days ({datetime.fromisoformat(due_iso).astimezone().date()})"

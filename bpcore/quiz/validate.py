@@ -1,0 +1,189 @@
+"""``bpcore validate``: the authoring check that every bank is sound, not just loadable.
+
+For every question it grades the answer key and expects full marks, so a key that its own checker
+rejects cannot ship. Beyond that, by kind:
+
+* generated questions: for each of 50 seeds the generator runs, gives the same problem twice, its key
+  agrees with the generator's independent check (finite differences or autodiff), every ``{{name}}`` in
+  the prompt is filled, and every listed mistake is graded wrong *and* diagnosed as itself;
+* static numeric and matrix questions: each listed mistake is diagnosed as itself;
+* code questions: the reference's correct solution passes and its known-wrong one fails;
+* bug hunts: the buggy and fixed functions differ in one line, the bank's fix is that line, the fixed
+  function matches the engine's gradients and the buggy one does not;
+* every notebook pointer names an existing notebook and heading.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bpcore.quiz import bughunts, kinds, render
+from bpcore.quiz.bank import PLACEHOLDER, BankError, Question, load_banks, resolve_pointer
+from bpcore.quiz.generators import GENERATORS
+from bpcore.quiz.instance import LETTERS, Instance, make_instance
+
+
+@dataclass
+class Report:
+    """What ``bpcore validate`` found. Truthy when there are no errors."""
+
+    errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    questions: int = 0
+    seconds: float = 0.0
+
+    def __bool__(self) -> bool:
+        return not self.errors
+
+    def __str__(self) -> str:
+        lines = [*(f"note: {n}" for n in self.notes), *(f"error: {e}" for e in self.errors)]
+        verdict = "ok" if self else f"{len(self.errors)} error{'s' * (len(self.errors) != 1)}"
+        lines.append(f"validate: {self.questions} questions checked in {self.seconds:.1f} s: {verdict}")
+        return "\n".join(lines)
+
+
+def _as_text(value) -> str | dict:
+    """An answer written the way a learner would type it (4 significant digits): the key must survive it."""
+    if isinstance(value, dict):
+        return {k: render.array_text(v) for k, v in value.items()}
+    return render.array_text(value)
+
+
+def _grade(instance: Instance, answer) -> kinds.Result:
+    return kinds.check(instance, answer)
+
+
+def _check_mistakes(q: Question, instance: Instance, where: str) -> list[str]:
+    errors = []
+    if instance.steps:
+        right = _as_text(instance.key)
+        for step, mistakes in instance.mistakes.items():
+            for m in mistakes:
+                result = _grade(instance, {**right, step: _as_text(m.value)})
+                name = result.diagnosis.name if result.diagnosis else None
+                if result.first_wrong_step != step or name != m.name:
+                    errors.append(f"{where}: step {step}: mistake {m.name!r} was diagnosed as {name!r}")
+        return errors
+    for m in instance.mistakes:
+        result = _grade(instance, _as_text(m.value))
+        name = result.diagnosis.name if result.diagnosis else None
+        if result.score != 0 or name != m.name:
+            errors.append(f"{where}: mistake {m.name!r} scored {result.score} and was diagnosed as {name!r}")
+    return errors
+
+
+def _close(a, b) -> bool:
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    return np.shape(a) == np.shape(b) and bool(np.allclose(a, b, rtol=1e-6, atol=1e-9))
+
+
+def check_generated(q: Question, seeds: int) -> list[str]:
+    generator, errors = GENERATORS[q.generator], []
+    for seed in range(seeds):
+        where = f"{q.id}: seed {seed}"
+        try:
+            instance = make_instance(q, seed)
+            again = make_instance(q, seed)
+            independent = generator.check(instance.values)
+        except Exception as error:  # a generator that crashes is exactly what this check is for
+            errors.append(f"{where}: generator {q.generator!r} raised {type(error).__name__}: {error}")
+            continue
+        if not _close(instance.key, again.key):
+            errors.append(f"{where}: not reproducible: the same seed gave a different key")
+        if not _close(instance.key, independent):
+            errors.append(f"{where}: the key disagrees with the independent check of {q.generator!r}")
+        if seed == 0:
+            missing = {m.group(1) for m in PLACEHOLDER.finditer(q.prompt)} - instance.values.keys()
+            if missing:
+                errors.append(f"{q.id}: prompt placeholders {sorted(missing)} are not filled by {q.generator!r}")
+        if not _grade(instance, _as_text(instance.key)).correct:
+            errors.append(f"{where}: the key, typed to 4 significant digits, is not graded correct")
+        errors += _check_mistakes(q, instance, where)
+        if len(errors) > 5:
+            break  # one broken generator should not bury the report
+    return errors
+
+
+def check_static(q: Question) -> list[str]:
+    """Every non-generated question: the key gets full marks, plus the checks of its kind."""
+    instance, errors = make_instance(q, 0), []
+    key = instance.key
+    if q.kind == "single":
+        answer = LETTERS[key]
+    elif q.kind == "multi":
+        answer = [LETTERS[i] for i in key]
+    elif q.kind in ("numeric", "matrix"):
+        answer = _as_text(key)
+        errors += _check_mistakes(q, instance, q.id)
+    elif q.kind == "order":
+        answer = [LETTERS[instance.display.index(i)] for i in key]
+    elif q.kind == "code":
+        answer = key.solution
+        if _grade(instance, key.wrong).score >= 1:
+            errors.append(f"{q.id}: the known-wrong solution of {key.name!r} passes: the checker cannot fail")
+    elif q.kind == "bughunt":
+        answer = {"line": key[0], "fix": LETTERS[key[1]]}
+        errors += check_specimen(q)
+    else:
+        return errors
+    if not _grade(instance, answer).correct:
+        errors.append(f"{q.id}: the answer key is not graded correct by its own checker")
+    return errors
+
+
+def check_specimen(q: Question) -> list[str]:
+    specimen, errors = bughunts.SPECIMENS[q.spec["specimen"]], []
+    if len(specimen.changed) != 1:
+        return [
+            f"{q.id}: {specimen.name}: buggy and fixed versions should differ in one line, not {len(specimen.changed)}"
+        ]
+    chosen = q.spec["fixes"][LETTERS.index(q.spec["fix"])]
+    if bughunts.normalise(chosen) != bughunts.normalise(specimen.fixed_line):
+        errors.append(f"{q.id}: fix ({q.spec['fix']}) {chosen!r} is not the fixed line {specimen.fixed_line!r}")
+    for seed in range(5):
+        values = specimen.inputs(np.random.default_rng(seed))
+        if not specimen.agrees(specimen.fixed, values):
+            errors.append(f"{q.id}: seed {seed}: the fixed {specimen.name} disagrees with the engine")
+        if specimen.agrees(specimen.buggy, values):
+            errors.append(f"{q.id}: seed {seed}: the buggy {specimen.name} agrees with the engine (no bug?)")
+    return errors
+
+
+def pointer_root(directory: Path) -> Path | None:
+    """Where notebook pointers are resolved: the repository holding the banks, or the current folder."""
+    for candidate in (directory.parent, Path.cwd()):
+        if (candidate / "notebooks").is_dir():
+            return candidate
+    return None
+
+
+def validate(directory=None, seeds: int = 50, root=None) -> Report:
+    """Run every check on the banks in ``directory`` (default: the installed or repository banks)."""
+    started, report = time.perf_counter(), Report()
+    try:
+        bank = load_banks(directory)
+    except BankError as error:
+        report.errors += [str(p) for p in error.problems]
+        report.seconds = time.perf_counter() - started
+        return report
+    report.questions = len(bank.questions)
+    for q in bank.questions:
+        try:
+            report.errors += check_generated(q, seeds) if q.generator else check_static(q)
+        except Exception as error:  # report, keep checking the other questions
+            report.errors.append(f"{q.id}: checking it raised {type(error).__name__}: {error}")
+    root = Path(root) if root is not None else pointer_root(bank.directory)
+    if root is None:
+        report.notes.append("notebook pointers not checked: no notebooks/ folder here (run from the repository)")
+    else:
+        for q in bank.questions:
+            problem = resolve_pointer(q.notebook, root)
+            if problem:
+                report.errors.append(f"{Path(q.source).name}: question {q.id!r}: field 'notebook': {problem}")
+    report.seconds = time.perf_counter() - started
+    return report

@@ -1,0 +1,257 @@
+"""The quiz in a notebook: ipywidgets, testable without a browser.
+
+``bp.quiz.show(topic="chain_rule", n=5)`` or ``bp.quiz.ask("three-layer-chain")`` returns a
+:class:`QuizWidget`; a notebook cell displays it. Everything a click does is a plain method
+(``submit``, ``hint``, ``show_solution``, ``rate``, ``next_question``), so tests set ``.value`` on
+the input widgets, call ``.click()`` on the buttons, and read ``feedback.value``.
+
+Code questions take the learner's function itself: ``widget.submit(my_function)``, or type the
+function's name in the box and press Submit (the name is looked up in the notebook's namespace;
+the text is never run).
+"""
+
+from __future__ import annotations
+
+import html
+import keyword
+import time
+
+import ipywidgets as widgets
+
+from bpcore.quiz import render, schedule
+from bpcore.quiz.bank import Question
+from bpcore.quiz.instance import LETTERS
+from bpcore.quiz.parse import ParseError
+from bpcore.quiz.session import Session
+from bpcore.quiz.store import Store
+
+COLOURS = {
+    "right": ("#2e7d32", "#e8f5e9"),
+    "partial": ("#ef6c00", "#fff3e0"),
+    "wrong": ("#c62828", "#ffebee"),
+    "info": ("#1565c0", "#e3f2fd"),
+}
+
+
+def panel(tone: str, inner_html: str) -> str:
+    """A coloured feedback box: green right, amber partial, red wrong, blue information."""
+    border, background = COLOURS[tone]
+    return (
+        f'<div style="border-left: 4px solid {border}; background: {background}; padding: 6px 10px; '
+        f'margin: 4px 0">{inner_html}</div>'
+    )
+
+
+def _ipython_namespace() -> dict:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return {}
+    shell = get_ipython()
+    return shell.user_ns if shell is not None else {}
+
+
+class QuizWidget:
+    """A sequence of questions with Submit, Hint, Show solution and Next; every attempt is recorded."""
+
+    def __init__(
+        self,
+        questions: list[Question],
+        store: Store | None = None,
+        seed: int | None = None,
+        namespace: dict | None = None,
+        clock=time.monotonic,
+    ):
+        if not questions:
+            raise ValueError("no questions to show: loosen the topic or level, or check `bpcore stats`")
+        self.questions, self.store = list(questions), store if store is not None else Store()
+        self.session, self.namespace, self.clock = Session(self.store, "notebook", seed), namespace, clock
+        self.header, self.prompt, self.feedback, self.score = (
+            widgets.HTML(),
+            widgets.HTMLMath(),
+            widgets.HTMLMath(),
+            widgets.HTML(),
+        )
+        self.notice = widgets.HTML(panel("info", html.escape(self.store.notice)) if self.store.notice else "")
+        self.inputs = widgets.VBox()
+        self.submit_button = widgets.Button(description="Submit", button_style="primary")
+        self.hint_button = widgets.Button(description="Hint")
+        self.solution_button = widgets.Button(description="Show solution")
+        self.next_button = widgets.Button(description="Next")
+        self.rating_buttons = [widgets.Button(description=word.capitalize()) for word in schedule.RATING_NAMES.values()]
+        self.ratings = widgets.HBox(self.rating_buttons, layout=widgets.Layout(display="none"))
+        self.submit_button.on_click(lambda _: self.submit())
+        self.hint_button.on_click(lambda _: self.hint())
+        self.solution_button.on_click(lambda _: self.show_solution())
+        self.next_button.on_click(lambda _: self.next_question())
+        for number, button in enumerate(self.rating_buttons, start=1):
+            button.on_click(lambda _, number=number: self.rate(number))
+        buttons = widgets.HBox([self.submit_button, self.hint_button, self.solution_button, self.next_button])
+        self.box = widgets.VBox(
+            [self.notice, self.header, self.prompt, self.inputs, buttons, self.ratings, self.feedback, self.score]
+        )
+        self.position = -1
+        self.next_question()
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.box._repr_mimebundle_(**kwargs)
+
+    # -- moving through the questions ------------------------------------------------------------
+    def next_question(self) -> None:
+        self.position += 1
+        if self.position >= len(self.questions):
+            total, count = self.session.score
+            self.header.value = "<b>Done.</b>"
+            self.prompt.value, self.inputs.children = "", ()
+            self.feedback.value = panel("info", f"Finished: {total:g} / {count} on {len(self.questions)} questions.")
+            for button in (self.submit_button, self.hint_button, self.solution_button, self.next_button):
+                button.disabled = True
+            return
+        q = self.questions[self.position]
+        self.instance = self.session.instance(q)
+        self.hints_used, self.attempted, self.revealed = 0, False, False
+        self.started = self.clock()
+        self.header.value = (
+            f"<b>Question {self.position + 1} of {len(self.questions)}</b> · {html.escape(q.topic)}"
+            f" · {q.level} · <code>{q.id}</code>"
+        )
+        self.prompt.value = render.markdown_to_html(render.prompt(self.instance, "latex"))
+        self.inputs.children = self._make_inputs(q)
+        self.feedback.value = ""
+        self.submit_button.disabled = False
+        self.submit_button.description = "Reveal" if q.kind == "flashcard" else "Submit"
+        self.hint_button.disabled = self.solution_button.disabled = False
+        self.ratings.layout.display = "none"
+        self._show_score()
+
+    def _make_inputs(self, q: Question) -> tuple:
+        """One input widget per answer part, kept in ``self.fields`` by name."""
+        spec = q.spec
+        if q.kind == "single":
+            self.fields = {"choice": widgets.ToggleButtons(options=list(LETTERS[: len(spec["choices"])]), value=None)}
+        elif q.kind == "multi":
+            self.fields = {
+                letter: widgets.Checkbox(description=f"({letter})", value=False, indent=False)
+                for letter in LETTERS[: len(spec["choices"])]
+            }
+        elif q.kind == "numeric":
+            self.fields = {"value": widgets.Text(placeholder="a number: 0.25, -3/4 or 1e-3")}
+        elif q.kind == "matrix" and self.instance.steps:
+            self.fields = {
+                name: widgets.Textarea(placeholder="[[1, 2], [3, 4]] or numpy's printout")
+                for name in self.instance.steps
+            }
+            rows = [
+                widgets.HBox([widgets.HTMLMath(f"${label}$ ="), self.fields[name]])
+                for name, label in self.instance.steps.items()
+            ]
+            return tuple(rows)
+        elif q.kind == "matrix":
+            self.fields = {"value": widgets.Textarea(placeholder="[[1, 2], [3, 4]] or paste numpy's printout")}
+        elif q.kind == "order":
+            self.fields = {"value": widgets.Text(placeholder="the letters in the right order, e.g. c a d b")}
+        elif q.kind == "code":
+            self.fields = {"value": widgets.Text(placeholder="the name of your function (or call .submit(fn))")}
+        elif q.kind == "bughunt":
+            lines = self.instance.values["lines"]
+            options = [(f"({LETTERS[i]}) {f}", LETTERS[i]) for i, f in enumerate(spec["fixes"])]
+            self.fields = {
+                "line": widgets.Dropdown(options=list(range(1, lines + 1)), value=None, description="line"),
+                "fix": widgets.RadioButtons(options=options, value=None, description="fix"),
+            }
+        else:  # flashcard: nothing to type, the Reveal button shows the answer
+            self.fields = {}
+        return tuple(self.fields.values())
+
+    def _read_answer(self):
+        q, f = self.questions[self.position], self.fields
+        if q.kind == "single":
+            return f["choice"].value or ""
+        if q.kind == "multi":
+            return [letter for letter, box in f.items() if box.value]
+        if q.kind == "matrix" and self.instance.steps:
+            return {name: box.value for name, box in f.items()}
+        if q.kind == "code":
+            return self._lookup(f["value"].value.strip())
+        if q.kind == "bughunt":
+            return {"line": f["line"].value or "", "fix": f["fix"].value or ""}
+        return f["value"].value
+
+    def _lookup(self, name: str):
+        """The notebook's function called ``name``: a dictionary lookup, never an evaluation."""
+        if not name.isidentifier() or keyword.iskeyword(name):
+            raise ParseError(f"expected the name of a function defined in the notebook, got {name!r}")
+        namespace = self.namespace if self.namespace is not None else _ipython_namespace()
+        if name not in namespace:
+            raise ParseError(f"no function called {name!r} in this notebook: run the cell that defines it first")
+        return namespace[name]
+
+    # -- the buttons -----------------------------------------------------------------------------
+    def submit(self, answer=None) -> None:
+        """Grade ``answer`` (default: what the inputs hold) and record it. For code: ``submit(my_function)``."""
+        q = self.questions[self.position]
+        if q.kind == "flashcard":
+            self._reveal_card()
+            return
+        try:
+            answer = self._read_answer() if answer is None else answer
+            graded = self.session.grade(self.instance, answer, self.hints_used, self.clock() - self.started)
+        except ParseError as error:
+            self.feedback.value = panel("partial", "Could not read that answer: " + html.escape(str(error)))
+            return
+        self.attempted = True
+        result = graded.result
+        tone = "right" if result.correct else "partial" if result.score > 0 else "wrong"
+        parts = [f"<b>{'Right' if result.correct else 'Score'}: {result.score:.2f}</b>"]
+        parts += [render.markdown_to_html(line) for line in result.feedback]
+        if result.correct:
+            parts.append(render.markdown_to_html("**Why:** " + q.explanation))
+            self.submit_button.disabled = True
+        parts.append(f"<small>Next review {schedule.describe_due(graded.due)}.</small>")
+        self.feedback.value = panel(tone, "\n".join(parts))
+        self._show_score()
+
+    def _reveal_card(self) -> None:
+        q = self.questions[self.position]
+        self.feedback.value = panel(
+            "info", render.markdown_to_html(q.spec["answer"]) + "<p>How well did you know it?</p>"
+        )
+        self.ratings.layout.display = "flex"
+        self.submit_button.disabled = True
+
+    def rate(self, rating: int) -> None:
+        """Flashcards: record the learner's own rating (1 again, 2 hard, 3 good, 4 easy)."""
+        graded = self.session.grade(self.instance, rating, self.hints_used, self.clock() - self.started)
+        self.ratings.layout.display = "none"
+        word = schedule.RATING_NAMES[rating]
+        self.feedback.value += panel(
+            "right" if rating >= 3 else "partial", f"Rated {word}. Next review {schedule.describe_due(graded.due)}."
+        )
+        self._show_score()
+
+    def hint(self) -> None:
+        hints = self.questions[self.position].hints
+        if self.hints_used < len(hints):
+            self.hints_used += 1
+        shown = "".join(
+            f"<p><b>Hint {i + 1} of {len(hints)}:</b> {render.inline_html(h)}</p>"
+            for i, h in enumerate(hints[: self.hints_used])
+        )
+        self.feedback.value = panel("info", shown)
+        self.hint_button.disabled = self.hints_used >= len(hints)
+
+    def show_solution(self) -> None:
+        """Show the answer and the explanation; before any attempt, this is recorded as a miss."""
+        q = self.questions[self.position]
+        if not self.attempted and not self.revealed and q.kind != "flashcard":
+            self.session.reveal(self.instance, self.hints_used, self.clock() - self.started)
+            self.revealed = True
+            self.submit_button.disabled = True
+        text = "**Solution:**\n\n" + render.solution(self.instance, "latex") + "\n\n**Why:** " + q.explanation
+        text += f"\n\nLearn it in `{q.notebook}`."
+        self.feedback.value = panel("info", render.markdown_to_html(text))
+        self._show_score()
+
+    def _show_score(self) -> None:
+        total, count = self.session.score
+        self.score.value = f"Score this session: <b>{total:g}</b> / {count} answered"

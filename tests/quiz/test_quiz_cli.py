@@ -1,0 +1,270 @@
+"""The terminal CLI: driven through a real pseudo-terminal, and in-process with a scripted keyboard and clock."""
+
+import io
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bpcore.quiz.cli import Terminal, build_parser, main
+from bpcore.quiz.store import Store
+
+BANK = """
+topic = "demo"
+title = "Demo topic"
+
+[[question]]
+id = "demo-pick"
+level = "basic"
+kind = "single"
+prompt = "Pick the letter b."
+choices = ["not this", "this one"]
+answer = "b"
+hints = ["the second one"]
+explanation = "b is the second letter."
+notebook = "notebooks/00_start_here.ipynb"
+tags = []
+
+[[question]]
+id = "demo-number"
+level = "intermediate"
+kind = "numeric"
+prompt = "What is three quarters?"
+answer = "3/4"
+hints = ["3 divided by 4"]
+explanation = "3/4 = 0.75."
+notebook = "notebooks/00_start_here.ipynb"
+tags = []
+
+[[question]]
+id = "demo-matrix"
+level = "advanced"
+kind = "matrix"
+prompt = "Give the 2 x 2 identity."
+answer = [[1, 0], [0, 1]]
+hints = ["ones on the diagonal"]
+explanation = "The identity has ones on the diagonal."
+notebook = "notebooks/00_start_here.ipynb"
+tags = []
+"""
+
+
+class Pty:
+    """A child process on a pseudo-terminal: ``expect`` text, ``send`` a line, like a person at a keyboard."""
+
+    def __init__(self, args, env):
+        master, slave = pty.openpty()
+        self.proc = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
+        os.close(slave)
+        self.master, self.output = master, ""
+
+    def expect(self, text, timeout=60.0):
+        deadline = time.monotonic() + timeout
+        while text not in self.output:
+            ready, _, _ = select.select([self.master], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                raise AssertionError(f"waited for {text!r}; the terminal shows:\n{self.output[-2000:]}")
+            try:
+                chunk = os.read(self.master, 4096)
+            except OSError:  # the child closed the terminal
+                chunk = b""
+            if not chunk:
+                raise AssertionError(f"the program ended before printing {text!r}:\n{self.output[-2000:]}")
+            self.output += chunk.decode(errors="replace").replace("\r\n", "\n")
+
+    def send(self, line):
+        os.write(self.master, (line + "\n").encode())
+
+    def finish(self, timeout=30.0):
+        code = self.proc.wait(timeout=timeout)
+        os.close(self.master)
+        return code
+
+
+@pytest.fixture
+def demo_banks(write_bank):
+    return write_bank("demo.toml", BANK)
+
+
+def test_quiz_in_a_terminal_right_wrong_quit(home, child_env, python, demo_banks):
+    term = Pty(
+        [python, "-m", "bpcore.quiz.cli", "--banks", str(demo_banks), "quiz", "-n", "3", "--seed", "1"], child_env
+    )
+    term.expect("Pick the letter b.")
+    term.expect("> ")
+    term.send("b")
+    term.expect("[RIGHT] (b) is right.")
+    term.expect("What is three quarters?")
+    term.expect("> ")
+    term.send("0.7")
+    term.expect("[score 0.00] 0.7 is not within tolerance")
+    term.expect("Try again")
+    term.send("")  # move on
+    term.expect("Give the 2 x 2 identity.")
+    term.expect("> ")
+    term.send("q")
+    term.expect("Done: 1 / 2 answered")
+    assert term.finish() == 0
+    assert "Traceback" not in term.output
+    with Store() as store:
+        attempts = store.attempts()
+        assert [(a["question_id"], a["score"], a["answer"], a["mode"]) for a in attempts] == [
+            ("demo-pick", 1.0, "b", "quiz"),
+            ("demo-number", 0.0, "0.7", "quiz"),
+        ]
+        assert set(store.review_states()) == {"demo-pick", "demo-number"}
+        assert store.integrity() == "ok"
+
+
+def test_ctrl_c_leaves_the_store_intact(home, child_env, python, demo_banks):
+    term = Pty([python, "-m", "bpcore.quiz.cli", "--banks", str(demo_banks), "quiz", "-n", "3"], child_env)
+    term.expect("Pick the letter b.")
+    term.send("b")
+    term.expect("What is three quarters?")
+    term.expect("> ")
+    term.proc.send_signal(signal.SIGINT)
+    term.expect("Interrupted. Every answer you finished is saved")
+    assert term.finish() == 130
+    assert "Traceback" not in term.output
+    with Store() as store:
+        assert store.notice is None and store.integrity() == "ok"
+        assert [a["question_id"] for a in store.attempts()] == ["demo-pick"]
+
+
+def test_a_damaged_store_is_reported_without_a_traceback(home, child_env, python):
+    home.mkdir(parents=True)
+    (home / "progress.db").write_bytes(b"\x00garbage" * 500)
+    done = subprocess.run(
+        [python, "-m", "bpcore.quiz.cli", "stats"], env=child_env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0
+    assert "could not be read" in done.stderr and "progress.db.damaged-" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert "Chain rule and the engine" in done.stdout
+    assert len(list(home.glob("progress.db.damaged-*"))) == 1
+
+
+def scripted(*lines):
+    """A keyboard that types ``lines`` in order, and the screen it writes to."""
+    keys, screen = iter(lines), io.StringIO()
+
+    def read(prompt):
+        screen.write(prompt)
+        line = next(keys)
+        screen.write(line + "\n")
+        return line
+
+    return read, screen
+
+
+class FakeClock:
+    def __init__(self, step):
+        self.now, self.step = 0.0, step
+
+    def __call__(self):
+        self.now += self.step
+        return self.now
+
+
+def test_hints_solution_and_multiline_paste(home, demo_banks):
+    read, screen = scripted("?", "!", "?", "3/4", "[[1, 0],", " [0, 1]]")
+    assert main(["--banks", str(demo_banks), "quiz", "--seed", "2"], Terminal(read=read, out=screen)) == 0
+    text = screen.getvalue()
+    assert "Hint 1 of 1: the second one" in text and "Solution:\n(b) this one" in text
+    assert "[RIGHT] 0.75 is right." in text and "[RIGHT] matrix" not in text and "answer: right." in text
+    with Store() as store:
+        attempts = store.attempts()
+        assert [(a["question_id"], a["score"]) for a in attempts] == [
+            ("demo-pick", 0.0),
+            ("demo-number", 1.0),
+            ("demo-matrix", 1.0),
+        ]
+        assert attempts[0]["answer"] == {"revealed": True} and attempts[1]["hints_used"] == 1
+
+
+def test_review_asks_only_what_is_due(home, demo_banks):
+    from bpcore.quiz.bank import load_banks
+    from bpcore.quiz.session import Session
+
+    bank, yesterday = load_banks(demo_banks), datetime.now(UTC) - timedelta(days=1)
+    with Store() as store:  # answered wrong yesterday: due now
+        session = Session(store, "quiz")
+        session.grade(session.instance(bank.get("demo-pick")), "a", at=yesterday)
+    read, screen = scripted("b")
+    main(["--banks", str(demo_banks), "review"], Terminal(read=read, out=screen))
+    assert "demo-pick" in screen.getvalue() and "demo-number" not in screen.getvalue()
+    read, screen = scripted()
+    main(["--banks", str(demo_banks), "review"], Terminal(read=read, out=screen))
+    assert "Nothing is due" in screen.getvalue()
+
+
+def test_a_mock_is_timed_holds_feedback_and_reports_by_topic(home, demo_banks):
+    read, screen = scripted("a", "0.75", "[[1, 0], [0, 1]]")
+    clock = FakeClock(step=100.0)  # every look at the clock costs 100 s: time runs out after two questions
+    code = main(
+        ["--banks", str(demo_banks), "mock", "--minutes", "10", "-n", "3", "--seed", "0"],
+        Terminal(read=read, out=screen, clock=clock),
+    )
+    text = screen.getvalue()
+    assert code == 0 and "Time is up." in text
+    report = text.split("=== Report ===")[1]
+    assert "[RIGHT]" not in text.split("=== Report ===")[0]  # no feedback during the mock
+    assert "Demo topic" in report and "Total: 1 / 2 answered of 3." in report
+    assert "demo-pick (score 0.00)" in report and "Solution: (b) this one" in report
+    with Store() as store:
+        assert {a["mode"] for a in store.attempts()} == {"mock"} and store.count() == 2
+
+
+def test_export_and_import_from_the_command_line(home, demo_banks, tmp_path, capsys):
+    read, _ = scripted("b", "q")
+    main(["--banks", str(demo_banks), "quiz"], Terminal(read=read, out=io.StringIO()))
+    exported = tmp_path / "mine.json"
+    assert main(["export", str(exported)]) == 0
+    assert json.loads(exported.read_text())["attempts"][0]["question_id"] == "demo-pick"
+    assert main(["import", str(exported)]) == 0
+    assert "Imported 0 new attempts" in capsys.readouterr().out
+    (tmp_path / "bad.json").write_text("{}")
+    assert main(["import", str(tmp_path / "bad.json")]) == 2
+    assert "not a bpcore progress export" in capsys.readouterr().err
+
+
+def test_validate_passes_on_the_starter_banks(home, capsys):
+    assert main(["validate"]) == 0
+    assert capsys.readouterr().out.strip().endswith(": ok")
+
+
+def test_validate_fails_on_a_broken_bank(tmp_path, home, capsys):
+    banks, notebooks = tmp_path / "repo" / "quizzes", tmp_path / "repo" / "notebooks"
+    banks.mkdir(parents=True)
+    notebooks.mkdir()
+    (notebooks / "00_start_here.ipynb").write_text(json.dumps({"cells": []}))
+    broken = BANK.replace('answer = "3/4"', 'answer = "3/4"\nmistakes = [{ name = "same as the key", answer = 0.75 }]')
+    broken = broken.replace(
+        'notebook = "notebooks/00_start_here.ipynb"\ntags = []\n\n[[question]]\nid = "demo-matrix"',
+        'notebook = "notebooks/00_start_here.ipynb#Missing"\ntags = []\n\n[[question]]\nid = "demo-matrix"',
+    )
+    (banks / "demo.toml").write_text(broken)
+    assert main(["--banks", str(banks), "validate", "--seeds", "2"]) == 1
+    out = capsys.readouterr().out
+    assert "demo-number: mistake 'same as the key' scored 1.0" in out
+    assert (
+        "question 'demo-number': field 'notebook': notebooks/00_start_here.ipynb has no heading matching #Missing"
+        in out
+    )
+
+
+def test_unknown_topic_is_a_clear_error(home, capsys):
+    assert main(["quiz", "--topic", "chains"]) == 2
+    assert "unknown topic 'chains'; the banks have: chain_rule, three_layer, training" in capsys.readouterr().err
+
+
+def test_help_needs_no_banks_or_store(capsys):
+    with pytest.raises(SystemExit) as done:
+        build_parser().parse_args(["--help"])
+    assert done.value.code == 0 and "mock" in capsys.readouterr().out

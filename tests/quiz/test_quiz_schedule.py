@@ -1,0 +1,134 @@
+"""Scheduling with FSRS, the session that records attempts, reproducible generators, and the stats."""
+
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+import pytest
+from fsrs import Rating
+
+from bpcore.quiz import schedule
+from bpcore.quiz.generators import GENERATORS
+from bpcore.quiz.instance import make_instance
+from bpcore.quiz.render import array_text
+from bpcore.quiz.session import Session, pick, pick_mock
+from bpcore.quiz.stats import streak, summarise
+
+T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("score", "hints", "seconds", "self_rating", "rating"),
+    [
+        (0.0, 0, 5, None, Rating.Again),
+        (0.4, 0, 5, None, Rating.Again),
+        (0.75, 0, 5, None, Rating.Hard),
+        (1.0, 1, 5, None, Rating.Hard),
+        (1.0, 0, 50, None, Rating.Good),
+        (1.0, 0, 5, None, Rating.Easy),
+        (0.0, 0, 5, 4, Rating.Easy),
+    ],
+)
+def test_each_attempt_earns_a_rating(score, hints, seconds, self_rating, rating):
+    assert schedule.rating_for(score, hints, seconds, fast_seconds=20, self_rating=self_rating) == rating
+
+
+def history(*ratings):
+    """The state after reviewing a new card with ``ratings``, each exactly when due; and the last review time."""
+    state, at = None, T0
+    for r in ratings:
+        reviewed_at = schedule.due_time(state) if state else at
+        state = schedule.review(state, "q", r, reviewed_at)
+    return state, reviewed_at
+
+
+def test_a_failed_card_comes_back_earlier_and_a_passed_one_later():
+    state, at = history(Rating.Good, Rating.Good, Rating.Good, Rating.Good)  # a card learned over a few days
+    interval = schedule.due_time(state) - at
+    assert interval > timedelta(days=3)
+    passed = schedule.due_time(schedule.review(state, "q", Rating.Good, schedule.due_time(state)))
+    failed = schedule.due_time(schedule.review(state, "q", Rating.Again, schedule.due_time(state)))
+    assert failed - schedule.due_time(state) < timedelta(hours=1)  # back within the hour
+    assert passed - schedule.due_time(state) > interval  # the next gap grows
+    assert failed < schedule.due_time(state) + interval < passed
+
+
+def test_the_same_history_gives_the_same_dates():
+    assert history(3, 1, 3, 4)[0] == history(3, 1, 3, 4)[0]
+
+
+def test_due_reviews_come_first_then_new_questions(store, bank):
+    questions = bank.select(topic="chain_rule")
+    session = Session(store, "quiz", seed=1)
+    # an hour ago: the third question (multiple choice) answered wrong, the first one right and fast
+    assert questions[2].kind == "multi"
+    session.grade(session.instance(questions[2]), "b", at=T0)
+    session.grade(session.instance(questions[0]), "b", seconds=5, at=T0)
+    later = T0 + timedelta(hours=1)
+    order = pick(questions, store, at=later)
+    assert order[0] is questions[2]  # due: failed, so back within minutes
+    assert order[1 : len(questions) - 1] == [q for q in questions if q not in (questions[0], questions[2])]
+    assert order[-1] is questions[0]  # passed: not due yet, goes last
+    assert pick(questions, store, due_only=True, at=later) == [questions[2]]
+
+
+def test_the_seed_is_logged_and_rebuilds_the_instance(store, bank):
+    session = Session(store, "notebook", seed=123)
+    question = bank.get("three-layer-dw2")
+    instance = session.instance(question)
+    graded = session.grade(instance, array_text(instance.key), hints_used=1, seconds=12.0)
+    (attempt,) = store.attempts()
+    assert attempt["seed"] == instance.seed and attempt["hints_used"] == 1 and attempt["mode"] == "notebook"
+    assert attempt["rating"] == graded.rating == Rating.Hard  # right, but with a hint
+    rebuilt = make_instance(question, attempt["seed"])
+    assert np.array_equal(rebuilt.key, instance.key)
+    assert np.array_equal(rebuilt.values["X"], instance.values["X"])
+
+
+def test_a_typo_is_not_recorded(store, bank):
+    from bpcore.quiz.parse import ParseError
+
+    session = Session(store, "quiz")
+    with pytest.raises(ParseError):
+        session.grade(session.instance(bank.get("chain-rule-central-difference")), "12,01")
+    assert store.count() == 0
+
+
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_generators_are_reproducible_and_distinguishable(name):
+    generator = GENERATORS[name]
+    for seed in (0, 1, 99):
+        a, b = generator(seed), generator(seed)
+        keys = a.key if isinstance(a.key, dict) else {"": a.key}
+        again = b.key if isinstance(b.key, dict) else {"": b.key}
+        assert all(np.array_equal(keys[k], again[k]) for k in keys)
+    assert not np.array_equal(
+        np.asarray(generator(0).values[next(iter(generator(0).values))]),
+        np.asarray(generator(1).values[next(iter(generator(1).values))]),
+    )
+
+
+def test_mastery_streak_and_due_count(store, bank):
+    session = Session(store, "quiz", seed=2)
+    q = bank.get("chain-rule-composite")
+    session.grade(session.instance(q), "b", seconds=60, at=T0)
+    summary = summarise(bank, store, at=T0 + timedelta(minutes=1))
+    chain = next(t for t in summary.topics if t.topic == "chain_rule")
+    others = [t for t in summary.topics if t.topic != "chain_rule"]
+    assert chain.seen == 1 and chain.attempts == 1 and chain.accuracy == 1.0
+    assert 0 < chain.mastery <= 1 / chain.questions + 1e-9  # one question of the topic recalled
+    assert all(t.mastery == 0 and t.accuracy is None for t in others)
+    assert summary.due == 0 and summary.attempts == 1
+    assert summarise(bank, store, at=T0 + timedelta(days=30)).due == 1
+
+
+def test_streak_counts_consecutive_days():
+    today = date(2025, 3, 10)
+    assert streak({date(2025, 3, 10), date(2025, 3, 9), date(2025, 3, 7)}, today) == 2
+    assert streak({date(2025, 3, 9), date(2025, 3, 8)}, today) == 2  # today is not over yet
+    assert streak({date(2025, 3, 5)}, today) == 0
+
+
+def test_a_mock_mixes_levels(bank):
+    chosen = pick_mock(bank.questions, 6, seed=3)
+    assert [q.level for q in chosen] == ["basic", "intermediate", "advanced"] * 2
+    assert len({q.id for q in chosen}) == 6

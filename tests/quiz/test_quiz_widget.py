@@ -1,0 +1,170 @@
+"""The notebook widget, driven the way a browser would: set .value, .click(), read the traits."""
+
+import numpy as np
+import pytest
+
+import bpcore.quiz as quiz
+from bpcore.quiz.render import array_text
+from bpcore.quiz.widget import QuizWidget
+
+GREEN, RED, AMBER = "#2e7d32", "#c62828", "#ef6c00"
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def widget_for(bank, store, *ids, **kwargs):
+    return QuizWidget([bank.get(i) for i in ids], store=store, seed=7, **kwargs)
+
+
+def test_a_right_answer_turns_green_and_is_recorded(bank, store):
+    clock = FakeClock()
+    w = widget_for(bank, store, "chain-rule-composite", clock=clock)
+    assert "Which expression" in w.prompt.value and "(b)" in w.prompt.value
+    w.fields["choice"].value = "b"
+    clock.now = 30.0
+    w.submit_button.click()
+    assert GREEN in w.feedback.value and "Right: 1.00" in w.feedback.value
+    assert "Why:" in w.feedback.value and "Next review" in w.feedback.value
+    assert w.submit_button.disabled  # answered: move on
+    assert "<b>1</b> / 1" in w.score.value
+    (attempt,) = store.attempts()
+    assert (attempt["question_id"], attempt["answer"], attempt["mode"], attempt["seconds"]) == (
+        "chain-rule-composite",
+        "b",
+        "notebook",
+        30.0,
+    )
+
+
+def test_a_wrong_matrix_answer_shows_the_diagnosis(bank, store):
+    w = widget_for(bank, store, "three-layer-dw2")
+    w.fields["value"].value = array_text(w.instance.key.T)
+    w.submit_button.click()
+    assert RED in w.feedback.value and "<b>transposed</b>" in w.feedback.value
+    assert "Why:" not in w.feedback.value  # the explanation would give the answer away: try again first
+    assert not w.submit_button.disabled
+    w.fields["value"].value = array_text(w.instance.key)
+    w.submit_button.click()
+    assert GREEN in w.feedback.value
+    assert [a["score"] for a in store.attempts()] == [0.0, 1.0]
+
+
+def test_an_unreadable_answer_is_explained_and_not_recorded(bank, store):
+    w = widget_for(bank, store, "chain-rule-central-difference")
+    w.fields["value"].value = "__import__('os')"
+    w.submit_button.click()
+    assert "Could not read that answer" in w.feedback.value and "expected a number" in w.feedback.value
+    assert store.count() == 0
+
+
+def test_hints_are_tiered_and_counted(bank, store):
+    w = widget_for(bank, store, "three-layer-chain")
+    w.hint_button.click()
+    assert "Hint 1 of 3" in w.feedback.value and "Hint 2" not in w.feedback.value
+    w.hint_button.click()
+    w.hint_button.click()
+    assert "Hint 3 of 3" in w.feedback.value and w.hint_button.disabled
+    for name, box in w.fields.items():
+        box.value = array_text(w.instance.key[name])
+    w.submit_button.click()
+    assert GREEN in w.feedback.value
+    (attempt,) = store.attempts()
+    assert attempt["hints_used"] == 3 and attempt["rating"] == 2  # right with hints: Hard
+
+
+def test_the_chained_derivation_names_the_first_wrong_step(bank, store):
+    w = widget_for(bank, store, "three-layer-chain")
+    for name, box in w.fields.items():
+        box.value = array_text(w.instance.key[name])
+    w.fields["dL/dW2"].value = array_text(-w.instance.key["dL/dW2"])
+    w.submit_button.click()
+    assert AMBER in w.feedback.value and "Score: 0.75" in w.feedback.value
+    assert "the first wrong step is <b>dL/dW2</b>" in w.feedback.value and "wrong sign" in w.feedback.value
+
+
+def test_showing_the_solution_first_counts_as_a_miss(bank, store):
+    w = widget_for(bank, store, "training-momentum")
+    w.solution_button.click()
+    assert "Solution:" in w.feedback.value and "\\begin{bmatrix}" in w.feedback.value
+    assert bank.get("training-momentum").notebook.split("#")[0] in w.feedback.value  # points where it is taught
+    (attempt,) = store.attempts()
+    assert attempt["score"] == 0 and attempt["answer"] == {"revealed": True} and attempt["rating"] == 1
+    w.solution_button.click()  # looking again records nothing more
+    assert store.count() == 1 and w.submit_button.disabled
+
+
+def test_every_input_kind(bank, store):
+    w = widget_for(
+        bank, store, "chain-rule-paths-add", "chain-rule-backward-order", "three-layer-bughunt-tanh", "chain-rule-vjp"
+    )
+    for letter in "acd":
+        w.fields[letter].value = True
+    w.submit_button.click()
+    assert GREEN in w.feedback.value
+    w.next_button.click()
+    letters = " ".join("abcde"[w.instance.display.index(i)] for i in range(5))
+    w.fields["value"].value = letters
+    w.submit_button.click()
+    assert GREEN in w.feedback.value
+    w.next_button.click()
+    w.fields["line"].value, w.fields["fix"].value = 9, "b"
+    w.submit_button.click()
+    assert "Score: 0.50" in w.feedback.value
+    w.next_button.click()
+    assert w.submit_button.description == "Reveal"
+    w.submit_button.click()
+    assert "vector-Jacobian product" in w.feedback.value and w.ratings.layout.display == "flex"
+    w.rating_buttons[2].click()  # Good
+    assert "Rated good" in w.feedback.value
+    w.next_button.click()
+    assert "Finished: 3.5 / 4" in w.feedback.value and w.next_button.disabled
+    assert [a["rating"] for a in store.attempts()][-1] == 3
+
+
+def sigmoid_backward(z, upstream):
+    s = 1 / (1 + np.exp(-z))
+    return upstream * s * (1 - s)
+
+
+def test_code_questions_take_a_function_by_object_or_by_name(bank, store):
+    w = widget_for(bank, store, "chain-rule-code-sigmoid-backward", namespace={"sigmoid_backward": sigmoid_backward})
+    w.submit(lambda z, upstream: upstream)
+    assert RED in w.feedback.value and "gradient check" in w.feedback.value
+    w.fields["value"].value = "sigmoid_backward"
+    w.submit_button.click()
+    assert GREEN in w.feedback.value
+    assert store.attempts()[-1]["answer"]["function"] == "sigmoid_backward"
+    assert "upstream * s * (1 - s)" in store.attempts()[-1]["answer"]["source"]
+
+
+@pytest.mark.parametrize("typed", ["__import__('os').system('touch pwned')", "missing_function", "lambda"])
+def test_a_typed_name_is_only_looked_up(bank, store, typed, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    w = widget_for(bank, store, "chain-rule-code-sigmoid-backward", namespace={})
+    w.fields["value"].value = typed
+    w.submit_button.click()
+    assert "Could not read that answer" in w.feedback.value and store.count() == 0
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_show_ask_and_submit_from_the_package(home):
+    widget = quiz.show(topic="three_layer", level="basic", n=1, seed=1)
+    assert widget.questions[0].id == "three-layer-shapes"
+    shown = quiz.ask("chain-rule-code-sigmoid-backward", seed=1)
+    quiz.submit(sigmoid_backward)
+    assert GREEN in shown.feedback.value
+    assert widget.store.path == home / "progress.db"
+    assert "application/vnd.jupyter.widget-view+json" in shown._repr_mimebundle_()
+
+
+def test_a_damaged_store_is_announced_in_the_widget(home, bank):
+    home.mkdir(parents=True)
+    (home / "progress.db").write_bytes(b"not sqlite" * 100)
+    w = quiz.show(topic="chain_rule", n=1)
+    assert "could not be read" in w.notice.value and "progress.db.damaged-" in w.notice.value
