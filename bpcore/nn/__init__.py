@@ -1,6 +1,7 @@
 """Neural-network building blocks with PyTorch's names: ``bp.nn.Linear``, ``bp.nn.functional`` ..."""
 
-from bpcore.nn import functional, init
+from bpcore.nn import conv, functional, init
+from bpcore.nn.conv import AvgPool2d, Conv2d, MaxPool2d
 from bpcore.nn.layers import (
     GELU,
     BatchNorm1d,
@@ -26,7 +27,9 @@ __all__ = [
     "GRU",
     "LSTM",
     "RNN",
+    "AvgPool2d",
     "BatchNorm1d",
+    "Conv2d",
     "Dropout",
     "Embedding",
     "Flatten",
@@ -36,6 +39,7 @@ __all__ = [
     "LayerNorm",
     "LeakyReLU",
     "Linear",
+    "MaxPool2d",
     "Module",
     "Parameter",
     "RNNCell",
@@ -46,6 +50,7 @@ __all__ = [
     "Sigmoid",
     "Softmax",
     "Tanh",
+    "conv",
     "functional",
     "init",
 ]

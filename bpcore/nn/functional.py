@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from bpcore import ops
+from bpcore.nn.conv import avg_pool2d, conv2d, max_pool2d
 from bpcore.ops import gelu, leaky_relu, log_softmax, primitive, relu, sigmoid, softmax, tanh
 from bpcore.random import generator
 from bpcore.tensor import ShapeError, Tensor
@@ -187,13 +188,16 @@ def dropout(x, p: float = 0.5, training: bool = True, rng=None) -> Tensor:
 
 
 __all__ = [
+    "avg_pool2d",
     "binary_cross_entropy_with_logits",
+    "conv2d",
     "cross_entropy",
     "dropout",
     "gelu",
     "leaky_relu",
     "linear",
     "log_softmax",
+    "max_pool2d",
     "mse_loss",
     "nll_loss",
     "ops",
