@@ -13,7 +13,9 @@ Importing bpcore loads numpy only; plotting and widgets load when first used.
 
 import numpy as np
 
-from bpcore import bptt, data, diagnostics, manual, nn, ops, optim, train
+from bpcore import alternatives, bptt, cost, data, diagnostics, forward_mode, manual, nn, ops, optim, train
+from bpcore.cost import checkpoint
+from bpcore.forward_mode import jvp
 from bpcore.gradcheck import GradcheckReport, compare, gradcheck, step_size_sweep
 from bpcore.ops import (
     abs,
@@ -79,6 +81,15 @@ def _shape(shape):
     return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], tuple | list) else shape
 
 
+def __getattr__(name):
+    # bp.quiz loads on first use: it brings sqlite3, fsrs and ipywidgets, which the engine never needs
+    if name == "quiz":
+        import importlib
+
+        return importlib.import_module("bpcore.quiz")
+    raise AttributeError(f"module 'bpcore' has no attribute {name!r}")
+
+
 def draw_graph(root, **kwargs):
     """Draw the computation graph behind ``root`` with matplotlib (see :mod:`bpcore.graph`)."""
     from bpcore.graph import draw_graph as _draw
@@ -99,10 +110,13 @@ __all__ = [
     "ShapeError",
     "Tensor",
     "abs",
+    "alternatives",
     "bptt",
+    "checkpoint",
     "clip",
     "compare",
     "concat",
+    "cost",
     "data",
     "detect_anomaly",
     "diagnostics",
@@ -112,9 +126,11 @@ __all__ = [
     "fit",
     "float32",
     "float64",
+    "forward_mode",
     "gelu",
     "gradcheck",
     "is_grad_enabled",
+    "jvp",
     "leaky_relu",
     "log",
     "log_softmax",
