@@ -321,28 +321,9 @@ def mlp():
 def test_digits_cnn_beats_an_mlp_with_the_same_budget():
     """Same data, epochs (15), optimizer (Adam, lr 1e-2), batch size (32) and seeds; the CNN has
     fewer parameters (1,610 against 2,410). Measured: MLP 95.6 / 97.3 / 96.7 %, CNN 97.8 / 98.0 / 98.7 %."""
-    data = bp.data.digits()
-    images = {"train": data.X_train.reshape(-1, 1, 8, 8), "test": data.X_test.reshape(-1, 1, 8, 8)}
-    flat = {"train": data.X_train, "test": data.X_test}
-    accuracy = {"mlp": [], "cnn": []}
-    for seed in range(3):
-        for kind, make, X in (("mlp", mlp, flat), ("cnn", digits_cnn, images)):
-            bp.manual_seed(seed)
-            model = make()
-            optimizer = bp.optim.Adam(model.parameters(), lr=1e-2)
-            bp.fit(
-                model,
-                F.cross_entropy,
-                optimizer,
-                X["train"],
-                data.y_train,
-                epochs=15,
-                batch_size=32,
-                seed=seed,
-                metric=None,
-                progress=False,
-            )
-            accuracy[kind].append(bp.train.evaluate(model, F.cross_entropy, X["test"], data.y_test)["accuracy"])
+    from bpcore.beyond import cnn_versus_mlp
+
+    accuracy = cnn_versus_mlp(seeds=(0, 1, 2))
     assert digits_cnn().num_parameters() < mlp().num_parameters()
     assert all(c > m for c, m in zip(accuracy["cnn"], accuracy["mlp"], strict=True)), accuracy
     assert np.mean(accuracy["cnn"]) - np.mean(accuracy["mlp"]) > 0.01, accuracy  # about half of the MLP's errors gone

@@ -68,3 +68,16 @@ def test_batch_size_explorer_counts_updates_and_reacts():
     assert explorer.result["updates"] == -(-1347 // 4)
     assert explorer.result["test_accuracy"] > few  # same epoch, same lr: many small steps go further
     assert f"{explorer.result['test_accuracy']:.3f}" in explorer.summary.value
+
+
+def test_conv_explorer_output_size_and_sharing():
+    from bpcore.widgets import ConvExplorer
+
+    explorer = ConvExplorer(size=6)
+    assert explorer.result["output shape"] == (1, 1, 4, 4)
+    assert explorer.result["positions per weight"] == 16
+    assert explorer.result["max |sum of contributions - dW|"] < 1e-12
+    explorer.stride.value = 2
+    explorer.padding.value = 1
+    assert explorer.result["output shape"] == (1, 1, 3, 3)  # floor((6 + 2 - 3) / 2) + 1
+    assert explorer.result["max |sum of contributions - dW|"] < 1e-12

@@ -7,6 +7,7 @@ Importing this package also gives long training runs a progress bar in notebooks
 from bpcore import progress as _progress
 from bpcore.widgets.batch_size import BatchSizeExplorer
 from bpcore.widgets.chain_rule import ChainRuleExplorer
+from bpcore.widgets.conv import ConvExplorer
 from bpcore.widgets.depth import DepthExplorer
 from bpcore.widgets.optimizers import OptimizerExplorer
 from bpcore.widgets.progress import WidgetBar
@@ -17,6 +18,7 @@ _progress.register_display(WidgetBar)
 __all__ = [
     "BatchSizeExplorer",
     "ChainRuleExplorer",
+    "ConvExplorer",
     "DepthExplorer",
     "OptimizerExplorer",
     "ThreeLayerStepper",
