@@ -63,4 +63,22 @@ def submit(answer) -> None:
     _last_widget.submit(answer)
 
 
-__all__ = ["ask", "show", "submit"]
+def dashboard(*, store=None, directory=None):
+    """Your progress at a glance, as a widget: mastery and accuracy by topic, reviews due, streak."""
+    import html
+
+    import ipywidgets as widgets
+
+    from bpcore.quiz.bank import load_banks
+    from bpcore.quiz.stats import format_summary, summarise
+    from bpcore.quiz.store import Store
+
+    store = store if store is not None else Store()
+    summary = summarise(load_banks(directory), store)
+    text = format_summary(summary)
+    if store.notice:
+        text = f"{store.notice}\n\n{text}"
+    return widgets.HTML(f"<pre>{html.escape(text)}</pre>")
+
+
+__all__ = ["ask", "dashboard", "show", "submit"]

@@ -168,3 +168,14 @@ def test_a_damaged_store_is_announced_in_the_widget(home, bank):
     (home / "progress.db").write_bytes(b"not sqlite" * 100)
     w = quiz.show(topic="chain_rule", n=1)
     assert "could not be read" in w.notice.value and "progress.db.damaged-" in w.notice.value
+
+
+def test_dashboard_reads_the_store(bank, store):
+    import bpcore.quiz as quiz
+
+    before = quiz.dashboard(store=store).value
+    assert "attempts: 0" in before and bank.titles["chain_rule"][:20] in before
+    w = widget_for(bank, store, "training-momentum")
+    w.solution_button.click()  # recorded as a miss
+    after = quiz.dashboard(store=store).value
+    assert "attempts: 1" in after and "due now" in after
