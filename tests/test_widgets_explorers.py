@@ -81,3 +81,27 @@ def test_conv_explorer_output_size_and_sharing():
     explorer.padding.value = 1
     assert explorer.result["output shape"] == (1, 1, 3, 3)  # floor((6 + 2 - 3) / 2) + 1
     assert explorer.result["max |sum of contributions - dW|"] < 1e-12
+
+
+def test_through_time_explorer_shows_the_forget_bias_at_work():
+    from bpcore.widgets import ThroughTimeExplorer
+
+    explorer = ThroughTimeExplorer()
+    assert explorer.norms.shape == (50,) and explorer.ratio < 1e-6  # the vanilla RNN forgets
+    explorer.kind.value = "lstm"
+    plain = explorer.ratio
+    explorer.forget_bias.value = 2.0
+    assert explorer.ratio > 1e3 * plain
+    assert f"{explorer.ratio:.2e}" in explorer.summary.value
+
+
+def test_memory_explorer_checkpointing_lowers_the_peak():
+    from bpcore.widgets import MemoryExplorer
+
+    explorer = MemoryExplorer()
+    explorer.depth.value = 4
+    plain = explorer.row.peak_graph_bytes
+    explorer.segments.value = 2
+    assert explorer.row.peak_graph_bytes < plain and explorer.row.recomputations == 2
+    explorer.batch.value = 256
+    assert explorer.row.peak_graph_bytes > plain / 2  # memory grows with the batch

@@ -9,9 +9,11 @@ from bpcore.widgets.batch_size import BatchSizeExplorer
 from bpcore.widgets.chain_rule import ChainRuleExplorer
 from bpcore.widgets.conv import ConvExplorer
 from bpcore.widgets.depth import DepthExplorer
+from bpcore.widgets.memory import MemoryExplorer
 from bpcore.widgets.optimizers import OptimizerExplorer
 from bpcore.widgets.progress import WidgetBar
 from bpcore.widgets.stepper import ThreeLayerStepper
+from bpcore.widgets.through_time import ThroughTimeExplorer
 
 _progress.register_display(WidgetBar)
 
@@ -20,7 +22,9 @@ __all__ = [
     "ChainRuleExplorer",
     "ConvExplorer",
     "DepthExplorer",
+    "MemoryExplorer",
     "OptimizerExplorer",
     "ThreeLayerStepper",
+    "ThroughTimeExplorer",
     "WidgetBar",
 ]
