@@ -63,6 +63,22 @@ def submit(answer) -> None:
     _last_widget.submit(answer)
 
 
+def mock(n: int = 8, *, store=None, seed: int | None = None, directory=None):
+    """A mock interview in the notebook: levels interleaved, topics mixed, feedback held until the end.
+
+    Code questions and flashcards are left out (they need the notebook or self-rating). For a timed
+    mock in a terminal: ``bpcore mock --minutes 30``.
+    """
+    global _last_widget
+    from bpcore.quiz.bank import load_banks
+    from bpcore.quiz.session import pick_mock
+    from bpcore.quiz.widget import QuizWidget
+
+    pool = [q for q in load_banks(directory).questions if q.kind not in ("code", "flashcard")]
+    _last_widget = QuizWidget(pick_mock(pool, n, seed), store=store, seed=seed, mock=True)
+    return _last_widget
+
+
 def dashboard(*, store=None, directory=None):
     """Your progress at a glance, as a widget: mastery and accuracy by topic, reviews due, streak."""
     import html
@@ -81,4 +97,4 @@ def dashboard(*, store=None, directory=None):
     return widgets.HTML(f"<pre>{html.escape(text)}</pre>")
 
 
-__all__ = ["ask", "dashboard", "show", "submit"]
+__all__ = ["ask", "dashboard", "mock", "show", "submit"]

@@ -61,11 +61,15 @@ class QuizWidget:
         seed: int | None = None,
         namespace: dict | None = None,
         clock=time.monotonic,
+        mock: bool = False,
     ):
         if not questions:
             raise ValueError("no questions to show: loosen the topic or level, or check `bpcore stats`")
         self.questions, self.store = list(questions), store if store is not None else Store()
-        self.session, self.namespace, self.clock = Session(self.store, "notebook", seed), namespace, clock
+        # a mock interview holds all feedback until the end, as an interviewer would
+        self.mock, self.results = mock, []
+        mode = "mock" if mock else "notebook"
+        self.session, self.namespace, self.clock = Session(self.store, mode, seed), namespace, clock
         self.header, self.prompt, self.feedback, self.score = (
             widgets.HTML(),
             widgets.HTMLMath(),
@@ -90,6 +94,8 @@ class QuizWidget:
         self.box = widgets.VBox(
             [self.notice, self.header, self.prompt, self.inputs, buttons, self.ratings, self.feedback, self.score]
         )
+        if mock:
+            self.hint_button.layout.display = self.solution_button.layout.display = "none"
         self.position = -1
         self.next_question()
 
@@ -104,6 +110,8 @@ class QuizWidget:
             self.header.value = "<b>Done.</b>"
             self.prompt.value, self.inputs.children = "", ()
             self.feedback.value = panel("info", f"Finished: {total:g} / {count} on {len(self.questions)} questions.")
+            if self.mock:
+                self.feedback.value += self._mock_report()
             for button in (self.submit_button, self.hint_button, self.solution_button, self.next_button):
                 button.disabled = True
             return
@@ -201,6 +209,12 @@ class QuizWidget:
             return
         self.attempted = True
         result = graded.result
+        if self.mock:
+            self.results.append((q, result))
+            self.feedback.value = panel("info", "Answer recorded. The feedback comes at the end of the interview.")
+            self.submit_button.disabled = True
+            self._show_score()
+            return
         tone = "right" if result.correct else "partial" if result.score > 0 else "wrong"
         parts = [f"<b>{'Right' if result.correct else 'Score'}: {result.score:.2f}</b>"]
         parts += [render.markdown_to_html(line) for line in result.feedback]
@@ -251,6 +265,25 @@ class QuizWidget:
         text += f"\n\nLearn it in `{q.notebook}`."
         self.feedback.value = panel("info", render.markdown_to_html(text))
         self._show_score()
+
+    def _mock_report(self) -> str:
+        """Scores by topic, then each question with its verdict and the explanation."""
+        by_topic: dict[str, list[float]] = {}
+        for q, result in self.results:
+            by_topic.setdefault(q.topic, []).append(result.score)
+        rows = "".join(
+            f"<tr><td>{html.escape(topic)}</td><td>{sum(scores):g} / {len(scores)}</td></tr>"
+            for topic, scores in sorted(by_topic.items())
+        )
+        details = "".join(
+            f"<p><b>{'right' if result.correct else 'wrong'}</b> <code>{q.id}</code>: "
+            + render.markdown_to_html(q.explanation)
+            + "</p>"
+            for q, result in self.results
+        )
+        unanswered = len(self.questions) - len(self.results)
+        note = f"<p>{unanswered} question(s) left unanswered.</p>" if unanswered else ""
+        return panel("info", f"<b>By topic</b><table>{rows}</table>{note}{details}")
 
     def _show_score(self) -> None:
         total, count = self.session.score

@@ -179,3 +179,28 @@ def test_dashboard_reads_the_store(bank, store):
     w.solution_button.click()  # recorded as a miss
     after = quiz.dashboard(store=store).value
     assert "attempts: 1" in after and "due now" in after
+
+
+def test_a_mock_interview_holds_feedback_until_the_end(bank, store):
+    w = widget_for(bank, store, "chain-rule-composite", "three-layer-delta-hidden", mock=True)
+    assert w.hint_button.layout.display == "none" and w.solution_button.layout.display == "none"
+    w.fields["choice"].value = "b"  # right
+    w.submit_button.click()
+    assert "feedback comes at the end" in w.feedback.value and GREEN not in w.feedback.value
+    w.next_button.click()
+    w.fields["choice"].value = "a"  # wrong
+    w.submit_button.click()
+    assert RED not in w.feedback.value
+    w.next_button.click()
+    report = w.feedback.value
+    assert "By topic" in report and "1 / 1" in report and "0 / 1" in report
+    assert "<b>right</b> <code>chain-rule-composite</code>" in report
+    assert "<b>wrong</b> <code>three-layer-delta-hidden</code>" in report
+    assert [a["mode"] for a in store.attempts()] == ["mock", "mock"]
+
+
+def test_mock_picks_interleaved_levels_without_code_or_flashcards(bank, store):
+    w = quiz.mock(n=6, store=store, seed=1)
+    assert len(w.questions) == 6 and w.mock
+    assert all(q.kind not in ("code", "flashcard") for q in w.questions)
+    assert {q.level for q in w.questions[:3]} == {"basic", "intermediate", "advanced"}
