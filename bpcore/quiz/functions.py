@@ -25,7 +25,7 @@ import numpy as np
 from bpcore.gradcheck import compare, gradcheck
 from bpcore.nn import functional as F
 from bpcore.ops import Primitive
-from bpcore.tensor import Tensor, no_grad
+from bpcore.tensor import Tensor, enable_grad, no_grad
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # .../bpcore
 
@@ -158,8 +158,8 @@ def _gradient_trial(reference: Reference, fn, arrays: list[np.ndarray], rng) -> 
     lines = [f"`{compare(n, m, leaf.grad)}`" for n, m, leaf in zip(reference.returns, mine, leaves, strict=True)]
     # and against finite differences: the independent check
     report = gradcheck(Primitive(f"your {reference.name}", forward), *arrays)
-    worst = max(report.inputs, key=lambda c: c.max_rel_err)
-    lines.append(f"gradient check: worst relative error {worst.max_rel_err:.1e} ({worst.verdict})")
+    worst = max(report.inputs, key=lambda c: c.rel_err)
+    lines.append(f"gradient check: worst relative error {worst.rel_err:.1e} ({worst.verdict})")
     return bool(report), lines
 
 
@@ -231,6 +231,208 @@ def _softmax_inputs(rng):
     return [z]
 
 
+# ----------------------------------------------------------------------------- issue 7: more references
+
+
+def _relu_backward_solution(z, upstream):
+    return upstream * (z > 0)
+
+
+def _relu_backward_wrong(z, upstream):  # uses the ReLU's value as its slope
+    return upstream * np.maximum(z, 0)
+
+
+def _onehot_inputs(rng):
+    n, c = int(rng.integers(2, 6)), 4
+    return [rng.standard_normal((n, c)) * 2, np.eye(c)[rng.integers(0, c, n)]]
+
+
+def _softmax_ce_engine(z, y):
+    """dL/dz of F.cross_entropy by autodiff (the loss is a mean over the rows)."""
+    with enable_grad():
+        leaf = Tensor(np.array(z.data), requires_grad=True)
+        F.cross_entropy(leaf, y.data.argmax(axis=1)).backward()
+    return Tensor(leaf.grad)
+
+
+def _softmax_ce_solution(z, y):
+    return (_softmax_solution(z) - y) / z.shape[0]
+
+
+def _softmax_ce_wrong(z, y):  # forgets the 1/N of the mean
+    return _softmax_solution(z) - y
+
+
+def _batchnorm_engine(x):
+    mean = x.mean(axis=0, keepdims=True)
+    return (x - mean) / (x.var(axis=0, keepdims=True) + 1e-5).sqrt()
+
+
+def _batchnorm_backward_solution(x, upstream):
+    std = np.sqrt(x.var(axis=0) + 1e-5)
+    xhat = (x - x.mean(axis=0)) / std
+    return (upstream - upstream.mean(axis=0) - xhat * (upstream * xhat).mean(axis=0)) / std
+
+
+def _batchnorm_backward_wrong(x, upstream):  # treats the batch statistics as constants
+    return upstream / np.sqrt(x.var(axis=0) + 1e-5)
+
+
+def _dropout_inputs(rng):
+    shape = (int(rng.integers(2, 5)), 5)
+    p = float(rng.choice([0.1, 0.3, 0.5]))
+    return [rng.standard_normal(shape), (rng.random(shape) >= p).astype(np.float64), np.array(p)]
+
+
+def _dropout_engine(upstream, mask, p):
+    """The gradient of F.dropout's op, y = x * mask / (1 - p), by autodiff."""
+    with enable_grad():
+        x = Tensor(np.ones_like(upstream.data), requires_grad=True)
+        (x * Tensor(mask.data / (1 - float(p.data)))).backward(upstream.data)
+    return Tensor(x.grad)
+
+
+def _dropout_solution(upstream, mask, p):
+    return upstream * mask / (1 - p)
+
+
+def _dropout_wrong(upstream, mask, p):  # forgets the inverted-dropout scale
+    return upstream * mask
+
+
+def _rnn_step_inputs(rng):
+    n, d, m = 3, 2, 4
+    return [
+        rng.standard_normal((n, d)),
+        rng.standard_normal((n, m)),
+        rng.standard_normal((m, d)),
+        rng.standard_normal((m, m)) * 0.5,
+    ]
+
+
+def _rnn_step_solution(x, h, W_xh, W_hh, upstream):
+    h_new = np.tanh(x @ W_xh.T + h @ W_hh.T)
+    g = upstream * (1 - h_new**2)
+    return g @ W_xh, g @ W_hh, g.T @ x, g.T @ h
+
+
+def _rnn_step_wrong(x, h, W_xh, W_hh, upstream):  # skips the tanh's slope
+    g = upstream
+    return g @ W_xh, g @ W_hh, g.T @ x, g.T @ h
+
+
+def _clip_inputs(rng):
+    scales = rng.permutation([0.05, 0.2, 3.0, 5.0])[:, None]  # every trial has rows below and above the cap
+    return [rng.standard_normal((4, 6)) * scales, np.array(1.0)]
+
+
+def _clip_engine(G, max_norm):
+    """Each row through bp.optim.clip_grad_norm_ as one model's whole gradient."""
+    from bpcore import optim
+
+    rows = []
+    for g in G.data:
+        p = Tensor(np.zeros_like(g), requires_grad=True)
+        p.grad = np.array(g, copy=True)
+        optim.clip_grad_norm_([p], float(max_norm.data))
+        rows.append(p.grad)
+    return Tensor(np.stack(rows))
+
+
+def _clip_solution(G, max_norm):
+    norms = np.sqrt(np.sum(G**2, axis=1, keepdims=True))
+    return G * np.minimum(1.0, max_norm / (norms + 1e-6))
+
+
+def _clip_wrong(g, max_norm):  # clamps each entry instead: changes the direction
+    return np.clip(g, -max_norm, max_norm)
+
+
+def _momentum_inputs(rng):
+    return [rng.standard_normal(4), rng.standard_normal(4), rng.standard_normal(4)]
+
+
+def _momentum_engine(w, velocity, grad):
+    """bp.optim.SGD(lr=0.1, momentum=0.9) with its velocity buffer set to ``velocity``."""
+    from bpcore import optim
+
+    p = Tensor(np.array(w.data, copy=True), requires_grad=True)
+    sgd = optim.SGD([p], lr=0.1, momentum=0.9)
+    sgd.state[id(p)] = {"momentum_buffer": np.array(velocity.data, copy=True)}
+    p.grad = np.array(grad.data, copy=True)
+    sgd.step()
+    return Tensor(p.data)
+
+
+def _momentum_solution(w, velocity, grad):
+    return w - 0.1 * (0.9 * velocity + grad)
+
+
+def _momentum_wrong(w, velocity, grad):  # ignores the velocity: plain SGD
+    return w - 0.1 * grad
+
+
+def _adam_inputs(rng):
+    return [
+        rng.standard_normal(4),
+        rng.standard_normal(4) * 0.1,
+        rng.random(4) * 0.01,
+        rng.standard_normal(4),
+        np.array(float(rng.integers(1, 20))),
+    ]
+
+
+def _adam_engine(w, m, v, grad, t):
+    """bp.optim.Adam(lr=0.01) with its moments set to m, v after t - 1 steps, taking step t."""
+    from bpcore import optim
+
+    p = Tensor(np.array(w.data, copy=True), requires_grad=True)
+    adam = optim.Adam([p], lr=0.01)
+    adam.state[id(p)] = {
+        "step": int(t.data) - 1,
+        "exp_avg": np.array(m.data, copy=True),
+        "exp_avg_sq": np.array(v.data, copy=True),
+    }
+    p.grad = np.array(grad.data, copy=True)
+    adam.step()
+    return Tensor(p.data)
+
+
+def _adam_solution(w, m, v, grad, t):
+    m = 0.9 * m + 0.1 * grad
+    v = 0.999 * v + 0.001 * grad**2
+    return w - 0.01 * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+
+
+def _adam_wrong(w, m, v, grad, t):  # no bias correction
+    m = 0.9 * m + 0.1 * grad
+    v = 0.999 * v + 0.001 * grad**2
+    return w - 0.01 * m / (np.sqrt(v) + 1e-8)
+
+
+def _conv_inputs(rng):
+    return [rng.standard_normal((5, 5)), rng.standard_normal((3, 3))]
+
+
+def _conv_engine(x, upstream):
+    """dL/dW of F.conv2d (stride 1, no padding) by autodiff, one channel in and out."""
+    kh, kw = x.shape[0] - upstream.shape[0] + 1, x.shape[1] - upstream.shape[1] + 1
+    with enable_grad():
+        w = Tensor(np.zeros((1, 1, kh, kw)), requires_grad=True)
+        F.conv2d(Tensor(np.array(x.data)[None, None]), w).backward(np.array(upstream.data)[None, None])
+    return Tensor(w.grad[0, 0])
+
+
+def _conv_solution(x, upstream):
+    oh, ow = upstream.shape
+    kh, kw = x.shape[0] - oh + 1, x.shape[1] - ow + 1
+    return np.array([[np.sum(upstream * x[p : p + oh, q : q + ow]) for q in range(kw)] for p in range(kh)])
+
+
+def _conv_wrong(x, upstream):  # flips the kernel: a true convolution instead of the correlation's gradient
+    return _conv_solution(x, upstream)[::-1, ::-1]
+
+
 REFERENCES: dict[str, Reference] = {
     r.name: r
     for r in (
@@ -266,6 +468,105 @@ REFERENCES: dict[str, Reference] = {
             returns=("softmax(z)",),
             solution=_softmax_solution,
             wrong=_softmax_wrong,
+        ),
+        Reference(
+            name="relu_backward",
+            signature="def relu_backward(z, upstream):  # returns dL/dz",
+            mode="gradient",
+            inputs=lambda rng: [rng.standard_normal((3, 4)) * 2],
+            engine=lambda z: z.relu(),
+            call=lambda fn, inputs, upstream: run_learner(fn, inputs[0], upstream),
+            returns=("dL/dz",),
+            solution=_relu_backward_solution,
+            wrong=_relu_backward_wrong,
+        ),
+        Reference(
+            name="softmax_ce_grad",
+            signature="def softmax_ce_grad(z, y):  # z (N, C) logits, y (N, C) one-hot; returns dL/dz of the mean CE",
+            mode="values",
+            inputs=_onehot_inputs,
+            engine=_softmax_ce_engine,
+            call=lambda fn, inputs, upstream: run_learner(fn, inputs[0], inputs[1]),
+            returns=("dL/dz",),
+            solution=_softmax_ce_solution,
+            wrong=_softmax_ce_wrong,
+        ),
+        Reference(
+            name="batchnorm_backward",
+            signature="def batchnorm_backward(x, upstream):  # x (N, C); y = (x - mean) / sqrt(var + 1e-5)",
+            mode="gradient",
+            inputs=lambda rng: [rng.standard_normal((int(rng.integers(3, 7)), 3)) * 2 + 1],
+            engine=_batchnorm_engine,
+            call=lambda fn, inputs, upstream: run_learner(fn, inputs[0], upstream),
+            returns=("dL/dx",),
+            solution=_batchnorm_backward_solution,
+            wrong=_batchnorm_backward_wrong,
+        ),
+        Reference(
+            name="dropout_backward",
+            signature="def dropout_backward(upstream, mask, p):  # mask: 1 kept, 0 dropped; returns dL/dx",
+            mode="values",
+            inputs=_dropout_inputs,
+            engine=_dropout_engine,
+            call=lambda fn, inputs, upstream: run_learner(fn, inputs[0], inputs[1], float(inputs[2])),
+            returns=("dL/dx",),
+            solution=_dropout_solution,
+            wrong=_dropout_wrong,
+        ),
+        Reference(
+            name="rnn_step_backward",
+            signature="def rnn_step_backward(x, h, W_xh, W_hh, upstream):  # returns (dx, dh, dW_xh, dW_hh)",
+            mode="gradient",
+            inputs=_rnn_step_inputs,
+            engine=lambda x, h, W_xh, W_hh: (x @ W_xh.T + h @ W_hh.T).tanh(),
+            call=lambda fn, inputs, upstream: run_learner(fn, *inputs, upstream),
+            returns=("dL/dx", "dL/dh", "dL/dW_xh", "dL/dW_hh"),
+            solution=_rnn_step_solution,
+            wrong=_rnn_step_wrong,
+        ),
+        Reference(
+            name="clip_grad_norm",
+            signature="def clip_by_norm(G, max_norm):  # each row of G: one model's whole gradient; returns G clipped",
+            mode="values",
+            inputs=_clip_inputs,
+            engine=_clip_engine,
+            call=lambda fn, inputs, upstream: run_learner(fn, inputs[0], float(inputs[1])),
+            returns=("clipped g",),
+            solution=_clip_solution,
+            wrong=_clip_wrong,
+        ),
+        Reference(
+            name="momentum_step",
+            signature="def momentum_step(w, velocity, grad):  # lr = 0.1, momentum = 0.9; returns the new w",
+            mode="values",
+            inputs=_momentum_inputs,
+            engine=_momentum_engine,
+            call=lambda fn, inputs, upstream: run_learner(fn, *inputs),
+            returns=("new w",),
+            solution=_momentum_solution,
+            wrong=_momentum_wrong,
+        ),
+        Reference(
+            name="adam_step",
+            signature="def adam_step(w, m, v, grad, t):  # lr = 0.01, betas (0.9, 0.999), eps 1e-8; returns the new w",
+            mode="values",
+            inputs=_adam_inputs,
+            engine=_adam_engine,
+            call=lambda fn, inputs, upstream: run_learner(fn, *inputs[:4], int(inputs[4])),
+            returns=("new w",),
+            solution=_adam_solution,
+            wrong=_adam_wrong,
+        ),
+        Reference(
+            name="conv_weight_grad",
+            signature="def conv_weight_grad(x, upstream):  # x (H, W), upstream = dL/dy (out_h, out_w); returns dL/dW",
+            mode="values",
+            inputs=_conv_inputs,
+            engine=_conv_engine,
+            call=lambda fn, inputs, upstream: run_learner(fn, *inputs),
+            returns=("dL/dW",),
+            solution=_conv_solution,
+            wrong=_conv_wrong,
         ),
     )
 }

@@ -327,3 +327,813 @@ def output_bias_grad(rng) -> Problem:
         Mistake("missing activation derivative", ((y - T) / N).sum(axis=0)),
     ]
     return Problem({"Z2": Z2, "T": T, "Y": y, "N": N}, b2.grad, mistakes)
+
+
+# ============================================================================= issue 7: more engine-computed problems
+# Each generator below: the key comes from the engine (autodiff, bp.optim, bp.nn), the check recomputes
+# it by another route (finite differences on plain numpy, or a closed form), and the mistakes are the
+# slips a learner really makes, named so the diagnoser can say which one it was.
+
+
+def _away_from_kinks(rng, shape, low=-1.0, high=1.0, margin=0.05, decimals=1):
+    """Grid numbers none of which lies within ``margin`` of 0 (so a ReLU's kink is never touched)."""
+    while True:
+        values = _grid(rng, shape, low, high, decimals)
+        if np.all(np.abs(values) > margin):
+            return values
+
+
+# ----------------------------------------------------------------------------- 7. tanh's slope
+
+
+def _check_tanh_slope(v):
+    z = np.array([float(v["z"])])
+    return float(_finite_differences(lambda: float(np.tanh(z[0])), z)[0])
+
+
+@register("tanh_derivative", "numeric", check=_check_tanh_slope)
+def tanh_derivative(rng) -> Problem:
+    """tanh'(z) at a point z in [-2, 2] on a 0.01 grid."""
+    z = float(_grid(rng, (), -2, 2, decimals=2))
+    leaf = _leaf(z)
+    leaf.tanh().backward()
+    t = float(np.tanh(z))
+    mistakes = [
+        Mistake("used z instead of tanh(z)", 1 - z * z, "The slope is 1 - tanh(z)^2: square the tanh's output, not z."),
+        Mistake("forgot to square", 1 - t, "tanh'(z) = 1 - tanh(z)^2; 1 - tanh(z) drops the square."),
+        Mistake(
+            "used the sigmoid's formula", t * (1 - t), "t(1 - t) is the sigmoid's slope pattern; tanh's is 1 - t^2."
+        ),
+    ]
+    return Problem({"z": z, "tanh": t}, float(leaf.grad), mistakes)
+
+
+# ----------------------------------------------------------------------------- 8. leaky ReLU backward
+
+
+def _check_leaky(v):
+    z = np.array(v["z"], dtype=np.float64)
+    a = v["slope"]
+    return _finite_differences(lambda: float(np.sum(v["g"] * np.where(z > 0, z, a * z))), z)
+
+
+@register("leaky_relu_backward", "matrix", check=_check_leaky)
+def leaky_relu_backward(rng) -> Problem:
+    """dL/dz through a leaky ReLU for a vector z, given the upstream gradient g = dL/dy."""
+    z, g = _away_from_kinks(rng, 5, -2, 2), _grid(rng, 5, -2, 2)
+    slope = float(rng.choice([0.1, 0.2]))
+    leaf = _leaf(z)
+    leaf.leaky_relu(slope).backward(g)
+    local = np.where(z > 0, 1.0, slope)
+    mistakes = [
+        Mistake(
+            "used the plain ReLU slope",
+            g * (z > 0),
+            "Negative inputs still pass a gradient: the slope there is a, not 0.",
+        ),
+        Mistake(
+            "forgot the upstream gradient", local, "That is the local slope only; the chain rule multiplies it by g."
+        ),
+    ]
+    return Problem({"z": z, "g": g, "slope": slope}, leaf.grad, mistakes)
+
+
+# ----------------------------------------------------------------------------- 9. BCE with logits
+
+
+def _check_bce(v):
+    Z = np.array(v["Z"], dtype=np.float64)
+
+    def loss():
+        s = _sigmoid(Z)
+        return float(-np.mean(v["T"] * np.log(s) + (1 - v["T"]) * np.log(1 - s)))
+
+    return _finite_differences(loss, Z)
+
+
+@register("bce_logits_grad", "matrix", check=_check_bce)
+def bce_logits_grad(rng) -> Problem:
+    """dL/dZ of binary cross-entropy with logits, mean over all N x k elements."""
+    N, k = 2, 2
+    Z, T = _grid(rng, (N, k), -2, 2), rng.integers(0, 2, (N, k)).astype(np.float64)
+    leaf = _leaf(Z)
+    F.binary_cross_entropy_with_logits(leaf, T).backward()
+    S = _sigmoid(Z)
+    count = N * k
+    mistakes = [
+        Mistake(
+            "missing 1/N", (S - T), "The mean runs over all N x k elements, so every entry is divided by their count."
+        ),
+        Mistake(
+            "multiplied by the sigmoid's slope again",
+            (S - T) * S * (1 - S) / count,
+            "The log in the cross-entropy cancels the sigmoid's slope: dL/dz = sigma(z) - t, with no extra s(1 - s).",
+        ),
+    ]
+    return Problem({"Z": Z, "T": T, "S": S, "count": count}, leaf.grad, mistakes)
+
+
+# ----------------------------------------------------------------------------- 10. MSE gradient
+
+
+def _check_mse(v):
+    Y = np.array(v["Y"], dtype=np.float64)
+    return _finite_differences(lambda: float(np.mean((Y - v["T"]) ** 2)), Y)
+
+
+@register("mse_grad", "matrix", check=_check_mse)
+def mse_grad(rng) -> Problem:
+    """dL/dY of F.mse_loss (mean over every element) for an N x k prediction."""
+    N, k = 3, 2
+    Y, T = _grid(rng, (N, k), -2, 2), _grid(rng, (N, k), -2, 2)
+    leaf = _leaf(Y)
+    F.mse_loss(leaf, T).backward()
+    mistakes = [
+        Mistake("forgot the factor 2", (Y - T) / (N * k), "d(u^2)/du = 2u: the square brings down a 2."),
+        Mistake(
+            "divided by N instead of N x k",
+            2 * (Y - T) / N,
+            "mse_loss averages over every element, N x k of them, not over the N rows only.",
+        ),
+        Mistake("missing 1/N", 2 * (Y - T), "The loss is a mean, so each entry carries 1/(N k)."),
+    ]
+    return Problem({"Y": Y, "T": T, "N": N, "k": k}, leaf.grad, mistakes)
+
+
+# ----------------------------------------------------------------------------- 11. dL/dW1 with a ReLU hidden layer
+
+
+def _check_relu_dW1(v):
+    W1 = np.array(v["W1"], dtype=np.float64)
+
+    def loss():
+        h = np.maximum(W1 @ v["x"] + v["b1"], 0)
+        y = v["W2"] @ h + v["b2"]
+        return float(0.5 * np.sum((y - v["t"]) ** 2))
+
+    return _finite_differences(loss, W1)
+
+
+@register("relu_net_dW1", "matrix", check=_check_relu_dW1)
+def relu_net_dW1(rng) -> Problem:
+    """dL/dW1 for one sample: ReLU hidden layer, linear output, L = 1/2 ||y - t||^2 (key from bp.manual)."""
+    n, m, k = 2, 3, 2
+    while True:
+        x, t = _grid(rng, n), _grid(rng, k)
+        W1, b1, W2, b2 = _grid(rng, (m, n)), _grid(rng, m), _grid(rng, (k, m)), _grid(rng, k)
+        z1 = W1 @ x + b1
+        if np.all(np.abs(z1) > 0.02) and np.any(z1 > 0) and np.any(z1 < 0):
+            break
+    walk = manual.three_layer(x, t, W1, b1, W2, b2, f="relu", g="identity", loss="half_sse")
+    s = walk.steps
+    dL_dh = W2.T @ s["delta_output"]
+    mistakes = [
+        Mistake(
+            "missing activation derivative",
+            np.outer(dL_dh, x),
+            "ReLU passes the gradient only where z1 > 0: multiply by that mask.",
+        ),
+        Mistake(
+            "used h as the ReLU's slope",
+            np.outer(dL_dh * s["h"], x),
+            "ReLU's slope is 1 where z1 > 0 and 0 elsewhere, not the value h itself.",
+        ),
+    ]
+    values = {"x": x, "t": t, "W1": W1, "b1": b1, "W2": W2, "b2": b2, "z1": s["z1"], "h": s["h"], "y": s["y_pred"]}
+    return Problem(values, s["dL_dW1"], mistakes)
+
+
+# ----------------------------------------------------------------------------- 12. db1 of a tanh batch
+
+
+def _check_tanh_db1(v):
+    b1 = np.array(v["b1"], dtype=np.float64)
+
+    def loss():
+        H = np.tanh(v["X"] @ v["W1"].T + b1)
+        Y = H @ v["W2"].T + v["b2"]
+        return float(np.sum((Y - v["T"]) ** 2) / (2 * v["X"].shape[0]))
+
+    return _finite_differences(loss, b1)
+
+
+@register("tanh_batch_db1", "matrix", check=_check_tanh_db1)
+def tanh_batch_db1(rng) -> Problem:
+    """dL/db1 for a batch of 2: tanh hidden layer, linear output, mean half squared error."""
+    N, n, m, k = 2, 2, 3, 1
+    X, T = _grid(rng, (N, n)), _grid(rng, (N, k))
+    W1, b1, W2, b2 = _grid(rng, (m, n)), _grid(rng, m), _grid(rng, (k, m)), _grid(rng, k)
+    w1, c1, w2, c2 = _leaf(W1), _leaf(b1), _leaf(W2), _leaf(b2)
+    H = (Tensor(X) @ w1.T + c1).tanh()
+    Y = H @ w2.T + c2
+    (((Y - T) ** 2).sum() / (2 * N)).backward()
+    dH = ((Y.data - T) / N) @ W2
+    mistakes = [
+        Mistake("missing 1/N", N * c1.grad),
+        Mistake("missing activation derivative", dH.sum(axis=0)),
+        Mistake("forgot to square", (dH * (1 - H.data)).sum(axis=0), "tanh's slope is 1 - H^2, not 1 - H."),
+    ]
+    values = {"X": X, "T": T, "W1": W1, "b1": b1, "W2": W2, "b2": b2, "H": H.data, "Y": Y.data, "N": N}
+    return Problem(values, c1.grad, mistakes)
+
+
+# ----------------------------------------------------------------------------- 13. a linear layer's input gradient
+
+
+def _check_linear_dx(v):
+    X = np.array(v["X"], dtype=np.float64)
+    return _finite_differences(lambda: float(np.sum(v["G"] * (X @ v["W"].T + v["b"]))), X)
+
+
+@register("linear_input_grad", "matrix", check=_check_linear_dx)
+def linear_input_grad(rng) -> Problem:
+    """dL/dX of y = X W^T + b (2 samples, 3 inputs, 2 outputs) given the upstream gradient G = dL/dY."""
+    X, W, b, G = _grid(rng, (2, 3)), _grid(rng, (2, 3)), _grid(rng, 2), _grid(rng, (2, 2), -2, 2)
+    leaf = _leaf(X)
+    F.linear(leaf, Tensor(W), Tensor(b)).backward(G)
+    mistakes = [
+        Mistake(
+            "gave dL/dW instead of dL/dX",
+            G.T @ X,
+            "G^T X is the weight's gradient (shape of W). The input's gradient sends G back through W: G W.",
+        ),
+    ]
+    return Problem({"X": X, "W": W, "b": b, "G": G}, leaf.grad, mistakes)
+
+
+# ----------------------------------------------------------------------------- 14. SGD with an L2 penalty
+
+
+def _check_l2_step(v):
+    return v["w"] - v["lr"] * (v["g"] + v["lam"] * v["w"])
+
+
+@register("sgd_l2_step", "matrix", check=_check_l2_step, common_mistakes=False)
+def sgd_l2_step(rng) -> Problem:
+    """One bp.optim.SGD step with weight_decay = lambda (the gradient of (lambda/2)||w||^2 is lambda w)."""
+    w, g = _away_from_kinks(rng, 3, -2, 2), _grid(rng, 3)
+    lr, lam = float(rng.choice([0.1, 0.5])), float(rng.choice([0.1, 0.2, 0.5]))
+    p = _leaf(w)
+    p.grad = np.array(g)
+    optim.SGD([p], lr=lr, weight_decay=lam).step()
+    mistakes = [
+        Mistake("forgot the penalty", w - lr * g, "The penalty's gradient lambda w is added to the data gradient."),
+        Mistake(
+            "used 2 lambda w",
+            w - lr * (g + 2 * lam * w),
+            "The penalty is (lambda/2)||w||^2, so its gradient is lambda w, not 2 lambda w.",
+        ),
+        Mistake("off by the learning rate", w - (g + lam * w)),
+        Mistake("wrong sign", w + lr * (g + lam * w), "Gradient descent subtracts; this climbs the loss."),
+    ]
+    return Problem({"w": w, "g": g, "lr": lr, "lam": lam}, p.data.copy(), mistakes)
+
+
+# ----------------------------------------------------------------------------- 15. two Adam steps
+
+
+def _check_adam(v):
+    b1, b2, eps, lr = 0.9, 0.999, 1e-8, v["lr"]
+    m = (1 - b1) * v["g1"]
+    s = (1 - b2) * v["g1"] ** 2
+    w = v["w"] - lr * (m / (1 - b1)) / (np.sqrt(s / (1 - b2)) + eps)
+    m = b1 * m + (1 - b1) * v["g2"]
+    s = b2 * s + (1 - b2) * v["g2"] ** 2
+    return w - lr * (m / (1 - b1**2)) / (np.sqrt(s / (1 - b2**2)) + eps)
+
+
+@register("adam_two_steps", "matrix", check=_check_adam, common_mistakes=False)
+def adam_two_steps(rng) -> Problem:
+    """The weights after two bp.optim.Adam steps (betas 0.9 and 0.999, eps 1e-8, bias-corrected)."""
+    while True:
+        w, g1, g2 = _grid(rng, 3), _away_from_kinks(rng, 3, -2, 2), _away_from_kinks(rng, 3, -2, 2)
+        if np.all(np.abs(g1 - g2) > 0.25):  # so the second step is not the first one again
+            break
+    lr = float(rng.choice([0.1, 0.01]))
+    p = _leaf(w)
+    adam = optim.Adam([p], lr=lr)
+    for g in (g1, g2):
+        p.grad = np.array(g)
+        adam.step()
+    m, s = 0.1 * g1, 0.001 * g1**2
+    raw_one = w - lr * m / (np.sqrt(s) + 1e-8)
+    m, s = 0.9 * m + 0.1 * g2, 0.999 * s + 0.001 * g2**2
+    raw = raw_one - lr * m / (np.sqrt(s) + 1e-8)
+    mistakes = [
+        Mistake(
+            "no bias correction",
+            raw,
+            "m and v start at 0, so early on they are too small; Adam divides them by 1 - beta^t to undo that.",
+        ),
+        Mistake(
+            "plain SGD",
+            w - lr * (g1 + g2),
+            "Adam does not step by lr times the raw gradient: it divides by sqrt(v_hat).",
+        ),
+        Mistake("wrong sign", 2 * w - p.data, "The step must go against the gradient's average."),
+    ]
+    return Problem({"w": w, "g1": g1, "g2": g2, "lr": lr}, p.data.copy(), mistakes)
+
+
+# ----------------------------------------------------------------------------- 16. clipping by global norm
+
+
+def _check_clip(v):
+    g = np.concatenate([v["ga"], v["gb"]])
+    norm = np.sqrt(np.sum(g**2))
+    return g * min(1.0, v["max_norm"] / (norm + 1e-6))
+
+
+@register("clip_grad_norm", "matrix", check=_check_clip, common_mistakes=False)
+def clip_grad_norm(rng) -> Problem:
+    """Both gradients after bp.optim.clip_grad_norm_ over two parameters, concatenated [ga, gb]."""
+    while True:
+        ga, gb = _grid(rng, 2, -3, 3), _grid(rng, 2, -3, 3)
+        max_norm = float(rng.choice([1.0, 2.0]))
+        total = np.sqrt(np.sum(ga**2) + np.sum(gb**2))
+        if total > max_norm + 0.5 and np.max(np.abs(np.concatenate([ga, gb]))) > max_norm:
+            break
+    a, b = _leaf(np.zeros(2)), _leaf(np.zeros(2))
+    a.grad, b.grad = ga.copy(), gb.copy()
+    optim.clip_grad_norm_([a, b], max_norm)
+    key = np.concatenate([a.grad, b.grad])
+
+    def per_tensor(g):
+        return g * min(1.0, max_norm / np.sqrt(np.sum(g**2)))
+
+    mistakes = [
+        Mistake(
+            "clipped each parameter separately",
+            np.concatenate([per_tensor(ga), per_tensor(gb)]),
+            "clip_grad_norm_ uses ONE norm over all parameters together, so the whole gradient keeps its direction.",
+        ),
+        Mistake(
+            "clipped by value",
+            np.clip(np.concatenate([ga, gb]), -max_norm, max_norm),
+            "Clamping each entry is clip_grad_value_; it changes the direction. Norm clipping rescales everything.",
+        ),
+        Mistake(
+            "scaled to the norm instead of by max_norm / norm",
+            np.concatenate([ga, gb]) / total,
+            "Dividing by the norm gives length 1; the clipped gradient has length max_norm.",
+        ),
+    ]
+    return Problem({"ga": ga, "gb": gb, "max_norm": max_norm, "norm": total}, key, mistakes)
+
+
+# ----------------------------------------------------------------------------- 17. BatchNorm forward
+
+
+def _check_bn_forward(v):
+    X = v["X"]
+    mean, var = X.mean(axis=0), ((X - X.mean(axis=0)) ** 2).mean(axis=0)
+    return v["gamma"] * (X - mean) / np.sqrt(var + 1e-5) + v["beta"]
+
+
+def _batchnorm(X, gamma, beta):
+    from bpcore.nn import BatchNorm1d  # the layer, as a learner would use it
+
+    layer = BatchNorm1d(X.shape[1])
+    layer.weight.data[...] = gamma
+    layer.bias.data[...] = beta
+    return layer(Tensor(X)).data
+
+
+@register("batchnorm_forward", "matrix", check=_check_bn_forward)
+def batchnorm_forward(rng) -> Problem:
+    """BatchNorm1d's training-mode output for a batch of 4 samples and 2 features (eps = 1e-5)."""
+    while True:
+        X = _grid(rng, (4, 2), -2, 2)
+        if np.all(X.std(axis=0) > 0.3):
+            break
+    gamma, beta = _grid(rng, 2, 0.5, 2), _grid(rng, 2)
+    key = _batchnorm(X, gamma, beta)
+    mean = X.mean(axis=0)
+    unbiased = X.var(axis=0, ddof=1)
+    per_sample = (X - X.mean(axis=1, keepdims=True)) / np.sqrt(X.var(axis=1, keepdims=True) + 1e-5)
+    mistakes = [
+        Mistake(
+            "used the unbiased variance",
+            gamma * (X - mean) / np.sqrt(unbiased + 1e-5) + beta,
+            "Training-mode BatchNorm divides by the batch's biased variance (mean of squared deviations, 1/N).",
+        ),
+        Mistake(
+            "normalised each sample instead of each feature",
+            gamma * per_sample + beta,
+            "That is LayerNorm. BatchNorm normalises each feature (column) over the batch (axis 0).",
+        ),
+        Mistake(
+            "forgot gamma and beta",
+            (X - mean) / np.sqrt(X.var(axis=0) + 1e-5),
+            "After normalising, BatchNorm scales by gamma and shifts by beta.",
+        ),
+    ]
+    return Problem({"X": X, "gamma": gamma, "beta": beta}, key, mistakes)
+
+
+# ----------------------------------------------------------------------------- 18. BatchNorm backward
+
+
+def _check_bn_backward(v):
+    X = np.array(v["X"], dtype=np.float64)
+
+    def loss():
+        xhat = (X - X.mean(axis=0)) / np.sqrt(X.var(axis=0) + 1e-5)
+        return float(np.sum(v["G"] * (v["gamma"] * xhat)))
+
+    return _finite_differences(loss, X)
+
+
+@register("batchnorm_backward", "matrix", check=_check_bn_backward)
+def batchnorm_backward(rng) -> Problem:
+    """dL/dX through BatchNorm (training mode, 3 samples, 2 features) given G = dL/dY."""
+    while True:
+        X = _grid(rng, (3, 2), -2, 2)
+        if np.all(X.std(axis=0) > 0.3):
+            break
+    gamma, G = _grid(rng, 2, 0.5, 2), _grid(rng, (3, 2))
+    leaf = _leaf(X)
+    mean, var = leaf.mean(axis=0, keepdims=True), leaf.var(axis=0, keepdims=True)
+    Y = (leaf - mean) / (var + 1e-5).sqrt() * Tensor(gamma)
+    Y.backward(G)
+    std = np.sqrt(X.var(axis=0) + 1e-5)
+    xhat = (X - X.mean(axis=0)) / std
+    dxhat = G * gamma
+    no_var = (dxhat - dxhat.mean(axis=0)) / std
+    mistakes = [
+        Mistake(
+            "treated the batch mean and variance as constants",
+            dxhat / std,
+            "The mean and variance are computed from X too: each sample's gradient gets two correction terms "
+            "that subtract the batch means of dxhat and of dxhat * xhat.",
+        ),
+        Mistake(
+            "forgot the variance's path",
+            no_var,
+            "Subtracting the mean of dxhat covers the mean's path; "
+            "the variance's path adds - xhat * mean(dxhat * xhat).",
+        ),
+    ]
+    return Problem({"X": X, "gamma": gamma, "G": G, "xhat": xhat}, leaf.grad, mistakes)
+
+
+# ----------------------------------------------------------------------------- 19. dropout backward
+
+
+def _check_dropout(v):
+    X = np.array(v["X"], dtype=np.float64)
+    scale = v["M"] / (1 - v["p"])
+    return _finite_differences(lambda: float(np.sum(v["G"] * X * scale)), X)
+
+
+@register("dropout_backward", "matrix", check=_check_dropout)
+def dropout_backward(rng) -> Problem:
+    """dL/dX through inverted dropout (F.dropout, training mode) given the mask it drew and G = dL/dY."""
+    while True:
+        X, G = _away_from_kinks(rng, (2, 3)), _grid(rng, (2, 3), -2, 2)
+        p = float(rng.choice([0.2, 0.25, 0.4]))
+        leaf = _leaf(X)
+        Y = F.dropout(leaf, p, training=True, rng=rng)
+        M = (Y.data != 0).astype(np.float64)
+        if 0 < M.sum() < M.size and np.any(G * M != 0):
+            break
+    Y.backward(G)
+    mistakes = [
+        Mistake(
+            "forgot the 1/(1-p) scale",
+            G * M,
+            "Inverted dropout scales the survivors by 1/(1-p) forward, so backward too.",
+        ),
+        Mistake("scaled by 1/p", G * M / p, "Survivors are kept with probability 1 - p, so the scale is 1/(1-p)."),
+        Mistake(
+            "let the gradient through dropped units",
+            G / (1 - p),
+            "A dropped unit's output is 0 whatever its input: its gradient is 0.",
+        ),
+    ]
+    return Problem({"X": X, "G": G, "M": M, "p": p}, leaf.grad, mistakes)
+
+
+# ----------------------------------------------------------------------------- 20. an RNN's hidden gradient
+
+
+def _check_rnn_dh1(v):
+    """dL/dh1 by autodiff: h1 is made a leaf and the second step and loss are rebuilt on it."""
+    h1 = _leaf(v["h1"])
+    h2 = (Tensor(v["W"]) @ Tensor(v["x2"]) + Tensor(v["U"]) @ h1 + Tensor(v["b"])).tanh()
+    err = Tensor(v["V"]) @ h2 - v["y"]
+    (0.5 * (err * err).sum()).backward()
+    return h1.grad
+
+
+@register("rnn_hidden_grad", "matrix", check=_check_rnn_dh1)
+def rnn_hidden_grad(rng) -> Problem:
+    """dL/dh1 of a 2-step tanh RNN with the loss on the last step (key from bp.manual.rnn_by_hand)."""
+    x1, x2, y = _grid(rng, 2), _grid(rng, 2), _grid(rng, 1)
+    W, U, b, V = _grid(rng, (2, 2)), _grid(rng, (2, 2)), _grid(rng, 2), _grid(rng, (1, 2))
+    walk = manual.rnn_by_hand([x1, x2], y, W, U, b, V)
+    s = walk.steps
+    delta2 = s["delta2"]
+    slope2 = 1 - s["h2"] ** 2
+    mistakes = [
+        Mistake(
+            "missing activation derivative",
+            U.T @ delta2,
+            "On the way from h2 back to h1 the gradient passes tanh: multiply by 1 - h2^2 first.",
+        ),
+        Mistake(
+            "multiplied by U instead of U^T",
+            U @ (delta2 * slope2),
+            "The forward pass used U h1, so the backward pass uses U^T.",
+        ),
+    ]
+    values = {"x1": x1, "x2": x2, "y": y, "W": W, "U": U, "b": b, "V": V, "h1": s["h1"], "h2": s["h2"]}
+    return Problem(values, s["delta1"], mistakes)
+
+
+# ----------------------------------------------------------------------------- 21. a convolution's weight gradient
+
+
+def _check_conv_dW(v):
+    x, G = v["x"], v["G"]
+    kh = x.shape[0] - G.shape[0] + 1
+    out = np.zeros((kh, kh))
+    for p in range(kh):
+        for q in range(kh):
+            out[p, q] = sum(G[i, j] * x[i + p, j + q] for i in range(G.shape[0]) for j in range(G.shape[1]))
+    return out
+
+
+@register("conv_weight_grad", "matrix", check=_check_conv_dW)
+def conv_weight_grad(rng) -> Problem:
+    """dL/dW of a 2x2 filter slid (stride 1, no padding) over a 4x4 single-channel image, given G = dL/dy (3x3)."""
+    x = rng.integers(-2, 3, (4, 4)).astype(np.float64)
+    W, G = _grid(rng, (2, 2)), rng.integers(-1, 2, (3, 3)).astype(np.float64)
+    w = _leaf(W[None, None])
+    F.conv2d(Tensor(x[None, None]), w).backward(G[None, None])
+    key = w.grad[0, 0]
+    mistakes = [
+        Mistake(
+            "used one position only",
+            G[0, 0] * x[0:2, 0:2],
+            "The filter is used at all 9 positions: its gradient sums every position's term.",
+        ),
+        Mistake(
+            "averaged over positions",
+            key / 9,
+            "Parameter sharing adds the contributions; nothing divides by the number of positions.",
+        ),
+    ]
+    return Problem({"x": x, "W": W, "G": G}, key, mistakes)
+
+
+# ----------------------------------------------------------------------------- 22. a convolution's output size
+
+
+def _check_conv_size(v):
+    return (v["H"] + 2 * v["pad"] - v["k"]) // v["stride"] + 1
+
+
+@register("conv_output_size", "numeric", check=_check_conv_size, common_mistakes=False)
+def conv_output_size(rng) -> Problem:
+    """The output height of F.conv2d for an H x H input, a k x k kernel, a padding and a stride."""
+    while True:  # sizes for which the windows tile the padded input exactly, as designers choose them
+        H = int(rng.choice([28, 32, 64, 224]) + rng.integers(0, 3))
+        k, pad, stride = int(rng.choice([3, 5, 7])), int(rng.choice([1, 2, 3])), int(rng.choice([2, 3]))
+        if (H + 2 * pad - k) % stride == 0:
+            break
+    out = F.conv2d(Tensor(np.zeros((1, 1, H, H))), Tensor(np.zeros((1, 1, k, k))), stride=stride, padding=pad)
+    key = float(out.shape[2])
+    mistakes = [
+        Mistake(
+            "forgot the +1",
+            float((H + 2 * pad - k) // stride),
+            "Count positions: the first window sits at 0, so add 1.",
+        ),
+        Mistake("ignored the padding", float((H - k) // stride + 1), "Padding adds pad rows on each side: H + 2 pad."),
+        Mistake("padded one side only", float((H + pad - k) // stride + 1), "Padding goes on both sides: H + 2 pad."),
+        Mistake(
+            "ignored the stride", float(H + 2 * pad - k + 1), "With stride s the window jumps s pixels: divide by s."
+        ),
+    ]
+    return Problem({"H": H, "k": k, "pad": pad, "stride": stride}, key, mistakes)
+
+
+# ----------------------------------------------------------------------------- 23. Xavier variance of a conv weight
+
+
+def _check_xavier(v):
+    fan_in = v["c_in"] * v["k"] * v["k"]
+    fan_out = v["c_out"] * v["k"] * v["k"]
+    return float(np.sqrt(2.0 / (fan_in + fan_out)))
+
+
+@register("xavier_conv_std", "numeric", check=_check_xavier, common_mistakes=False)
+def xavier_conv_std(rng) -> Problem:
+    """The std of xavier_normal_ for a conv weight (C_out, C_in, k, k): sqrt(2 / (fan_in + fan_out)), via bp.nn.init."""
+    from bpcore.nn import init
+
+    c_in, c_out, k = int(rng.choice([3, 16, 32])), int(rng.choice([8, 64, 128])), int(rng.choice([3, 5]))
+    fan_in, fan_out = init.fans(Tensor(np.zeros((c_out, c_in, k, k))))
+    key = float(np.sqrt(2.0 / (fan_in + fan_out)))
+    mistakes = [
+        Mistake(
+            "ignored the receptive field",
+            float(np.sqrt(2.0 / (c_in + c_out))),
+            "A conv weight's fans count every kernel tap: fan_in = C_in k^2.",
+        ),
+        Mistake(
+            "used He's rule",
+            float(np.sqrt(2.0 / fan_in)),
+            "sqrt(2/fan_in) is He's rule for ReLU; Xavier averages the fans: 2/(fan_in + fan_out).",
+        ),
+        Mistake(
+            "used fan_in only",
+            float(np.sqrt(1.0 / fan_in)),
+            "1/fan_in keeps only the forward condition; Xavier compromises with the backward one.",
+        ),
+        Mistake(
+            "gave the variance",
+            key**2,
+            "The question asks for the standard deviation, the square root of the variance.",
+        ),
+    ]
+    return Problem({"c_in": c_in, "c_out": c_out, "k": k}, key, mistakes)
+
+
+# ----------------------------------------------------------------------------- 24. He std for a leaky ReLU
+
+
+def _check_he(v):
+    return float(np.sqrt(2.0 / ((1 + v["a"] ** 2) * v["fan_in"])))
+
+
+@register("he_std_leaky", "numeric", check=_check_he, common_mistakes=False)
+def he_std_leaky(rng) -> Problem:
+    """The std of kaiming_normal_ (fan_in mode) for Linear(fan_in, fan_out) before a leaky ReLU of slope a."""
+    from bpcore.nn import init
+
+    fan_in, fan_out = int(rng.choice([64, 100, 256, 400])), int(rng.choice([10, 32, 512]))
+    a = float(rng.choice([0.2, 0.3, 0.5]))
+    key = init.calculate_gain("leaky_relu", a) / np.sqrt(init.fans(Tensor(np.zeros((fan_out, fan_in))))[0])
+    mistakes = [
+        Mistake(
+            "used the plain ReLU gain",
+            float(np.sqrt(2.0 / fan_in)),
+            "A leaky ReLU keeps a^2 of the variance on the negative side: gain^2 = 2/(1 + a^2).",
+        ),
+        Mistake(
+            "gave the variance",
+            float(key**2),
+            "The question asks for the standard deviation: the square root of the variance.",
+        ),
+        Mistake(
+            "used fan_out",
+            float(np.sqrt(2.0 / ((1 + a * a) * fan_out))),
+            "fan_in mode preserves the forward signal: divide by the layer's inputs.",
+        ),
+    ]
+    return Problem({"fan_in": fan_in, "fan_out": fan_out, "a": a}, float(key), mistakes)
+
+
+# ----------------------------------------------------------------------------- 25. a deep sigmoid chain
+
+
+def _chain_numpy(x, ws):
+    h = x
+    for w in ws:
+        h = _sigmoid(w * h)
+    return h
+
+
+def _check_sigmoid_chain(v):
+    x = np.array([float(v["x"])])
+    return float(_finite_differences(lambda: float(_chain_numpy(x[0], v["ws"])), x)[0])
+
+
+@register("sigmoid_chain_grad", "numeric", check=_check_sigmoid_chain)
+def sigmoid_chain_grad(rng) -> Problem:
+    """d h4 / d x through four scalar sigmoid layers h_i = sigma(w_i h_{i-1}): the vanishing product."""
+    x, ws = float(_away_from_kinks(rng, (), -2, 2)), _away_from_kinks(rng, 4, -3, 3)
+    leaf = _leaf(x)
+    h, hs = leaf, []
+    for w in ws:
+        h = (float(w) * h).sigmoid()
+        hs.append(float(h.data))
+    h.backward()
+    hs = np.array(hs)
+    mistakes = [
+        Mistake(
+            "missing activation derivative",
+            float(np.prod(ws)),
+            "Each layer contributes w_i times the sigmoid's slope h_i(1 - h_i).",
+        ),
+        Mistake("used only the slopes", float(np.prod(hs * (1 - hs))), "Each layer also multiplies by its weight w_i."),
+    ]
+    return Problem({"x": x, "ws": ws, "hs": hs}, float(leaf.grad), mistakes)
+
+
+# ----------------------------------------------------------------------------- 26. a residual chain
+
+
+def _residual_numpy(x, ws):
+    h = x
+    for w in ws:
+        h = h + np.tanh(w * h)
+    return h
+
+
+def _check_residual(v):
+    x = np.array([float(v["x"])])
+    return float(_finite_differences(lambda: float(_residual_numpy(x[0], v["ws"])), x)[0])
+
+
+@register("residual_chain_grad", "numeric", check=_check_residual)
+def residual_chain_grad(rng) -> Problem:
+    """d h3 / d x through three scalar residual blocks h_i = h_{i-1} + tanh(w_i h_{i-1})."""
+    x, ws = float(_away_from_kinks(rng, (), -1, 1)), _grid(rng, 3, -2, 2)
+    leaf = _leaf(x)
+    h, hs = leaf, []
+    for w in ws:
+        h = h + (float(w) * h).tanh()
+        hs.append(float(h.data))
+    h.backward()
+    ins = np.array([x, *hs[:-1]])
+    branch = ws * (1 - np.tanh(ws * ins) ** 2)
+    mistakes = [
+        Mistake(
+            "dropped the identity path",
+            float(np.prod(branch)),
+            "Each block's local derivative is 1 + w tanh'(w h): the skip connection adds the 1.",
+        ),
+        Mistake(
+            "added the blocks instead of multiplying",
+            float(np.sum(1 + branch)),
+            "Blocks in series multiply their local derivatives.",
+        ),
+    ]
+    return Problem({"x": x, "ws": ws}, float(leaf.grad), mistakes)
+
+
+# ----------------------------------------------------------------------------- 27. REINFORCE on softmax logits
+
+
+def _check_reinforce(v):
+    z = np.array(v["z"], dtype=np.float64)
+
+    def loss():
+        shifted = z - z.max()
+        return float(-v["R"] * (shifted[v["a"]] - np.log(np.exp(shifted).sum())))
+
+    return _finite_differences(loss, z)
+
+
+@register("reinforce_logit_grad", "matrix", check=_check_reinforce)
+def reinforce_logit_grad(rng) -> Problem:
+    """dL/dz of the REINFORCE loss L = -R log pi(a) for a softmax policy over 3 actions."""
+    z, a = _grid(rng, 3, -2, 2), int(rng.integers(0, 3))
+    R = float(rng.choice([-2.0, -1.0, 0.5, 2.0, 3.0]))
+    leaf = _leaf(z)
+    (-R * leaf.log_softmax(axis=0)[a]).backward()
+    pi = _softmax_np(z)
+    onehot = np.eye(3)[a]
+    mistakes = [
+        Mistake("forgot the return", pi - onehot, "The log-probability's gradient is weighted by the return R."),
+        Mistake(
+            "used pi instead of pi - onehot",
+            R * pi,
+            "d log pi(a)/dz = onehot(a) - pi: the chosen action's own term matters.",
+        ),
+    ]
+    return Problem({"z": z, "a": a, "R": R, "pi": pi}, leaf.grad, mistakes)
+
+
+def _softmax_np(z):
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
+# ----------------------------------------------------------------------------- 28. a GAN generator's gradient
+
+
+def _check_gan(v):
+    s = np.array([float(v["s"])])
+    return float(_finite_differences(lambda: float(-np.log(_sigmoid(s[0]))), s)[0])
+
+
+@register("gan_generator_logit_grad", "numeric", check=_check_gan)
+def gan_generator_logit_grad(rng) -> Problem:
+    """d/ds of the non-saturating generator loss -log sigma(s), s = the discriminator's logit on a fake."""
+    s = float(_away_from_kinks(rng, (), -4, 1, margin=0.2))
+    leaf = _leaf(s)
+    F.binary_cross_entropy_with_logits(leaf.reshape(1), np.ones(1)).backward()
+    sig = float(_sigmoid(s))
+    mistakes = [
+        Mistake(
+            "used the saturating (minimax) loss",
+            -sig,
+            "d/ds log(1 - sigma(s)) = -sigma(s): tiny when D confidently rejects the fake, "
+            "which is why it is replaced.",
+        ),
+    ]
+    return Problem({"s": s, "sigma": sig}, float(leaf.grad[0] if np.ndim(leaf.grad) else leaf.grad), mistakes)

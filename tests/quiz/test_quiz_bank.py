@@ -121,7 +121,7 @@ def test_installed_banks_are_preferred_to_the_repository(tmp_path, monkeypatch, 
 def test_selection_and_lookup(bank):
     basics = bank.select(topic="chain_rule", level="basic")
     assert basics and all(q.topic == "chain_rule" and q.level == "basic" for q in basics)
-    with pytest.raises(ValueError, match="unknown topic 'chains'; the banks have: chain_rule"):
+    with pytest.raises(ValueError, match=r"unknown topic 'chains'; the banks have: .*chain_rule"):
         bank.select(topic="chains")
     with pytest.raises(KeyError, match="did you mean three-layer-chain"):
         bank.get("three-layer-chian")

@@ -1,0 +1,79 @@
+"""The question bank's answer keys, checked harder than `bpcore validate` does.
+
+* every generator's key agrees with its independent check over 200 seeds (validate runs 50);
+* every code reference accepts its correct solution and rejects its known-wrong one over many seeds;
+* every bug-hunt specimen's fixed version matches the engine and its buggy version does not, over 50 inputs;
+* the bank meets the content targets of issue 7.
+"""
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from bpcore.quiz import bughunts, functions
+from bpcore.quiz.generators import GENERATORS
+
+
+def _close(a, b):
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    return np.shape(a) == np.shape(b) and bool(np.allclose(a, b, rtol=1e-6, atol=1e-9))
+
+
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_generator_key_agrees_with_independent_check_over_200_seeds(name):
+    generator = GENERATORS[name]
+    disagree = [seed for seed in range(200) if not _close(generator(seed).key, generator.check(generator(seed).values))]
+    assert disagree == [], f"{name}: key and independent check disagree for seeds {disagree[:10]}"
+
+
+@pytest.mark.parametrize("name", sorted(functions.REFERENCES))
+def test_code_reference_accepts_solution_and_rejects_wrong_one(name):
+    reference = functions.REFERENCES[name]
+    for seed in range(20):
+        assert functions.check_function(reference, reference.solution, seed)[0] == reference.trials, (name, seed)
+        assert functions.check_function(reference, reference.wrong, seed)[0] < reference.trials, (name, seed)
+
+
+@pytest.mark.parametrize("name", sorted(bughunts.SPECIMENS))
+def test_bughunt_fixed_matches_engine_and_buggy_does_not(name):
+    specimen = bughunts.SPECIMENS[name]
+    assert len(specimen.changed) == 1
+    for seed in range(50):
+        values = specimen.inputs(np.random.default_rng(seed))
+        assert specimen.agrees(specimen.fixed, values), (name, seed)
+        assert not specimen.agrees(specimen.buggy, values), (name, seed)
+
+
+def test_engine_formula_references_match_autodiff():
+    """The values-mode references that state a formula agree with the engine's autodiff of the op itself."""
+    from bpcore.nn import functional as F
+    from bpcore.tensor import Tensor
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        z, y = functions._onehot_inputs(rng)
+        leaf = Tensor(z, requires_grad=True)
+        F.cross_entropy(leaf, y.argmax(axis=1)).backward()
+        assert np.allclose(functions._softmax_ce_engine(Tensor(z), Tensor(y)).data, leaf.grad)
+        upstream, _, p = functions._dropout_inputs(rng)
+        x = Tensor(rng.uniform(0.5, 1.5, upstream.shape), requires_grad=True)  # nonzero: the mask is visible
+        y = F.dropout(x, float(p), rng=np.random.default_rng(1))
+        y.backward(upstream)
+        mask = (y.data != 0).astype(np.float64)
+        engine = functions._dropout_engine(Tensor(upstream), Tensor(mask), Tensor(p)).data
+        assert np.allclose(engine, x.grad)
+        assert np.allclose(functions._dropout_solution(upstream, mask, float(p)), x.grad)
+
+
+def test_bank_meets_the_content_targets(bank):
+    levels = Counter(q.level for q in bank.questions)
+    kinds = Counter(q.kind for q in bank.questions)
+    assert len(bank.questions) >= 150
+    assert levels["basic"] >= 40 and levels["intermediate"] >= 60 and levels["advanced"] >= 30
+    assert sum(q.generator is not None for q in bank.questions) >= 25
+    assert kinds["code"] >= 10 and kinds["bughunt"] >= 6 and kinds["flashcard"] >= 30
+    assert len({q.generator for q in bank.questions if q.generator}) >= 25
+    assert set(functions.REFERENCES) <= {q.spec.get("reference") for q in bank.questions}
+    assert set(bughunts.SPECIMENS) <= {q.spec.get("specimen") for q in bank.questions}
