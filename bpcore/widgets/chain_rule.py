@@ -76,8 +76,11 @@ class ChainRuleExplorer:
         self.table_html = widgets.HTML()
         for control in [*self.sliders.values(), self.activation]:
             control.observe(lambda _change: self.update(), names="value")
-        controls = widgets.VBox([*self.sliders.values(), self.activation])
-        results = widgets.VBox([self.forward_html, self.local_html, self.table_html])
+        # the controls keep their natural width (readouts stay visible); the results take the rest
+        controls = widgets.VBox([*self.sliders.values(), self.activation], layout=widgets.Layout(flex="0 0 auto"))
+        results = widgets.VBox(
+            [self.forward_html, self.local_html, self.table_html], layout=widgets.Layout(flex="1 1 auto")
+        )
         self.widget = widgets.HBox([controls, results])
         self.update()
 

@@ -1,0 +1,479 @@
+"""The learner's path in a real browser: JupyterLab served on loopback, Chromium driven by Playwright.
+
+Widgets render and call back only in a browser, so this test does what a learner does: run the
+start-here notebook and the 3-layer notebook, answer quiz questions by clicking, step through the
+stepper, move a slider of the chain-rule explorer, and checks what the page shows against the
+engine and the progress store.
+
+Needs Debian's ``chromium`` on PATH (``sudo apt-get install chromium``; Playwright's own browser
+download is not used). Run it with ``make browser`` (part of ``make test``).
+
+Nothing of the learner's or the repository's is touched: the server serves a throwaway copy of
+notebooks/ (cleared of outputs, so every output asserted on was produced by this run) with a
+throwaway ``BPCORE_HOME`` and throwaway Jupyter config, runtime, data and settings folders.
+Screenshots of each step go to ``test-artifacts/browser/``; with ``BPCORE_UPDATE_SCREENSHOTS=1``
+the ones the README shows are also written, small, to ``docs/``.
+
+The tests run in file order and share one server and one page: each one continues the last.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+import bpcore as bp
+from bpcore.manual import scalar_chain, three_layer
+from bpcore.quiz.bank import load_banks
+from bpcore.quiz.store import Store
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts" / "browser"
+DOCS = REPO / "docs"
+UPDATE_DOCS = os.environ.get("BPCORE_UPDATE_SCREENSHOTS") == "1"
+INSTALL_HINT = "the browser test needs Debian's chromium on PATH: sudo apt-get install chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TIMEOUT_MS = 60_000  # one UI step; a whole notebook run gets RUN_TIMEOUT_MS
+RUN_TIMEOUT_MS = 120_000
+VIEWPORT = {"width": 1200, "height": 800}
+# JupyterLab settings for the throwaway settings folder: every cell stays in the DOM (no windowing),
+# and no news or update toasts cover the page.
+LAB_SETTINGS = {
+    "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
+    "@jupyterlab/apputils-extension/notification": {
+        "fetchNews": "false",
+        "checkForUpdates": False,
+        "doNotDisturbMode": True,
+    },
+}
+# The quiz questions answered through the widget (quizzes/three_layer.toml, both single choice).
+RIGHT_QUESTION, WRONG_QUESTION = "three-layer-shapes", "three-layer-delta-hidden"
+GREEN, RED = "rgb(46, 125, 50)", "rgb(198, 40, 40)"  # bpcore.quiz.widget.COLOURS right / wrong borders
+
+
+# -- the server and the browser ------------------------------------------------------------------
+
+
+@dataclass
+class Lab:
+    url: str
+    token: str
+    home: Path  # BPCORE_HOME of the server and its kernels
+    notebooks: Path  # the throwaway copy the server serves
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def clear_outputs(notebook: Path) -> None:
+    document = json.loads(notebook.read_text(encoding="utf-8"))
+    for cell in document["cells"]:
+        if cell["cell_type"] == "code":
+            cell["outputs"], cell["execution_count"] = [], None
+    document["metadata"].pop("widgets", None)
+    notebook.write_text(json.dumps(document, indent=1), encoding="utf-8")
+
+
+def api(lab_url: str, token: str, path: str, method: str = "GET", timeout: float = 5):
+    request = urllib.request.Request(
+        f"{lab_url}{path}",
+        method=method,
+        headers={"Authorization": f"token {token}"},
+        data=b"" if method != "GET" else None,
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return response.status, response.read()
+
+
+def log_tail(path: Path, lines: int = 40) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    path = shutil.which("chromium")
+    if path is None:
+        pytest.fail(INSTALL_HINT, pytrace=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory, chromium):
+    root = tmp_path_factory.mktemp("lab")
+    notebooks = root / "notebooks"
+    shutil.copytree(REPO / "notebooks", notebooks, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    for notebook in notebooks.glob("*.ipynb"):
+        clear_outputs(notebook)
+    for name, values in LAB_SETTINGS.items():
+        plugin_file = root / "lab-settings" / f"{name}.jupyterlab-settings"
+        plugin_file.parent.mkdir(parents=True, exist_ok=True)
+        plugin_file.write_text(json.dumps(values))
+    env = {key: value for key, value in os.environ.items() if key != "JUPYTER_PATH"}
+    env.update(
+        BPCORE_HOME=str(root / "home"),
+        JUPYTER_CONFIG_DIR=str(root / "config"),
+        JUPYTER_DATA_DIR=str(root / "data"),  # a kernel spec in ~/.local cannot shadow this environment's
+        JUPYTER_RUNTIME_DIR=str(root / "runtime"),
+        JUPYTERLAB_SETTINGS_DIR=str(root / "lab-settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(root / "workspaces"),
+    )
+    port, token = free_port(), secrets.token_hex(16)
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        f"--port={port}",
+        "--ServerApp.port_retries=0",
+        "--ServerApp.ip=127.0.0.1",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={notebooks}",
+    ]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-root")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    log_path = ARTIFACTS / "jupyter.log"
+    url = f"http://127.0.0.1:{port}"
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if server.poll() is not None:
+                pytest.fail(f"jupyter lab exited with {server.returncode}:\n{log_tail(log_path)}", pytrace=False)
+            try:
+                if api(url, token, "/api/status")[0] == 200:
+                    break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"jupyter lab did not answer on {url} within 90 s:\n{log_tail(log_path)}", pytrace=False)
+            time.sleep(0.5)
+        yield Lab(url, token, root / "home", notebooks)
+    finally:
+        stop_server(server, url, token)
+
+
+def stop_server(server: subprocess.Popen, url: str, token: str) -> None:
+    """Shut the server down through its API (it stops its kernels), then by signal if it lingers."""
+    if server.poll() is None:
+        try:
+            api(url, token, "/api/shutdown", method="POST")
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+    try:  # anything left in the server's own process group
+        os.killpg(server.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+@pytest.fixture(scope="module")
+def page(lab, chromium):
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport=VIEWPORT)
+            page = context.new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            expect.set_options(timeout=TIMEOUT_MS)
+            yield page
+        finally:
+            browser.close()
+
+
+# -- driving JupyterLab --------------------------------------------------------------------------
+
+
+def screenshot(page, name: str, docs_name: str | None = None) -> None:
+    """Save the page as an artifact; with BPCORE_UPDATE_SCREENSHOTS=1 also a small copy under docs/."""
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    if UPDATE_DOCS and docs_name:
+        from PIL import Image
+
+        DOCS.mkdir(exist_ok=True)
+        with Image.open(path) as image:  # a 256-colour palette keeps UI screenshots at a fraction of the size
+            small = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+            small.save(DOCS / f"{docs_name}.png", optimize=True)
+
+
+def notebook(page):
+    return page.locator(".jp-NotebookPanel:visible .jp-Notebook")
+
+
+def cells(page):
+    return notebook(page).locator(".jp-Cell")
+
+
+def cell_with_source(page, text: str):
+    """The one cell whose source contains ``text``."""
+    found = cells(page).filter(has=page.locator(".jp-InputArea-editor", has_text=text))
+    assert found.count() == 1, f"{found.count()} cells contain {text!r}"
+    return found
+
+
+def wait_kernel_idle(page) -> None:
+    page.locator("#jp-main-statusbar").get_by_text(re.compile(r"\|\s*Idle")).wait_for(timeout=RUN_TIMEOUT_MS)
+
+
+def open_notebook(page, lab: Lab, name: str) -> None:
+    """Open ``name`` in a fresh workspace and wait until its kernel is up."""
+    page.goto(f"{lab.url}/lab/tree/{name}?reset&token={lab.token}")
+    notebook(page).wait_for()
+    page.locator(".lm-TabBar-tab.jp-mod-current", has_text=name).wait_for()
+    left = page.locator("#jp-left-stack")
+    if left.is_visible():  # more room for the notebook: fold the file browser away
+        page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current").click()
+        left.wait_for(state="hidden")
+    wait_kernel_idle(page)
+
+
+def menu(page, top: str, item: str) -> None:
+    page.locator(".lm-MenuBar-item", has_text=re.compile(rf"^{re.escape(top)}$")).click()
+    page.locator(".lm-Menu-item:visible", has_text=re.compile(rf"^{re.escape(item)}")).first.click()
+
+
+# every code cell numbered, or an error on display (Run All stops there)
+_FINISHED = """
+(panel) => {
+  if (panel.querySelector('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"] .ansi-red-fg, '
+                          + '[data-mime-type="application/vnd.jupyter.error"]'))
+    return true;
+  const prompts = [...panel.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')];
+  return prompts.length > 0 && prompts.every(p => /^\\[\\d+\\]:$/.test(p.textContent.trim()));
+}
+"""
+
+
+def run_all(page) -> None:
+    """Run > Run All Cells, then wait for every cell to finish and the kernel to go idle; no cell may fail."""
+    page.locator("#jp-main-dock-panel .lm-TabBar-tab.jp-mod-current").click()  # the Run menu acts on this tab
+    menu(page, "Run", "Run All Cells")
+    page.wait_for_function(_FINISHED, arg=notebook(page).element_handle(), timeout=RUN_TIMEOUT_MS, polling=250)
+    wait_kernel_idle(page)
+    errors = notebook(page).locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
+    tracebacks = [text for text in errors.all_inner_texts() if "Traceback" in text or "Error" in text]
+    assert not tracebacks, "a cell failed:\n" + "\n".join(tracebacks)
+
+
+def add_cell(page, code: str):
+    """Append a code cell at the end (command mode ``b``), type ``code``, run it in place (Ctrl+Enter)."""
+    count = cells(page).count()
+    cells(page).nth(count - 1).locator(".jp-InputPrompt").click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("b")
+    cell = cells(page).nth(count)
+    cell.wait_for()
+    page.keyboard.press("Enter")
+    cell.locator(".cm-content").click()
+    page.keyboard.insert_text(code)
+    page.keyboard.press("Control+Enter")
+    cell.locator(".jp-InputArea-prompt", has_text=re.compile(r"^\[\d+\]:$")).wait_for()
+    return cell
+
+
+def output(cell):
+    return cell.locator(".jp-OutputArea-output")
+
+
+def feedback(cell):
+    """The quiz widget's feedback element: the HTMLMath that holds the coloured panel."""
+    return output(cell).locator(".widget-htmlmath").filter(has=cell.page.locator('div[style*="border-left"]'))
+
+
+def border_colour(element) -> str:
+    return element.locator('div[style*="border-left"]').first.evaluate("e => getComputedStyle(e).borderLeftColor")
+
+
+def scroll_to_top(cell) -> None:
+    """Bring ``cell`` to the top of the notebook view (for the screenshot that follows)."""
+    cell.evaluate("e => e.scrollIntoView({block: 'start'})")
+
+
+def normalise(text: str) -> str:
+    return " ".join(text.split())
+
+
+def plain_text(markdown: str) -> str:
+    """The longest stretch of a bank string outside $...$: what shows as text once MathJax has typeset it."""
+    return max((part.strip() for part in re.split(r"\$[^$]*\$", markdown)), key=len)
+
+
+def answer_by_clicking(cell, letter: str) -> None:
+    out = output(cell)
+    out.locator(".widget-toggle-button", has_text=re.compile(rf"^{letter}$")).click()
+    out.locator(".widget-toggle-button.mod-active", has_text=re.compile(rf"^{letter}$")).wait_for()
+    out.locator(".widget-button", has_text=re.compile(r"^Submit$")).click()
+
+
+# -- the tests -----------------------------------------------------------------------------------
+
+
+def test_start_here_runs_and_shows_the_dashboard(page, lab):
+    open_notebook(page, lab, "00_start_here.ipynb")
+    screenshot(page, "01_start_here_opened")
+    run_all(page)
+    cell = cell_with_source(page, "bp.quiz.dashboard()")
+    dashboard = output(cell).locator(".widget-html pre")  # the widget's own rendering, not the cell's source
+    dashboard.wait_for()
+    text = dashboard.inner_text()
+    assert re.search(r"topic\s+questions\s+seen\s+attempts\s+accuracy\s+mastery", text), text
+    assert "The 3-layer network" in text and re.search(r"attempts: 0\b", text), text
+    scroll_to_top(cell)
+    screenshot(page, "02_start_here_dashboard", docs_name="start-here")
+
+
+def test_quiz_right_and_wrong_through_the_widget(page, lab):
+    open_notebook(page, lab, "02_three_layer_network.ipynb")
+    run_all(page)
+    banks = load_banks()
+
+    right = banks.get(RIGHT_QUESTION).spec
+    cell = add_cell(page, f'right = bp.quiz.ask("{RIGHT_QUESTION}", seed=0)\nright')
+    output(cell).locator(".widget-button", has_text=re.compile(r"^Submit$")).wait_for()
+    screenshot(page, "03_quiz_asked")
+    answer_by_clicking(cell, right["answer"])
+    shown = feedback(cell)
+    shown.wait_for()
+    assert border_colour(shown) == GREEN
+    text = normalise(shown.inner_text())
+    assert "Right: 1.00" in text and f"({right['answer']}) is right" in text, text
+    assert output(cell).locator(".widget-button", has_text=re.compile(r"^Submit$")).is_disabled()
+    screenshot(page, "04_quiz_right")
+
+    wrong = banks.get(WRONG_QUESTION).spec
+    letters = "abcdefgh"[: len(wrong["choices"])]
+    chosen = next(letter for letter in letters if letter != wrong["answer"])
+    cell = add_cell(page, f'wrong = bp.quiz.ask("{WRONG_QUESTION}", seed=0)\nwrong')
+    answer_by_clicking(cell, chosen)
+    shown = feedback(cell)
+    shown.wait_for()
+    assert border_colour(shown) == RED
+    text = normalise(shown.inner_text())
+    assert "Score: 0.00" in text and f"({chosen}) is not right" in text, text
+    diagnosis = plain_text(wrong["why"][letters.index(chosen)])  # why that choice is wrong, from the bank
+    assert normalise(diagnosis) in text, (diagnosis, text)
+    scroll_to_top(cell)
+    screenshot(page, "05_quiz_wrong", docs_name="quiz")
+
+
+def _notebook_params():
+    """The parameters of notebook 2's network (its third cell)."""
+    rng = np.random.default_rng(0)
+    n, m, k = 3, 4, 2
+    params = {"W1": rng.normal(0, 0.8, (m, n)), "b1": np.zeros(m), "W2": rng.normal(0, 0.8, (k, m)), "b2": np.zeros(k)}
+    return np.array([0.5, -1.2, 2.0]), np.array([1.0, 0.0]), params
+
+
+def _shown(array) -> str:
+    return normalise(np.array2string(np.asarray(array), precision=4, suppress_small=True, separator=", "))
+
+
+def test_stepper_next_shows_the_next_equation_with_its_numbers(page, lab):
+    x, y, params = _notebook_params()
+    steps = three_layer(x, y, **params, f="sigmoid", g="sigmoid", loss="mse").steps
+    cell = cell_with_source(page, "stepper = ThreeLayerStepper(")
+    out = output(cell)
+    title, values = out.locator(".widget-html").nth(0), out.locator(".widget-html").nth(1)
+    assert "Step 1 of 10: Forward 1: linear" in title.inner_text()
+    assert _shown(steps["z1"]) in normalise(values.inner_text())
+    out.locator(".widget-button", has_text=re.compile(r"^\s*Next$")).click()
+    expect(title).to_contain_text("Step 2 of 10")
+    assert "Forward 2: hidden activation" in title.inner_text()
+    shown = normalise(values.inner_text())
+    assert _shown(steps["h"]) in shown and "z1 =" not in shown, shown
+    scroll_to_top(cell)
+    screenshot(page, "06_stepper_next", docs_name="stepper")
+
+
+def _engine_gradients(x, w1, b1, w2, b2, y) -> dict[str, float]:
+    """The explorer's network through the engine's backward pass."""
+    p = {name: bp.tensor(v, requires_grad=True) for name, v in dict(w1=w1, b1=b1, w2=w2, b2=b2).items()}
+    a1 = (p["w1"] * x + p["b1"]).sigmoid()
+    a2 = (p["w2"] * a1 + p["b2"]).sigmoid()
+    (0.5 * (a2 - y) ** 2).backward()
+    return {name: float(t.grad) for name, t in p.items()}
+
+
+def _table_row(out, name: str):
+    row = out.locator("tr").filter(has=out.page.locator("td", has_text=re.compile(rf"^{name}$")))
+    return [text.strip() for text in row.locator("td").all_inner_texts()]
+
+
+def test_chain_rule_slider_moves_the_numbers_to_the_engine_values(page, lab):
+    cell = add_cell(page, "from bpcore.widgets import ChainRuleExplorer\nexplorer = ChainRuleExplorer()\nexplorer")
+    out = output(cell)
+    out.locator("table").wait_for()
+    start = dict(x=1.5, w1=0.8, b1=-0.3, w2=-1.2, b2=0.4, y=0.2)  # the explorer's starting sliders
+    before = _table_row(out, "w1")
+    assert before[2] == f"{scalar_chain(**start).grads['w1']:+.6f}", before
+
+    slider = out.locator(".widget-slider").filter(has=page.locator(".widget-label", has_text=re.compile("^w1$")))
+    readout, row = (
+        slider.locator(".widget-readout"),
+        out.locator("tr").filter(has=page.locator("td", has_text=re.compile("^w1$"))),
+    )
+    assert readout.inner_text().strip() == "0.80"
+    slider.locator(".noUi-handle").focus()
+    for shown_value in ("0.85", "0.90"):  # one step of 0.05 per arrow key, as a learner would move it
+        page.keyboard.press("ArrowRight")
+        expect(readout).to_have_text(shown_value)
+        moved = {**start, "w1": float(shown_value)}
+        expect(row).to_contain_text(f"{_engine_gradients(**moved)['w1']:+.6f}")  # the kernel answered
+    by_hand, engine = scalar_chain(**moved).grads, _engine_gradients(**moved)
+    for name in ("w1", "b1", "w2", "b2"):
+        cells_shown = _table_row(out, name)
+        assert cells_shown[2] == f"{by_hand[name]:+.6f}", (name, cells_shown)
+        assert cells_shown[3] == f"{engine[name]:+.6f}", (name, cells_shown)
+    assert _table_row(out, "w1")[3] != before[3]
+    forward = normalise(out.locator(".widget-html").first.inner_text())
+    assert f"z1 = {scalar_chain(**moved).values['z1']:.4f}" in forward, forward
+    scroll_to_top(cell)
+    screenshot(page, "07_chain_rule_slider", docs_name="explorer")
+
+
+def test_the_clicked_answers_reached_the_progress_store(lab):
+    with Store(lab.home / "progress.db") as store:
+        attempts = store.attempts(mode="notebook")
+        assert store.count() >= 2
+    by_question = {a["question_id"]: a for a in attempts}
+    assert by_question[RIGHT_QUESTION]["score"] == 1.0
+    assert by_question[WRONG_QUESTION]["score"] == 0.0
+    assert by_question[WRONG_QUESTION]["answer"] != load_banks().get(WRONG_QUESTION).spec["answer"]
