@@ -100,12 +100,17 @@ def tanh_batch_fixed(X, T, W1, b1, W2, b2):
     return {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
 
 
-def _tanh_batch_engine(X, T, W1, b1, W2, b2):
-    Y = (X @ W1.T + b1).tanh() @ W2.T + b2
-    return ((Y - T) ** 2).sum() / (2 * X.shape[0])
+def _batch_engine(activation: str):
+    """The engine's version of the batch specimens: 1/(2N) sum ||f(X W1^T + b1) W2^T + b2 - T||^2."""
+
+    def loss(X, T, W1, b1, W2, b2):
+        Y = getattr(X @ W1.T + b1, activation)() @ W2.T + b2
+        return ((Y - T) ** 2).sum() / (2 * X.shape[0])
+
+    return loss
 
 
-def _tanh_batch_inputs(rng):
+def _batch_inputs(rng):
     N, n, m, k = 5, 3, 4, 2
     return {
         "X": rng.standard_normal((N, n)),
@@ -307,23 +312,6 @@ def sigmoid_batch_fixed(X, T, W1, b1, W2, b2):
     return {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
 
 
-def _sigmoid_batch_engine(X, T, W1, b1, W2, b2):
-    Y = (X @ W1.T + b1).sigmoid() @ W2.T + b2
-    return ((Y - T) ** 2).sum() / (2 * X.shape[0])
-
-
-def _sigmoid_batch_inputs(rng):
-    N, n, m, k = 5, 3, 4, 2
-    return {
-        "X": rng.standard_normal((N, n)),
-        "T": rng.standard_normal((N, k)),
-        "W1": rng.standard_normal((m, n)),
-        "b1": rng.standard_normal(m),
-        "W2": rng.standard_normal((k, m)),
-        "b2": rng.standard_normal(k),
-    }
-
-
 # ----------------------------------------------------------------------------- specimen 7: detach in the wrong place
 
 
@@ -416,7 +404,7 @@ SPECIMENS: dict[str, Specimen] = {
     s.name: s
     for s in (
         Specimen("sigmoid_net", sigmoid_net_buggy, sigmoid_net_fixed, _sigmoid_net_engine, _sigmoid_net_inputs),
-        Specimen("tanh_batch", tanh_batch_buggy, tanh_batch_fixed, _tanh_batch_engine, _tanh_batch_inputs),
+        Specimen("tanh_batch", tanh_batch_buggy, tanh_batch_fixed, _batch_engine("tanh"), _batch_inputs),
         Specimen("relu_column", relu_column_buggy, relu_column_fixed, _relu_column_engine, _relu_column_inputs),
         Specimen(
             "rnn_accumulate",
@@ -429,9 +417,7 @@ SPECIMENS: dict[str, Specimen] = {
         Specimen(
             "softmax_batch", softmax_batch_buggy, softmax_batch_fixed, _softmax_batch_engine, _softmax_batch_inputs
         ),
-        Specimen(
-            "sigmoid_batch", sigmoid_batch_buggy, sigmoid_batch_fixed, _sigmoid_batch_engine, _sigmoid_batch_inputs
-        ),
+        Specimen("sigmoid_batch", sigmoid_batch_buggy, sigmoid_batch_fixed, _batch_engine("sigmoid"), _batch_inputs),
         Specimen(
             "bptt_detach", bptt_detach_buggy, bptt_detach_fixed, _rnn_engine, _rnn_inputs, params=("W", "U", "b", "V")
         ),
