@@ -8,13 +8,20 @@ A compact reverse-mode autodiff engine on numpy with a PyTorch-shaped API::
     y.backward()
     x.grad            # array([[2., 4.]])
 
-Importing bpcore loads numpy only; plotting and widgets load when first used.
+Importing bpcore loads numpy only. The package has three parts, and imports run one way:
+
+* the engine, at the top level: tensor, ops, gradcheck, graph, forward_mode, checkpointing, nn/,
+  optim, train, bptt, data, diagnostics;
+* the labs (``bpcore.labs``): one module per notebook, the experiments it runs;
+* the teaching UI: plots, widgets/, quiz/ (matplotlib, ipywidgets, SQLite).
+
+``bp.quiz``, ``bp.labs`` and ``bp.draw_graph`` reach the last two on first use only.
 """
 
 import numpy as np
 
-from bpcore import alternatives, bptt, cost, data, diagnostics, forward_mode, manual, nn, ops, optim, train
-from bpcore.cost import checkpoint
+from bpcore import bptt, checkpointing, data, diagnostics, forward_mode, graph, nn, ops, optim, train
+from bpcore.checkpointing import checkpoint
 from bpcore.forward_mode import jvp
 from bpcore.gradcheck import GradcheckReport, compare, gradcheck, step_size_sweep
 from bpcore.ops import (
@@ -81,27 +88,25 @@ def _shape(shape):
     return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], tuple | list) else shape
 
 
+_ON_FIRST_USE = ("quiz", "labs")  # the quiz brings sqlite3, fsrs and ipywidgets; the labs are not engine
+
+
 def __getattr__(name):
-    # bp.quiz loads on first use: it brings sqlite3, fsrs and ipywidgets, which the engine never needs
-    if name == "quiz":
+    if name in _ON_FIRST_USE:
         import importlib
 
-        return importlib.import_module("bpcore.quiz")
+        return importlib.import_module(f"bpcore.{name}")
     raise AttributeError(f"module 'bpcore' has no attribute {name!r}")
 
 
 def draw_graph(root, **kwargs):
-    """Draw the computation graph behind ``root`` with matplotlib (see :mod:`bpcore.graph`)."""
-    from bpcore.graph import draw_graph as _draw
+    """Draw the computation graph behind ``root`` with matplotlib (see :func:`bpcore.plots.draw_graph`)."""
+    import importlib
 
-    return _draw(root, **kwargs)
+    return importlib.import_module("bpcore.plots").draw_graph(root, **kwargs)
 
 
-def to_dot(root, **kwargs) -> str:
-    """Graphviz DOT text for the graph behind ``root`` (see :mod:`bpcore.graph`)."""
-    from bpcore.graph import to_dot as _to_dot
-
-    return _to_dot(root, **kwargs)
+to_dot = graph.to_dot
 
 
 __all__ = [
@@ -110,13 +115,12 @@ __all__ = [
     "ShapeError",
     "Tensor",
     "abs",
-    "alternatives",
     "bptt",
     "checkpoint",
+    "checkpointing",
     "clip",
     "compare",
     "concat",
-    "cost",
     "data",
     "detect_anomaly",
     "diagnostics",
@@ -129,12 +133,12 @@ __all__ = [
     "forward_mode",
     "gelu",
     "gradcheck",
+    "graph",
     "is_grad_enabled",
     "jvp",
     "leaky_relu",
     "log",
     "log_softmax",
-    "manual",
     "manual_seed",
     "matmul",
     "max",

@@ -30,9 +30,7 @@ Functions such as ``bp.tanh(x)`` or ``F.linear`` are engine primitives and take 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -515,106 +513,12 @@ def jacobian_reverse(fn: Callable, x) -> np.ndarray:
 # ============================================================================ which mode is cheaper
 
 
-@dataclass
-class JacobianCost:
-    """Both modes on one function f: R^n -> R^m, counted and timed.
-
-    ``forward_mode_passes`` counts calls of f on Duals (n); ``reverse_mode_passes`` counts backward
-    passes that reached f's output (m), measured with a hook, plus ``reverse_mode_forwards`` (1).
-    """
-
-    name: str
-    n_inputs: int
-    m_outputs: int
-    forward_mode_passes: int
-    reverse_mode_forwards: int
-    reverse_mode_passes: int
-    forward_mode_seconds: float
-    reverse_mode_seconds: float
-    max_abs_difference: float  # between the two Jacobians: both are exact, so ~1e-16
-
-    @property
-    def faster(self) -> str:
-        return "forward" if self.forward_mode_seconds < self.reverse_mode_seconds else "reverse"
-
-    def __str__(self) -> str:
-        return (
-            f"{self.name}: R^{self.n_inputs} -> R^{self.m_outputs}   forward mode {self.forward_mode_passes} pass(es) "
-            f"{self.forward_mode_seconds * 1e3:.2f} ms   reverse mode {self.reverse_mode_forwards} forward + "
-            f"{self.reverse_mode_passes} backward {self.reverse_mode_seconds * 1e3:.2f} ms   faster: {self.faster}"
-        )
-
-
-def measure_jacobian_cost(fn: Callable, x, name: str = "f") -> JacobianCost:
-    """Build the Jacobian of ``fn`` at ``x`` both ways, counting the passes by instrumenting ``fn``."""
-    counts = {"dual_calls": 0, "tensor_calls": 0, "backward": 0}
-
-    def count_backward(g):
-        counts["backward"] += 1
-
-    def counted(z):
-        y = fn(z)
-        if isinstance(z, Dual):
-            counts["dual_calls"] += 1
-        else:
-            counts["tensor_calls"] += 1
-            if isinstance(y, Tensor) and y.requires_grad:
-                y.register_hook(count_backward)  # fires once per backward pass through y
-        return y
-
-    x = _array(x)
-    start = time.perf_counter()
-    j_forward = jacobian_forward(counted, x)
-    forward_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    j_reverse = jacobian_reverse(counted, x)
-    reverse_seconds = time.perf_counter() - start
-    return JacobianCost(
-        name=name,
-        n_inputs=x.size,
-        m_outputs=int(np.prod(j_forward.shape[: j_forward.ndim - x.ndim])),
-        forward_mode_passes=counts["dual_calls"],
-        reverse_mode_forwards=counts["tensor_calls"],
-        reverse_mode_passes=counts["backward"],
-        forward_mode_seconds=forward_seconds,
-        reverse_mode_seconds=reverse_seconds,
-        max_abs_difference=float(np.max(np.abs(j_forward - j_reverse))),
-    )
-
-
-def cost_comparison(n: int = 100, m: int = 100, hidden: int = 32, seed: int = 0) -> list[JacobianCost]:
-    """The two classic cases, measured:
-
-    * wide: R^n -> R^1, a loss-like f(x) = tanh(x W1) w2. Forward mode: n passes; reverse: 1.
-    * tall: R^1 -> R^m, a curve f(x) = tanh(x a + b) W2. Forward mode: 1 pass; reverse: m.
-
-    Shapes: W1 (n, hidden), w2 (hidden,), a and b (hidden,), W2 (hidden, m).
-    """
-    rng = np.random.default_rng(seed)
-    W1, w2 = rng.standard_normal((n, hidden)) / np.sqrt(n), rng.standard_normal(hidden)
-    a, b, W2 = rng.standard_normal(hidden), rng.standard_normal(hidden), rng.standard_normal((hidden, m))
-
-    def wide(x):  # x (n,) -> scalar
-        return (x @ W1).tanh() @ w2
-
-    def tall(x):  # x (1,) -> (m,)
-        return (x * a + b).tanh() @ W2
-
-    return [
-        measure_jacobian_cost(wide, rng.standard_normal(n), name="wide (loss-like)"),
-        measure_jacobian_cost(tall, rng.standard_normal(1), name="tall (curve-like)"),
-    ]
-
-
 __all__ = [
     "JVP_RULES",
     "Dual",
-    "JacobianCost",
     "apply",
-    "cost_comparison",
     "jacobian_forward",
     "jacobian_reverse",
     "jvp",
     "jvp_rule",
-    "measure_jacobian_cost",
 ]

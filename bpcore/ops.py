@@ -473,6 +473,131 @@ def getitem(x, index) -> Tensor:
     return _getitem(x, index=_index_data(index))
 
 
+# -- Tensor's operators and methods ----------------------------------------------------
+# Each is a thin call into a primitive above. They are defined here and attached to Tensor, so
+# the dependency runs one way: ops imports tensor, tensor never imports ops.
+
+
+class _TensorMethods:
+    """Operators and methods that ``Tensor`` gets from this module (``x + y``, ``x.sum()``, ``x.T`` ...)."""
+
+    def __add__(self, other):
+        return add(self, other)
+
+    def __radd__(self, other):
+        return add(other, self)
+
+    def __sub__(self, other):
+        return sub(self, other)
+
+    def __rsub__(self, other):
+        return sub(other, self)
+
+    def __mul__(self, other):
+        return mul(self, other)
+
+    def __rmul__(self, other):
+        return mul(other, self)
+
+    def __truediv__(self, other):
+        return div(self, other)
+
+    def __rtruediv__(self, other):
+        return div(other, self)
+
+    def __pow__(self, other):
+        return pow(self, other)
+
+    def __rpow__(self, other):
+        return pow(other, self)
+
+    def __matmul__(self, other):
+        return matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return matmul(other, self)
+
+    def __neg__(self):
+        return neg(self)
+
+    def __getitem__(self, index):
+        return getitem(self, index)
+
+    def exp(self):
+        return exp(self)
+
+    def log(self):
+        return log(self)
+
+    def sqrt(self):
+        return sqrt(self)
+
+    def abs(self):
+        return abs(self)
+
+    def tanh(self):
+        return tanh(self)
+
+    def sigmoid(self):
+        return sigmoid(self)
+
+    def relu(self):
+        return relu(self)
+
+    def leaky_relu(self, negative_slope: float = 0.01):
+        return leaky_relu(self, negative_slope=negative_slope)
+
+    def gelu(self, approximate: str = "none"):
+        return gelu(self, approximate=approximate)
+
+    def softmax(self, axis: int = -1):
+        return softmax(self, axis=axis)
+
+    def log_softmax(self, axis: int = -1):
+        return log_softmax(self, axis=axis)
+
+    def sum(self, axis=None, keepdims: bool = False):
+        return sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims: bool = False):
+        return mean(self, axis=axis, keepdims=keepdims)
+
+    def var(self, axis=None, keepdims: bool = False, unbiased: bool = False):
+        return var(self, axis=axis, keepdims=keepdims, unbiased=unbiased)
+
+    def max(self, axis=None, keepdims: bool = False):
+        return max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis=None, keepdims: bool = False):
+        return min(self, axis=axis, keepdims=keepdims)
+
+    def reshape(self, *shape):
+        if len(shape) == 1 and isinstance(shape[0], tuple | list):
+            shape = tuple(shape[0])
+        return reshape(self, shape=shape)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and isinstance(axes[0], tuple | list):
+            axes = tuple(axes[0])
+        return transpose(self, axes=axes or None)
+
+    @property
+    def T(self):
+        return transpose(self, axes=None)
+
+    def clip(self, min=None, max=None):
+        return clip(self, min=min, max=max)
+
+    def astype(self, dtype):
+        return cast(self, dtype=np.dtype(dtype))
+
+
+for _name, _member in vars(_TensorMethods).items():
+    if _name not in ("__module__", "__qualname__", "__doc__", "__dict__", "__weakref__"):
+        setattr(Tensor, _name, _member)
+del _name, _member
+
+
 __all__ = [
     "Primitive",
     "abs",

@@ -11,6 +11,10 @@ from collections.abc import Callable, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
+from bpcore.graph import CHAR_INCHES, GAP_INCHES, TITLE_INCHES, _checked_nodes, _colour, _place
+from bpcore.labs.pitfalls import LANDSCAPES
+from bpcore.tensor import Tensor
+
 
 def _axes(ax, figsize=(6, 4)):
     if ax is None:
@@ -102,3 +106,88 @@ def smoothed(values: Sequence[float], span: int = 25) -> np.ndarray:
         running = alpha * float(v) + (1 - alpha) * running
         out[i] = running
     return out
+
+
+def draw_graph(root: Tensor, ax=None, show_values: bool = True, max_nodes: int = 60, figsize=None):
+    """Draw the graph behind ``root`` with matplotlib: leaves on the left, ``root`` on the right.
+
+    Args:
+        root: the tensor to explain, usually the loss (call ``backward()`` first to see gradients).
+        ax: the matplotlib Axes to draw into; a new figure is made when None.
+        show_values: show small values and gradients in the boxes (else titles and shapes only).
+        max_nodes: raise ValueError for bigger graphs, whose picture would be unreadable.
+        figsize: (width, height) in inches of a new figure; by default it grows with the graph.
+
+    Returns the Axes. Node ``n{i}`` is drawn as the text artist whose gid is ``"n{i}"``.
+    """
+    nodes = _checked_nodes(root, max_nodes)
+
+    places, depth, height, after = _place(nodes, show_values)
+    # Coordinates are inches (one slot per inch up and down), so a layer can be made as wide as its
+    # widest box, estimated from the longest text line: wide labels push the next layer to the right.
+    widths = [0.0] * (max(depth) + 1)
+    for i in range(len(nodes)):
+        longest_line = max(len(line) for line in places[f"n{i}"].label.split("\n"))
+        widths[depth[i]] = max(widths[depth[i]], CHAR_INCHES * longest_line + 0.25)
+    column_x = [widths[0] / 2]
+    for d in range(1, len(widths)):
+        column_x.append(column_x[-1] + (widths[d - 1] + widths[d]) / 2 + GAP_INCHES)
+    x_limits = (-0.2, column_x[-1] + widths[-1] / 2 + 0.2)
+    y_limits = (-max(height) - 0.5, max(height) + 0.5)
+    if ax is None:
+        size = figsize or (x_limits[1] - x_limits[0], y_limits[1] - y_limits[0] + TITLE_INCHES)
+        # the axes fill the figure below the title, so one data unit is one inch and the estimate holds
+        ax = plt.figure(figsize=size).add_axes((0, 0, 1, 1 - TITLE_INCHES / size[1]))
+
+    texts = []
+    for i, t in enumerate(nodes):
+        reached = show_values and t.grad is not None  # a dark, thick frame: backward got here
+        box = {"boxstyle": "round,pad=0.45", "facecolor": _colour(t),
+               "edgecolor": "#a04020" if reached else "#707070", "linewidth": 1.6 if reached else 0.8}
+        x, label = column_x[depth[i]], places[f"n{i}"].label
+        text = ax.text(x, height[i], label, ha="center", va="center", fontsize=9, bbox=box, zorder=3)
+        text.set_gid(f"n{i}")
+        texts.append(text)
+
+    def anchor(item: int, leaving: bool):
+        """Arrows leave a box mid-right and enter it mid-left; a waypoint is a point in data coordinates."""
+        if item < len(nodes):  # relative to the text artist, so arrows follow it if the figure is resized
+            return ((1, 0.5) if leaving else (0, 0.5)), texts[item]
+        return (column_x[depth[item]], height[item]), "data"
+
+    for source, targets in enumerate(after):
+        for use, target in enumerate(targets):
+            repeat = targets[:use].count(target)  # x * x: the second arrow is bent so both are visible
+            (xy_from, coords_from), (xy_to, coords_to) = anchor(source, True), anchor(target, False)
+            to_node = target < len(nodes)  # only the last piece of a bent arrow has a head
+            ax.annotate(
+                "", xy=xy_to, xycoords=coords_to, xytext=xy_from, textcoords=coords_from, zorder=2,
+                arrowprops={
+                    "arrowstyle": "-|>" if to_node else "-", "color": "#505050", "linewidth": 0.9,
+                    "connectionstyle": f"arc3,rad={0.3 * repeat * (-1) ** repeat}", "mutation_scale": 11,
+                    "shrinkA": 6 if source < len(nodes) else 0, "shrinkB": 6 if to_node else 0,
+                },
+            )
+
+    ax.set_xlim(*x_limits)
+    ax.set_ylim(*y_limits)
+    ax.set_axis_off()
+    ax.set_title(
+        "forward: values flow left to right    backward: gradients flow right to left\n"
+        "blue: leaf that requires grad    grey: constant    orange: op result",
+        fontsize=9,
+    )
+    return ax
+
+
+def contour(landscape: str, ax=None, extent=None):
+    """Draw the landscape's contour lines (log-spaced) and mark its start and a minimum."""
+    fn, start, minimum = LANDSCAPES[landscape]
+    ax = _axes(ax)
+    (x0, x1), (y0, y1) = extent or ((-4.5, 4.5), (-2.2, 2.2))
+    X, Y = np.meshgrid(np.linspace(x0, x1, 200), np.linspace(y0, y1, 200))
+    Z = fn(np.stack([X, Y]))
+    ax.contour(X, Y, Z - Z.min() + 1e-3, levels=np.geomspace(1e-3, Z.max() - Z.min() + 1e-3, 20), cmap="Greys")
+    ax.plot(*start, "k^", label="start")
+    ax.plot(*minimum, "k*", markersize=12, label="minimum")
+    return ax

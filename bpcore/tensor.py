@@ -319,53 +319,12 @@ class Tensor:
                 )
         run_backward(self, grad)
 
-    # -- operators and methods: thin calls into ops.py -------------------------
-    def __add__(self, other):
-        return _ops.add(self, other)
-
-    def __radd__(self, other):
-        return _ops.add(other, self)
-
-    def __sub__(self, other):
-        return _ops.sub(self, other)
-
-    def __rsub__(self, other):
-        return _ops.sub(other, self)
-
-    def __mul__(self, other):
-        return _ops.mul(self, other)
-
-    def __rmul__(self, other):
-        return _ops.mul(other, self)
-
-    def __truediv__(self, other):
-        return _ops.div(self, other)
-
-    def __rtruediv__(self, other):
-        return _ops.div(other, self)
-
-    def __pow__(self, other):
-        return _ops.pow(self, other)
-
-    def __rpow__(self, other):
-        return _ops.pow(other, self)
-
-    def __matmul__(self, other):
-        return _ops.matmul(self, other)
-
-    def __rmatmul__(self, other):
-        return _ops.matmul(other, self)
-
-    def __neg__(self):
-        return _ops.neg(self)
-
+    # -- comparisons: plain boolean arrays, no gradient ---------------------------
+    # (the arithmetic operators and methods such as exp, sum and reshape are attached by ops.py,
+    # where the primitives they call are defined: tensor.py never imports ops)
     def __pos__(self):
         return self
 
-    def __getitem__(self, index):
-        return _ops.getitem(self, index)
-
-    # comparisons give plain boolean arrays: they have no gradient
     def __eq__(self, other):
         return self.data == _raw(other)
 
@@ -383,74 +342,6 @@ class Tensor:
 
     def __ge__(self, other):
         return self.data >= _raw(other)
-
-    def exp(self):
-        return _ops.exp(self)
-
-    def log(self):
-        return _ops.log(self)
-
-    def sqrt(self):
-        return _ops.sqrt(self)
-
-    def abs(self):
-        return _ops.abs(self)
-
-    def tanh(self):
-        return _ops.tanh(self)
-
-    def sigmoid(self):
-        return _ops.sigmoid(self)
-
-    def relu(self):
-        return _ops.relu(self)
-
-    def leaky_relu(self, negative_slope: float = 0.01):
-        return _ops.leaky_relu(self, negative_slope=negative_slope)
-
-    def gelu(self, approximate: str = "none"):
-        return _ops.gelu(self, approximate=approximate)
-
-    def softmax(self, axis: int = -1):
-        return _ops.softmax(self, axis=axis)
-
-    def log_softmax(self, axis: int = -1):
-        return _ops.log_softmax(self, axis=axis)
-
-    def sum(self, axis=None, keepdims: bool = False):
-        return _ops.sum(self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis=None, keepdims: bool = False):
-        return _ops.mean(self, axis=axis, keepdims=keepdims)
-
-    def var(self, axis=None, keepdims: bool = False, unbiased: bool = False):
-        return _ops.var(self, axis=axis, keepdims=keepdims, unbiased=unbiased)
-
-    def max(self, axis=None, keepdims: bool = False):
-        return _ops.max(self, axis=axis, keepdims=keepdims)
-
-    def min(self, axis=None, keepdims: bool = False):
-        return _ops.min(self, axis=axis, keepdims=keepdims)
-
-    def reshape(self, *shape):
-        if len(shape) == 1 and isinstance(shape[0], tuple | list):
-            shape = tuple(shape[0])
-        return _ops.reshape(self, shape=shape)
-
-    def transpose(self, *axes):
-        if len(axes) == 1 and isinstance(axes[0], tuple | list):
-            axes = tuple(axes[0])
-        return _ops.transpose(self, axes=axes or None)
-
-    @property
-    def T(self):
-        return _ops.transpose(self, axes=None)
-
-    def clip(self, min=None, max=None):
-        return _ops.clip(self, min=min, max=max)
-
-    def astype(self, dtype):
-        return _ops.cast(self, dtype=np.dtype(dtype))
 
     def to(self, dtype):
         return self.astype(dtype)
@@ -595,6 +486,3 @@ def _run_hooks(node: Tensor, g: np.ndarray) -> np.ndarray:
                 )
             g = replaced
     return g
-
-
-from bpcore import ops as _ops  # noqa: E402  (ops needs Tensor defined first)

@@ -3,7 +3,7 @@
 Every vectorised op is compared with its definition written as plain loops (``conv_reference``)
 to 1e-12, and every gradient with float64 central differences (``bp.gradcheck``). The formula
 the docstrings teach for the input gradient (a full convolution with the flipped kernel) is
-checked too, and so is the claim that a CNN beats an MLP on the digits with the same budget.
+checked too, and so is the split of the weight gradient into per-position contributions (notebook 07's lab).
 """
 
 import math
@@ -13,14 +13,13 @@ import numpy as np
 import pytest
 
 import bpcore as bp
+from bpcore.labs.beyond import digits_cnn, filter_gradient_contributions
 from bpcore.nn.conv import (
     AvgPool2d,
     Conv2d,
     MaxPool2d,
     avg_pool2d,
     conv2d,
-    digits_cnn,
-    filter_gradient_contributions,
     max_pool2d,
 )
 
@@ -157,28 +156,8 @@ def test_only_inputs_that_need_a_gradient_get_one():
 # ============================================================================ parameter sharing
 
 
-@pytest.mark.parametrize(("stride", "padding"), [((1, 1), (0, 0)), ((2, 1), (1, 2))])
-def test_filter_gradient_contributions_sum_to_the_weight_gradient(stride, padding):
-    x, weight, bias = conv_inputs((3, 2, 6, 7), 4, (3, 2))
-    y_shape = ref.conv2d_forward(x, weight, bias, stride, padding).shape
-    g = np.random.default_rng(1).standard_normal(y_shape)
-    _, _, dw, _ = conv_with_grads(x, weight, bias, stride, padding, g)
-    contributions = filter_gradient_contributions(x, weight, g, stride=stride, padding=padding)
-    assert contributions.shape == (*y_shape[2:], *weight.shape)  # (out_h, out_w, C_out, C_in, kh, kw)
-    close(contributions.sum(axis=(0, 1)), dw)
-    # one term on its own: position (1, 0) adds g[n, o, 1, 0] times the patch it saw, over the batch
-    sh, (ph, pw) = stride[0], padding
-    x_pad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    patch = x_pad[:, :, sh : sh + 3, 0:2]  # (N, C_in, kh, kw) at i=1, j=0
-    close(contributions[1, 0], np.einsum("no,ncpq->ocpq", g[:, :, 1, 0], patch))
 
 
-def test_filter_gradient_contributions_takes_tensors_and_checks_the_upstream_shape():
-    x, weight, _ = conv_inputs((2, 1, 5, 5), 2, (3, 3))
-    g = np.ones((2, 2, 3, 3))
-    assert filter_gradient_contributions(bp.tensor(x), bp.tensor(weight), bp.tensor(g)).shape == (3, 3, 2, 1, 3, 3)
-    with pytest.raises(bp.ShapeError, match=r"upstream has shape \(2, 2, 5, 5\), expected \(2, 2, 3, 3\)"):
-        filter_gradient_contributions(x, weight, np.ones((2, 2, 5, 5)))
 
 
 # ============================================================================ pooling
@@ -314,20 +293,32 @@ def test_float32_stays_float32():
 # ============================================================================ the CNN earns its keep
 
 
-def mlp():
-    return bp.nn.Sequential(bp.nn.Linear(64, 32), bp.nn.ReLU(), bp.nn.Linear(32, 10))
 
 
-def test_digits_cnn_beats_an_mlp_with_the_same_budget():
-    """Same data, epochs (15), optimizer (Adam, lr 1e-2), batch size (32) and seeds; the CNN has
-    fewer parameters (1,610 against 2,410). Measured: MLP 95.6 / 97.3 / 96.7 %, CNN 97.8 / 98.0 / 98.7 %."""
-    from bpcore.beyond import cnn_versus_mlp
-
-    accuracy = cnn_versus_mlp(seeds=(0, 1, 2))
-    assert digits_cnn().num_parameters() < mlp().num_parameters()
-    assert all(c > m for c, m in zip(accuracy["cnn"], accuracy["mlp"], strict=True)), accuracy
-    assert np.mean(accuracy["cnn"]) - np.mean(accuracy["mlp"]) > 0.01, accuracy  # about half of the MLP's errors gone
-    assert min(accuracy["cnn"]) >= 0.975, accuracy
 
 
 # ============================================================================ PyTorch, when installed
+
+
+@pytest.mark.parametrize(("stride", "padding"), [((1, 1), (0, 0)), ((2, 1), (1, 2))])
+def test_filter_gradient_contributions_sum_to_the_weight_gradient(stride, padding):
+    x, weight, bias = conv_inputs((3, 2, 6, 7), 4, (3, 2))
+    y_shape = ref.conv2d_forward(x, weight, bias, stride, padding).shape
+    g = np.random.default_rng(1).standard_normal(y_shape)
+    _, _, dw, _ = conv_with_grads(x, weight, bias, stride, padding, g)
+    contributions = filter_gradient_contributions(x, weight, g, stride=stride, padding=padding)
+    assert contributions.shape == (*y_shape[2:], *weight.shape)  # (out_h, out_w, C_out, C_in, kh, kw)
+    close(contributions.sum(axis=(0, 1)), dw)
+    # one term on its own: position (1, 0) adds g[n, o, 1, 0] times the patch it saw, over the batch
+    sh, (ph, pw) = stride[0], padding
+    x_pad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    patch = x_pad[:, :, sh : sh + 3, 0:2]  # (N, C_in, kh, kw) at i=1, j=0
+    close(contributions[1, 0], np.einsum("no,ncpq->ocpq", g[:, :, 1, 0], patch))
+
+
+def test_filter_gradient_contributions_takes_tensors_and_checks_the_upstream_shape():
+    x, weight, _ = conv_inputs((2, 1, 5, 5), 2, (3, 3))
+    g = np.ones((2, 2, 3, 3))
+    assert filter_gradient_contributions(bp.tensor(x), bp.tensor(weight), bp.tensor(g)).shape == (3, 3, 2, 1, 3, 3)
+    with pytest.raises(bp.ShapeError, match=r"upstream has shape \(2, 2, 5, 5\), expected \(2, 2, 3, 3\)"):
+        filter_gradient_contributions(x, weight, np.ones((2, 2, 5, 5)))

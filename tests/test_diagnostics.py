@@ -101,14 +101,5 @@ def test_histogram_of_log_magnitudes():
     assert counts.sum() == 4 and edges[0] == pytest.approx(-8) and edges[-1] == pytest.approx(0)
 
 
-def test_minibatch_gradient_variance_follows_one_over_b():
-    d = bp.data.digits()
-    model = small_classifier_for(d)
-    noise = dg.gradient_noise(model, F.cross_entropy, d.X_train, d.y_train, [1, 4, 16, 64, 256], draws=60)
-    assert noise.slope == pytest.approx(-1.0, abs=0.15)
-    assert noise.variance[0] / noise.variance[-1] > 100
 
 
-def small_classifier_for(d):
-    bp.manual_seed(0)
-    return bp.nn.Sequential(bp.nn.Linear(d.n_features, 32), bp.nn.ReLU(), bp.nn.Linear(32, d.classes))

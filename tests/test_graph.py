@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import bpcore as bp
-from bpcore.graph import draw_graph, graph_nodes, layout, to_dot
+from bpcore.graph import graph_bytes, graph_nodes, layout, to_dot
+from bpcore.plots import draw_graph
 
 NODE_LINE = re.compile(r'^\s*(n\d+) \[label="((?:[^"\\]|\\.)*)", shape=(\w+)')
 EDGE_LINE = re.compile(r"^\s*(n\d+) -> (n\d+);$")
@@ -301,3 +302,9 @@ def test_import_bpcore_does_not_import_matplotlib():
 def test_package_wrappers_call_this_module():
     *_, y = neuron()
     assert bp.to_dot(y, show_values=False) == to_dot(y, show_values=False)
+
+
+def test_graph_bytes_counts_op_outputs_only():
+    x = bp.tensor(np.ones((4, 3)), requires_grad=True)  # a leaf: not counted
+    y = (x * 2).tanh().sum()  # (4, 3) + (4, 3) + one number, float64
+    assert graph_bytes(y) == 8 * (12 + 12 + 1)

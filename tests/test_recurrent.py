@@ -12,7 +12,6 @@ import pytest
 
 import bpcore as bp
 from bpcore import bptt
-from bpcore.nn.recurrent import init_forget_gate_bias_
 
 F = bp.nn.functional
 N, I, H = 2, 3, 4
@@ -253,19 +252,6 @@ def test_clipping_bounds_the_norm_and_keeps_the_history():
 # ---------------------------------------------------------------- gradients through time
 
 
-def test_vanilla_rnn_gradient_fades_with_distance_and_lstm_keeps_it():
-    X, Y = bp.data.adding_problem(32, 60, seed=0)
-    bp.manual_seed(0)
-    rnn = bp.nn.RecurrentNet("rnn", 2, 16, 1, last_only=True)
-    rnn_norms = bptt.hidden_gradient_norms(rnn, X, Y, F.mse_loss)
-    assert rnn_norms.shape == (60,)
-    assert rnn_norms[0] / rnn_norms[-1] < 1e-6  # 60 steps back: a millionth of the signal or less
-    assert np.all(np.diff(np.log(rnn_norms[-30:])) > 0)  # shrinking step by step going back
-    bp.manual_seed(0)
-    lstm = bp.nn.RecurrentNet("lstm", 2, 16, 1, last_only=True)
-    init_forget_gate_bias_(lstm.rnn, 1.0)
-    lstm_norms = bptt.hidden_gradient_norms(lstm, X, Y, F.mse_loss)
-    assert (lstm_norms[0] / lstm_norms[-1]) > 1e6 * (rnn_norms[0] / rnn_norms[-1])
 
 
 def test_bptt_records_hidden_gradient_norms():
@@ -292,23 +278,8 @@ def test_lstm_solves_the_adding_problem():
     assert float(np.mean((prediction.data - Y_test) ** 2)) < 0.02
 
 
-def test_spectral_radius_decides_vanishing_or_exploding():
-    rng = np.random.default_rng(0)
-    Q, _ = np.linalg.qr(rng.standard_normal((6, 6)))  # orthogonal: every |eigenvalue| is 1
-    for rho in (0.8, 1.2):
-        W = rho * Q
-        assert bptt.spectral_radius(W) == pytest.approx(rho)
-        norms = bptt.linear_rnn_gradient_norms(W, 30)
-        np.testing.assert_allclose(norms, rho ** np.arange(31), rtol=1e-10)
 
 
-def test_truncation_bias_shrinks_as_k_grows():
-    X, Y = sequence(T=12, seed=4)
-    model = make_model("rnn")
-    bias = bptt.truncation_bias(model, X, Y, F.mse_loss, ks=[1, 2, 4, 12])
-    assert bias.cosine[-1] == pytest.approx(1.0) and bias.relative_error[-1] == pytest.approx(0.0, abs=1e-12)
-    assert bias.relative_error[0] > bias.relative_error[2] > 0
-    assert all(p.grad is None for p in model.parameters())  # analysis leaves no gradients behind
 
 
 # ---------------------------------------------------------------- streams and the character model
@@ -381,30 +352,5 @@ def test_seasonal_series_and_windows():
     np.testing.assert_array_equal(y[0], series[10:12])
 
 
-def test_truncation_cost_memory_grows_linearly_with_k():
-    X, Y = sequence(T=12, seed=6)
-    model = make_model("lstm")
-    cost = bptt.truncation_cost(model, X, Y, F.mse_loss, ks=[2, 4, 8], repeats=1)
-    per_step = np.diff(cost.graph_bytes) / np.diff(cost.k)
-    assert per_step[0] == pytest.approx(per_step[1])  # the same bytes for every extra step kept
-    assert cost.graph_bytes[2] > 3 * cost.graph_bytes[0]
-    assert np.all(cost.seconds > 0)
 
 
-def test_rnn_unrolled_by_hand_equals_the_engine():
-    from bpcore.manual import rnn_by_hand
-
-    rng = np.random.default_rng(7)
-    W, U, b, V = rng.normal(size=(4, 2)), rng.normal(size=(4, 4)) * 0.5, rng.normal(size=4), rng.normal(size=(1, 4))
-    xs, y = rng.normal(size=(3, 2)), np.array([0.3])
-    by_hand = rnn_by_hand(xs, y, W, U, b, V)
-    leaves = {k: bp.tensor(v, requires_grad=True) for k, v in dict(W=W, U=U, b=b, V=V).items()}
-    h = bp.tensor(np.zeros(4))
-    for x in xs:
-        h = (leaves["W"] @ x + leaves["U"] @ h + leaves["b"]).tanh()
-    err = leaves["V"] @ h - y
-    (0.5 * (err * err).sum()).backward()
-    assert by_hand.loss == pytest.approx(float(0.5 * (err.data**2).sum()), rel=1e-13)
-    for name in ("W", "U", "b", "V"):
-        np.testing.assert_allclose(by_hand.steps[f"dL_d{name}"], leaves[name].grad, rtol=1e-12, atol=1e-14)
-    assert [k for k in by_hand.steps if k.startswith("delta")] == ["delta3", "delta2", "delta1"]

@@ -472,17 +472,3 @@ def test_progress_factory_is_used_by_fit():
     assert events == [("new", 3, "fit minibatch"), ("update", 1), ("update", 2), ("update", 3), ("close",)]
 
 
-def test_compare_variants_same_samples_seen_different_update_counts():
-    d = bp.data.digits()
-
-    def make():
-        bp.manual_seed(0)
-        return bp.nn.Sequential(bp.nn.Linear(64, 16), bp.nn.ReLU(), bp.nn.Linear(16, 10))
-
-    runs = bp.train.compare_variants(make, d, epochs=2, lr=0.05, batch_size=32)
-    n = len(d.X_train)
-    assert {k: r.history.updates for k, r in runs.items()} == {
-        "batch": 2, "stochastic": 2 * n, "minibatch": 2 * -(-n // 32), "online": 2 * n}
-    assert all(r.history.samples_seen[-1] == 2 * n for r in runs.values())
-    # per sample seen, many small updates beat a few exact ones
-    assert runs["stochastic"].test_accuracy > runs["minibatch"].test_accuracy > runs["batch"].test_accuracy

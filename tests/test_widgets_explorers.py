@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from bpcore.manual import scalar_chain, three_layer
+from bpcore.labs.chain_rule import scalar_chain
+from bpcore.labs.three_layer import three_layer
 from bpcore.widgets import ChainRuleExplorer, ThreeLayerStepper
 
 

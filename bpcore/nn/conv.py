@@ -182,30 +182,6 @@ def conv2d(x, weight, bias=None, stride=1, padding=0) -> Tensor:
     return _conv2d(x, weight, bias, stride=_pair(stride, "stride", 1), padding=_pair(padding, "padding", 0))
 
 
-def filter_gradient_contributions(x, weight, upstream, stride=1, padding=0) -> np.ndarray:
-    """Each output position's contribution to dL/dW, kept apart instead of summed.
-
-    Shapes: x (N, C_in, H, W), weight (C_out, C_in, kh, kw), upstream = dL/dy (N, C_out, out_h, out_w)
-    -> (out_h, out_w, C_out, C_in, kh, kw), where::
-
-        contributions[i, j, o, c, p, q] = sum_n upstream[n, o, i, j] * x_pad[n, c, i*sh + p, j*sw + q]
-
-    The filter is shared by all positions, so ``contributions.sum(axis=(0, 1))`` is exactly the
-    weight's gradient from ``conv2d``: a learner can see which positions drive the update.
-    """
-    x, weight, upstream = (np.asarray(a.data if isinstance(a, Tensor) else a) for a in (x, weight, upstream))
-    stride, padding = _pair(stride, "stride", 1), _pair(padding, "padding", 0)
-    _check_conv(x, weight, None, padding)
-    windows = _windows(_pad(x, padding), weight.shape[2:], stride)
-    expected = (x.shape[0], weight.shape[0], *windows.shape[2:4])
-    if upstream.shape != expected:
-        raise ShapeError(
-            f"filter_gradient_contributions: upstream has shape {upstream.shape}, expected {expected} "
-            "(N, C_out, out_h, out_w): the shape of conv2d's output for this x, weight, stride and padding"
-        )
-    return np.einsum("noij,ncijpq->ijocpq", upstream, windows)
-
-
 # ============================================================================ pooling
 
 
@@ -332,36 +308,11 @@ class AvgPool2d(_Pool2d):
 # ============================================================================ a CNN for the digits
 
 
-def digits_cnn(rng=None):
-    """A small CNN for ``bp.data.digits()``: images (N, 1, 8, 8) -> class scores (N, 10).
-
-    (N, 1, 8, 8) -conv 3x3, 16 filters-> (N, 16, 6, 6) -ReLU, max pool 2-> (N, 16, 3, 3)
-    -flatten-> (N, 144) -linear-> (N, 10)
-
-    1,610 parameters, fewer than a 64-32-10 MLP (2,410), yet more accurate on digits: each 3x3
-    filter is shared by all 36 positions, so it learns a stroke detector from every part of every
-    image. (Two conv layers pooled down to 2x2 did worse than the MLP here: 8x8 images are too
-    small to halve twice.) Feed it ``X.reshape(-1, 1, 8, 8)``. Returns a ``bp.nn.Sequential``.
-    """
-    # imported here, not at the top: layers imports functional, which re-exports conv2d from this file
-    from bpcore.nn.layers import Flatten, Linear, ReLU, Sequential
-
-    return Sequential(
-        Conv2d(1, 16, 3, rng=rng),
-        ReLU(),
-        MaxPool2d(2),
-        Flatten(),
-        Linear(16 * 3 * 3, 10, rng=rng),
-    )
-
-
 __all__ = [
     "AvgPool2d",
     "Conv2d",
     "MaxPool2d",
     "avg_pool2d",
     "conv2d",
-    "digits_cnn",
-    "filter_gradient_contributions",
     "max_pool2d",
 ]

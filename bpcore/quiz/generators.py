@@ -4,7 +4,7 @@ A question names its generator (``generator = "three_layer_dW2"``); each attempt
 which is logged, so every instance can be rebuilt exactly. A generator returns a :class:`Problem`:
 
 * ``values``: every number the prompt shows (``{{X}}`` in the prompt is replaced by ``values["X"]``),
-* ``key``: the answer, computed by the engine (autodiff, ``bp.optim``, or ``bp.manual``),
+* ``key``: the answer, computed by the engine (autodiff, ``bp.optim``, or ``bpcore.labs.three_layer``),
 * ``mistakes``: the usual wrong answers, also computed by the engine, so a wrong answer can be named.
 
 Each generator also has an independent ``check``: the answer recomputed from the shown values by
@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bpcore import manual, optim
+from bpcore import optim
 from bpcore.gradcheck import numerical_gradient
+from bpcore.labs import three_layer, through_time
 from bpcore.nn import functional as F
 from bpcore.quiz.diagnose import Mistake, close, with_common_mistakes
 from bpcore.tensor import Tensor
@@ -168,7 +169,7 @@ CHAIN_STEPS = {
 
 
 def _check_chain(v):
-    """The same four gradients by autodiff (the key comes from the hand derivation in bp.manual)."""
+    """The same four gradients by autodiff (the key comes from the hand derivation in bpcore.labs.three_layer)."""
     W1, b1, W2, b2 = _leaf(v["W1"]), _leaf(v["b1"]), _leaf(v["W2"]), _leaf(v["b2"])
     h = (W1 @ Tensor(v["x"]) + b1).sigmoid()
     h.retain_grad()
@@ -181,11 +182,11 @@ def _check_chain(v):
 
 @register("three_layer_chain", "matrix", check=_check_chain, steps=CHAIN_STEPS)
 def three_layer_chain(rng) -> Problem:
-    """One sample through the reference network, four steps backward, each graded (key from bp.manual)."""
+    """One sample through the reference network, four steps backward, each graded (key: bpcore.labs.three_layer)."""
     n, m, k = 2, 3, 2
     x, t = _grid(rng, n), rng.integers(0, 2, k).astype(np.float64)
     W1, b1, W2, b2 = _grid(rng, (m, n)), _grid(rng, m), _grid(rng, (k, m)), _grid(rng, k)
-    walk = manual.three_layer(x, t, W1, b1, W2, b2, f="sigmoid", g="sigmoid", loss="half_sse")
+    walk = three_layer.three_layer(x, t, W1, b1, W2, b2, f="sigmoid", g="sigmoid", loss="half_sse")
     s = walk.steps
     dL_dh = W2.T @ s["delta_output"]
     key = {"dL/dz2": s["delta_output"], "dL/dW2": s["dL_dW2"], "dL/dh": dL_dh, "dL/dW1": s["dL_dW1"]}
@@ -476,7 +477,7 @@ def _check_relu_dW1(v):
 
 @register("relu_net_dW1", "matrix", check=_check_relu_dW1)
 def relu_net_dW1(rng) -> Problem:
-    """dL/dW1 for one sample: ReLU hidden layer, linear output, L = 1/2 ||y - t||^2 (key from bp.manual)."""
+    """dL/dW1 for one sample: ReLU hidden layer, linear output, L = 1/2 ||y - t||^2 (key: bpcore.labs.three_layer)."""
     n, m, k = 2, 3, 2
     while True:
         x, t = _grid(rng, n), _grid(rng, k)
@@ -484,7 +485,7 @@ def relu_net_dW1(rng) -> Problem:
         z1 = W1 @ x + b1
         if np.all(np.abs(z1) > 0.02) and np.any(z1 > 0) and np.any(z1 < 0):
             break
-    walk = manual.three_layer(x, t, W1, b1, W2, b2, f="relu", g="identity", loss="half_sse")
+    walk = three_layer.three_layer(x, t, W1, b1, W2, b2, f="relu", g="identity", loss="half_sse")
     s = walk.steps
     dL_dh = W2.T @ s["delta_output"]
     mistakes = [
@@ -828,10 +829,10 @@ def _check_rnn_dh1(v):
 
 @register("rnn_hidden_grad", "matrix", check=_check_rnn_dh1)
 def rnn_hidden_grad(rng) -> Problem:
-    """dL/dh1 of a 2-step tanh RNN with the loss on the last step (key from bp.manual.rnn_by_hand)."""
+    """dL/dh1 of a 2-step tanh RNN with the loss on the last step (key from bpcore.labs.through_time.rnn_by_hand)."""
     x1, x2, y = _grid(rng, 2), _grid(rng, 2), _grid(rng, 1)
     W, U, b, V = _grid(rng, (2, 2)), _grid(rng, (2, 2)), _grid(rng, 2), _grid(rng, (1, 2))
-    walk = manual.rnn_by_hand([x1, x2], y, W, U, b, V)
+    walk = through_time.rnn_by_hand([x1, x2], y, W, U, b, V)
     s = walk.steps
     delta2 = s["delta2"]
     slope2 = 1 - s["h2"] ** 2

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 import numpy as np
 
-from bpcore.manual import scalar_chain
+from bpcore.labs.chain_rule import scalar_chain
 from bpcore.tensor import tensor
 
 SLIDERS = {  # name: (start, min, max)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import ipywidgets as widgets
 import numpy as np
 
-from bpcore.nn.conv import conv2d, filter_gradient_contributions
+from bpcore.labs.beyond import filter_gradient_contributions
+from bpcore.nn.conv import conv2d
 from bpcore.tensor import tensor
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
-from bpcore.depth import ACTIVATIONS, INITS, deep_mlp, depth_profile
+from bpcore.labs.vanishing import ACTIVATIONS, INITS, deep_mlp, depth_profile
 from bpcore.nn.functional import cross_entropy
 
 

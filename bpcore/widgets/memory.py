@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 import numpy as np
 
-from bpcore.cost import measure_checkpointing, mlp
+from bpcore.labs.cost import measure_checkpointing, mlp
 
 
 class MemoryExplorer:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
-from bpcore.landscapes import LANDSCAPES, OPTIMIZERS, contour, optimizer_path
+from bpcore.labs.pitfalls import LANDSCAPES, OPTIMIZERS, optimizer_path
 
 
 class OptimizerExplorer:
@@ -37,6 +37,8 @@ class OptimizerExplorer:
     def _draw(self) -> None:
         import matplotlib.pyplot as plt
         import numpy as np
+
+        from bpcore.plots import contour
 
         self.plot.clear_output(wait=True)
         with self.plot:

@@ -1,7 +1,7 @@
 """A stepper through the reference 3-layer network: one equation at a time, with its numbers.
 
 Forward steps 1-5, backward steps 1-4 and the SGD update (step 5), each showing the equation in
-LaTeX and every quantity it produces with its shape. The numbers come from ``bpcore.manual``,
+LaTeX and every quantity it produces with its shape. The numbers come from ``bpcore.labs.three_layer``,
 the hand derivation that the tests prove equal to the engine.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 import numpy as np
 
-from bpcore.manual import sgd_update, three_layer
+from bpcore.labs.three_layer import sgd_update, three_layer
 
 STEPS = [
     ("Forward 1: linear", r"$z_1 = W_1 x + b_1$", ["z1"]),

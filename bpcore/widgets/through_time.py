@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 
 from bpcore import data
-from bpcore.bptt import hidden_gradient_norms
+from bpcore.labs.through_time import hidden_gradient_norms
 from bpcore.nn import RecurrentNet
 from bpcore.nn.functional import mse_loss
 from bpcore.nn.recurrent import init_forget_gate_bias_

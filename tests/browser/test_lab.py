@@ -39,7 +39,8 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 import bpcore as bp
-from bpcore.manual import scalar_chain, three_layer
+from bpcore.labs.chain_rule import scalar_chain
+from bpcore.labs.three_layer import three_layer
 from bpcore.quiz.bank import load_banks
 from bpcore.quiz.store import Store
 

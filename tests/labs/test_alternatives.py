@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import bpcore as bp
-from bpcore import alternatives as alt
+from bpcore.labs import alternatives as alt
 
 F = bp.nn.functional
 SPIRALS = alt.make_problem("spirals", alt.Budget())  # 3 classes: chance is 1/3

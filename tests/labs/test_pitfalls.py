@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bpcore import landscapes, pitfalls
+from bpcore.labs import pitfalls
 from bpcore.widgets import OptimizerExplorer
 
 
@@ -15,7 +15,7 @@ def test_learning_rate_too_low_crawls_too_high_diverges():
 
 
 def test_momentum_and_adaptive_methods_cross_the_ravine_faster():
-    steps = {name: pitfalls.steps_until(landscapes.optimizer_path("ravine", name, lr, 300)[1], 1e-3)
+    steps = {name: pitfalls.steps_until(pitfalls.optimizer_path("ravine", name, lr, 300)[1], 1e-3)
              for name, lr in [("SGD", 0.035), ("SGD + momentum", 0.01), ("Nesterov", 0.01), ("Adam", 0.1),
                               ("RMSprop", 0.1)]}
     assert all(s is not None for s in steps.values())
@@ -25,11 +25,11 @@ def test_momentum_and_adaptive_methods_cross_the_ravine_faster():
 
 
 def test_gradient_descent_lingers_at_the_saddle_momentum_leaves_sooner():
-    leave = {name: pitfalls.steps_until(landscapes.optimizer_path("saddle", name, 0.05, 200)[1], -0.5)
+    leave = {name: pitfalls.steps_until(pitfalls.optimizer_path("saddle", name, 0.05, 200)[1], -0.5)
              for name in ("SGD", "SGD + momentum", "Nesterov")}
     assert leave["SGD"] > 40  # y grows only by a factor 1.1 per step from 1e-3
     assert leave["SGD + momentum"] < leave["SGD"] / 2
-    points, _ = landscapes.optimizer_path("saddle", "SGD", 0.05, 200)
+    points, _ = pitfalls.optimizer_path("saddle", "SGD", 0.05, 200)
     np.testing.assert_allclose(np.abs(points[-1]), [0.0, np.sqrt(2)], atol=1e-3)  # ends at a true minimum
 
 

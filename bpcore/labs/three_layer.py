@@ -1,4 +1,4 @@
-"""The reference 3-layer network, differentiated by hand, every intermediate kept by name.
+"""Notebook 02 (the 3-layer network): the reference network differentiated by hand, every intermediate by name.
 
 Input x (n), hidden h = f(W1 x + b1) (m), output y = g(W2 h + b2) (k), loss L(y, y_true).
 
@@ -24,20 +24,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-# ----------------------------------------------------------------------------- activations: f(z), f'(z)
-
-
-def _sigmoid(z):
-    return 0.5 * (1 + np.tanh(0.5 * z))
-
-
-ACTIVATIONS = {
-    "sigmoid": (_sigmoid, lambda z: _sigmoid(z) * (1 - _sigmoid(z))),
-    "tanh": (np.tanh, lambda z: 1 - np.tanh(z) ** 2),
-    "relu": (lambda z: np.maximum(z, 0), lambda z: (z > 0).astype(z.dtype)),
-    "leaky_relu": (lambda z: np.where(z > 0, z, 0.01 * z), lambda z: np.where(z > 0, 1.0, 0.01)),
-    "identity": (lambda z: z, np.ones_like),
-}
+from bpcore.labs.chain_rule import ACTIVATIONS
+from bpcore.nn import functional as F
+from bpcore.tensor import Tensor, tensor
 
 
 def _softmax(z):
@@ -164,45 +153,6 @@ def sgd_update(params: dict[str, np.ndarray], grads: dict[str, np.ndarray], lr: 
     return {name: params[name] - lr * grads[name] for name in params}
 
 
-# ----------------------------------------------------------------------------- the 2-layer scalar chain
-
-
-@dataclass
-class ScalarChain:
-    """The 2-layer scalar network of the notes, every local derivative by name.
-
-    z1 = w1 x + b1, a1 = f(z1), z2 = w2 a1 + b2, a2 = f(z2), L = (a2 - y)^2 / 2.
-    ``local`` holds each link of the chain; ``grads`` the products the chain rule makes of them.
-    """
-
-    values: dict[str, float]
-    local: dict[str, float]
-    grads: dict[str, float]
-
-
-def scalar_chain(x, w1, b1, w2, b2, y, f="sigmoid") -> ScalarChain:
-    """Forward through the scalar network and multiply the local derivatives back to each parameter."""
-    act, act_prime = ACTIVATIONS[f]
-    z1 = w1 * x + b1
-    a1 = float(act(np.float64(z1)))
-    z2 = w2 * a1 + b2
-    a2 = float(act(np.float64(z2)))
-    L = 0.5 * (a2 - y) ** 2
-    local = {
-        "dL/da2": a2 - y,
-        "da2/dz2": float(act_prime(np.float64(z2))),
-        "dz2/dw2": a1,
-        "dz2/da1": w2,
-        "da1/dz1": float(act_prime(np.float64(z1))),
-        "dz1/dw1": x,
-    }
-    dL_dz2 = local["dL/da2"] * local["da2/dz2"]
-    dL_dz1 = dL_dz2 * local["dz2/da1"] * local["da1/dz1"]
-    grads = {"w2": dL_dz2 * local["dz2/dw2"], "b2": dL_dz2, "w1": dL_dz1 * local["dz1/dw1"], "b1": dL_dz1}
-    values = {"z1": z1, "a1": a1, "z2": z2, "a2": a2, "L": L}
-    return ScalarChain(values, local, grads)
-
-
 # ----------------------------------------------------------------------------- the same network, by the engine
 
 
@@ -211,9 +161,6 @@ def autodiff_three_layer(x, y_true, W1, b1, W2, b2, f="sigmoid", g="sigmoid", lo
 
     Call ``loss.backward()`` and read ``leaves["W1"].grad`` etc. to compare with :func:`three_layer`.
     """
-    from bpcore.nn import functional as F
-    from bpcore.tensor import Tensor, tensor
-
     given = {"W1": W1, "b1": b1, "W2": W2, "b2": b2}
     leaves = {  # tensors are used as they are (so gradcheck can pass its own), arrays become new leaves
         name: value if isinstance(value, Tensor) else tensor(value, requires_grad=True, name=name)
@@ -243,40 +190,3 @@ def _engine_activation(t, name):
     if name == "leaky_relu":
         return t.leaky_relu(0.01)
     return getattr(t, name)()
-
-
-# ----------------------------------------------------------------------------- an RNN unrolled by hand
-
-
-def rnn_by_hand(xs, y, W, U, b, V) -> ManualPass:
-    """A vanilla RNN over a few steps, differentiated by hand (backpropagation through time).
-
-    h_t = tanh(W x_t + U h_{t-1} + b), h_0 = 0;   L = 1/2 ||V h_T - y||^2 (loss on the last step only).
-
-    Backward, from t = T down to 1 (the same weights at every step, so their gradients add up):
-        delta_T   = V^T (V h_T - y)                 dL/dh_T
-        g_t       = delta_t * (1 - h_t^2)           through the tanh
-        dL/dW    += outer(g_t, x_t);  dL/dU += outer(g_t, h_{t-1});  dL/db += g_t
-        delta_t-1 = U^T g_t                          one step further back
-    """
-    xs = [np.asarray(x, dtype=np.float64) for x in xs]
-    out = ManualPass()
-    hs = [np.zeros(U.shape[0])]
-    for t, x in enumerate(xs, start=1):
-        hs.append(out.record(f"h{t}", np.tanh(W @ x + U @ hs[-1] + b), f"tanh(W x{t} + U h{t - 1} + b)"))
-    error = V @ hs[-1] - y
-    out.record("L", 0.5 * float(error @ error), "1/2 ||V h_T - y||^2")
-    out.record("dL_dV", np.outer(error, hs[-1]), "outer(V h_T - y, h_T)")
-    delta = out.record(f"delta{len(xs)}", V.T @ error, "V^T (V h_T - y)")
-    dW, dU, db = np.zeros_like(W), np.zeros_like(U), np.zeros_like(b)
-    for t in range(len(xs), 0, -1):
-        g = delta * (1 - hs[t] ** 2)
-        dW += np.outer(g, xs[t - 1])
-        dU += np.outer(g, hs[t - 1])
-        db += g
-        if t > 1:
-            delta = out.record(f"delta{t - 1}", U.T @ g, f"U^T (delta{t} * (1 - h{t}^2))")
-    out.record("dL_dW", dW, "sum over t of outer(g_t, x_t)")
-    out.record("dL_dU", dU, "sum over t of outer(g_t, h_{t-1})")
-    out.record("dL_db", db, "sum over t of g_t")
-    return out

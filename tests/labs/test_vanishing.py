@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import bpcore as bp
-from bpcore import depth
+from bpcore.labs import vanishing
 from bpcore.widgets import DepthExplorer
 
 F = bp.nn.functional
@@ -17,11 +17,11 @@ def batch():
 
 
 def ratio(batch, **kwargs):
-    return depth.depth_profile(depth.deep_mlp(20, **kwargs), *batch, F.cross_entropy).ratio
+    return vanishing.depth_profile(vanishing.deep_mlp(20, **kwargs), *batch, F.cross_entropy).ratio
 
 
 def test_sigmoid_vanishes_under_every_initialisation(batch):
-    for init in depth.INITS:
+    for init in vanishing.INITS:
         assert ratio(batch, activation="sigmoid", init=init) < 1e-2, init
 
 
@@ -45,10 +45,10 @@ def test_batchnorm_and_residuals_rescue_a_deep_sigmoid_net(batch):
 
 
 def test_profile_matches_a_plain_backward(batch):
-    model = depth.deep_mlp(4, activation="tanh", init="xavier")
-    profile = depth.depth_profile(model, *batch, F.cross_entropy)
+    model = vanishing.deep_mlp(4, activation="tanh", init="xavier")
+    profile = vanishing.depth_profile(model, *batch, F.cross_entropy)
     F.cross_entropy(model(bp.tensor(batch[0])), batch[1]).backward()
-    blocks = [m for m in model if isinstance(m, depth.Block)]
+    blocks = [m for m in model if isinstance(m, vanishing.Block)]
     np.testing.assert_allclose(profile.weight_grad_norms, [np.linalg.norm(b.linear.weight.grad) for b in blocks])
     assert profile.activation_std.shape == (4,)
 
@@ -56,7 +56,7 @@ def test_profile_matches_a_plain_backward(batch):
 def test_clipping_by_norm_keeps_the_direction_by_value_does_not():
     rng = np.random.default_rng(0)
     grads = [rng.standard_normal((5, 5)) * 100, rng.standard_normal(5)]
-    effect = depth.clipping_effect(grads, max_norm=1.0, clip_value=0.5)
+    effect = vanishing.clipping_effect(grads, max_norm=1.0, clip_value=0.5)
     assert effect["norm before"] > 100
     assert effect["norm after by norm"] == pytest.approx(1.0, rel=1e-5)
     assert effect["cosine by norm"] == pytest.approx(1.0)
@@ -70,3 +70,11 @@ def test_depth_explorer_reacts(batch):
     assert 0.1 < explorer.profile.ratio < 10 and "healthy" in explorer.summary.value
     explorer.depth.value = 5
     assert len(explorer.profile.activation_grad_norms) == 5
+
+
+def test_a_linear_rnn_gradient_t_steps_back_is_rho_to_the_t():
+    rng = np.random.default_rng(0)
+    Q, _ = np.linalg.qr(rng.standard_normal((6, 6)))  # orthogonal: every |eigenvalue| is 1
+    for rho in (0.8, 1.2):
+        norms = vanishing.linear_rnn_gradient_norms(rho * Q, 30)
+        np.testing.assert_allclose(norms, rho ** np.arange(31), rtol=1e-10)

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import bpcore as bp
-from bpcore.manual import ACTIVATIONS, LOSSES, autodiff_three_layer, sgd_update, three_layer
+from bpcore.labs.chain_rule import ACTIVATIONS
+from bpcore.labs.three_layer import LOSSES, autodiff_three_layer, sgd_update, three_layer
 
 F = bp.nn.functional
 

@@ -1,6 +1,6 @@
-"""The cost of backpropagation, measured: compute per layer, memory kept for backward, checkpointing.
+"""Notebook 08 (cost and alternatives), the cost half: compute, memory, checkpointing, forward vs reverse mode.
 
-Three interview questions, answered with numbers this file computes:
+Four interview questions, answered with numbers this file computes:
 
 1. "How expensive is the backward pass?"  About twice the forward pass. A linear layer
    Y = X W^T with X (N, a) and W (b, a) costs one matmul forward, 2Nab FLOPs (a multiply and an
@@ -19,9 +19,19 @@ Three interview questions, answered with numbers this file computes:
    segments, run each segment's inside without a graph, and recompute it (with a graph) when
    backward arrives. With n layers, memory ~ n/k (one segment rebuilt at a time) + k (the kept
    boundaries), smallest at k ~ sqrt(n): O(sqrt n) memory for about one extra forward pass.
+   The mechanism is engine (:func:`bpcore.checkpoint`); this file measures it.
+
+4. "Forward mode or reverse mode?"  For f: R^n -> R^m, forward mode builds the Jacobian in n
+   passes (one per input direction), reverse mode in m backward passes (one per output): a loss
+   (m = 1) wants reverse mode, a curve (n = 1) forward mode. :func:`cost_comparison` counts both.
 
 Graph memory is counted exactly as the bytes of every op-produced value reachable from the
-loss (:func:`graph_bytes`); ``tracemalloc`` gives the process's true peak as a cross-check.
+loss (:func:`bpcore.graph.graph_bytes`); ``tracemalloc`` gives the process's true peak as a cross-check.
+
+Claims the tests prove on these numbers (tests/labs/test_cost.py): a Linear layer's backward is
+exactly twice its forward in matmul FLOPs (once for the first layer); graph memory equals the
+formula and is linear in depth and batch; checkpointed gradients equal plain ones bit for bit
+while holding less graph memory; forward mode takes exactly n passes and reverse mode m.
 """
 
 from __future__ import annotations
@@ -35,11 +45,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bpcore.checkpointing import checkpointed_sequential, recorded_recomputations
+from bpcore.forward_mode import Dual, _array, jacobian_forward, jacobian_reverse
+from bpcore.graph import graph_bytes
 from bpcore.nn import functional as F
 from bpcore.nn.layers import Linear, ReLU, Sequential, Tanh
 from bpcore.nn.module import Module
-from bpcore.ops import primitive
-from bpcore.tensor import Tensor, enable_grad, no_grad, topological_order
+from bpcore.tensor import Tensor
 
 # ============================================================================ (a) FLOPs, by hand
 
@@ -216,15 +228,6 @@ def format_layer_costs(rows: Sequence[LayerCost]) -> str:
 # ============================================================================ (b) memory kept for backward
 
 
-def graph_bytes(root: Tensor) -> int:
-    """Bytes of every value held by the graph behind ``root``: the outputs of its ops.
-
-    Inputs and parameters are left out: they exist with or without a graph. (A few VJPs also keep a
-    temporary of their own, e.g. cross-entropy's exp; those are not counted.)
-    """
-    return sum(t.data.nbytes for t in topological_order(root, every_tensor=True) if t.op is not None)
-
-
 def mlp(depth: int, width: int, in_features: int, classes: int, activation: str = "relu", seed: int = 0):
     """``depth`` Linear layers, with ``activation`` between them: in -> width -> ... -> width -> classes."""
     rng = np.random.default_rng(seed)
@@ -276,134 +279,7 @@ def memory_vs_batch(batches=(16, 32, 64, 128, 256), depth: int = 4, width: int =
 
 
 # ============================================================================ (c) gradient checkpointing
-#
-# How checkpoint(segment, x) is built, as one custom primitive:
-#
-#   inputs   x and every parameter the segment uses. Listing the parameters as inputs makes the
-#            engine draw an edge to each, so their gradients travel the ordinary way: summed with
-#            any other use, passed through hooks, accumulated into .grad once, by run_backward.
-#   forward  runs the segment under no_grad: no graph, so none of its intermediate values survive;
-#            the op keeps only x (and the parameters, which exist anyway).
-#   VJPs     the first VJP called rebuilds the segment from a fresh leaf x' with a graph, calls
-#            backward(g) on it, and reads dL/dx' and each parameter's gradient. The other VJPs of
-#            the same backward reuse that result (one recomputation, not one per input).
-#            During the inner backward the parameters are borrowed: their .grad and hooks are set
-#            aside and restored afterwards, so the inner pass measures gradients without adding
-#            anything; the outer engine then adds them exactly once. (Their values are set to the
-#            arrays the forward received, which makes the op a function of its inputs alone.)
-#
-# Limits: the segment must compute the same thing twice (dropout would draw a new mask; PyTorch
-# saves the random state for this); x and the parameters must not be changed in place between
-# forward and backward; and a tensor requiring grad that the segment captures from outside must be
-# declared (a Module's own parameters are found automatically): an undeclared one is reported.
-
-_recompute_log: list[int] | None = None  # set by measure_checkpointing: graph bytes of each recomputation
-
-
-class _Recomputation:
-    """The backward half of one checkpoint: rebuild the segment with a graph, once per upstream gradient."""
-
-    def __init__(self, segment, x, params, param_values, input_requires_grad):
-        self.segment, self.x, self.params = segment, x, params
-        self.param_values, self.input_requires_grad = param_values, input_requires_grad
-        # the engine calls one VJP per input that requires grad: x (position 0, if it does) and each parameter
-        self.wanted = ({0} if input_requires_grad else set()) | set(range(1, 1 + len(params)))
-        self._for_upstream = None  # the g that the cached gradients belong to (compared by identity)
-        self._grads, self._unserved = None, set()
-
-    def vjp(self, position: int):
-        def push(g):
-            if self._grads is None or self._for_upstream is not g:
-                self._grads, self._for_upstream, self._unserved = self._recompute(g), g, set(self.wanted)
-            grad = self._grads[position]
-            self._unserved.discard(position)
-            if not self._unserved:  # every input has its gradient: free them rather than hold them to the end
-                self._grads, self._for_upstream = None, None
-            return grad
-
-        return push
-
-    def _recompute(self, g):
-        leaf = Tensor(self.x, requires_grad=self.input_requires_grad)
-        borrowed = [(p.grad, p._hooks, p.data) for p in self.params]
-        try:
-            for p, value in zip(self.params, self.param_values, strict=True):
-                p.grad, p._hooks, p.data = None, None, value
-            with enable_grad():  # backward may be called inside no_grad; the rebuild needs a graph
-                y = self.segment(leaf)
-            _check_declared(y, leaf, self.params)
-            if _recompute_log is not None:
-                _recompute_log.append(graph_bytes(y))
-            y.backward(g)
-            grads = [leaf.grad] + [p.grad for p in self.params]
-        finally:
-            for p, (grad, hooks, data) in zip(self.params, borrowed, strict=True):
-                p.grad, p._hooks, p.data = grad, hooks, data
-        shapes = [self.x.shape] + [value.shape for value in self.param_values]
-        return [np.zeros(s) if gr is None else gr for gr, s in zip(grads, shapes, strict=True)]
-
-
-def _check_declared(y: Tensor, leaf: Tensor, params) -> None:
-    declared = {id(leaf)} | {id(p) for p in params}
-    for t in topological_order(y):
-        if t.is_leaf and id(t) not in declared:
-            raise ValueError(
-                f"checkpoint: the segment uses a tensor of shape {t.shape} that requires grad but was not "
-                "declared, so its gradient would be lost. Pass it in params=[...] (a Module segment declares "
-                "its own parameters; tensors captured from outside must be listed)"
-            )
-
-
-@primitive("checkpoint")
-def _checkpoint(x, *param_values, segment=None, params=(), input_requires_grad=True):
-    """y = segment(x), computed without a graph; the VJPs recompute it. Shapes: whatever segment maps."""
-    originals = [p.data for p in params]
-    try:
-        for p, value in zip(params, param_values, strict=True):  # the op is a function of its inputs
-            p.data = value  # (normally the very same arrays; gradcheck's per-op check passes probes)
-        with no_grad():
-            y = segment(Tensor(x)).data
-    finally:
-        for p, value in zip(params, originals, strict=True):
-            p.data = value
-    recomputation = _Recomputation(segment, x, params, param_values, input_requires_grad)
-    return y, tuple(recomputation.vjp(i) for i in range(1 + len(params)))
-
-
-def checkpoint(segment: Callable, x, params=None) -> Tensor:
-    """``segment(x)`` that keeps only ``x`` for backward and recomputes the inside during backward.
-
-    Args:
-        segment: a Module or a function Tensor -> Tensor (deterministic: it runs twice).
-        x: its input, e.g. (N, features); the output has whatever shape segment gives.
-        params: tensors requiring grad that the segment uses. Default: ``segment.parameters()`` for a
-            Module, none for a function.
-
-    Gradients for ``x`` and for every parameter equal those of ``segment(x)`` without checkpointing,
-    bit for bit: the recomputation repeats exactly the same numpy operations.
-    """
-    if params is None:
-        params = list(segment.parameters()) if isinstance(segment, Module) else []
-    params = tuple(p for p in params if p.requires_grad)
-    x = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
-    return _checkpoint(x, *params, segment=segment, params=params, input_requires_grad=x.requires_grad)
-
-
-def checkpointed_sequential(model: Sequential, x, segments: int) -> Tensor:
-    """Run a Sequential split into ``segments`` consecutive chunks of (nearly) equal length, each checkpointed.
-
-    The graph then holds only the chunk outputs; backward rebuilds one chunk at a time. PyTorch's
-    ``checkpoint_sequential`` leaves the last chunk alone, because its engine frees each node's saved
-    values as soon as backward has passed it. Ours keeps the whole graph until backward returns, so
-    an unchecked last chunk would still be alive while the others are rebuilt: here it is checkpointed too.
-    """
-    layers = list(model)
-    if not 1 <= segments <= len(layers):
-        raise ValueError(f"segments must be between 1 and the number of layers ({len(layers)}), got {segments}")
-    bounds = np.linspace(0, len(layers), segments + 1).round().astype(int)
-    for start, stop in itertools.pairwise(bounds):
-        x = checkpoint(model[int(start) : int(stop)], x)
-    return x
+# ============================================================================ (c) gradient checkpointing, measured
 
 
 @dataclass
@@ -425,8 +301,6 @@ class CheckpointCost:
 
 def measure_checkpointing(model: Sequential, x, targets, loss_fn=F.cross_entropy, segments: int = 0, repeats=3):
     """Graph memory, traced peak memory and time of one training step's forward and backward."""
-    global _recompute_log
-
     x = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
 
     def step():
@@ -434,14 +308,10 @@ def measure_checkpointing(model: Sequential, x, targets, loss_fn=F.cross_entropy
         return loss_fn(output, targets)
 
     model.zero_grad()
-    _recompute_log = []
-    try:
+    with recorded_recomputations() as rebuilt:
         loss = step()
         stored = graph_bytes(loss)
         loss.backward()
-        rebuilt = list(_recompute_log)
-    finally:
-        _recompute_log = None
     del loss
 
     model.zero_grad()
@@ -484,19 +354,19 @@ def format_checkpoint_costs(rows: Sequence[CheckpointCost]) -> str:
 __all__ = [
     "CheckpointCost",
     "FlopCount",
+    "JacobianCost",
     "LayerCost",
     "MemoryCurve",
     "activation_memory",
-    "checkpoint",
     "checkpoint_sweep",
-    "checkpointed_sequential",
+    "cost_comparison",
     "expected_activation_bytes",
     "format_checkpoint_costs",
     "format_layer_costs",
-    "graph_bytes",
     "layer_costs",
     "linear_flops",
     "measure_checkpointing",
+    "measure_jacobian_cost",
     "memory_vs_batch",
     "memory_vs_depth",
     "mlp",
@@ -506,3 +376,97 @@ __all__ = [
     "tanh_flops",
     "time_forward_backward",
 ]
+
+
+# ============================================================================ (d) forward mode against reverse mode
+
+
+@dataclass
+class JacobianCost:
+    """Both modes on one function f: R^n -> R^m, counted and timed.
+
+    ``forward_mode_passes`` counts calls of f on Duals (n); ``reverse_mode_passes`` counts backward
+    passes that reached f's output (m), measured with a hook, plus ``reverse_mode_forwards`` (1).
+    """
+
+    name: str
+    n_inputs: int
+    m_outputs: int
+    forward_mode_passes: int
+    reverse_mode_forwards: int
+    reverse_mode_passes: int
+    forward_mode_seconds: float
+    reverse_mode_seconds: float
+    max_abs_difference: float  # between the two Jacobians: both are exact, so ~1e-16
+
+    @property
+    def faster(self) -> str:
+        return "forward" if self.forward_mode_seconds < self.reverse_mode_seconds else "reverse"
+
+    def __str__(self) -> str:
+        return (
+            f"{self.name}: R^{self.n_inputs} -> R^{self.m_outputs}   forward mode {self.forward_mode_passes} pass(es) "
+            f"{self.forward_mode_seconds * 1e3:.2f} ms   reverse mode {self.reverse_mode_forwards} forward + "
+            f"{self.reverse_mode_passes} backward {self.reverse_mode_seconds * 1e3:.2f} ms   faster: {self.faster}"
+        )
+
+
+def measure_jacobian_cost(fn: Callable, x, name: str = "f") -> JacobianCost:
+    """Build the Jacobian of ``fn`` at ``x`` both ways, counting the passes by instrumenting ``fn``."""
+    counts = {"dual_calls": 0, "tensor_calls": 0, "backward": 0}
+
+    def count_backward(g):
+        counts["backward"] += 1
+
+    def counted(z):
+        y = fn(z)
+        if isinstance(z, Dual):
+            counts["dual_calls"] += 1
+        else:
+            counts["tensor_calls"] += 1
+            if isinstance(y, Tensor) and y.requires_grad:
+                y.register_hook(count_backward)  # fires once per backward pass through y
+        return y
+
+    x = _array(x)
+    start = time.perf_counter()
+    j_forward = jacobian_forward(counted, x)
+    forward_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    j_reverse = jacobian_reverse(counted, x)
+    reverse_seconds = time.perf_counter() - start
+    return JacobianCost(
+        name=name,
+        n_inputs=x.size,
+        m_outputs=int(np.prod(j_forward.shape[: j_forward.ndim - x.ndim])),
+        forward_mode_passes=counts["dual_calls"],
+        reverse_mode_forwards=counts["tensor_calls"],
+        reverse_mode_passes=counts["backward"],
+        forward_mode_seconds=forward_seconds,
+        reverse_mode_seconds=reverse_seconds,
+        max_abs_difference=float(np.max(np.abs(j_forward - j_reverse))),
+    )
+
+
+def cost_comparison(n: int = 100, m: int = 100, hidden: int = 32, seed: int = 0) -> list[JacobianCost]:
+    """The two classic cases, measured:
+
+    * wide: R^n -> R^1, a loss-like f(x) = tanh(x W1) w2. Forward mode: n passes; reverse: 1.
+    * tall: R^1 -> R^m, a curve f(x) = tanh(x a + b) W2. Forward mode: 1 pass; reverse: m.
+
+    Shapes: W1 (n, hidden), w2 (hidden,), a and b (hidden,), W2 (hidden, m).
+    """
+    rng = np.random.default_rng(seed)
+    W1, w2 = rng.standard_normal((n, hidden)) / np.sqrt(n), rng.standard_normal(hidden)
+    a, b, W2 = rng.standard_normal(hidden), rng.standard_normal(hidden), rng.standard_normal((hidden, m))
+
+    def wide(x):  # x (n,) -> scalar
+        return (x @ W1).tanh() @ w2
+
+    def tall(x):  # x (1,) -> (m,)
+        return (x * a + b).tanh() @ W2
+
+    return [
+        measure_jacobian_cost(wide, rng.standard_normal(n), name="wide (loss-like)"),
+        measure_jacobian_cost(tall, rng.standard_normal(1), name="tall (curve-like)"),
+    ]

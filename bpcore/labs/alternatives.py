@@ -1,7 +1,7 @@
-"""Training without backpropagation: what the alternatives cost, measured on the same task.
+"""Notebook 08 (cost and alternatives), the alternatives half: training without backpropagation, measured.
 
 The interview answer: backpropagation gives the exact gradient of the loss with respect to all P
-parameters for about the price of two forward passes (see ``cost.py``). Every alternative below
+parameters for about the price of two forward passes (see :mod:`bpcore.labs.cost`). Every alternative below
 pays more, learns worse, or learns something else:
 
 * Feedback alignment (Lillicrap et al., 2016) keeps the backward pass but sends the output error
@@ -25,6 +25,12 @@ cross-entropy, PyTorch's layout W1 (H, D), W2 (C, H)) from the same initial weig
 number of updates, with the same optimizer (``bp.optim.SGD``, fed with each method's gradient or
 gradient estimate). A :class:`TrainingResult` records the test accuracy, the loss evaluations and
 backward passes the method needed (monitoring is not counted), and the wall time.
+
+Claims the tests prove on these numbers (tests/labs/test_alternatives.py): the numpy network and its
+manual backprop equal the engine; feedback alignment changes only the hidden update and the loss
+still falls; every method trains far above chance; finite differences use exactly 2 evaluations per
+parameter per step; Oja's rule converges to the first principal component; backprop is as accurate
+as every alternative with far fewer evaluations.
 """
 
 from __future__ import annotations

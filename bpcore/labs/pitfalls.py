@@ -1,11 +1,23 @@
-"""Training pitfalls, reproduced on purpose: learning rate, overfitting, dead ReLUs, float32 checks.
+"""Notebook 05 (pitfalls and hyperparameters): each pitfall reproduced on purpose, with its numbers.
 
-Each function runs one small experiment and returns its numbers; notebook 5 shows them and the
-tests assert what they show.
+* The learning rate: too low crawls, too high diverges (:func:`learning_rate_sweep`).
+* Optimizers on two-parameter landscapes (:data:`LANDSCAPES`, :func:`optimizer_path`):
+  saddle, L = x^2 - y^2 + y^4 / 4, a zero gradient at (0, 0) that is no minimum (the minima are at
+  y = +-sqrt(2)): plain gradient descent started on the ridge crawls away, momentum and adaptive
+  methods leave sooner. ravine, L = (x^2 + 50 y^2) / 2, steep across and flat along: a step safe
+  across is tiny along, so SGD zig-zags while momentum and RMSprop/Adam rescale the directions.
+* Overfitting and its cures (:func:`overfitting_study`): every cure beats no regularisation on
+  held-out points.
+* Dead ReLUs after a huge learning rate (:func:`dead_relu_study`).
+* Gradient checking: float32 finite differences are too coarse (:func:`float32_versus_float64`), and
+  a ReLU kink breaks the check only next to zero (:func:`relu_kink_error`).
+
+Each claim is asserted on these functions' numbers in tests/labs/test_pitfalls.py.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,10 +26,10 @@ from bpcore import data as datasets
 from bpcore import nn
 from bpcore.diagnostics import dead_relu_fraction
 from bpcore.gradcheck import numerical_gradient
-from bpcore.landscapes import optimizer_path
 from bpcore.nn.functional import cross_entropy
-from bpcore.optim import SGD, Adam, AdamW
+from bpcore.optim import SGD, Adam, AdamW, RMSprop
 from bpcore.random import manual_seed
+from bpcore.tensor import Tensor
 from bpcore.train import evaluate, fit
 
 
@@ -150,3 +162,48 @@ def relu_kink_error(offset: float, eps: float = 1e-6) -> float:
     analytic = 1.0 if offset > 0 else 0.0
     numerical = (max(offset + eps, 0) - max(offset - eps, 0)) / (2 * eps)
     return abs(numerical - analytic) / max(abs(numerical), abs(analytic), 1e-12)
+
+
+# ------------------------------------------------------------------ two-parameter landscapes for the optimizers
+
+
+def saddle(p):
+    x, y = p[0], p[1]
+    return x * x - y * y + y**4 / 4
+
+
+def ravine(p):
+    x, y = p[0], p[1]
+    return (x * x + 50 * y * y) / 2
+
+
+LANDSCAPES = {
+    "saddle": (saddle, np.array([1.0, 1e-3]), np.array([0.0, np.sqrt(2.0)])),  # (function, start, a minimum)
+    "ravine": (ravine, np.array([-4.0, 1.0]), np.array([0.0, 0.0])),
+}
+
+
+OPTIMIZERS: dict[str, Callable] = {
+    "SGD": lambda params, lr: SGD(params, lr=lr),
+    "SGD + momentum": lambda params, lr: SGD(params, lr=lr, momentum=0.9),
+    "Nesterov": lambda params, lr: SGD(params, lr=lr, momentum=0.9, nesterov=True),
+    "RMSprop": lambda params, lr: RMSprop(params, lr=lr),
+    "Adam": lambda params, lr: Adam(params, lr=lr),
+}
+
+
+def optimizer_path(landscape: str, optimizer: str, lr: float, steps: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """Points visited (steps + 1, 2) and the loss at each, following the engine's gradient."""
+    fn, start, _ = LANDSCAPES[landscape]
+    p = Tensor(start.copy(), requires_grad=True)
+    opt = OPTIMIZERS[optimizer]([p], lr)
+    points, losses = [p.data.copy()], []
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = fn(p)
+        losses.append(float(loss.data))
+        loss.backward()
+        opt.step()
+        points.append(p.data.copy())
+    losses.append(float(fn(Tensor(p.data)).data))
+    return np.array(points), np.array(losses)
