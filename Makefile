@@ -21,6 +21,14 @@ LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
 CHROMIUM ?= chromium
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 PIP_QUIET := 2>&1 | { grep -v -e "is ignored: it is neither a file nor a directory" || true; }
+# uv (from PyPI, into .venv) installs the same packages from the same index several times faster than pip;
+# when it cannot be had or its install fails, pip does the install. INSTALLER=pip skips uv.
+INSTALLER ?= uv
+define install_packages
+	@if [ "$(INSTALLER)" = uv ] && { [ -x $(BIN)/uv ] || $(PIP) install --quiet uv $(PIP_QUIET); } && [ -x $(BIN)/uv ] \
+		&& $(BIN)/uv pip install --quiet --python $(BIN)/python $(1); then echo "installed with uv"; \
+	else echo "installing with pip"; $(PIP) install --quiet $(1) $(PIP_QUIET); fi
+endef
 NOTEBOOKS ?= notebooks/*.ipynb
 
 .PHONY: install install-lab install-test lab lab-copy quiz test check-browser lint unit validate \
@@ -31,12 +39,12 @@ $(BIN)/python:
 
 # make lab needs bpcore and JupyterLab only; make test adds the test tools (pytest, nbval, ruff, playwright...)
 $(LAB_STAMP): $(BIN)/python pyproject.toml
-	$(PIP) install --quiet -e '.[lab]' $(PIP_QUIET)
+	$(call install_packages,-e '.[lab]')
 	$(BIN)/python -c "import bpcore, jupyterlab, ipykernel, ipywidgets, fsrs"
 	touch $@
 
 $(TEST_STAMP): $(BIN)/python pyproject.toml
-	$(PIP) install --quiet -e '.[lab,test]' $(PIP_QUIET)
+	$(call install_packages,-e '.[lab,test]')
 	$(BIN)/python -c "import bpcore, jupyterlab, nbval, hypothesis, xdist, fsrs, playwright"
 	touch $@ $(LAB_STAMP)
 
