@@ -24,6 +24,7 @@ PIP_QUIET := 2>&1 | { grep -v -e "is ignored: it is neither a file nor a directo
 # uv (from PyPI, into .venv) installs the same packages from the same index several times faster than pip;
 # when it cannot be had or its install fails, pip does the install. INSTALLER=pip skips uv.
 INSTALLER ?= uv
+comma := ,
 define install_packages
 	@if [ "$(INSTALLER)" = uv ] && { [ -x $(BIN)/uv ] || $(PIP) install --quiet uv $(PIP_QUIET); } && [ -x $(BIN)/uv ] \
 		&& $(BIN)/uv pip install --quiet --python $(BIN)/python $(1); then echo "installed with uv"; \
@@ -44,7 +45,7 @@ $(LAB_STAMP): $(BIN)/python pyproject.toml
 	touch $@
 
 $(TEST_STAMP): $(BIN)/python pyproject.toml
-	$(call install_packages,-e '.[lab,test]')
+	$(call install_packages,-e '.[lab$(comma)test]')
 	$(BIN)/python -c "import bpcore, jupyterlab, nbval, hypothesis, xdist, fsrs, playwright"
 	touch $@ $(LAB_STAMP)
 
