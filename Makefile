@@ -21,7 +21,7 @@ LAB_FLAGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
 CHROMIUM ?= chromium
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 PIP_QUIET := 2>&1 | { grep -v -e "is ignored: it is neither a file nor a directory" || true; }
-# uv (from PyPI, into .venv) installs the same packages from the same index several times faster than pip;
+# uv (pip-compatible; pip installs it into .venv) installs the same packages several times faster than pip;
 # when it cannot be had or its install fails, pip does the install. INSTALLER=pip skips uv.
 INSTALLER ?= uv
 comma := ,
@@ -64,7 +64,7 @@ lab-copy:
 	done; \
 	if [ $${#copied[@]} -gt 0 ]; then \
 		echo "make lab: copied $${#copied[@]} notebook(s) into $(LAB_DIR)/, your working copy"; \
-		$(BIN)/jupyter trust "$${copied[@]}" >/dev/null; \
+		$(BIN)/jupyter trust --log-level=WARN "$${copied[@]}" >/dev/null; \
 	fi
 
 lab: install-lab  # headless too: without a browser it only prints the URL to open

@@ -89,7 +89,9 @@ if os.environ.get("BPCORE_PERTURB_SEED"):
     install(int(os.environ["BPCORE_PERTURB_SEED"]))
     if os.environ.get("BPCORE_PERTURB_LOG"):
         with open(os.environ["BPCORE_PERTURB_LOG"], "a", encoding="utf-8") as log:
-            log.write(f"pid {os.getpid()} seed {os.environ['BPCORE_PERTURB_SEED']} "
-                      f"blas threads {os.environ.get('OPENBLAS_NUM_THREADS', 'default')} "
-                      f"numpy without [{os.environ.get('NPY_DISABLE_CPU_FEATURES', '')}] "
-                      f"tmp {tempfile.gettempdir()}\n")
+            log.write(
+                f"pid {os.getpid()} seed {os.environ['BPCORE_PERTURB_SEED']} "
+                f"blas threads {os.environ.get('OPENBLAS_NUM_THREADS', 'default')} "
+                f"numpy without [{os.environ.get('NPY_DISABLE_CPU_FEATURES', '')}] "
+                f"tmp {tempfile.gettempdir()}\n"
+            )
