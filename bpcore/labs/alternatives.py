@@ -46,6 +46,7 @@ from bpcore import data as datasets
 from bpcore.nn import functional as F
 from bpcore.nn.layers import Linear, Sequential, Tanh
 from bpcore.optim import SGD
+from bpcore.progress import progress_bar
 from bpcore.tensor import Tensor
 
 # ============================================================================ the shared task and network
@@ -480,16 +481,27 @@ METHODS: dict[str, Callable[[Problem, Budget], TrainingResult]] = {
 }
 
 
-def compare_all(task: str = "spirals", budget: Budget | None = None, methods=None) -> list[TrainingResult]:
+def compare_all(
+    task: str = "spirals", budget: Budget | None = None, methods=None, progress="auto"
+) -> list[TrainingResult]:
     """Run backprop and each alternative on the same task, network, initial weights and number of steps.
 
     The default (spirals, 16 hidden units, P = 99 parameters, 300 steps) takes seconds, most of them in
     finite differences: 2P evaluations per step. On "digits" (P = 1,210) that becomes 726,000
-    evaluations; leave it out with ``methods=[...]`` (names as in :data:`METHODS`).
+    evaluations; leave it out with ``methods=[...]`` (names as in :data:`METHODS`). ``progress``: a bar
+    over the methods (see :func:`bpcore.progress.progress_bar`).
     """
     budget = budget or Budget()
     problem = make_problem(task, budget)
-    return [METHODS[name](problem, budget) for name in (methods or METHODS)]
+    names = list(methods or METHODS)
+    bar = progress_bar(len(names), f"methods on {task}", progress)
+    results = []
+    for done, name in enumerate(names):
+        bar.update(done, name)
+        results.append(METHODS[name](problem, budget))
+    bar.update(len(names), "done")
+    bar.close()
+    return results
 
 
 def format_results(results: list[TrainingResult]) -> str:

@@ -28,6 +28,7 @@ from bpcore.diagnostics import dead_relu_fraction
 from bpcore.gradcheck import numerical_gradient
 from bpcore.nn.functional import cross_entropy
 from bpcore.optim import SGD, Adam, AdamW, RMSprop
+from bpcore.progress import progress_bar
 from bpcore.random import manual_seed
 from bpcore.tensor import Tensor
 from bpcore.train import evaluate, fit
@@ -63,6 +64,7 @@ def overfitting_study(
     hidden: int = 128,
     epochs: int = 600,
     seed: int = 0,
+    progress="auto",
 ):
     """A 1-128-128-1 tanh network on 16 noisy points memorises the noise; three cures, compared.
 
@@ -74,6 +76,7 @@ def overfitting_study(
     with 30 points): there a one-ulp change of one starting weight, the kind another CPU's rounding
     makes, moves the printed errors in their second digit. Within this budget such a change moves
     them by about 1e-12 (tests/numerics/run_perturbed.py checks the notebook's output).
+    ``progress``: a bar over the four runs (see :func:`bpcore.progress.progress_bar`).
     """
     from bpcore.nn.functional import mse_loss
 
@@ -99,7 +102,9 @@ def overfitting_study(
         ),
     }
     runs = {}
-    for name, (m, make_optimizer, options) in settings.items():
+    bar = progress_bar(len(settings), "overfitting study", progress)
+    for done, (name, (m, make_optimizer, options)) in enumerate(settings.items()):
+        bar.update(done, name)
         history = fit(
             m,
             mse_loss,
@@ -118,6 +123,8 @@ def overfitting_study(
             len(history.epochs),
             m,
         )
+    bar.update(len(settings), "done")
+    bar.close()
     return runs, d
 
 

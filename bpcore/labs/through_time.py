@@ -30,6 +30,7 @@ from bpcore.nn import RecurrentNet
 from bpcore.nn import functional as F
 from bpcore.nn.recurrent import init_forget_gate_bias_
 from bpcore.optim import Adam
+from bpcore.progress import progress_bar
 from bpcore.random import manual_seed
 from bpcore.tensor import Tensor, no_grad
 
@@ -58,8 +59,12 @@ def train_adding(
     lr: float = 1e-2,
     seed: int = 0,
     every: int = 50,
+    progress="auto",
 ) -> SequenceRun:
-    """Train on the adding problem; the baseline is the MSE of always answering 1 (1/6 in theory)."""
+    """Train on the adding problem; the baseline is the MSE of always answering 1 (1/6 in theory).
+
+    ``progress``: see :func:`bpcore.progress.progress_bar` (a bar in notebooks, none in tests).
+    """
     X, Y = data.adding_problem(2000, length, seed=seed)
     X_test, Y_test = data.adding_problem(500, length, seed=seed + 1)
     manual_seed(seed)
@@ -69,6 +74,7 @@ def train_adding(
     optimizer = Adam(model.parameters(), lr=lr)
     rng = np.random.default_rng(seed)
     run = SequenceRun(model, baseline=float(np.mean((Y_test - 1.0) ** 2)))
+    bar = progress_bar(updates, f"adding, {kind}", progress)
     for update in range(1, updates + 1):
         rows = rng.integers(0, len(X), batch)
         log = bptt.bptt(model, X[rows], Y[rows], F.mse_loss, optimizer, clip_norm=1.0)
@@ -76,16 +82,25 @@ def train_adding(
         if update % every == 0:
             run.checkpoints.append(update)
             run.test_curve.append(_test_mse(model, X_test, Y_test))
+            bar.update(update, "updates")
+    bar.close()
     return run
 
 
 def train_forecaster(
-    kind: str = "gru", window: int = 24, epochs: int = 30, hidden: int = 16, seed: int = 0, length: int = 600
+    kind: str = "gru",
+    window: int = 24,
+    epochs: int = 30,
+    hidden: int = 16,
+    seed: int = 0,
+    length: int = 600,
+    progress="auto",
 ) -> SequenceRun:
     """One-step-ahead forecasting of the seasonal series from its last ``window`` values.
 
     The first 80% of the series trains, the rest tests. The baseline is the seasonal naive rule
     (the value one period ago), which already knows the period, so beating it takes learning.
+    ``progress``: see :func:`bpcore.progress.progress_bar`.
     """
     series = data.seasonal_series(length, period=24, trend=0.0, seed=seed)  # stationary: no extrapolation
     X, Y = data.forecasting_windows(series, window)
@@ -95,12 +110,15 @@ def train_forecaster(
     optimizer = Adam(model.parameters(), lr=1e-2)
     rng = np.random.default_rng(seed)
     run = SequenceRun(model, baseline=float(np.mean((X[split:, -24, 0] - Y[split:, 0]) ** 2)))
+    bar = progress_bar(epochs, f"forecasting, {kind}", progress)
     for epoch in range(1, epochs + 1):
         for rows in np.array_split(rng.permutation(split), max(1, split // 32)):
             log = bptt.bptt(model, X[rows], Y[rows], F.mse_loss, optimizer, clip_norm=1.0)
             run.train_loss.append(log.loss[-1])
         run.checkpoints.append(epoch)
         run.test_curve.append(_test_mse(model, X[split:], Y[split:]))
+        bar.update(epoch, "epochs")
+    bar.close()
     return run
 
 

@@ -34,6 +34,29 @@ def test_forecaster_beats_the_seasonal_naive_rule():
     assert run.test_curve[-1] > 0.03  # and cannot beat the noise (variance 0.04) by much
 
 
+class RecordingBar:
+    """A progress display that keeps what it was told."""
+
+    def __init__(self, total, description):
+        self.total, self.description, self.updates, self.closed = total, description, [], False
+
+    def update(self, done, text=""):
+        self.updates.append(done)
+
+    def close(self):
+        self.closed = True
+
+
+def test_long_runs_report_progress_to_the_display_they_are_given():
+    bars = []
+    run = st.train_forecaster(
+        "gru", epochs=3, progress=lambda total, text: bars.append(RecordingBar(total, text)) or bars[-1]
+    )
+    (bar,) = bars
+    assert (bar.total, bar.description, bar.updates, bar.closed) == (3, "forecasting, gru", [1, 2, 3], True)
+    assert run.checkpoints == [1, 2, 3]
+
+
 def test_character_model_learns_and_writes_from_its_alphabet():
     run = st.train_char_model(epochs=3)
     assert run.loss[0] > 3.5 and np.mean(run.loss[-5:]) < 2.6
