@@ -57,7 +57,7 @@ install: install-test
 # new notebooks added when the course grows. Each copied notebook is trusted (its outputs are the
 # committed ones), so JupyterLab draws its saved widgets before the kernel runs.
 lab-copy:
-	@mkdir -p $(LAB_DIR); copied=(); \
+	@mkdir -p "$(LAB_DIR)"; copied=(); \
 	for notebook in notebooks/*.ipynb; do \
 		target="$(LAB_DIR)/$$(basename "$$notebook")"; \
 		if [ ! -e "$$target" ]; then cp "$$notebook" "$$target"; copied+=("$$target"); fi; \
@@ -70,7 +70,7 @@ lab-copy:
 lab: install-lab  # headless too: without a browser it only prints the URL to open
 	@$(MAKE) --no-print-directory lab-copy
 	@echo "Starting JupyterLab on port $(PORT) (the next free one if taken) in $(LAB_DIR)/: open the URL with the token printed below; Ctrl-C stops it."
-	$(BIN)/jupyter lab $(LAB_FLAGS) --port=$(PORT) --ServerApp.root_dir=$(LAB_DIR) \
+	$(BIN)/jupyter lab $(LAB_FLAGS) --port=$(PORT) --ServerApp.root_dir="$(LAB_DIR)" \
 		--LabApp.default_url=/lab/tree/00_start_here.ipynb
 
 quiz: install-lab

@@ -136,4 +136,4 @@ def test_make_lab_installs_jupyterlab_without_the_test_tools(tmp_path):
     assert result.returncode == 0, result.stderr
     installs = [line for line in result.stdout.splitlines() if " install " in line and " -e " in line]
     assert installs and all("'.[lab]'" in line for line in installs), installs
-    assert "--ServerApp.root_dir=my-notebooks" in result.stdout  # it serves the working copy
+    assert '--ServerApp.root_dir="my-notebooks"' in result.stdout  # it serves the working copy
