@@ -122,17 +122,21 @@ def test_copied_notebooks_are_trusted_so_their_saved_widgets_draw(project, jupyt
     assert trusted(project / LAB_DIR / committed.name, jupyter_data)
 
 
-def test_make_test_asks_for_chromium_before_anything_else(tmp_path):
-    venv = tmp_path / "venv"
-    result = make(REPO, "test", VENV=str(venv), CHROMIUM="bpcore-no-such-browser")
+# make cannot take a path with spaces, and TMPDIR may have them: these venvs are relative to the checkout
+
+
+def test_make_test_asks_for_chromium_before_anything_else():
+    venv = REPO / "test-artifacts" / "venv-never-made"  # git-ignored, in case the check comes too late
+    shutil.rmtree(venv, ignore_errors=True)
+    result = make(REPO, "test", VENV=str(venv.relative_to(REPO)), CHROMIUM="bpcore-no-such-browser")
     assert result.returncode != 0
     assert "sudo apt-get install chromium" in result.stderr
     assert not venv.exists()  # stopped before the install, so before lint, unit and notebook tests
     assert "ruff" not in result.stdout and "pytest" not in result.stdout
 
 
-def test_make_lab_installs_jupyterlab_without_the_test_tools(tmp_path):
-    result = make(REPO, "-n", "lab", VENV=str(tmp_path / "venv"))
+def test_make_lab_installs_jupyterlab_without_the_test_tools():
+    result = make(REPO, "-n", "lab", VENV=".venv-dry-run")  # -n: printed, not run
     assert result.returncode == 0, result.stderr
     installs = [line for line in result.stdout.splitlines() if " install " in line and " -e " in line]
     assert installs and all("'.[lab]'" in line for line in installs), installs
