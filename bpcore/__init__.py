@@ -26,6 +26,7 @@ from bpcore.forward_mode import jvp
 from bpcore.gradcheck import GradcheckReport, compare, gradcheck, step_size_sweep
 from bpcore.ops import (
     abs,
+    cat,
     clip,
     concat,
     exp,
@@ -37,6 +38,7 @@ from bpcore.ops import (
     max,
     mean,
     min,
+    permute,
     primitive,
     relu,
     reshape,
@@ -50,7 +52,7 @@ from bpcore.ops import (
     var,
     where,
 )
-from bpcore.random import manual_seed
+from bpcore.random import _shape, manual_seed, rand, randint, randn
 from bpcore.tensor import (
     AnomalyError,
     ShapeError,
@@ -69,6 +71,13 @@ float64 = np.float64
 __version__ = "0.1.0"
 
 
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor that shares ``array``'s memory, as ``torch.from_numpy``: changes to one show in the other."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy expects a numpy array, got {type(array).__name__}")
+    return Tensor(array)
+
+
 def zeros(*shape, requires_grad=False, dtype=np.float64) -> Tensor:
     """A tensor of zeros: ``bp.zeros(2, 3)`` or ``bp.zeros((2, 3))``."""
     return Tensor(np.zeros(_shape(shape), dtype=dtype), requires_grad=requires_grad)
@@ -78,14 +87,6 @@ def ones(*shape, requires_grad=False, dtype=np.float64) -> Tensor:
     return Tensor(np.ones(_shape(shape), dtype=dtype), requires_grad=requires_grad)
 
 
-def randn(*shape, rng=None, requires_grad=False, dtype=np.float64) -> Tensor:
-    """Standard normal samples; pass ``rng=np.random.default_rng(seed)`` for reproducible values."""
-    rng = rng if rng is not None else np.random.default_rng()
-    return Tensor(rng.standard_normal(_shape(shape)).astype(dtype), requires_grad=requires_grad)
-
-
-def _shape(shape):
-    return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], tuple | list) else shape
 
 
 _ON_FIRST_USE = ("quiz", "labs")  # the quiz brings sqlite3, fsrs and ipywidgets; the labs are not engine
@@ -116,6 +117,7 @@ __all__ = [
     "Tensor",
     "abs",
     "bptt",
+    "cat",
     "checkpoint",
     "checkpointing",
     "clip",
@@ -131,6 +133,7 @@ __all__ = [
     "float32",
     "float64",
     "forward_mode",
+    "from_numpy",
     "gelu",
     "gradcheck",
     "graph",
@@ -149,7 +152,10 @@ __all__ = [
     "ones",
     "ops",
     "optim",
+    "permute",
     "primitive",
+    "rand",
+    "randint",
     "randn",
     "relu",
     "reshape",

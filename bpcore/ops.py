@@ -67,6 +67,7 @@ class Primitive:
         out = Tensor(value)
         if wanted and SWITCHES.grad_enabled:
             out.requires_grad = True
+            out._epoch = SWITCHES.inplace_epoch
             out.op = self.name
             out.inputs = inputs
             out._edges = [(i, inputs[i], vjps[i]) for i in wanted if vjps[i] is not None]
@@ -121,7 +122,8 @@ def pow(a, b):
     y = a**b
 
     def d_base(g):
-        return g * b * a ** (b - 1)
+        with np.errstate(divide="ignore", invalid="ignore"):  # 0 ** -1 where b == 0: that term is 0
+            return np.where(np.asarray(b) == 0, 0.0, g * b * a ** (b - 1))
 
     def d_exponent(g):
         a_arr = np.asarray(a)
@@ -309,6 +311,16 @@ def _expand_to(g, shape, axis, keepdims):
     return np.broadcast_to(g, shape)
 
 
+def _reduction_axis(x: np.ndarray, axis):
+    """A 0-d tensor reduces along dim 0 or -1 as along nothing, as in PyTorch."""
+    if axis is None or x.ndim:
+        return axis
+    for ax in (axis,) if np.ndim(axis) == 0 else tuple(axis):
+        if ax not in (0, -1):
+            raise IndexError(f"dim {ax} is out of range for a 0-d tensor (0 and -1 are allowed)")
+    return None
+
+
 def _count(shape, axis):
     if axis is None:
         return math.prod(shape)
@@ -319,16 +331,21 @@ def _count(shape, axis):
 @primitive("sum")
 def sum(x, axis=None, keepdims=False):
     """Each input element adds to the sum with weight 1: its gradient is g, copied back out."""
+    axis = _reduction_axis(x, axis)
     return x.sum(axis=axis, keepdims=keepdims), (lambda g: _expand_to(g, x.shape, axis, keepdims),)
 
 
 @primitive("mean")
 def mean(x, axis=None, keepdims=False):
+    axis = _reduction_axis(x, axis)
     n = _count(x.shape, axis)
-    return x.mean(axis=axis, keepdims=keepdims), (lambda g: _expand_to(g / n, x.shape, axis, keepdims),)
+    with np.errstate(invalid="ignore"):  # the mean of nothing is NaN, quietly, as in PyTorch
+        y = x.sum(axis=axis, keepdims=keepdims) / n
+    return y, (lambda g: _expand_to(g / n, x.shape, axis, keepdims),)
 
 
 def _extreme(x, reduce, axis, keepdims):
+    axis = _reduction_axis(x, axis)
     y = reduce(x, axis=axis, keepdims=keepdims)
     y_kept = y if keepdims or axis is None else np.expand_dims(y, axis)
     winners = (x == y_kept).astype(x.dtype)
@@ -354,9 +371,13 @@ def min(x, axis=None, keepdims=False):
 def var(x, axis=None, keepdims=False, unbiased=False):
     """Variance, composed from primitives (mean, sub, mul), so its gradient needs no new rule."""
     x = x if isinstance(x, Tensor) else Tensor(np.asarray(x, dtype=np.float64))
+    axis = _reduction_axis(x.data, axis)
     centred = x - mean(x, axis=axis, keepdims=True)
     n = _count(x.shape, axis)
-    return sum(centred * centred, axis=axis, keepdims=keepdims) / (n - 1 if unbiased else n)
+    divisor = n - 1 if unbiased else n
+    if divisor <= 0:  # too few values for this estimate: NaN, as in PyTorch
+        return sum(centred * centred, axis=axis, keepdims=keepdims) * np.nan
+    return sum(centred * centred, axis=axis, keepdims=keepdims) / divisor
 
 
 # ============================================================================ shape and indexing
@@ -373,11 +394,48 @@ def reshape(x, shape=()):
     return y, (lambda g: g.reshape(x.shape),)
 
 
+def permutation(ndim: int, dims, op: str = "permute") -> tuple[int, ...]:
+    """``dims`` as a permutation of ``range(ndim)``, negative dims counted from the end, checked."""
+    dims = tuple(int(d) for d in dims)
+    normalised = tuple(d + ndim if d < 0 else d for d in dims)
+    if sorted(normalised) != list(range(ndim)):
+        raise ShapeError(
+            f"{op}: dims {dims} are not a permutation of the {ndim} dims of this tensor "
+            f"(give each of 0..{ndim - 1}, or its negative, exactly once)"
+        )
+    return normalised
+
+
+def swapped(ndim: int, dim0: int, dim1: int, op: str = "transpose") -> tuple[int, ...]:
+    """The permutation that swaps ``dim0`` and ``dim1`` (PyTorch's transpose), checked."""
+    bound = ndim or 1  # a 0-d tensor accepts dims 0 and -1, as in PyTorch
+    for d in (dim0, dim1):
+        if not -bound <= d < bound:
+            raise IndexError(f"{op}: dim {d} is out of range for a tensor with {ndim} dims")
+    order = list(range(ndim))
+    if ndim:
+        a, b = dim0 % ndim, dim1 % ndim
+        order[a], order[b] = order[b], order[a]
+    return tuple(order)
+
+
 @primitive("transpose")
-def transpose(x, axes=None):
-    """Permute axes (reverse them when axes is None). VJP: the inverse permutation."""
-    inverse = None if axes is None else tuple(np.argsort(axes))
+def _permute(x, axes=()):
+    """Reorder the axes: y = x.transpose(axes), axes already checked. VJP: the inverse permutation."""
+    inverse = tuple(np.argsort(axes))
     return x.transpose(axes), (lambda g: g.transpose(inverse),)
+
+
+def permute(x, *dims) -> Tensor:
+    """``x.permute(2, 0, 1)``: axis i of the result is axis dims[i] of x (as ``torch.permute``)."""
+    if len(dims) == 1 and isinstance(dims[0], tuple | list):
+        dims = tuple(dims[0])
+    return _permute(x, axes=permutation(np.ndim(_as_array(x)), dims))
+
+
+def transpose(x, dim0: int, dim1: int) -> Tensor:
+    """Swap two dims, as ``torch.transpose(x, dim0, dim1)``; ``permute`` reorders them all."""
+    return _permute(x, axes=swapped(np.ndim(_as_array(x)), dim0, dim1))
 
 
 def _is_basic_index(index) -> bool:
@@ -438,18 +496,21 @@ def _where(a, b, condition=None):
     )
 
 
-def concat(tensors, axis: int = 0) -> Tensor:
-    """Join tensors along an existing axis. Each input's gradient is its slice of g."""
+def concat(tensors, axis: int = 0, *, dim=None) -> Tensor:
+    """Join tensors along an existing axis (``bp.cat(tensors, dim=0)`` too). Each input's gradient is its slice of g."""
     if not tensors:
         raise ValueError("concat needs at least one tensor")
-    return _concat(*tensors, axis=axis)
+    return _concat(*tensors, axis=axis if dim is None else dim)
 
 
-def stack(tensors, axis: int = 0) -> Tensor:
+cat = concat
+
+
+def stack(tensors, axis: int = 0, *, dim=None) -> Tensor:
     """Join same-shaped tensors along a new axis. Each input's gradient is its layer of g."""
     if not tensors:
         raise ValueError("stack needs at least one tensor")
-    return _stack(*tensors, axis=axis)
+    return _stack(*tensors, axis=axis if dim is None else dim)
 
 
 def where(condition, a, b) -> Tensor:
@@ -473,9 +534,142 @@ def getitem(x, index) -> Tensor:
     return _getitem(x, index=_index_data(index))
 
 
+# ============================================================================ copies and in-place changes
+
+
+@primitive("clone")
+def clone(x):
+    """A copy with its own data that stays in the graph: gradients pass straight through."""
+    return x.copy(), (lambda g: g,)
+
+
+@primitive("setitem")
+def _setitem(x, value, index=None):
+    """x with x[index] replaced by value. VJPs: g with those entries zeroed; g[index] for value."""
+    y = x.copy()
+    y[index] = value
+
+    def d_x(g):
+        g = g.copy()
+        g[index] = 0
+        return g
+
+    return y, (d_x, lambda g: g[index])
+
+
+_SAVED_ROLE = ("data", "requires_grad", "op", "inputs", "_edges", "_primitive", "_static", "_site", "_number",
+               "_epoch", "_hooks", "_retain", "grad", "_version")
+
+
+def _change_in_place(x: Tensor, what: str, on_data, in_graph) -> Tensor:
+    """The rule behind every in-place method (``x += y``, ``x[i] = v``, ``x.zero_()`` ...), as in PyTorch.
+
+    * A leaf that requires grad may not be changed while gradients are recorded (its gradient
+      would be lost): do it inside ``no_grad()``, as optimizers do.
+    * Outside the graph (under ``no_grad``, or nothing involved requires grad) the data is changed
+      in place: ``on_data(array)`` mutates it.
+    * Inside the graph, ``x`` becomes the output of ``in_graph(previous x)``, a new op: later uses
+      of ``x`` differentiate through the change.
+
+    Either way the change is stamped on ``x``: an op that read ``x`` before it refuses to run
+    backward (``tensor.check_unchanged``), instead of giving a silently wrong gradient.
+    """
+    recording = SWITCHES.grad_enabled
+    if recording and x.requires_grad and x.op is None:
+        raise RuntimeError(
+            f"a leaf tensor that requires grad is used in an in-place operation ({what}). Its gradient would "
+            "be lost, so PyTorch refuses this too. To update a parameter, do it inside `with bp.no_grad():`"
+        )
+    SWITCHES.inplace_epoch += 1
+    if not recording or not (x.requires_grad or in_graph.needs_graph):
+        try:
+            on_data(x.data)
+        except ValueError as error:
+            raise ShapeError(f"{what} on a tensor of shape {x.shape}: {error}") from None
+        if x._version is None:
+            x._version = [0]
+        x._version[0] = SWITCHES.inplace_epoch
+        return x
+    previous = Tensor.__new__(Tensor)
+    for slot in _SAVED_ROLE:
+        setattr(previous, slot, getattr(x, slot))
+    previous.name = x.name
+    out = in_graph(previous)
+    if out.shape != x.shape:
+        raise ShapeError(f"{what}: the result has shape {out.shape}, but an in-place change must keep {x.shape}")
+    for slot in _SAVED_ROLE:
+        setattr(x, slot, getattr(out, slot))
+    x._version = [SWITCHES.inplace_epoch]  # previous keeps the old box: its data was not touched
+    return x
+
+
+class _InGraph:
+    """``in_graph`` for _change_in_place: a function of the previous tensor, and whether ``other`` needs a graph."""
+
+    def __init__(self, fn, *others):
+        self.fn = fn
+        self.needs_graph = any(isinstance(o, Tensor) and o.requires_grad for o in others)
+
+    def __call__(self, previous):
+        return self.fn(previous)
+
+
+def _inplace_arithmetic(x, other, primitive_op, ufunc, symbol):
+    other_data = other.data if isinstance(other, Tensor) else other
+    return _change_in_place(
+        x, f"x {symbol}= ...", lambda a: ufunc(a, other_data, out=a, casting="same_kind"),
+        _InGraph(lambda previous: primitive_op(previous, other), other),
+    )
+
+
 # -- Tensor's operators and methods ----------------------------------------------------
 # Each is a thin call into a primitive above. They are defined here and attached to Tensor, so
 # the dependency runs one way: ops imports tensor, tensor never imports ops.
+
+
+def _one_of(dim, axis, op: str, default=None):
+    if dim is not None and axis is not None and dim != default:
+        raise TypeError(f"{op}: give dim= (PyTorch) or axis= (numpy), not both")
+    return axis if axis is not None else (default if dim is None else dim)
+
+
+def _keep(keepdim, keepdims) -> bool:
+    return bool(keepdim if keepdims is None else keepdims)
+
+
+class ExtremeResult(tuple):
+    """What ``x.max(dim)`` returns, as in PyTorch: a pair with ``.values`` and ``.indices``."""
+
+    __slots__ = ()
+
+    def __new__(cls, values, indices):
+        return super().__new__(cls, (values, indices))
+
+    @property
+    def values(self) -> Tensor:
+        return self[0]
+
+    @property
+    def indices(self) -> Tensor:
+        return self[1]
+
+
+def _arg_extreme(x, arg, dim, keepdim) -> Tensor:
+    """Indices of the largest (or smallest) values: int64, no gradient. dim None: of the flattened tensor."""
+    if dim is None:
+        return Tensor(np.asarray(arg(x.data)))
+    axis = _reduction_axis(x.data, dim)
+    if axis is None:  # a 0-d tensor
+        return Tensor(np.asarray(0))
+    return Tensor(np.asarray(arg(x.data, axis=axis, keepdims=keepdim)))
+
+
+def _extreme_method(x, reduce, arg, dim, keepdim, axis, keepdims, op: str):
+    if dim is None:  # numpy's spelling or the whole tensor: the values alone
+        return reduce(x, axis=axis, keepdims=_keep(keepdim, keepdims))
+    if axis is not None:
+        raise TypeError(f"{op}: give dim= (PyTorch) or axis= (numpy), not both")
+    return ExtremeResult(reduce(x, axis=dim, keepdims=_keep(keepdim, keepdims)), _arg_extreme(x, arg, dim, keepdim))
 
 
 class _TensorMethods:
@@ -520,6 +714,50 @@ class _TensorMethods:
     def __neg__(self):
         return neg(self)
 
+    # in place, as in PyTorch: the data changes (inside no_grad) or the tensor becomes a new op's output
+    def __iadd__(self, other):
+        return _inplace_arithmetic(self, other, add, np.add, "+")
+
+    def __isub__(self, other):
+        return _inplace_arithmetic(self, other, sub, np.subtract, "-")
+
+    def __imul__(self, other):
+        return _inplace_arithmetic(self, other, mul, np.multiply, "*")
+
+    def __itruediv__(self, other):
+        return _inplace_arithmetic(self, other, div, np.divide, "/")
+
+    def __setitem__(self, index, value):
+        index = _index_data(index)
+        raw = value.data if isinstance(value, Tensor) else value
+
+        def on_data(a):
+            a[index] = raw
+
+        return _change_in_place(
+            self, "x[...] = ...", on_data, _InGraph(lambda previous: _setitem(previous, value, index=index), value)
+        )
+
+    def zero_(self):
+        return self.fill_(0)
+
+    def fill_(self, value):
+        def on_data(a):
+            a[...] = value
+
+        return _change_in_place(self, "fill_", on_data, _InGraph(lambda previous: previous * 0 + value))
+
+    def copy_(self, source):
+        raw = source.data if isinstance(source, Tensor) else np.asarray(source)
+
+        def on_data(a):
+            a[...] = raw
+
+        return _change_in_place(self, "copy_", on_data, _InGraph(lambda previous: previous * 0 + source, source))
+
+    def clone(self):
+        return clone(self)
+
     def __getitem__(self, index):
         return getitem(self, index)
 
@@ -550,46 +788,97 @@ class _TensorMethods:
     def gelu(self, approximate: str = "none"):
         return gelu(self, approximate=approximate)
 
-    def softmax(self, axis: int = -1):
-        return softmax(self, axis=axis)
+    # dims: PyTorch's spelling (dim=, keepdim=, or dim as the first argument) and numpy's (axis=, keepdims=)
+    def softmax(self, dim: int = -1, *, axis=None):
+        return softmax(self, axis=_one_of(dim, axis, "softmax", default=-1))
 
-    def log_softmax(self, axis: int = -1):
-        return log_softmax(self, axis=axis)
+    def log_softmax(self, dim: int = -1, *, axis=None):
+        return log_softmax(self, axis=_one_of(dim, axis, "log_softmax", default=-1))
 
-    def sum(self, axis=None, keepdims: bool = False):
-        return sum(self, axis=axis, keepdims=keepdims)
+    def sum(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+        return sum(self, axis=_one_of(dim, axis, "sum"), keepdims=_keep(keepdim, keepdims))
 
-    def mean(self, axis=None, keepdims: bool = False):
-        return mean(self, axis=axis, keepdims=keepdims)
+    def mean(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+        return mean(self, axis=_one_of(dim, axis, "mean"), keepdims=_keep(keepdim, keepdims))
 
-    def var(self, axis=None, keepdims: bool = False, unbiased: bool = False):
-        return var(self, axis=axis, keepdims=keepdims, unbiased=unbiased)
+    def var(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None, unbiased: bool = False):
+        return var(self, axis=_one_of(dim, axis, "var"), keepdims=_keep(keepdim, keepdims), unbiased=unbiased)
 
-    def max(self, axis=None, keepdims: bool = False):
-        return max(self, axis=axis, keepdims=keepdims)
+    def max(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+        """``x.max()`` the largest value; ``x.max(dim)`` (values, indices) as in PyTorch; ``x.max(axis=)`` values."""
+        return _extreme_method(self, max, np.argmax, dim, keepdim, axis, keepdims, "max")
 
-    def min(self, axis=None, keepdims: bool = False):
-        return min(self, axis=axis, keepdims=keepdims)
+    def min(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+        return _extreme_method(self, min, np.argmin, dim, keepdim, axis, keepdims, "min")
+
+    def argmax(self, dim=None, keepdim: bool = False):
+        return _arg_extreme(self, np.argmax, dim, keepdim)
+
+    def argmin(self, dim=None, keepdim: bool = False):
+        return _arg_extreme(self, np.argmin, dim, keepdim)
+
+    # -- the sizes and conversions PyTorch code asks for
+    def numel(self) -> int:
+        return self.data.size
+
+    def dim(self) -> int:
+        return self.data.ndim
+
+    def float(self):
+        return cast(self, dtype=np.dtype(np.float32))
+
+    def double(self):
+        return cast(self, dtype=np.dtype(np.float64))
+
+    def long(self):
+        return cast(self, dtype=np.dtype(np.int64))
+
+    def int(self):
+        return cast(self, dtype=np.dtype(np.int32))
 
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], tuple | list):
             shape = tuple(shape[0])
         return reshape(self, shape=shape)
 
-    def transpose(self, *axes):
-        if len(axes) == 1 and isinstance(axes[0], tuple | list):
-            axes = tuple(axes[0])
-        return transpose(self, axes=axes or None)
+    def transpose(self, dim0: int, dim1: int):
+        """Swap two dims (PyTorch's meaning, not numpy's): ``x.transpose(0, 1)``. See ``permute``."""
+        return transpose(self, dim0, dim1)
+
+    def permute(self, *dims):
+        return permute(self, *dims)
 
     @property
     def T(self):
-        return transpose(self, axes=None)
+        """All dims reversed: the matrix transpose for 2-D tensors."""
+        return _permute(self, axes=tuple(range(self.ndim))[::-1])
+
+    @property
+    def mT(self):
+        """The last two dims swapped: a batch of matrices, each transposed."""
+        if self.ndim < 2:
+            raise ShapeError(f"mT needs at least 2 dims, got a tensor of shape {self.shape}")
+        return transpose(self, -2, -1)
+
+    def t(self):
+        """The transpose of a tensor with at most 2 dims (as ``torch.Tensor.t``)."""
+        if self.ndim > 2:
+            raise ShapeError(f"t() works on at most 2 dims, got shape {self.shape}: use transpose(d0, d1) or mT")
+        return _permute(self, axes=tuple(range(self.ndim))[::-1])
 
     def clip(self, min=None, max=None):
         return clip(self, min=min, max=max)
 
     def astype(self, dtype):
         return cast(self, dtype=np.dtype(dtype))
+
+    def to(self, target):
+        """``x.to(bp.float32)``, or ``x.to("cpu")`` (the only device: numpy runs on the CPU)."""
+        if isinstance(target, str):
+            if target != "cpu":
+                raise RuntimeError(f"bpcore runs on the CPU only (numpy); cannot move a tensor to {target!r}")
+            return self
+        return cast(self, dtype=np.dtype(target))
 
 
 for _name, _member in vars(_TensorMethods).items():
@@ -603,7 +892,9 @@ __all__ = [
     "abs",
     "add",
     "cast",
+    "cat",
     "clip",
+    "clone",
     "concat",
     "div",
     "exp",
@@ -618,6 +909,7 @@ __all__ = [
     "min",
     "mul",
     "neg",
+    "permute",
     "pow",
     "primitive",
     "relu",

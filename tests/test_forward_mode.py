@@ -89,7 +89,7 @@ RULE_CASES = {
     "max": (lambda a: a.max(axis=1), [(3, 4)]),
     "min": (lambda a: a.min(), [(3, 4)]),
     "reshape": (lambda a: a.reshape(4, 3) * np.arange(12.0).reshape(4, 3), [(3, 4)]),
-    "transpose": (lambda a: a.transpose(1, 0, 2) * np.arange(24.0).reshape(3, 2, 4), [(2, 3, 4)]),
+    "transpose": (lambda a: a.permute(1, 0, 2) * np.arange(24.0).reshape(3, 2, 4), [(2, 3, 4)]),
     "getitem": (lambda a: a[1:, ::2] * 2 + a[np.array([0, 0, 2]), np.array([1, 1, 3])].sum(), [(3, 4)]),
 }
 

@@ -210,7 +210,7 @@ def test_reshape_and_transpose():
     x = values((2, 3, 4), 0)
     assert_gradcheck(lambda t: t.reshape(4, 6) * np.arange(24.0).reshape(4, 6), x)
     assert_gradcheck(lambda t: t.reshape((-1,)) ** 2, x)
-    assert_gradcheck(lambda t: t.transpose(2, 0, 1) * np.arange(24.0).reshape(4, 2, 3), x)
+    assert_gradcheck(lambda t: t.permute(2, 0, 1) * np.arange(24.0).reshape(4, 2, 3), x)
     assert_gradcheck(lambda t: t.T * np.arange(24.0).reshape(4, 3, 2), x)
     assert bp.tensor(x).T.shape == (4, 3, 2)
 
