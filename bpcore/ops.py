@@ -19,6 +19,7 @@ You can add your own op the same way: ``bp.primitive("name")`` on a function of 
 
 from __future__ import annotations
 
+import builtins
 import math
 
 import numpy as np
@@ -534,6 +535,367 @@ def getitem(x, index) -> Tensor:
     return _getitem(x, index=_index_data(index))
 
 
+# ============================================================================ more shapes: PyTorch's names
+
+
+def _dim(ndim: int, dim: int, op: str, extra: int = 0) -> int:
+    """``dim`` counted from the end when negative; ``extra`` widens the range (unsqueeze adds a dim)."""
+    size = ndim + extra
+    if not -size <= dim < (size or 1):
+        raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dims")
+    return dim % size if size else 0
+
+
+def view(x, *shape) -> Tensor:
+    """``x.view(2, -1)``: a reshape (numpy copies only when it must; the gradient is the same)."""
+    if len(shape) == 1 and isinstance(shape[0], tuple | list):
+        shape = tuple(shape[0])
+    return reshape(x, shape=shape)
+
+
+def unsqueeze(x, dim: int) -> Tensor:
+    """A new dim of size 1 at ``dim``: (3,) -> unsqueeze(0) -> (1, 3)."""
+    data = _as_array(x)
+    return reshape(x, shape=np.expand_dims(data, _dim(data.ndim, dim, "unsqueeze", extra=1)).shape)
+
+
+def squeeze(x, dim=None) -> Tensor:
+    """Drop dims of size 1 (all of them, or only ``dim`` if it has size 1, as in PyTorch)."""
+    data = _as_array(x)
+    if dim is None:
+        shape = tuple(n for n in data.shape if n != 1)
+    else:
+        d = _dim(data.ndim, dim, "squeeze")
+        shape = data.shape if data.ndim == 0 or data.shape[d] != 1 else data.shape[:d] + data.shape[d + 1 :]
+    return reshape(x, shape=shape)
+
+
+def flatten(x, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Merge dims start_dim..end_dim into one: (N, C, H, W) -> flatten(1) -> (N, C*H*W)."""
+    data = _as_array(x)
+    if data.ndim == 0:
+        return reshape(x, shape=(1,))
+    a, b = _dim(data.ndim, start_dim, "flatten"), _dim(data.ndim, end_dim, "flatten")
+    return reshape(x, shape=(*data.shape[:a], math.prod(data.shape[a : b + 1]), *data.shape[b + 1 :]))
+
+
+def unflatten(x, dim: int, sizes) -> Tensor:
+    """Split one dim into several: (N, 12) -> unflatten(1, (3, 4)) -> (N, 3, 4)."""
+    data = _as_array(x)
+    d = _dim(data.ndim, dim, "unflatten")
+    return reshape(x, shape=data.shape[:d] + tuple(sizes) + data.shape[d + 1 :])
+
+
+@primitive("expand")
+def _expand(x, shape=()):
+    """Broadcast to ``shape`` without copying; the engine sums the gradient back to x's shape."""
+    return np.broadcast_to(x, shape), (lambda g: g,)
+
+
+def expand(x, *sizes) -> Tensor:
+    """``x.expand(4, -1)``: size-1 dims stretched (-1 keeps a dim), as ``torch.Tensor.expand``."""
+    if len(sizes) == 1 and isinstance(sizes[0], tuple | list):
+        sizes = tuple(sizes[0])
+    data = _as_array(x)
+    lead = len(sizes) - data.ndim
+    if lead < 0:
+        raise ShapeError(f"expand: {len(sizes)} sizes given for a tensor with {data.ndim} dims {data.shape}")
+    shape = tuple(data.shape[i - lead] if n == -1 and i >= lead else n for i, n in enumerate(sizes))
+    return _expand(x, shape=shape)
+
+
+@primitive("repeat")
+def _repeat(x, reps=()):
+    """Tile x: each copy's gradient comes back and the copies' gradients add."""
+    y = np.tile(x, reps)
+    shape = (1,) * (len(reps) - x.ndim) + x.shape
+
+    def vjp(g):
+        split = [n for pair in zip(reps, shape, strict=True) for n in pair]  # (rep0, n0, rep1, n1, ...)
+        return g.reshape(split).sum(axis=tuple(range(0, len(split), 2))).reshape(x.shape)
+
+    return y, (vjp,)
+
+
+def repeat(x, *reps) -> Tensor:
+    """``x.repeat(2, 3)``: copies along each dim, as ``torch.Tensor.repeat`` (numpy's tile)."""
+    if len(reps) == 1 and isinstance(reps[0], tuple | list):
+        reps = tuple(reps[0])
+    if len(reps) < np.ndim(_as_array(x)):
+        raise ShapeError(f"repeat: {len(reps)} counts given for a tensor with {np.ndim(_as_array(x))} dims")
+    return _repeat(x, reps=tuple(reps))
+
+
+@primitive("flip")
+def _flip(x, axes=()):
+    return np.flip(x, axes), (lambda g: np.flip(g, axes),)
+
+
+def flip(x, dims) -> Tensor:
+    """Reverse the order along ``dims``; the gradient is flipped back."""
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    data = _as_array(x)
+    return _flip(x, axes=tuple(_dim(data.ndim, d, "flip") for d in dims))
+
+
+def split(x, split_size_or_sections, dim: int = 0) -> list[Tensor]:
+    """Pieces of ``split_size`` along ``dim`` (the last may be shorter), or pieces of the given sizes."""
+    data = _as_array(x)
+    d = _dim(data.ndim, dim, "split")
+    n = data.shape[d]
+    if isinstance(split_size_or_sections, int):
+        sizes = [split_size_or_sections] * (n // split_size_or_sections)
+        if n % split_size_or_sections:
+            sizes.append(n % split_size_or_sections)
+    else:
+        sizes = list(split_size_or_sections)
+        if builtins.sum(sizes) != n:
+            raise ShapeError(f"split: sections {sizes} add up to {builtins.sum(sizes)}, but dim {dim} has size {n}")
+    pieces, start = [], 0
+    for size in sizes:
+        index = (slice(None),) * d + (slice(start, start + size),)
+        pieces.append(getitem(x, index))
+        start += size
+    return pieces
+
+
+def chunk(x, chunks: int, dim: int = 0) -> list[Tensor]:
+    """``chunks`` pieces along ``dim`` of size ceil(n / chunks), as ``torch.chunk``."""
+    n = _as_array(x).shape[_dim(np.ndim(_as_array(x)), dim, "chunk")]
+    return split(x, -(-n // chunks), dim)
+
+
+@primitive("pad")
+def _pad(x, widths=(), value=0.0):
+    y = np.pad(x, widths, constant_values=value)
+    inside = tuple(slice(before, before + n) for (before, _), n in zip(widths, x.shape, strict=True))
+    return y, (lambda g: g[inside],)
+
+
+def pad(x, pad, value: float = 0.0) -> Tensor:
+    """``F.pad(x, (left, right, top, bottom, ...))``: pairs for the LAST dims first, as in PyTorch."""
+    data = _as_array(x)
+    if len(pad) % 2 or len(pad) // 2 > data.ndim:
+        raise ShapeError(f"pad: needs pairs (before, after) for at most {data.ndim} dims, got {tuple(pad)}")
+    widths = [(0, 0)] * data.ndim
+    for i in range(len(pad) // 2):
+        widths[data.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    return _pad(x, widths=tuple(widths), value=value)
+
+
+@primitive("tril")
+def _tril(x, k=0):
+    keep = np.tril(np.ones(x.shape[-2:], dtype=bool), k)
+    return np.where(keep, x, 0), (lambda g: np.where(keep, g, 0),)
+
+
+@primitive("triu")
+def _triu(x, k=0):
+    keep = np.triu(np.ones(x.shape[-2:], dtype=bool), k)
+    return np.where(keep, x, 0), (lambda g: np.where(keep, g, 0),)
+
+
+def tril(x, diagonal: int = 0) -> Tensor:
+    """Keep the lower triangle of the last two dims (a causal mask): the gradient passes only there."""
+    return _tril(x, k=diagonal)
+
+
+def triu(x, diagonal: int = 0) -> Tensor:
+    return _triu(x, k=diagonal)
+
+
+@primitive("masked_fill")
+def _masked_fill(x, mask=None, value=0.0):
+    """x with ``value`` where mask is True; the filled places get no gradient."""
+    y = np.where(mask, np.asarray(value, dtype=x.dtype), x)
+    return y, (lambda g: np.where(mask, 0, g),)
+
+
+def masked_fill(x, mask, value) -> Tensor:
+    mask = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+    if mask.dtype != np.bool_:
+        raise TypeError(f"masked_fill: the mask must be boolean, got dtype {mask.dtype} (compare first: x > 0)")
+    return _masked_fill(x, mask=mask, value=value)
+
+
+@primitive("gather")
+def _gather(x, index=None, axis=0):
+    """y[i][j] = x[i][index[i][j]] along ``axis``; the VJP adds g back where each value came from."""
+
+    def vjp(g):
+        full = np.zeros_like(x, dtype=g.dtype)
+        idx = list(np.ix_(*[np.arange(n) for n in index.shape]))
+        idx[axis] = index
+        np.add.at(full, tuple(idx), g)
+        return full
+
+    return np.take_along_axis(x, index, axis), (vjp,)
+
+
+def gather(x, dim: int, index) -> Tensor:
+    """``torch.gather(x, dim, index)``: pick one element per position of ``index`` along ``dim``."""
+    index = np.asarray(index.data if isinstance(index, Tensor) else index)
+    if not np.issubdtype(index.dtype, np.integer):
+        raise TypeError(f"gather: the index must hold integers, got dtype {index.dtype}")
+    data = _as_array(x)
+    if index.ndim != data.ndim:
+        raise ShapeError(f"gather: index has {index.ndim} dims but the tensor has {data.ndim} ({data.shape})")
+    return _gather(x, index=index, axis=_dim(data.ndim, dim, "gather"))
+
+
+@primitive("cumsum")
+def _cumsum(x, axis=0):
+    """Each input adds to every later partial sum: its gradient is the sum of g from there to the end."""
+    return np.cumsum(x, axis=axis), (lambda g: np.flip(np.cumsum(np.flip(g, axis), axis=axis), axis),)
+
+
+def cumsum(x, dim: int) -> Tensor:
+    return _cumsum(x, axis=_dim(np.ndim(_as_array(x)), dim, "cumsum"))
+
+
+@primitive("einsum")
+def _einsum(*operands, equation=""):
+    """Any einsum: the gradient for operand k is the einsum of g with the other operands, into k's indices."""
+    inputs, output = equation.split("->")
+    terms = inputs.split(",")
+
+    def vjp_for(k):
+        def vjp(g):
+            others = [t for i, t in enumerate(terms) if i != k]
+            arrays = [a for i, a in enumerate(operands) if i != k]
+            wanted = terms[k]
+            # an index that appears only in operand k (summed over in the forward) is broadcast back
+            present = set(output) | set("".join(others))
+            kept = "".join(c for c in wanted if c in present)
+            result = np.einsum(f"{output}{',' if others else ''}{','.join(others)}->{kept}", g, *arrays)
+            if kept != wanted:
+                shape = [operands[k].shape[i] if c in present else 1 for i, c in enumerate(wanted)]
+                result = np.broadcast_to(result.reshape(shape), operands[k].shape)
+            return result
+
+        return vjp
+
+    return np.einsum(equation, *operands), tuple(vjp_for(k) for k in range(len(operands)))
+
+
+def einsum(equation: str, *operands) -> Tensor:
+    """``bp.einsum("bij,bjk->bik", a, b)``: explicit output indices required; no '...' (yet)."""
+    equation = equation.replace(" ", "")
+    if "->" not in equation or "." in equation:
+        raise ValueError(f"einsum: write the output indices explicitly (e.g. 'ij,jk->ik'), without '...': {equation!r}")
+    terms = equation.split("->")[0].split(",")
+    if len(terms) != len(operands):
+        raise ValueError(f"einsum: {equation!r} names {len(terms)} operands, got {len(operands)}")
+    for term in terms:
+        if len(set(term)) != len(term):
+            raise ValueError(f"einsum: repeated index within one operand ({term!r}, a diagonal) is not supported")
+    return _einsum(*operands, equation=equation)
+
+
+# ============================================================================ more math
+
+
+@primitive("maximum")
+def maximum(a, b):
+    """Elementwise max; on a tie each side gets half the gradient (as max does)."""
+    a_wins, tie = (a > b).astype(np.float64), (a == b) * 0.5
+    return np.maximum(a, b), (lambda g: g * (a_wins + tie), lambda g: g * (1 - a_wins - tie))
+
+
+@primitive("minimum")
+def minimum(a, b):
+    a_wins, tie = (a < b).astype(np.float64), (a == b) * 0.5
+    return np.minimum(a, b), (lambda g: g * (a_wins + tie), lambda g: g * (1 - a_wins - tie))
+
+
+@primitive("logsumexp")
+def _logsumexp(x, axis=None, keepdims=False):
+    """log sum exp x, shifted by the max for stability. Its gradient is softmax(x)."""
+    axis = _reduction_axis(x, axis)
+    peak = np.max(x, axis=axis, keepdims=True)
+    peak = np.where(np.isfinite(peak), peak, 0)
+    kept = np.log(np.sum(np.exp(x - peak), axis=axis, keepdims=True)) + peak
+    if keepdims:
+        y = kept
+    else:
+        y = kept.reshape(()) if axis is None else np.squeeze(kept, axis=axis)
+    return y, (lambda g: _expand_to(g, x.shape, axis, keepdims) * np.exp(x - kept),)
+
+
+def logsumexp(x, dim=None, keepdim: bool = False) -> Tensor:
+    return _logsumexp(x, axis=dim, keepdims=keepdim)
+
+
+@primitive("prod")
+def _prod(x, axis=None, keepdims=False):
+    """The product; d/dx_i is the product of all the others (computed without dividing, so zeros are fine)."""
+    axis = _reduction_axis(x, axis)
+    y = np.prod(x, axis=axis, keepdims=keepdims)
+
+    def vjp(g):
+        flat = x.reshape(-1) if axis is None else np.moveaxis(x, axis, -1)
+        before = np.cumprod(np.concatenate([np.ones_like(flat[..., :1]), flat[..., :-1]], axis=-1), axis=-1)
+        after = np.flip(np.cumprod(np.concatenate(
+            [np.ones_like(flat[..., :1]), np.flip(flat, -1)[..., :-1]], axis=-1), axis=-1), -1)
+        others = before * after
+        others = others.reshape(x.shape) if axis is None else np.moveaxis(others, -1, axis)
+        return _expand_to(g, x.shape, axis, keepdims) * others
+
+    return y, (vjp,)
+
+
+def prod(x, dim=None, keepdim: bool = False) -> Tensor:
+    if dim is not None and not isinstance(dim, int):
+        raise TypeError("prod: dim must be one int (or None for all elements), as in PyTorch")
+    return _prod(x, axis=dim, keepdims=keepdim)
+
+
+def std(x, dim=None, keepdim: bool = False, unbiased: bool = False) -> Tensor:
+    """Standard deviation: sqrt of ``var`` (biased unless unbiased=True; see README's differences)."""
+    return sqrt(var(x, axis=dim, keepdims=keepdim, unbiased=unbiased))
+
+
+def norm(x, p=2, dim=None, keepdim: bool = False) -> Tensor:
+    """The p-norm (p = 2 by default; 1; inf); at 0 the 2-norm's gradient is taken as 0."""
+    if p == 1:
+        return sum(abs(x), axis=dim, keepdims=keepdim)
+    if p in (np.inf, float("inf"), "inf"):
+        return max(abs(x), axis=dim, keepdims=keepdim)
+    if p != 2:
+        raise ValueError(f"norm: p must be 1, 2 or inf, got {p!r}")
+    return _norm2(x, axis=dim, keepdims=keepdim)
+
+
+@primitive("norm")
+def _norm2(x, axis=None, keepdims=False):
+    axis = _reduction_axis(x, axis)
+    y = np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims))
+
+    def vjp(g):
+        y_kept = _expand_to(y, x.shape, axis, keepdims)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(y_kept > 0, _expand_to(g, x.shape, axis, keepdims) * x / y_kept, 0.0)
+
+    return y, (vjp,)
+
+
+@primitive("sin")
+def sin(x):
+    return np.sin(x), (lambda g: g * np.cos(x),)
+
+
+@primitive("cos")
+def cos(x):
+    return np.cos(x), (lambda g: -g * np.sin(x),)
+
+
+@primitive("erf")
+def erf(x):
+    """The error function; d erf(x)/dx = 2/sqrt(pi) exp(-x^2)."""
+    y = np.asarray(_erf(x), dtype=x.dtype) if np.ndim(x) else x.dtype.type(math.erf(float(x)))
+    return y, (lambda g: g * (2 / math.sqrt(math.pi)) * np.exp(-x * x),)
+
+
 # ============================================================================ copies and in-place changes
 
 
@@ -869,6 +1231,82 @@ class _TensorMethods:
     def clip(self, min=None, max=None):
         return clip(self, min=min, max=max)
 
+    clamp = clip
+
+    # -- shapes, with PyTorch's names
+    def view(self, *shape):
+        return view(self, *shape)
+
+    def unsqueeze(self, dim: int):
+        return unsqueeze(self, dim)
+
+    def squeeze(self, dim=None):
+        return squeeze(self, dim)
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1):
+        return flatten(self, start_dim, end_dim)
+
+    def unflatten(self, dim: int, sizes):
+        return unflatten(self, dim, sizes)
+
+    def expand(self, *sizes):
+        return expand(self, *sizes)
+
+    def repeat(self, *reps):
+        return repeat(self, *reps)
+
+    def flip(self, dims):
+        return flip(self, dims)
+
+    def split(self, split_size_or_sections, dim: int = 0):
+        return split(self, split_size_or_sections, dim)
+
+    def chunk(self, chunks: int, dim: int = 0):
+        return chunk(self, chunks, dim)
+
+    def tril(self, diagonal: int = 0):
+        return tril(self, diagonal)
+
+    def triu(self, diagonal: int = 0):
+        return triu(self, diagonal)
+
+    def masked_fill(self, mask, value):
+        return masked_fill(self, mask, value)
+
+    def gather(self, dim: int, index):
+        return gather(self, dim, index)
+
+    def cumsum(self, dim: int):
+        return cumsum(self, dim)
+
+    # -- more math
+    def logsumexp(self, dim=None, keepdim: bool = False):
+        return logsumexp(self, dim, keepdim)
+
+    def prod(self, dim=None, keepdim: bool = False):
+        return prod(self, dim, keepdim)
+
+    def std(self, dim=None, keepdim: bool = False, unbiased: bool = False):
+        return std(self, dim, keepdim, unbiased)
+
+    def norm(self, p=2, dim=None, keepdim: bool = False):
+        return norm(self, p, dim, keepdim)
+
+    def sin(self):
+        return sin(self)
+
+    def cos(self):
+        return cos(self)
+
+    def erf(self):
+        return erf(self)
+
+    def maximum(self, other):
+        return maximum(self, other)
+
+    def minimum(self, other):
+        return minimum(self, other)
+
     def astype(self, dtype):
         return cast(self, dtype=np.dtype(dtype))
 
@@ -888,40 +1326,67 @@ del _name, _member
 
 
 __all__ = [
+    "ExtremeResult",
     "Primitive",
     "abs",
     "add",
     "cast",
     "cat",
+    "chunk",
     "clip",
     "clone",
     "concat",
+    "cos",
+    "cumsum",
     "div",
+    "einsum",
+    "erf",
     "exp",
+    "expand",
+    "flatten",
+    "flip",
+    "gather",
     "gelu",
     "getitem",
     "leaky_relu",
     "log",
     "log_softmax",
+    "logsumexp",
+    "masked_fill",
     "matmul",
     "max",
+    "maximum",
     "mean",
     "min",
+    "minimum",
     "mul",
     "neg",
+    "norm",
+    "pad",
     "permute",
     "pow",
     "primitive",
+    "prod",
     "relu",
+    "repeat",
     "reshape",
     "sigmoid",
+    "sin",
     "softmax",
+    "split",
     "sqrt",
+    "squeeze",
     "stack",
+    "std",
     "sub",
     "sum",
     "tanh",
     "transpose",
+    "tril",
+    "triu",
+    "unflatten",
+    "unsqueeze",
     "var",
+    "view",
     "where",
 ]

@@ -187,22 +187,115 @@ def dropout(x, p: float = 0.5, training: bool = True, rng=None) -> Tensor:
     return x * (keep / (1 - p)).astype(x.dtype)
 
 
+# ======================================================================= more activations, each f and f' side by side
+
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+
+def _sigmoid_np(z):
+    return 0.5 * (1 + np.tanh(0.5 * z))
+
+
+@primitive("softplus")
+def _softplus(x, beta=1.0, threshold=20.0):
+    """log(1 + exp(beta x)) / beta, linear where beta x > threshold; f' = sigmoid(beta x) (1 there)."""
+    linear_part = beta * x > threshold
+    y = np.where(linear_part, x, np.logaddexp(0, beta * x) / beta)
+    return y, (lambda g: g * np.where(linear_part, 1.0, _sigmoid_np(beta * x)),)
+
+
+def softplus(x, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    return _softplus(x, beta=beta, threshold=threshold)
+
+
+@primitive("elu")
+def _elu(x, alpha=1.0, scale=1.0):
+    """scale * (x if x > 0 else alpha (e^x - 1)); f' = scale * (1 or alpha e^x)."""
+    negative = np.expm1(np.minimum(x, 0))
+    y = scale * np.where(x > 0, x, alpha * negative)
+    return y, (lambda g: g * scale * np.where(x > 0, 1.0, alpha * (negative + 1)),)
+
+
+def elu(x, alpha: float = 1.0) -> Tensor:
+    return _elu(x, alpha=alpha)
+
+
+def selu(x) -> Tensor:
+    """ELU with the fixed alpha and scale that keep activations near mean 0, variance 1."""
+    return _elu(x, alpha=_SELU_ALPHA, scale=_SELU_SCALE)
+
+
+@primitive("silu")
+def silu(x):
+    """x sigmoid(x) (also called swish); f' = s + x s (1 - s)."""
+    s = _sigmoid_np(x)
+    return x * s, (lambda g: g * (s + x * s * (1 - s)),)
+
+
+@primitive("mish")
+def mish(x):
+    """x tanh(softplus(x)); f' = tanh(sp) + x (1 - tanh(sp)^2) sigmoid(x)."""
+    t = np.tanh(np.logaddexp(0, x))
+    return x * t, (lambda g: g * (t + x * (1 - t * t) * _sigmoid_np(x)),)
+
+
+@primitive("hardtanh")
+def _hardtanh(x, low=-1.0, high=1.0):
+    """clip(x, low, high); f' = 1 strictly inside, 0 outside and at the edges (as PyTorch)."""
+    inside = (x > low) & (x < high)
+    return np.clip(x, low, high), (lambda g: g * inside,)
+
+
+def hardtanh(x, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    return _hardtanh(x, low=min_val, high=max_val)
+
+
+def relu6(x) -> Tensor:
+    return _hardtanh(x, low=0.0, high=6.0)
+
+
+@primitive("logsigmoid")
+def logsigmoid(x):
+    """log sigmoid(x) = -softplus(-x), computed stably; f' = sigmoid(-x)."""
+    return -np.logaddexp(0, -x), (lambda g: g * _sigmoid_np(-x),)
+
+
+@primitive("softsign")
+def softsign(x):
+    """x / (1 + |x|); f' = 1 / (1 + |x|)^2."""
+    d = 1 + np.abs(x)
+    return x / d, (lambda g: g / (d * d),)
+
+
+pad = ops.pad
+
+
 __all__ = [
     "avg_pool2d",
     "binary_cross_entropy_with_logits",
     "conv2d",
     "cross_entropy",
     "dropout",
+    "elu",
     "gelu",
+    "hardtanh",
     "leaky_relu",
     "linear",
     "log_softmax",
+    "logsigmoid",
     "max_pool2d",
+    "mish",
     "mse_loss",
     "nll_loss",
     "ops",
+    "pad",
     "relu",
+    "relu6",
+    "selu",
     "sigmoid",
+    "silu",
     "softmax",
+    "softplus",
+    "softsign",
     "tanh",
 ]

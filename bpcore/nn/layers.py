@@ -120,6 +120,67 @@ class Identity(Module):
         return x
 
 
+class _Elementwise(Module):
+    """A module for an activation function of ``F``, with its settings: ``nn.Softplus(beta=2)``."""
+
+    function = None
+
+    def __init__(self, **settings):
+        super().__init__()
+        self.settings = settings
+
+    def forward(self, x):
+        return type(self).function(x, **self.settings)
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self.settings.items())
+
+
+class Softplus(_Elementwise):
+    function = staticmethod(F.softplus)
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+        super().__init__(beta=beta, threshold=threshold)
+
+
+class ELU(_Elementwise):
+    function = staticmethod(F.elu)
+
+    def __init__(self, alpha: float = 1.0):
+        super().__init__(alpha=alpha)
+
+
+class SELU(_Elementwise):
+    function = staticmethod(F.selu)
+
+
+class SiLU(_Elementwise):
+    function = staticmethod(F.silu)
+
+
+class Mish(_Elementwise):
+    function = staticmethod(F.mish)
+
+
+class Hardtanh(_Elementwise):
+    function = staticmethod(F.hardtanh)
+
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0):
+        super().__init__(min_val=min_val, max_val=max_val)
+
+
+class ReLU6(_Elementwise):
+    function = staticmethod(F.relu6)
+
+
+class LogSigmoid(_Elementwise):
+    function = staticmethod(F.logsigmoid)
+
+
+class Softsign(_Elementwise):
+    function = staticmethod(F.softsign)
+
+
 # ----------------------------------------------------------------------------- regularisation and normalisation
 
 
