@@ -1,6 +1,6 @@
 """Neural-network building blocks with PyTorch's names: ``bp.nn.Linear``, ``bp.nn.functional`` ..."""
 
-from bpcore.nn import conv, functional, init
+from bpcore.nn import conv, functional, init, utils
 from bpcore.nn.conv import AvgPool2d, Conv2d, MaxPool2d
 from bpcore.nn.layers import (
     ELU,
@@ -28,6 +28,7 @@ from bpcore.nn.layers import (
     Softsign,
     Tanh,
 )
+from bpcore.nn.loss import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss, NLLLoss
 from bpcore.nn.module import Module, Parameter
 from bpcore.nn.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RecurrentNet, RNNCell
 
@@ -39,22 +40,29 @@ __all__ = [
     "RNN",
     "SELU",
     "AvgPool2d",
+    "BCELoss",
+    "BCEWithLogitsLoss",
     "BatchNorm1d",
     "Conv2d",
+    "CrossEntropyLoss",
     "Dropout",
     "Embedding",
     "Flatten",
     "GRUCell",
     "Hardtanh",
+    "HuberLoss",
     "Identity",
+    "L1Loss",
     "LSTMCell",
     "LayerNorm",
     "LeakyReLU",
     "Linear",
     "LogSigmoid",
+    "MSELoss",
     "MaxPool2d",
     "Mish",
     "Module",
+    "NLLLoss",
     "Parameter",
     "RNNCell",
     "ReLU",
@@ -71,4 +79,5 @@ __all__ = [
     "conv",
     "functional",
     "init",
+    "utils",
 ]
