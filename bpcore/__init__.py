@@ -59,10 +59,8 @@ from bpcore.ops import (
     logsumexp,
     masked_fill,
     matmul,
-    max,
     maximum,
     mean,
-    min,
     minimum,
     norm,
     permute,
@@ -86,6 +84,12 @@ from bpcore.ops import (
     unsqueeze,
     var,
     where,
+)
+from bpcore.ops import (
+    max_ as max,
+)
+from bpcore.ops import (
+    min_ as min,
 )
 from bpcore.random import manual_seed, rand, randint, randn
 from bpcore.tensor import (

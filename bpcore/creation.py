@@ -32,7 +32,9 @@ def empty(*shape, requires_grad: bool = False, dtype=np.float64) -> Tensor:
 
 def full(shape, fill_value, requires_grad: bool = False, dtype=None) -> Tensor:
     """``bp.full((2, 3), 7.0)``: the dtype follows the value unless given (7 gives int64, 7.0 float64)."""
-    dtype = dtype or (np.int64 if isinstance(fill_value, bool | int | np.integer) else np.float64)
+    if dtype is None:
+        dtype = np.bool_ if isinstance(fill_value, bool | np.bool_) else (
+            np.int64 if isinstance(fill_value, int | np.integer) else np.float64)
     return _made(np.full(tuple(shape) if not isinstance(shape, int) else (shape,), fill_value, dtype=dtype),
                  requires_grad)
 

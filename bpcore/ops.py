@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from bpcore.tensor import SWITCHES, ShapeError, Tensor, check_finite, user_site
+from bpcore.tensor import SWITCHES, ShapeError, Tensor, check_finite, mark_changed, user_site
 
 
 class Primitive:
@@ -516,23 +516,33 @@ def stack(tensors, axis: int = 0, *, dim=None) -> Tensor:
 
 def where(condition, a, b) -> Tensor:
     """Pick from ``a`` where ``condition`` holds, else from ``b``; the gradient follows the pick."""
-    return _where(a, b, condition=np.asarray(_as_array(condition), dtype=bool))
+    return _where(a, b, condition=np.array(_as_array(condition), dtype=bool))  # a copy: later edits can't reach it
 
 
 # tensors (or their data) used as indices are plain integer arrays
+# (copied, so an index tensor changed in place later cannot change what backward scatters into)
 def _index_data(index):
     if isinstance(index, tuple):
         return tuple(_index_data(i) for i in index)
     if isinstance(index, Tensor):
-        return index.data
-    if isinstance(index, list):
-        return np.asarray(index)
+        return index.data.copy()
+    if isinstance(index, list | np.ndarray):
+        return np.array(index)
     return index
 
 
 def getitem(x, index) -> Tensor:
-    """x[index] with slices, integers, integer arrays (or tensors of them) and pairs of index arrays."""
-    return _getitem(x, index=_index_data(index))
+    """x[index] with slices, integers, integer arrays (or tensors of them) and pairs of index arrays.
+
+    Slices and integers give a view of x's memory, as in PyTorch (``w[0].zero_()`` under ``no_grad``
+    changes ``w``); numpy would return a copy for ``w[0]`` of a vector, so an Ellipsis is added.
+    """
+    index = _index_data(index)
+    if _is_basic_index(index):
+        parts = index if isinstance(index, tuple) else (index,)
+        if not builtins.any(p is Ellipsis for p in parts):
+            index = (*parts, Ellipsis)
+    return _getitem(x, index=index)
 
 
 # ============================================================================ more shapes: PyTorch's names
@@ -541,7 +551,8 @@ def getitem(x, index) -> Tensor:
 def _dim(ndim: int, dim: int, op: str, extra: int = 0) -> int:
     """``dim`` counted from the end when negative; ``extra`` widens the range (unsqueeze adds a dim)."""
     size = ndim + extra
-    if not -size <= dim < (size or 1):
+    bound = size or 1  # a 0-d tensor accepts dims 0 and -1, as in PyTorch
+    if not -bound <= dim < bound:
         raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dims")
     return dim % size if size else 0
 
@@ -576,6 +587,8 @@ def flatten(x, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     if data.ndim == 0:
         return reshape(x, shape=(1,))
     a, b = _dim(data.ndim, start_dim, "flatten"), _dim(data.ndim, end_dim, "flatten")
+    if a > b:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
     return reshape(x, shape=(*data.shape[:a], math.prod(data.shape[a : b + 1]), *data.shape[b + 1 :]))
 
 
@@ -628,14 +641,15 @@ def repeat(x, *reps) -> Tensor:
 
 @primitive("flip")
 def _flip(x, axes=()):
-    return np.flip(x, axes), (lambda g: np.flip(g, axes),)
+    return np.flip(x, axes).copy(), (lambda g: np.flip(g, axes),)  # a copy, as torch.flip
 
 
 def flip(x, dims) -> Tensor:
     """Reverse the order along ``dims``; the gradient is flipped back."""
     dims = (dims,) if isinstance(dims, int) else tuple(dims)
     data = _as_array(x)
-    return _flip(x, axes=tuple(_dim(data.ndim, d, "flip") for d in dims))
+    axes = tuple(_dim(data.ndim, d, "flip") for d in dims) if data.ndim else ()
+    return _flip(x, axes=axes)
 
 
 def split(x, split_size_or_sections, dim: int = 0) -> list[Tensor]:
@@ -697,39 +711,49 @@ def _triu(x, k=0):
 
 def tril(x, diagonal: int = 0) -> Tensor:
     """Keep the lower triangle of the last two dims (a causal mask): the gradient passes only there."""
+    _need_matrix(x, "tril")
     return _tril(x, k=diagonal)
 
 
 def triu(x, diagonal: int = 0) -> Tensor:
+    _need_matrix(x, "triu")
     return _triu(x, k=diagonal)
 
 
+def _need_matrix(x, op: str) -> None:
+    if np.ndim(_as_array(x)) < 2:
+        raise ShapeError(f"{op} needs at least 2 dims, got shape {np.shape(_as_array(x))}")
+
+
 @primitive("masked_fill")
-def _masked_fill(x, mask=None, value=0.0):
-    """x with ``value`` where mask is True; the filled places get no gradient."""
+def _masked_fill(x, value, mask=None):
+    """x with ``value`` where mask is True: the filled places get no gradient; a tensor value gets their sum."""
     y = np.where(mask, np.asarray(value, dtype=x.dtype), x)
-    return y, (lambda g: np.where(mask, 0, g),)
+    return y, (lambda g: np.where(mask, 0, g), lambda g: np.where(mask, g, 0))
 
 
 def masked_fill(x, mask, value) -> Tensor:
-    mask = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+    mask = np.array(mask.data if isinstance(mask, Tensor) else mask)  # a copy: later edits can't reach it
     if mask.dtype != np.bool_:
         raise TypeError(f"masked_fill: the mask must be boolean, got dtype {mask.dtype} (compare first: x > 0)")
-    return _masked_fill(x, mask=mask, value=value)
+    if isinstance(value, Tensor) and value.ndim:
+        raise ShapeError(f"masked_fill: the value must be a number or a 0-d tensor, got shape {value.shape}")
+    return _masked_fill(x, value, mask=mask)
 
 
 @primitive("gather")
 def _gather(x, index=None, axis=0):
-    """y[i][j] = x[i][index[i][j]] along ``axis``; the VJP adds g back where each value came from."""
+    """y[i][j] = x[i][index[i][j]] along ``axis`` (y has index's shape); the VJP adds g back where each came from."""
+    where = list(np.ix_(*[np.arange(n) for n in index.shape]))
+    where[axis] = index
+    where = tuple(where)
 
     def vjp(g):
         full = np.zeros_like(x, dtype=g.dtype)
-        idx = list(np.ix_(*[np.arange(n) for n in index.shape]))
-        idx[axis] = index
-        np.add.at(full, tuple(idx), g)
+        np.add.at(full, where, g)
         return full
 
-    return np.take_along_axis(x, index, axis), (vjp,)
+    return x[where], (vjp,)
 
 
 def gather(x, dim: int, index) -> Tensor:
@@ -740,7 +764,14 @@ def gather(x, dim: int, index) -> Tensor:
     data = _as_array(x)
     if index.ndim != data.ndim:
         raise ShapeError(f"gather: index has {index.ndim} dims but the tensor has {data.ndim} ({data.shape})")
-    return _gather(x, index=index, axis=_dim(data.ndim, dim, "gather"))
+    axis = _dim(data.ndim, dim, "gather")
+    pairs = enumerate(zip(index.shape, data.shape, strict=True))
+    if builtins.any(i > n for d, (i, n) in pairs if d != axis):
+        raise ShapeError(f"gather: index {index.shape} may not be larger than {data.shape} but along dim {dim}")
+    if index.size and (index.min() < 0 or index.max() >= (data.shape[axis] if data.ndim else 1)):
+        raise IndexError(f"gather: index values must lie in [0, {data.shape[axis] - 1 if data.ndim else 0}], "
+                         f"got {index.min()} to {index.max()}")
+    return _gather(x, index=np.array(index), axis=axis)
 
 
 @primitive("cumsum")
@@ -850,9 +881,29 @@ def prod(x, dim=None, keepdim: bool = False) -> Tensor:
     return _prod(x, axis=dim, keepdims=keepdim)
 
 
+@primitive("std")
+def _std(x, axis=None, keepdims=False, unbiased=False):
+    """sqrt of the variance; d/dx_i = (x_i - mean) / (divisor * std), taken as 0 where std is 0 (as PyTorch)."""
+    axis = _reduction_axis(x, axis)
+    n = _count(x.shape, axis)
+    divisor = n - 1 if unbiased else n
+    centred = x - x.mean(axis=axis, keepdims=True) if n else x
+    with np.errstate(invalid="ignore", divide="ignore"):
+        y = np.sqrt((centred * centred).sum(axis=axis, keepdims=keepdims) / divisor) if divisor > 0 else np.full(
+            np.sum(x, axis=axis, keepdims=keepdims).shape, np.nan)
+
+    def vjp(g):
+        y_kept = _expand_to(y, x.shape, axis, keepdims)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(y_kept > 0, centred / (divisor * y_kept), 0.0)
+        return _expand_to(g, x.shape, axis, keepdims) * share
+
+    return y, (vjp,)
+
+
 def std(x, dim=None, keepdim: bool = False, unbiased: bool = False) -> Tensor:
-    """Standard deviation: sqrt of ``var`` (biased unless unbiased=True; see README's differences)."""
-    return sqrt(var(x, axis=dim, keepdims=keepdim, unbiased=unbiased))
+    """Standard deviation (biased unless unbiased=True; see README's differences)."""
+    return _std(x, axis=dim, keepdims=keepdim, unbiased=unbiased)
 
 
 def norm(x, p=2, dim=None, keepdim: bool = False) -> Tensor:
@@ -919,22 +970,29 @@ def _setitem(x, value, index=None):
     return y, (d_x, lambda g: g[index])
 
 
-_SAVED_ROLE = ("data", "requires_grad", "op", "inputs", "_edges", "_primitive", "_static", "_site", "_number",
-               "_epoch", "_hooks", "_retain", "grad", "_version")
+@primitive("overwrite")
+def _overwrite(x, value):
+    """Every entry replaced by value (broadcast): fill_, zero_ and copy_ in a graph. The old values get no gradient."""
+    return np.array(np.broadcast_to(value, x.shape), dtype=x.dtype), (None, lambda g: g)
 
 
-def _change_in_place(x: Tensor, what: str, on_data, in_graph) -> Tensor:
+_ROLE = ("data", "requires_grad", "op", "inputs", "_edges", "_primitive", "_static", "_site", "_number", "_epoch",
+         "_hooks", "_retain", "grad")
+
+
+def _change_in_place(x: Tensor, what: str, on_data, build, operands=()) -> Tensor:
     """The rule behind every in-place method (``x += y``, ``x[i] = v``, ``x.zero_()`` ...), as in PyTorch.
 
     * A leaf that requires grad may not be changed while gradients are recorded (its gradient
       would be lost): do it inside ``no_grad()``, as optimizers do.
     * Outside the graph (under ``no_grad``, or nothing involved requires grad) the data is changed
-      in place: ``on_data(array)`` mutates it.
-    * Inside the graph, ``x`` becomes the output of ``in_graph(previous x)``, a new op: later uses
-      of ``x`` differentiate through the change.
+      in place: ``on_data(array)`` mutates it, views of the same memory included.
+    * Inside the graph, ``x`` becomes the output of ``build(previous x, *operands)``, a new op, so
+      later uses of ``x`` differentiate through the change (an operand that is ``x`` itself is read
+      as its previous value). A view cannot be changed this way: what it views would not follow.
 
-    Either way the change is stamped on ``x``: an op that read ``x`` before it refuses to run
-    backward (``tensor.check_unchanged``), instead of giving a silently wrong gradient.
+    Either way the change is stamped on the memory (``tensor.mark_changed``): an op that read it
+    before refuses to run backward, instead of giving a silently wrong gradient.
     """
     recording = SWITCHES.grad_enabled
     if recording and x.requires_grad and x.op is None:
@@ -942,46 +1000,57 @@ def _change_in_place(x: Tensor, what: str, on_data, in_graph) -> Tensor:
             f"a leaf tensor that requires grad is used in an in-place operation ({what}). Its gradient would "
             "be lost, so PyTorch refuses this too. To update a parameter, do it inside `with bp.no_grad():`"
         )
+    needs_graph = x.requires_grad or builtins.any(isinstance(o, Tensor) and o.requires_grad for o in operands)
     SWITCHES.inplace_epoch += 1
-    if not recording or not (x.requires_grad or in_graph.needs_graph):
+    if not recording or not needs_graph:
         try:
             on_data(x.data)
         except ValueError as error:
             raise ShapeError(f"{what} on a tensor of shape {x.shape}: {error}") from None
-        if x._version is None:
-            x._version = [0]
-        x._version[0] = SWITCHES.inplace_epoch
+        mark_changed(x.data)
         return x
+    if x.data.base is not None:
+        raise RuntimeError(
+            f"{what} on a view (made by '{x.op or 'indexing'}') while gradients are recorded: the tensor it views "
+            "would not see the change. Change that tensor itself (base[index] = ...), or work on a clone()"
+        )
     previous = Tensor.__new__(Tensor)
-    for slot in _SAVED_ROLE:
+    for slot in _ROLE:
         setattr(previous, slot, getattr(x, slot))
     previous.name = x.name
-    out = in_graph(previous)
+    out = build(previous, *(previous if o is x else o for o in operands))
     if out.shape != x.shape:
         raise ShapeError(f"{what}: the result has shape {out.shape}, but an in-place change must keep {x.shape}")
-    for slot in _SAVED_ROLE:
+    if out.dtype != x.dtype:  # x += float64 on a float32 x stays float32, as in PyTorch
+        out = cast(out, dtype=x.dtype)
+    for slot in _ROLE:
         setattr(x, slot, getattr(out, slot))
-    x._version = [SWITCHES.inplace_epoch]  # previous keeps the old box: its data was not touched
+    mark_changed(x.data)  # ops that read x before now refuse to backward (their edge points at x)
     return x
-
-
-class _InGraph:
-    """``in_graph`` for _change_in_place: a function of the previous tensor, and whether ``other`` needs a graph."""
-
-    def __init__(self, fn, *others):
-        self.fn = fn
-        self.needs_graph = any(isinstance(o, Tensor) and o.requires_grad for o in others)
-
-    def __call__(self, previous):
-        return self.fn(previous)
 
 
 def _inplace_arithmetic(x, other, primitive_op, ufunc, symbol):
     other_data = other.data if isinstance(other, Tensor) else other
     return _change_in_place(
-        x, f"x {symbol}= ...", lambda a: ufunc(a, other_data, out=a, casting="same_kind"),
-        _InGraph(lambda previous: primitive_op(previous, other), other),
+        x, f"x {symbol}= ...", lambda a: ufunc(a, other_data, out=a, casting="same_kind"), primitive_op, (other,)
     )
+
+
+def _overwrite_in_place(x, value, what: str) -> Tensor:
+    raw = value.data if isinstance(value, Tensor) else value
+
+    def on_data(a):
+        a[...] = raw
+
+    return _change_in_place(x, what, on_data, _overwrite, (value,))
+
+
+def _cast(x, dtype) -> Tensor:
+    """A new dtype. Casting to integers or booleans cuts the graph (no gradient crosses it), as in PyTorch."""
+    dtype = np.dtype(dtype)
+    if not np.issubdtype(dtype, np.floating):
+        return Tensor(x.data.astype(dtype))
+    return cast(x, dtype=dtype)
 
 
 # -- Tensor's operators and methods ----------------------------------------------------
@@ -1027,11 +1096,37 @@ def _arg_extreme(x, arg, dim, keepdim) -> Tensor:
 
 
 def _extreme_method(x, reduce, arg, dim, keepdim, axis, keepdims, op: str):
-    if dim is None:  # numpy's spelling or the whole tensor: the values alone
-        return reduce(x, axis=axis, keepdims=_keep(keepdim, keepdims))
+    """``x.max()`` / ``x.max(axis=1)``: the values (ties share the gradient). ``x.max(dim)``: (values, indices),
+    and the gradient goes to the returned index alone, as in PyTorch."""
+    x = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
+    keep = _keep(keepdim, keepdims)
+    if dim is None:
+        return reduce(x, axis=axis, keepdims=keep)
     if axis is not None:
         raise TypeError(f"{op}: give dim= (PyTorch) or axis= (numpy), not both")
-    return ExtremeResult(reduce(x, axis=dim, keepdims=_keep(keepdim, keepdims)), _arg_extreme(x, arg, dim, keepdim))
+    if x.ndim == 0:
+        _reduction_axis(x.data, dim)
+        return ExtremeResult(reduce(x), Tensor(np.asarray(0)))
+    d = _dim(x.ndim, dim, op)
+    where = np.asarray(arg(x.data, axis=d, keepdims=True))
+    values = _gather(x, index=where, axis=d)
+    if not keep:
+        values = squeeze(values, d)
+        where = np.squeeze(where, axis=d)
+    return ExtremeResult(values, Tensor(where))
+
+
+def max_(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+    """``bp.max``: as ``x.max`` (values, or (values, indices) along a dim); ``bp.max(x, y)`` elementwise."""
+    if isinstance(dim, Tensor | np.ndarray):
+        return maximum(x, dim)
+    return _extreme_method(x, max, np.argmax, dim, keepdim, axis, keepdims, "max")
+
+
+def min_(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+    if isinstance(dim, Tensor | np.ndarray):
+        return minimum(x, dim)
+    return _extreme_method(x, min, np.argmin, dim, keepdim, axis, keepdims, "min")
 
 
 class _TensorMethods:
@@ -1096,26 +1191,18 @@ class _TensorMethods:
         def on_data(a):
             a[index] = raw
 
-        return _change_in_place(
-            self, "x[...] = ...", on_data, _InGraph(lambda previous: _setitem(previous, value, index=index), value)
-        )
+        _change_in_place(self, "x[...] = ...", on_data, lambda prev, v: _setitem(prev, v, index=index), (value,))
 
     def zero_(self):
-        return self.fill_(0)
+        return self.fill_(0.0)
 
     def fill_(self, value):
-        def on_data(a):
-            a[...] = value
-
-        return _change_in_place(self, "fill_", on_data, _InGraph(lambda previous: previous * 0 + value))
+        if isinstance(value, Tensor) and value.ndim:
+            raise RuntimeError(f"fill_ takes a number or a 0-d tensor, got a tensor of shape {value.shape}")
+        return _overwrite_in_place(self, value, "fill_")
 
     def copy_(self, source):
-        raw = source.data if isinstance(source, Tensor) else np.asarray(source)
-
-        def on_data(a):
-            a[...] = raw
-
-        return _change_in_place(self, "copy_", on_data, _InGraph(lambda previous: previous * 0 + source, source))
+        return _overwrite_in_place(self, source if isinstance(source, Tensor) else np.asarray(source), "copy_")
 
     def clone(self):
         return clone(self)
@@ -1168,10 +1255,10 @@ class _TensorMethods:
 
     def max(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
         """``x.max()`` the largest value; ``x.max(dim)`` (values, indices) as in PyTorch; ``x.max(axis=)`` values."""
-        return _extreme_method(self, max, np.argmax, dim, keepdim, axis, keepdims, "max")
+        return max_(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
     def min(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
-        return _extreme_method(self, min, np.argmin, dim, keepdim, axis, keepdims, "min")
+        return min_(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
     def argmax(self, dim=None, keepdim: bool = False):
         return _arg_extreme(self, np.argmax, dim, keepdim)
@@ -1187,16 +1274,16 @@ class _TensorMethods:
         return self.data.ndim
 
     def float(self):
-        return cast(self, dtype=np.dtype(np.float32))
+        return _cast(self, np.float32)
 
     def double(self):
-        return cast(self, dtype=np.dtype(np.float64))
+        return _cast(self, np.float64)
 
     def long(self):
-        return cast(self, dtype=np.dtype(np.int64))
+        return _cast(self, np.int64)
 
     def int(self):
-        return cast(self, dtype=np.dtype(np.int32))
+        return _cast(self, np.int32)
 
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], tuple | list):
@@ -1308,7 +1395,7 @@ class _TensorMethods:
         return minimum(self, other)
 
     def astype(self, dtype):
-        return cast(self, dtype=np.dtype(dtype))
+        return _cast(self, dtype)
 
     def to(self, target):
         """``x.to(bp.float32)``, or ``x.to("cpu")`` (the only device: numpy runs on the CPU)."""
@@ -1316,7 +1403,7 @@ class _TensorMethods:
             if target != "cpu":
                 raise RuntimeError(f"bpcore runs on the CPU only (numpy); cannot move a tensor to {target!r}")
             return self
-        return cast(self, dtype=np.dtype(target))
+        return _cast(self, target)
 
 
 for _name, _member in vars(_TensorMethods).items():

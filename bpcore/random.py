@@ -34,16 +34,25 @@ def _shape(shape) -> tuple[int, ...]:
 
 def randn(*shape, rng=None, requires_grad: bool = False, dtype=np.float64) -> Tensor:
     """Standard normal samples from the package generator: ``bp.randn(2, 3)``."""
+    _floating(dtype, "randn")
     return Tensor(generator(rng).standard_normal(_shape(shape)).astype(dtype), requires_grad=requires_grad)
 
 
 def rand(*shape, rng=None, requires_grad: bool = False, dtype=np.float64) -> Tensor:
     """Uniform samples in [0, 1) from the package generator: ``bp.rand(2, 3)``."""
+    _floating(dtype, "rand")
     return Tensor(generator(rng).random(_shape(shape)).astype(dtype), requires_grad=requires_grad)
+
+
+def _floating(dtype, op: str) -> None:
+    if not np.issubdtype(np.dtype(dtype), np.floating):
+        raise TypeError(f"{op} draws floating-point numbers; got dtype {np.dtype(dtype)} (use bp.randint for integers)")
 
 
 def randint(low: int, high: int | None = None, size=(), rng=None) -> Tensor:
     """Integers in [low, high) (or [0, low) with one bound), int64, as ``torch.randint(low, high, size)``."""
+    if isinstance(high, tuple | list):  # torch.randint(high, size)
+        low, high, size = 0, low, high
     low, high = (0, low) if high is None else (low, high)
     size = (size,) if isinstance(size, int) else tuple(size)
     return Tensor(generator(rng).integers(low, high, size=size))

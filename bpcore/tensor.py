@@ -19,6 +19,7 @@ import linecache
 import operator
 import os
 import sys
+import weakref
 from collections.abc import Callable
 
 import numpy as np
@@ -32,7 +33,7 @@ class _Switches:
     grad_enabled = True  # False inside no_grad(): ops record nothing
     anomaly = False  # True inside detect_anomaly(): every value and gradient is checked
     record_sites = 0  # > 0: ops remember the line of user code that created them
-    inplace_epoch = 0  # counts in-place changes (x += 1, x.zero_() ...); see Tensor._version
+    inplace_epoch = 0  # counts in-place changes (x += 1, x.zero_() ...); see mark_changed
 
 
 SWITCHES = _Switches()
@@ -167,7 +168,6 @@ class Tensor:
         "_retain",
         "_site",
         "_static",
-        "_version",
         "data",
         "grad",
         "inputs",
@@ -197,11 +197,7 @@ class Tensor:
         self._hooks = None
         self._retain = False
         self._site = None
-        # In-place changes, as PyTorch's version counter: an op records the epoch it was made in;
-        # an in-place change stamps the data's box with a newer one, and backward refuses an op
-        # whose input was changed after it read it. Tensors sharing data (detach) share the box.
-        self._epoch = 0
-        self._version = None  # None: never changed in place; else [epoch of the last change]
+        self._epoch = 0  # the in-place epoch this tensor's op ran in (see mark_changed)
 
     # -- basic facts ----------------------------------------------------------
     @property
@@ -275,11 +271,7 @@ class Tensor:
 
         They share in-place changes too: ``x.detach().zero_()`` changes ``x``, and backward knows it.
         """
-        if self._version is None:
-            self._version = [0]
-        detached = Tensor(self.data, requires_grad=False, name=self.name)
-        detached._version = self._version
-        return detached
+        return Tensor(self.data, requires_grad=False, name=self.name)
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
         if not self.is_leaf:
@@ -378,11 +370,37 @@ def check_can_require_grad(dtype) -> None:
         )
 
 
+# In-place changes, as PyTorch's version counter. An op records the epoch it ran in; an in-place
+# change stamps the memory it wrote with a newer epoch, keyed by the array that owns that memory, so
+# every tensor sharing it (a view, a detach(), a from_numpy array) sees the change. Backward refuses
+# an op whose input or output memory was changed after the op ran.
+_CHANGED: dict[int, int] = {}  # id(owning array) -> epoch of its last in-place change
+
+
+def _owner(array: np.ndarray) -> np.ndarray:
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array
+
+
+def mark_changed(array: np.ndarray) -> None:
+    """Record that ``array``'s memory was just changed in place (at the current epoch)."""
+    owner = _owner(array)
+    key = id(owner)
+    if key not in _CHANGED:
+        weakref.finalize(owner, _CHANGED.pop, key, None)  # forget it when the memory goes
+    _CHANGED[key] = SWITCHES.inplace_epoch
+
+
+def changed_since(array: np.ndarray, epoch: int) -> bool:
+    return _CHANGED.get(id(_owner(array)), 0) > epoch
+
+
 def check_unchanged(node: Tensor) -> None:
     """Refuse to backward through ``node`` if its output or an input it read was changed in place since."""
     changed = [(f"its input {i}", x) for i, x in enumerate(node.inputs) if isinstance(x, Tensor)]
     for what, x in [("its output", node), *changed]:
-        if x._version is not None and x._version[0] > node._epoch:
+        if changed_since(x.data, node._epoch):
             where = f" (made at {node._site})" if node._site else ""
             raise RuntimeError(
                 f"backward through '{node.op}'{where}: {what} (shape {x.shape}) was modified by an in-place "
@@ -406,9 +424,12 @@ def tensor(data, requires_grad: bool = False, dtype=None, name: str | None = Non
         data = data.data
     if dtype is None:
         kind = np.asarray(data).dtype if isinstance(data, np.ndarray | np.generic) else _python_dtype(data)
-        dtype = kind if np.issubdtype(kind, np.floating) else np.int64 if np.issubdtype(kind, np.integer) else (
-            np.bool_ if kind == np.bool_ else np.float64
-        )
+        if np.issubdtype(kind, np.floating) or kind == np.bool_:
+            dtype = kind
+        elif np.issubdtype(kind, np.integer):  # Python ints give int64; a numpy integer array keeps its type
+            dtype = kind if isinstance(data, np.ndarray | np.generic) else np.int64
+        else:
+            dtype = np.float64
     try:
         array = np.array(data, dtype=dtype)
     except (ValueError, TypeError) as error:

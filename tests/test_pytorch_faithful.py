@@ -245,7 +245,12 @@ def test_max_along_a_dim_gives_values_and_indices():
     assert x.max(axis=1).shape == (2,)  # numpy's spelling: the values alone
     assert x.max().item() == 7.0 and x.argmax().item() == 3 and x.argmin(dim=1).data.tolist() == [0, 1]
     values.sum().backward()
-    np.testing.assert_array_equal(x.grad, [[0.0, 1.0, 0.0], [0.5, 0.0, 0.5]])
+    np.testing.assert_array_equal(x.grad, [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])  # all to the returned index
+    assert x.max(1, keepdims=True).indices.shape == (2, 1)
+    top, where = bp.max(x, 1)  # the function form too, so unpacking never walks the rows
+    np.testing.assert_array_equal(where.data, [1, 0])
+    np.testing.assert_array_equal(top.data, [5.0, 7.0])
+    np.testing.assert_array_equal(bp.max(x, bp.tensor([[6.0, 0.0, 0.0]])).data, [[6.0, 5.0, 2.0], [7.0, 0.0, 7.0]])
 
 
 def test_sizes_and_conversions():
@@ -262,3 +267,146 @@ def test_sizes_and_conversions():
     shared = bp.from_numpy(array)
     array[0] = 5.0
     assert shared.data[0] == 5.0
+
+
+# ---------------------------------------------------------------- found by a second reader, against PyTorch
+
+
+def test_in_place_with_itself_as_the_operand():
+    a = bp.tensor([1.0, 2.0], requires_grad=True)
+    y = a * 2
+    y *= y  # y = 4 a^2
+    y.sum().backward()
+    np.testing.assert_allclose(a.grad, 8 * a.data)
+    a.grad = None
+    y = a * 2
+    y += y  # y = 4 a
+    (y * y).sum().backward()
+    np.testing.assert_allclose(a.grad, 32 * a.data)
+    a.grad = None
+    y = a * 2
+    y.copy_(y)
+    (y * y).sum().backward()
+    np.testing.assert_allclose(a.grad, 8 * a.data)
+
+
+def test_writes_through_a_view_are_seen_by_backward():
+    w = bp.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    loss = (w * w).sum()
+    with bp.no_grad():
+        w.view(-1).zero_()
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        loss.backward()
+    x, v = bp.tensor([1.0, 2.0, 3.0]), bp.tensor([1.0, 1.0, 1.0], requires_grad=True)
+    loss = (x.view(3) * v).sum()
+    x += 100
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        loss.backward()
+    loss = (x * v).sum()
+    x[1:].fill_(0.0)
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        loss.backward()
+
+
+def test_indices_and_masks_changed_after_use_do_not_change_the_gradient():
+    x = bp.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    idx = bp.tensor([[0], [1]])
+    y = x.gather(1, idx)
+    idx.zero_()
+    (y * bp.tensor([[1.0], [10.0]])).sum().backward()
+    np.testing.assert_array_equal(x.grad, [[1.0, 0.0], [0.0, 10.0]])
+    m = bp.tensor([True, False])
+    z = bp.tensor([1.0, 2.0], requires_grad=True)
+    out = z.masked_fill(m, 0.0).sum() + bp.where(m, z, 0.0).sum()
+    m.fill_(False)
+    out.backward()
+    np.testing.assert_array_equal(z.grad, [1.0, 1.0])
+
+
+def test_fill_zero_and_copy_inside_a_graph():
+    v = bp.tensor(3.0, requires_grad=True)
+    z = bp.zeros(2)
+    z.fill_(v)
+    ((z * bp.tensor([1.0, 2.0])).sum() + v * v).backward()
+    assert v.grad == 9.0  # 1 + 2 through the fill, 6 through v * v
+    a = bp.tensor([0.0, 1.0], requires_grad=True)
+    with np.errstate(divide="ignore"):
+        y = a.log()  # -inf at 0
+    y.fill_(2.0)
+    np.testing.assert_array_equal(y.data, [2.0, 2.0])  # not NaN
+    with np.errstate(over="ignore"):
+        big = bp.tensor([1000.0, 1.0], requires_grad=True).exp()  # inf
+    np.testing.assert_array_equal(big.zero_().data, [0.0, 0.0])
+    with pytest.raises(RuntimeError, match="0-d tensor"):
+        bp.zeros(2).fill_(bp.tensor([1.0, 2.0]))
+    f32 = bp.tensor(np.zeros(2, dtype=np.float32))
+    f32.copy_(bp.tensor([1.0, 2.0], requires_grad=True))
+    assert f32.dtype == np.float32
+
+
+def test_an_element_is_a_view_and_a_view_in_the_graph_refuses_in_place():
+    w = bp.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    m = bp.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    with bp.no_grad():
+        w[0].zero_()
+        m[1, 0].fill_(9.0)
+    np.testing.assert_array_equal(w.data, [0.0, 2.0, 3.0])
+    np.testing.assert_array_equal(m.data, [[1.0, 2.0], [9.0, 4.0]])
+    x = w * 1
+    with pytest.raises(RuntimeError, match="on a view"):
+        x[0].zero_()
+    with pytest.raises(RuntimeError, match="on a view"):
+        v = x.view(3)
+        v += 1
+    x[0] = 5.0  # on the tensor itself: fine
+    assert x.data[0] == 5.0
+
+
+def test_flip_copies_and_integer_casts_cut_the_graph():
+    x = bp.tensor([1.0, 2.0, 3.0])
+    y = x.flip(0)
+    y[0] = 99.0
+    np.testing.assert_array_equal(x.data, [1.0, 2.0, 3.0])
+    a = bp.tensor([1.5, 2.5], requires_grad=True)
+    assert not a.long().requires_grad and a.long().dtype == np.int64
+    ((bp.tensor([2.0, 3.0]) * a.long()).sum() + a.sum()).backward()
+    np.testing.assert_array_equal(a.grad, [1.0, 1.0])
+    assert a.double().requires_grad
+
+
+def test_randint_with_high_and_size_as_in_torch():
+    sample = bp.randint(10, (32,))
+    assert sample.shape == (32,) and sample.data.min() >= 0 and sample.data.max() < 10
+    with pytest.raises(TypeError, match="floating-point"):
+        bp.randn(2, dtype=np.int64)
+
+
+def test_gather_takes_the_index_shape_and_checks_its_range():
+    x = bp.tensor(np.arange(12.0).reshape(3, 4), requires_grad=True)
+    picked = x.gather(1, np.array([[3, 1]]))
+    np.testing.assert_array_equal(picked.data, [[3.0, 1.0]])
+    picked.sum().backward()
+    assert x.grad.sum() == 2.0
+    assert x.gather(0, np.array([[2], [0]])).data.ravel().tolist() == [8.0, 0.0]
+    with pytest.raises(IndexError, match=r"\[0, 3\]"):
+        x.gather(1, np.array([[-1]]))
+
+
+def test_std_of_a_constant_slice_and_a_tensor_fill_value():
+    c = bp.tensor([[2.0, 2.0, 2.0]], requires_grad=True)
+    c.std(1).sum().backward()
+    np.testing.assert_array_equal(c.grad, [[0.0, 0.0, 0.0]])
+    assert bp.gradcheck(lambda t: t.std(dim=1, unbiased=True).sum(), np.array([[1.0, 2.0, 4.0], [0.5, -1.0, 3.0]]))
+    v = bp.tensor(2.0, requires_grad=True)
+    x = bp.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    x.masked_fill(np.array([True, False, True]), v).sum().backward()
+    assert v.grad == 2.0 and x.grad.tolist() == [0.0, 1.0, 0.0]
+
+
+def test_zero_d_tensors_take_dims_0_and_minus_1_in_shape_ops():
+    s = bp.tensor(3.0)
+    assert s.squeeze(-1).shape == () and s.flip(0).shape == () and s.unsqueeze(0).shape == (1,)
+    with pytest.raises(bp.ShapeError, match="at least 2 dims"):
+        bp.tensor([1.0, 2.0]).tril()
+    with pytest.raises(ValueError, match="comes after"):
+        bp.tensor(np.zeros((2, 3, 4))).flatten(2, 1)

@@ -63,7 +63,7 @@ def test_the_dtype_follows_the_data_as_in_pytorch():
     assert bp.tensor(3).dtype == np.int64
     assert bp.tensor([1.0, 2]).dtype == np.float64
     assert bp.tensor(np.float32([1, 2])).dtype == np.float32
-    assert bp.tensor(np.array([1, 2], dtype=np.int32)).dtype == np.int64
+    assert bp.tensor(np.array([1, 2], dtype=np.int32)).dtype == np.int32  # a numpy dtype is kept, as in torch
     assert bp.tensor([True, False]).dtype == np.bool_
     logits = bp.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]], requires_grad=True)
     loss = bp.nn.functional.cross_entropy(logits, bp.tensor([0, 2]))  # labels as a tensor, as people write it
