@@ -188,7 +188,7 @@ class Dual:
     def min(self, axis=None, keepdims: bool = False):
         return apply("min", self, axis=axis, keepdims=keepdims)
 
-    def var(self, axis=None, keepdims: bool = False, unbiased: bool = False):
+    def var(self, axis=None, keepdims: bool = False, unbiased: bool = True):
         # composed from rules, as ops.var is composed from primitives: no rule of its own needed
         centred = self - self.mean(axis=axis, keepdims=True)
         n = self.size if axis is None else int(np.prod([self.shape[a] for a in np.atleast_1d(axis)]))

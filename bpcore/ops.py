@@ -369,13 +369,20 @@ def min(x, axis=None, keepdims=False):
     return _extreme(x, np.min, axis, keepdims)
 
 
-def var(x, axis=None, keepdims=False, unbiased=False):
+def _correction(unbiased, correction) -> int:
+    """PyTorch's rule: divide by n - correction; correction 1 (unbiased) unless told otherwise."""
+    if correction is not None:
+        return int(correction)
+    return 1 if unbiased is None or unbiased else 0
+
+
+def var(x, axis=None, keepdims=False, unbiased=None, *, correction=None):
     """Variance, composed from primitives (mean, sub, mul), so its gradient needs no new rule."""
     x = x if isinstance(x, Tensor) else Tensor(np.asarray(x, dtype=np.float64))
     axis = _reduction_axis(x.data, axis)
     centred = x - mean(x, axis=axis, keepdims=True)
     n = _count(x.shape, axis)
-    divisor = n - 1 if unbiased else n
+    divisor = n - _correction(unbiased, correction)
     if divisor <= 0:  # too few values for this estimate: NaN, as in PyTorch
         return sum(centred * centred, axis=axis, keepdims=keepdims) * np.nan
     return sum(centred * centred, axis=axis, keepdims=keepdims) / divisor
@@ -882,11 +889,11 @@ def prod(x, dim=None, keepdim: bool = False) -> Tensor:
 
 
 @primitive("std")
-def _std(x, axis=None, keepdims=False, unbiased=False):
+def _std(x, axis=None, keepdims=False, correction=1):
     """sqrt of the variance; d/dx_i = (x_i - mean) / (divisor * std), taken as 0 where std is 0 (as PyTorch)."""
     axis = _reduction_axis(x, axis)
     n = _count(x.shape, axis)
-    divisor = n - 1 if unbiased else n
+    divisor = n - correction
     centred = x - x.mean(axis=axis, keepdims=True) if n else x
     with np.errstate(invalid="ignore", divide="ignore"):
         y = np.sqrt((centred * centred).sum(axis=axis, keepdims=keepdims) / divisor) if divisor > 0 else np.full(
@@ -901,9 +908,9 @@ def _std(x, axis=None, keepdims=False, unbiased=False):
     return y, (vjp,)
 
 
-def std(x, dim=None, keepdim: bool = False, unbiased: bool = False) -> Tensor:
-    """Standard deviation (biased unless unbiased=True; see README's differences)."""
-    return _std(x, axis=dim, keepdims=keepdim, unbiased=unbiased)
+def std(x, dim=None, keepdim: bool = False, unbiased=None, *, correction=None) -> Tensor:
+    """Standard deviation, dividing by n - 1 unless unbiased=False (or correction=0), as in PyTorch."""
+    return _std(x, axis=dim, keepdims=keepdim, correction=_correction(unbiased, correction))
 
 
 def norm(x, p=2, dim=None, keepdim: bool = False) -> Tensor:
@@ -1250,8 +1257,10 @@ class _TensorMethods:
     def mean(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
         return mean(self, axis=_one_of(dim, axis, "mean"), keepdims=_keep(keepdim, keepdims))
 
-    def var(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None, unbiased: bool = False):
-        return var(self, axis=_one_of(dim, axis, "var"), keepdims=_keep(keepdim, keepdims), unbiased=unbiased)
+    def var(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None, unbiased=None, correction=None):
+        """Divides by n - 1 unless unbiased=False (or correction=0), as in PyTorch (numpy's default is n)."""
+        axis, keep = _one_of(dim, axis, "var"), _keep(keepdim, keepdims)
+        return var(self, axis=axis, keepdims=keep, unbiased=unbiased, correction=correction)
 
     def max(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
         """``x.max()`` the largest value; ``x.max(dim)`` (values, indices) as in PyTorch; ``x.max(axis=)`` values."""
@@ -1373,8 +1382,8 @@ class _TensorMethods:
     def prod(self, dim=None, keepdim: bool = False):
         return prod(self, dim, keepdim)
 
-    def std(self, dim=None, keepdim: bool = False, unbiased: bool = False):
-        return std(self, dim, keepdim, unbiased)
+    def std(self, dim=None, keepdim: bool = False, unbiased=None, *, correction=None):
+        return std(self, dim, keepdim, unbiased, correction=correction)
 
     def norm(self, p=2, dim=None, keepdim: bool = False):
         return norm(self, p, dim, keepdim)

@@ -22,7 +22,9 @@ FUNCTIONS = {
     "mlp": (lambda x, w1, b1, w2: (x @ w1 + b1).tanh() @ w2, [(5, 3), (3, 4), (4,), (4, 2)]),
     "cross_entropy": (lambda x, w: -(x @ w).log_softmax(axis=1)[np.arange(5), TARGETS].mean(), [(5, 3), (3, 3)]),
     "normalise": (
-        lambda x, g: (x - x.mean(axis=0, keepdims=True)) / (x.var(axis=0, keepdims=True) + 1e-5).sqrt() * g,
+        lambda x, g: (x - x.mean(axis=0, keepdims=True))
+        / (x.var(axis=0, keepdims=True, unbiased=False) + 1e-5).sqrt()
+        * g,
         [(6, 3), (3,)],
     ),
     "exp_log_pow": (lambda x, y: (x.exp() + 1).log() / (1 + y**2) + (x * x + 1) ** y, [(4, 3), (4, 3)]),

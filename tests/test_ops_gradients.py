@@ -199,7 +199,8 @@ def test_max_splits_gradient_between_ties():
 
 def test_var_matches_numpy_both_ways():
     x = values((4, 5), 2)
-    np.testing.assert_allclose(bp.var(bp.tensor(x), axis=0).data, x.var(axis=0))
+    np.testing.assert_allclose(bp.var(bp.tensor(x), axis=0).data, x.var(axis=0, ddof=1))  # n - 1, as PyTorch
+    np.testing.assert_allclose(bp.tensor(x).var(0, correction=0).data, x.var(axis=0))
     np.testing.assert_allclose(bp.tensor(x).var(axis=1, unbiased=True).data, x.var(axis=1, ddof=1))
 
 

@@ -410,3 +410,16 @@ def test_zero_d_tensors_take_dims_0_and_minus_1_in_shape_ops():
         bp.tensor([1.0, 2.0]).tril()
     with pytest.raises(ValueError, match="comes after"):
         bp.tensor(np.zeros((2, 3, 4))).flatten(2, 1)
+
+
+def test_var_and_std_divide_by_n_minus_1_as_in_pytorch():
+    data = np.array([[1.0, 2.0, 4.0], [0.5, -1.0, 3.0]])
+    x = bp.tensor(data)
+    np.testing.assert_allclose(x.var().item(), data.var(ddof=1))
+    np.testing.assert_allclose(x.var(dim=1).data, data.var(axis=1, ddof=1))
+    np.testing.assert_allclose(x.var(1, unbiased=False).data, data.var(axis=1))
+    np.testing.assert_allclose(x.std(0, correction=0).data, data.std(axis=0))
+    np.testing.assert_allclose(bp.std(x).item(), data.std(ddof=1))
+    bn = bp.nn.BatchNorm1d(3)
+    out = bn(x)  # normalisation itself uses the batch variance (divides by n), as PyTorch's BatchNorm
+    np.testing.assert_allclose(out.data, (data - data.mean(0)) / np.sqrt(data.var(0) + bn.eps), rtol=1e-12)

@@ -231,7 +231,7 @@ class BatchNorm1d(Module):
             if count < 2:
                 raise ValueError(f"BatchNorm1d needs more than one value per feature in training, got input {x.shape}")
             mean = x.mean(axis=axes, keepdims=True)
-            var = x.var(axis=axes, keepdims=True)
+            var = x.var(axis=axes, keepdims=True, unbiased=False)  # the batch variance normalises
             with no_grad():
                 m = self.momentum
                 unbiased = var.data.reshape(-1) * count / (count - 1)
@@ -269,7 +269,7 @@ class LayerNorm(Module):
             raise ShapeError(f"LayerNorm{self.normalized_shape} expects input ending in that shape, got {x.shape}")
         axes = tuple(range(x.ndim - k, x.ndim))
         mean = x.mean(axis=axes, keepdims=True)
-        x_hat = (x - mean) / (x.var(axis=axes, keepdims=True) + self.eps).sqrt()
+        x_hat = (x - mean) / (x.var(axis=axes, keepdims=True, unbiased=False) + self.eps).sqrt()
         if self.weight is None:
             return x_hat
         return x_hat * self.weight + self.bias

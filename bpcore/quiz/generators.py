@@ -754,7 +754,7 @@ def batchnorm_backward(rng) -> Problem:
             break
     gamma, G = _grid(rng, 2, 0.5, 2), _grid(rng, (3, 2))
     leaf = _leaf(X)
-    mean, var = leaf.mean(axis=0, keepdims=True), leaf.var(axis=0, keepdims=True)
+    mean, var = leaf.mean(axis=0, keepdims=True), leaf.var(axis=0, keepdims=True, unbiased=False)
     Y = (leaf - mean) / (var + 1e-5).sqrt() * Tensor(gamma)
     Y.backward(G)
     std = np.sqrt(X.var(axis=0) + 1e-5)
