@@ -5,8 +5,8 @@
 =========  ==================================================================  ==========================
 kind       answer                                                              score
 =========  ==================================================================  ==========================
-single     a letter ("b") or a 0-based index                                   1 or 0
-multi      letters ("a, c", "ac", ["a", "c"])                                  (right - wrong picks) / right
+single     a letter as shown ("b") or a 0-based shown position                 1 or 0
+multi      letters as shown ("a, c", "ac", ["a", "c"])                         (right - wrong picks) / right
 numeric    text ("3/4", "1e-3") or a number; abs + rel tolerance               1 or 0, mistake named
 matrix     text ("[[1, 2], [3, 4]]", numpy's printout) or an array;            1 or 0, mistake named;
            a chained derivation takes {step: answer} or a list in step order    per step, first wrong named
@@ -15,6 +15,10 @@ code       the learner's function object (never text)                          t
 bughunt    {"line": 7, "fix": "b" or the fixed line as text}                   1/2 line + 1/2 fix
 flashcard  the learner's own rating: again / hard / good / easy                0, 1/2, 1, 1
 =========  ==================================================================  ==========================
+
+Choices and bug-hunt fixes are shown shuffled (see :mod:`~bpcore.quiz.instance`): letters are read as the
+learner saw them, feedback speaks of those letters, and ``Result.recorded`` keeps both the letter and the
+file's option it stood for, so the stored attempt means the same thing whatever order was shown.
 
 An answer that cannot be read raises :class:`~bpcore.quiz.parse.ParseError` (not an attempt: the
 learner fixes the typo); a readable but wrong answer returns a low score with feedback.
@@ -53,6 +57,9 @@ class Result:
     first_wrong_step: str | None = None
     step_scores: dict[str, float] | None = None
     rating: int | None = None  # flashcards: the learner's own rating (1..4)
+    # what the attempt log stores instead of the raw answer, when the raw answer alone would be ambiguous
+    # (a letter means nothing without the order it was shown in): e.g. {"letter": "c", "option": 0}
+    recorded: object = None
 
     @property
     def correct(self) -> bool:
@@ -67,31 +74,35 @@ def check_single(instance: Instance, answer) -> Result:
     picked = parse_letters(answer, len(choices))
     if len(picked) != 1:
         raise ParseError(f"expected exactly one letter, got {len(picked)}")
-    index = picked[0]
+    letter, index = LETTERS[picked[0]], instance.option(picked[0])
+    recorded = {"letter": letter, "option": index}
     why = instance.question.spec.get("why")
     note = [why[index]] if why else []
     if index == instance.key:
-        return Result(1.0, [f"({LETTERS[index]}) is right.", *note])
-    return Result(0.0, [f"({LETTERS[index]}) is not right.", *note])
+        return Result(1.0, [f"({letter}) is right.", *note], recorded=recorded)
+    return Result(0.0, [f"({letter}) is not right.", *note], recorded=recorded)
 
 
 def check_multi(instance: Instance, answer) -> Result:
     choices = instance.question.spec["choices"]
-    picked, right = set(parse_letters(answer, len(choices))), set(instance.key)
+    positions = sorted(set(parse_letters(answer, len(choices))))
+    picked, right = {instance.option(p) for p in positions}, set(instance.key)
     hits, wrong = picked & right, picked - right
     score = max(0.0, (len(hits) - len(wrong)) / len(right))
     feedback = [f"{len(hits)} of {len(right)} right choices picked"]
+    shown_wrong = sorted(wrong, key=instance.letter)
     if wrong:
         feedback[0] += (
-            f"; {', '.join(f'({LETTERS[i]})' for i in sorted(wrong))} should not be (each wrong pick costs one)"
+            f"; {', '.join(f'({instance.letter(i)})' for i in shown_wrong)} should not be (each wrong pick costs one)"
         )
     missed = len(right - picked)
     if missed:
         feedback.append(f"{missed} right choice{'s' * (missed > 1)} still missing.")
     why = instance.question.spec.get("why")
     if why:
-        feedback += [f"({LETTERS[i]}) {why[i]}" for i in sorted(wrong)]
-    return Result(score, feedback)
+        feedback += [f"({instance.letter(i)}) {why[i]}" for i in shown_wrong]
+    recorded = {"letters": [LETTERS[p] for p in positions], "options": [instance.option(p) for p in positions]}
+    return Result(score, feedback, recorded=recorded)
 
 
 # ----------------------------------------------------------------------------- numbers and arrays
@@ -227,7 +238,7 @@ def check_bughunt(instance: Instance, answer) -> Result:
     line = parse_line_number(answer["line"], instance.values["lines"])
     fix = str(answer["fix"]).strip()
     if len(fix) == 1 and fix.lower() in LETTERS[: len(fixes)]:
-        chosen = LETTERS.index(fix.lower())
+        chosen = instance.option(LETTERS.index(fix.lower()))
     else:  # a typed fix is compared as text, whitespace and comments aside; it is never run
         typed = bughunts.normalise(fix)
         chosen = next((i for i, f in enumerate(fixes) if bughunts.normalise(f) == typed), None)
@@ -246,7 +257,8 @@ def check_bughunt(instance: Instance, answer) -> Result:
             )
         ),
     ]
-    return Result(0.5 * line_ok + 0.5 * fix_ok, feedback)
+    recorded = {"line": line, "fix": fix, "option": chosen}
+    return Result(0.5 * line_ok + 0.5 * fix_ok, feedback, recorded=recorded)
 
 
 def check_flashcard(instance: Instance, answer) -> Result:

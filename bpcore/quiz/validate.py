@@ -15,6 +15,7 @@ rejects cannot ship. Beyond that, by kind:
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,9 @@ from bpcore.quiz import bughunts, kinds, render
 from bpcore.quiz.bank import PLACEHOLDER, BankError, Question, load_banks, resolve_pointer
 from bpcore.quiz.generators import GENERATORS
 from bpcore.quiz.instance import LETTERS, Instance, make_instance
+
+# code and maths are not prose: `f(a)` and $\sigma'(z)$ do not refer to an option (a) or (z)
+_NOT_PROSE = re.compile(r"```.*?```|`[^`]*`|\$\$.+?\$\$|\$[^$]+\$", re.DOTALL)
 
 
 @dataclass
@@ -113,10 +117,12 @@ def check_static(q: Question) -> list[str]:
     """Every non-generated question: the key gets full marks, plus the checks of its kind."""
     instance, errors = make_instance(q, 0), []
     key = instance.key
+    if q.kind in ("single", "multi", "bughunt"):
+        errors += check_shuffled(q)
     if q.kind == "single":
-        answer = LETTERS[key]
+        answer = instance.letter(key)
     elif q.kind == "multi":
-        answer = [LETTERS[i] for i in key]
+        answer = [instance.letter(i) for i in key]
     elif q.kind in ("numeric", "matrix"):
         answer = _as_text(key)
         errors += _check_mistakes(q, instance, q.id)
@@ -127,12 +133,58 @@ def check_static(q: Question) -> list[str]:
         if _grade(instance, key.wrong).score >= 1:
             errors.append(f"{q.id}: the known-wrong solution of {key.name!r} passes: the checker cannot fail")
     elif q.kind == "bughunt":
-        answer = {"line": key[0], "fix": LETTERS[key[1]]}
+        answer = {"line": key[0], "fix": instance.letter(key[1])}
         errors += check_specimen(q)
     else:
         return errors
     if not _grade(instance, answer).correct:
         errors.append(f"{q.id}: the answer key is not graded correct by its own checker")
+    return errors
+
+
+def _letter_reference(letters: str) -> re.Pattern:
+    """ "(b)", "option b", "choice (c)" for the option letters in use: they name a position, which shuffling changes."""
+    letter = f"[{letters}]"
+    return re.compile(
+        rf"(?<![\w\\'])\({letter}\)(?![\w(])|\b(?:options?|choices?|fix(?:es)?|answers?)\s+\(?{letter}\b\)?(?![\w'])",
+        re.IGNORECASE,
+    )
+
+
+def letter_references(q: Question) -> list[str]:
+    """Texts of a shuffled question that point at an option by its letter, which changes from attempt to attempt."""
+    spec = q.spec
+    options = spec.get("choices") or spec.get("fixes") or []
+    pattern = _letter_reference(LETTERS[: len(options)])
+    texts = {"prompt": [q.prompt], "hints": q.hints, "explanation": [q.explanation]}
+    texts.update({name: spec[name] for name in ("choices", "why", "fixes") if name in spec})
+    found = []
+    for name, values in texts.items():
+        for text in values:
+            for match in pattern.finditer(_NOT_PROSE.sub(" ", text)):
+                found.append(
+                    f"{q.id}: field {name!r} refers to an option by its letter ({match.group(0)!r}), "
+                    "but options are shuffled on every attempt: name the option's content instead"
+                )
+    return found
+
+
+def check_shuffled(q: Question, seeds: int = 8) -> list[str]:
+    """A shuffled question: no text refers to a letter, and the key's shown letter is right whatever the order."""
+    errors = letter_references(q)
+    for seed in range(seeds):
+        instance = make_instance(q, seed)
+        if sorted(instance.display) != list(range(len(instance.display))):
+            errors.append(f"{q.id}: seed {seed}: the shown order {instance.display} is not a permutation")
+            continue
+        if q.kind == "single":
+            answer = instance.letter(instance.key)
+        elif q.kind == "multi":
+            answer = [instance.letter(i) for i in instance.key]
+        else:
+            answer = {"line": instance.key[0], "fix": instance.letter(instance.key[1])}
+        if not _grade(instance, answer).correct:
+            errors.append(f"{q.id}: seed {seed}: the key's shown letter is not graded correct")
     return errors
 
 

@@ -41,6 +41,8 @@ from playwright.sync_api import expect, sync_playwright
 import bpcore as bp
 from bpcore.manual import scalar_chain, three_layer
 from bpcore.quiz.bank import load_banks
+from bpcore.quiz.instance import LETTERS
+from bpcore.quiz.session import Session
 from bpcore.quiz.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -336,6 +338,11 @@ def plain_text(markdown: str) -> str:
     return max((part.strip() for part in re.split(r"\$[^$]*\$", markdown)), key=len)
 
 
+def shown_instance(question_id: str, seed: int):
+    """What ``bp.quiz.ask(question_id, seed=seed)`` shows: its choices are shuffled by the instance's seed."""
+    return Session(None, "notebook", seed).instance(load_banks().get(question_id))
+
+
 def answer_by_clicking(cell, letter: str) -> None:
     out = output(cell)
     out.locator(".widget-toggle-button", has_text=re.compile(rf"^{letter}$")).click()
@@ -365,22 +372,23 @@ def test_quiz_right_and_wrong_through_the_widget(page, lab):
     run_all(page)
     banks = load_banks()
 
-    right = banks.get(RIGHT_QUESTION).spec
+    instance = shown_instance(RIGHT_QUESTION, 0)
+    letter = instance.letter(instance.key)  # where the right choice is shown
     cell = add_cell(page, f'right = bp.quiz.ask("{RIGHT_QUESTION}", seed=0)\nright')
     output(cell).locator(".widget-button", has_text=re.compile(r"^Submit$")).wait_for()
     screenshot(page, "03_quiz_asked")
-    answer_by_clicking(cell, right["answer"])
+    answer_by_clicking(cell, letter)
     shown = feedback(cell)
     shown.wait_for()
     assert border_colour(shown) == GREEN
     text = normalise(shown.inner_text())
-    assert "Right: 1.00" in text and f"({right['answer']}) is right" in text, text
+    assert "Right: 1.00" in text and f"({letter}) is right" in text, text
     assert output(cell).locator(".widget-button", has_text=re.compile(r"^Submit$")).is_disabled()
     screenshot(page, "04_quiz_right")
 
     wrong = banks.get(WRONG_QUESTION).spec
-    letters = "abcdefgh"[: len(wrong["choices"])]
-    chosen = next(letter for letter in letters if letter != wrong["answer"])
+    instance = shown_instance(WRONG_QUESTION, 0)
+    chosen = next(LETTERS[p] for p in range(len(wrong["choices"])) if instance.option(p) != instance.key)
     cell = add_cell(page, f'wrong = bp.quiz.ask("{WRONG_QUESTION}", seed=0)\nwrong')
     answer_by_clicking(cell, chosen)
     shown = feedback(cell)
@@ -388,7 +396,7 @@ def test_quiz_right_and_wrong_through_the_widget(page, lab):
     assert border_colour(shown) == RED
     text = normalise(shown.inner_text())
     assert "Score: 0.00" in text and f"({chosen}) is not right" in text, text
-    diagnosis = plain_text(wrong["why"][letters.index(chosen)])  # why that choice is wrong, from the bank
+    diagnosis = plain_text(wrong["why"][instance.option(LETTERS.index(chosen))])  # why that choice is wrong
     assert normalise(diagnosis) in text, (diagnosis, text)
     scroll_to_top(cell)
     screenshot(page, "05_quiz_wrong", docs_name="quiz")
@@ -476,4 +484,6 @@ def test_the_clicked_answers_reached_the_progress_store(lab):
     by_question = {a["question_id"]: a for a in attempts}
     assert by_question[RIGHT_QUESTION]["score"] == 1.0
     assert by_question[WRONG_QUESTION]["score"] == 0.0
-    assert by_question[WRONG_QUESTION]["answer"] != load_banks().get(WRONG_QUESTION).spec["answer"]
+    wrong = by_question[WRONG_QUESTION]["answer"]  # the letter clicked, and the option of the file it stood for
+    assert wrong["option"] != LETTERS.index(load_banks().get(WRONG_QUESTION).spec["answer"])
+    assert shown_instance(WRONG_QUESTION, 0).option(LETTERS.index(wrong["letter"])) == wrong["option"]

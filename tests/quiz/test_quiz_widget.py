@@ -25,8 +25,12 @@ def widget_for(bank, store, *ids, **kwargs):
 def test_a_right_answer_turns_green_and_is_recorded(bank, store):
     clock = FakeClock()
     w = widget_for(bank, store, "chain-rule-composite", clock=clock)
-    assert "Which expression" in w.prompt.value and "(b)" in w.prompt.value
-    w.fields["choice"].value = "b"
+    letter = w.instance.letter(w.instance.key)  # where the shuffle put the right choice
+    right = w.questions[0].spec["choices"][w.instance.key]
+    assert "Which expression" in w.prompt.value
+    shown = [line for line in w.prompt.value.split("<li>") if line.startswith(f"({letter})")]
+    assert len(shown) == 1 and shown[0].startswith(f"({letter}) {right[:10]}")  # the prompt lists it there
+    w.fields["choice"].value = letter
     clock.now = 30.0
     w.submit_button.click()
     assert GREEN in w.feedback.value and "Right: 1.00" in w.feedback.value
@@ -36,7 +40,7 @@ def test_a_right_answer_turns_green_and_is_recorded(bank, store):
     (attempt,) = store.attempts()
     assert (attempt["question_id"], attempt["answer"], attempt["mode"], attempt["seconds"]) == (
         "chain-rule-composite",
-        "b",
+        {"letter": letter, "option": 1},  # what was seen, and which option of the file that is
         "notebook",
         30.0,
     )
@@ -103,8 +107,8 @@ def test_every_input_kind(bank, store):
     w = widget_for(
         bank, store, "chain-rule-paths-add", "chain-rule-backward-order", "three-layer-bughunt-tanh", "chain-rule-vjp"
     )
-    for letter in "acd":
-        w.fields[letter].value = True
+    for index in w.instance.key:  # a, c and d in the file, wherever they are shown
+        w.fields[w.instance.letter(index)].value = True
     w.submit_button.click()
     assert GREEN in w.feedback.value
     w.next_button.click()
@@ -113,7 +117,8 @@ def test_every_input_kind(bank, store):
     w.submit_button.click()
     assert GREEN in w.feedback.value
     w.next_button.click()
-    w.fields["line"].value, w.fields["fix"].value = 9, "b"
+    wrong_fix = next(p for p in range(len(w.fields["fix"].options)) if w.instance.option(p) != w.instance.key[1])
+    w.fields["line"].value, w.fields["fix"].value = 9, "abcd"[wrong_fix]
     w.submit_button.click()
     assert "Score: 0.50" in w.feedback.value
     w.next_button.click()
@@ -184,11 +189,12 @@ def test_dashboard_reads_the_store(bank, store):
 def test_a_mock_interview_holds_feedback_until_the_end(bank, store):
     w = widget_for(bank, store, "chain-rule-composite", "three-layer-delta-hidden", mock=True)
     assert w.hint_button.layout.display == "none" and w.solution_button.layout.display == "none"
-    w.fields["choice"].value = "b"  # right
+    w.fields["choice"].value = w.instance.letter(w.instance.key)  # right
     w.submit_button.click()
     assert "feedback comes at the end" in w.feedback.value and GREEN not in w.feedback.value
     w.next_button.click()
-    w.fields["choice"].value = "a"  # wrong
+    choices = len(w.questions[1].spec["choices"])
+    w.fields["choice"].value = w.instance.letter((w.instance.key + 1) % choices)  # wrong
     w.submit_button.click()
     assert RED not in w.feedback.value
     w.next_button.click()
