@@ -70,9 +70,22 @@ def _array(value) -> np.ndarray:
     return np.asarray(value, dtype=np.float64)
 
 
+def as_vector_like(answer: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """Against a vector (a 1-D key or mistake), a row (1, n) or column (n, 1) answer is that vector.
+
+    People write vectors all three ways: the prompts show them as LaTeX columns (or rows), numpy
+    prints ``v[:, None]`` as a column, and the maths does not care. A 2-D key keeps its strict
+    shape: (2, 3) against (3, 2) is a real mistake, diagnosed as a transpose.
+    """
+    if key.ndim == 1 and answer.ndim == 2 and 1 in answer.shape and answer.size == key.size:
+        return answer.reshape(key.shape)
+    return answer
+
+
 def close(answer, key, rtol: float, atol: float) -> bool:
-    """Same shape and allclose: the one test of "equal" used for keys and mistakes alike."""
-    a, k = _array(answer), _array(key)
+    """Same shape (a vector in any of its forms) and allclose: the one test of "equal" for keys and mistakes."""
+    k = _array(key)
+    a = as_vector_like(_array(answer), k)
     return a.shape == k.shape and bool(np.allclose(a, k, rtol=rtol, atol=atol))
 
 
@@ -93,7 +106,7 @@ def diagnose(answer, key, mistakes: list[Mistake], rtol: float, atol: float) -> 
 
     A mistake that happens to equal the key cannot explain a wrong answer and is skipped.
     """
-    a = _array(answer)
+    a = as_vector_like(_array(answer), _array(key))
     for mistake in mistakes:
         if close(a, mistake.value, rtol, atol) and not close(mistake.value, key, rtol, atol):
             return mistake

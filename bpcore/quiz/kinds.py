@@ -8,8 +8,9 @@ kind       answer                                                              s
 single     a letter as shown ("b") or a 0-based shown position                 1 or 0
 multi      letters as shown ("a, c", "ac", ["a", "c"])                         (right - wrong picks) / right
 numeric    text ("3/4", "1e-3") or a number; abs + rel tolerance               1 or 0, mistake named
-matrix     text ("[[1, 2], [3, 4]]", numpy's printout) or an array;            1 or 0, mistake named;
-           a chained derivation takes {step: answer} or a list in step order    per step, first wrong named
+matrix     text ("[[1, 2], [3, 4]]", numpy's printout) or an array; a vector   1 or 0, mistake named;
+           key also takes its row and column forms; a chained derivation        per step, first wrong named
+           takes {step: answer} or a list in step order
 order      the shown letters in the right order ("c a b d")                    pairs in the right order
 code       the learner's function object (never text)                          trials passed / trials
 bughunt    {"line": 7, "fix": "b" or the fixed line as text}                   1/2 line + 1/2 fix
@@ -32,7 +33,7 @@ import numpy as np
 
 from bpcore.gradcheck import compare
 from bpcore.quiz import bughunts
-from bpcore.quiz.diagnose import Mistake, close, diagnose
+from bpcore.quiz.diagnose import Mistake, as_vector_like, close, diagnose
 from bpcore.quiz.functions import LearnerError, check_function
 from bpcore.quiz.instance import LETTERS, Instance
 from bpcore.quiz.parse import (
@@ -123,14 +124,24 @@ def check_numeric(instance: Instance, answer) -> Result:
     return Result(0.0, [f"{value:g} is not within tolerance of the answer.", *_mistake_feedback(mistake)], mistake)
 
 
+def _shape_message(name: str, got: np.ndarray, key: np.ndarray) -> str:
+    if key.ndim == 1:
+        return (
+            f"{name}: expected a vector of {key.size} number{'s' * (key.size != 1)} "
+            f"(flat, a row or a column), got shape {got.shape}."
+        )
+    return f"{name}: expected shape {key.shape}, got {got.shape}."
+
+
 def _grade_array(got: np.ndarray, key: np.ndarray, mistakes: list[Mistake], rtol: float, atol: float, name="answer"):
     """(score, feedback lines, mistake) for one array answer: shape first, then allclose, then diagnosis."""
     key = np.asarray(key, dtype=np.float64)
+    got = as_vector_like(got, key)
     if close(got, key, rtol, atol):
         return 1.0, [f"{name}: right."], None
     mistake = diagnose(got, key, mistakes, rtol, atol)
     if got.shape != key.shape:
-        lines = [f"{name}: expected shape {key.shape}, got {got.shape}."]
+        lines = [_shape_message(name, got, key)]
     else:
         worst = np.unravel_index(int(np.argmax(np.abs(got - key))), key.shape) if key.size else ()
         lines = [

@@ -14,7 +14,8 @@ Grammar of an array (numpy's printed form is accepted, so commas are optional)::
     array    := number | "[" ( array ( ","? array )* )? "]"
     rows     := row ( (";" | newline) row )*      without brackets: "1 2; 3 4"  or  "1, 2, 3"
 
-``array([[1, 2]])`` (numpy's repr) is accepted too: the ``array(`` and ``)`` are dropped.
+``array([[1, 2]])`` (numpy's repr) and ``tensor([[1, 2]], requires_grad=True)`` (bpcore's and
+PyTorch's) are accepted too: the wrapper and its keyword arguments (``dtype=``, ...) are dropped.
 """
 
 from __future__ import annotations
@@ -157,6 +158,22 @@ def _shape_of(nested, where: str = "") -> tuple:
     return (len(nested), *shapes[0])
 
 
+_WRAPPER = re.compile(r"(?:(?:np|numpy|bp|torch)\.)?(?:array|tensor)\(")
+_KEYWORDS = re.compile(r"(?:\s*,\s*\w+\s*=\s*[^,=()\[\]]*(?:\([^()]*\))?)*\s*")
+
+
+def _unwrap(text: str) -> str:
+    """``array([1, 2], dtype=float32)`` or ``tensor([1., 2.], requires_grad=True)`` -> ``[1, 2]``."""
+    wrapper = _WRAPPER.match(text)
+    if not wrapper or not text.endswith(")"):
+        return text
+    inner = text[wrapper.end() : -1]
+    end = inner.rfind("]") + 1
+    if end and _KEYWORDS.fullmatch(inner[end:]):
+        return inner[:end].strip()
+    return inner.strip() if "=" not in inner else text
+
+
 def parse_array(value) -> np.ndarray:
     """A float64 array from text (``[[1, 2], [3, 4]]``, numpy's printout, ``1 2; 3 4``) or an array-like.
 
@@ -169,9 +186,7 @@ def parse_array(value) -> np.ndarray:
         except (TypeError, ValueError) as error:
             raise ParseError(f"expected an array of numbers, got a {type(value).__name__} ({error})") from None
         return array
-    text = _clean(value, "an array")
-    if text.startswith("array(") and text.endswith(")"):
-        text = text[len("array(") : -1].strip()
+    text = _unwrap(_clean(value, "an array"))
     if not text:
         raise ParseError("expected an array such as [[1, 2], [3, 4]], got an empty answer")
     nested = _nested(text) if text.startswith("[") else _rows(text)
