@@ -92,7 +92,7 @@ def close(answer, key, rtol: float, atol: float) -> bool:
 def with_common_mistakes(key, mistakes: list[Mistake]) -> list[Mistake]:
     """``mistakes`` plus the slips any array can suffer: transposed (2-D only) and wrong sign."""
     names = {m.name for m in mistakes}
-    k = _array(key)
+    k = np.asarray(key)  # an integer key keeps its dtype: its mistakes are whole numbers too
     extra = []
     if k.ndim == 2 and "transposed" not in names:
         extra.append(Mistake("transposed", k.T))
@@ -113,12 +113,20 @@ def diagnose(answer, key, mistakes: list[Mistake], rtol: float, atol: float) -> 
     return constant_factor(a, _array(key), rtol, atol)
 
 
+def _simple_factor(c: float) -> bool:
+    """2, 3, ... 10 or their inverses: a factor a learner plausibly dropped or added."""
+    r = c if c > 1 else 1 / c
+    return 2 <= round(r) <= 10 and bool(np.isclose(r, round(r), rtol=1e-3))
+
+
 def constant_factor(answer: np.ndarray, key: np.ndarray, rtol: float, atol: float) -> Mistake | None:
     """``answer == c * key`` for one number c (not 1, not -1): a dropped or extra factor."""
     if answer.shape != key.shape or not np.any(np.abs(key) > atol):
         return None
     c = float(np.sum(answer * key) / np.sum(key * key))
     if abs(c) < 1e-12 or np.isclose(abs(c), 1.0, rtol=rtol) or not np.allclose(answer, c * key, rtol=rtol, atol=atol):
+        return None
+    if key.size == 1 and not _simple_factor(abs(c)):  # any wrong number is *some* multiple of a scalar key
         return None
     return Mistake(
         "off by a constant factor",

@@ -57,6 +57,7 @@ class Generator:
     common_mistakes: bool = True
     steps: dict[str, str] | None = None  # chained derivations: step name -> LaTeX label, in order
     description: str = ""
+    integer: bool = False  # a whole-number answer (a size, a count): graded exactly, keys and mistakes are ints
 
     def __call__(self, seed: int) -> Problem:
         """The problem for ``seed``: the same seed always gives the same numbers and answer."""
@@ -69,7 +70,7 @@ class Generator:
                     problem.mistakes = {s: with_common_mistakes(problem.key[s], m) for s, m in problem.mistakes.items()}
                 else:
                     problem.mistakes = with_common_mistakes(problem.key, problem.mistakes)
-            if distinguishable(problem):
+            if distinguishable(problem, *((0.0, 0.0) if self.integer else (DEFAULT_RTOL, DEFAULT_ATOL))):
                 return problem
         raise RuntimeError(f"generator {self.name!r}: no distinguishable problem in {MAX_DRAWS} draws (seed {seed})")
 
@@ -894,7 +895,7 @@ def _check_conv_size(v):
     return (v["H"] + 2 * v["pad"] - v["k"]) // v["stride"] + 1
 
 
-@register("conv_output_size", "numeric", check=_check_conv_size, common_mistakes=False)
+@register("conv_output_size", "numeric", check=_check_conv_size, common_mistakes=False, integer=True)
 def conv_output_size(rng) -> Problem:
     """The output height of F.conv2d for an H x H input, a k x k kernel, a padding and a stride."""
     while True:  # sizes for which the windows tile the padded input exactly, as designers choose them
@@ -903,18 +904,12 @@ def conv_output_size(rng) -> Problem:
         if (H + 2 * pad - k) % stride == 0:
             break
     out = F.conv2d(Tensor(np.zeros((1, 1, H, H))), Tensor(np.zeros((1, 1, k, k))), stride=stride, padding=pad)
-    key = float(out.shape[2])
+    key = int(out.shape[2])
     mistakes = [
-        Mistake(
-            "forgot the +1",
-            float((H + 2 * pad - k) // stride),
-            "Count positions: the first window sits at 0, so add 1.",
-        ),
-        Mistake("ignored the padding", float((H - k) // stride + 1), "Padding adds pad rows on each side: H + 2 pad."),
-        Mistake("padded one side only", float((H + pad - k) // stride + 1), "Padding goes on both sides: H + 2 pad."),
-        Mistake(
-            "ignored the stride", float(H + 2 * pad - k + 1), "With stride s the window jumps s pixels: divide by s."
-        ),
+        Mistake("forgot the +1", (H + 2 * pad - k) // stride, "Count positions: the first window sits at 0, so add 1."),
+        Mistake("ignored the padding", (H - k) // stride + 1, "Padding adds pad rows on each side: H + 2 pad."),
+        Mistake("padded one side only", (H + pad - k) // stride + 1, "Padding goes on both sides: H + 2 pad."),
+        Mistake("ignored the stride", H + 2 * pad - k + 1, "With stride s the window jumps s pixels: divide by s."),
     ]
     return Problem({"H": H, "k": k, "pad": pad, "stride": stride}, key, mistakes)
 

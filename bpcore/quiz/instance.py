@@ -90,8 +90,9 @@ def make_instance(question: Question, seed: int) -> Instance:
         problem = generator(seed)
         return Instance(question, seed, problem.values, problem.key, problem.mistakes, steps=generator.steps)
     if kind == "numeric":
-        key = parse_number(spec["answer"])
-        return Instance(question, seed, {}, key, with_common_mistakes(key, _static_mistakes(question, parse_number)))
+        read = (lambda v: int(parse_number(v))) if question.integer else parse_number  # a count stays an int
+        key = read(spec["answer"])
+        return Instance(question, seed, {}, key, with_common_mistakes(key, _static_mistakes(question, read)))
     if kind == "matrix":
         key = _read_array(spec["answer"])
         return Instance(question, seed, {}, key, with_common_mistakes(key, _static_mistakes(question, _read_array)))

@@ -7,7 +7,8 @@ kind       answer                                                              s
 =========  ==================================================================  ==========================
 single     a letter as shown ("b") or a 0-based shown position                 1 or 0
 multi      letters as shown ("a, c", "ac", ["a", "c"])                         (right - wrong picks) / right
-numeric    text ("3/4", "1e-3") or a number; abs + rel tolerance               1 or 0, mistake named
+numeric    text ("3/4", "1e-3", "73,856") or a number; abs + rel tolerance,    1 or 0, mistake named
+           an integer answer (a size, a count) exactly
 matrix     text ("[[1, 2], [3, 4]]", numpy's printout) or an array; a vector   1 or 0, mistake named;
            key also takes its row and column forms; a chained derivation        per step, first wrong named
            takes {step: answer} or a list in step order
@@ -115,13 +116,24 @@ def _mistake_feedback(mistake: Mistake | None) -> list[str]:
     return [f"It looks like: **{mistake.name}**. {mistake.explanation}"]
 
 
+def _shown_number(value: float) -> str:
+    """A whole number in full (16777215, not 1.67772e+07); anything else as %g."""
+    return str(int(value)) if float(value).is_integer() and abs(value) < 2**53 else f"{value:g}"
+
+
 def check_numeric(instance: Instance, answer) -> Result:
-    value = parse_number(answer)
+    value = parse_number(answer, grouped=instance.question.integer)
     rtol, atol = instance.question.tolerances
+    shown = _shown_number(value)
     if close(value, instance.key, rtol, atol):
-        return Result(1.0, [f"{value:g} is right."])
+        return Result(1.0, [f"{shown} is right."])
     mistake = diagnose(value, instance.key, instance.mistakes, rtol, atol)
-    return Result(0.0, [f"{value:g} is not within tolerance of the answer.", *_mistake_feedback(mistake)], mistake)
+    if instance.question.integer:
+        why = "is not a whole number" if not float(value).is_integer() else "is not the answer"
+        head = f"{shown} {why} (a count is graded exactly: no tolerance)."
+    else:
+        head = f"{shown} is not within tolerance of the answer."
+    return Result(0.0, [head, *_mistake_feedback(mistake)], mistake)
 
 
 def _shape_message(name: str, got: np.ndarray, key: np.ndarray) -> str:

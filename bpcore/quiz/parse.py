@@ -7,6 +7,7 @@ Answers arrive as text from a terminal or a text box. Nothing here calls ``eval`
 Grammar of a number::
 
     number   := decimal ( "/" decimal )?          3/4   -0.25   1e-3   .5   2.
+    count    := digits in groups of three         73,856   16_777_216   (integer answers only)
     decimal  := [+-]? ( digits [. digits?] | . digits ) ( [eE] [+-]? digits )?
 
 Grammar of an array (numpy's printed form is accepted, so commas are optional)::
@@ -30,6 +31,7 @@ MAX_CHARS = 20_000  # longer input is refused before any parsing: nobody types t
 _DECIMAL = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 _NUMBER = re.compile(rf"\s*({_DECIMAL})\s*(?:/\s*({_DECIMAL})\s*)?")
 _TOKEN = re.compile(rf"\s*(?:(?P<open>\[)|(?P<close>\])|(?P<comma>,)|(?P<num>{_DECIMAL}(?:\s*/\s*{_DECIMAL})?))")
+_GROUPED = re.compile(r"[+-]?[1-9]\d{0,2}(?:([,_])\d{3})(?:\1\d{3})*")  # one separator, groups of three
 _LETTER_SPLIT = re.compile(r"[\s,;>]+|->")
 RATINGS = ("again", "hard", "good", "easy")  # FSRS's four buttons, 1..4
 
@@ -61,8 +63,11 @@ def _fraction(numerator: str, denominator: str | None, original: str) -> float:
     return value / below
 
 
-def parse_number(value) -> float:
+def parse_number(value, grouped: bool = False) -> float:
     """A float from ``0.25``, ``-3/4``, ``1e-3`` (text), or from a Python or numpy number.
+
+    With ``grouped`` (answers that are counts), digits grouped in threes are read too: ``73,856`` and
+    ``16_777_216``. Not otherwise: ``0,125`` could be a decimal comma, so it is refused, not misread.
 
     >>> parse_number("3/4")
     0.75
@@ -72,6 +77,8 @@ def parse_number(value) -> float:
     if isinstance(value, np.ndarray) and value.size == 1 and np.issubdtype(value.dtype, np.number):
         return float(value.reshape(-1)[0])
     text = _clean(value, "a number")
+    if grouped and _GROUPED.fullmatch(text):  # 73,856 or 16_777_216: how counts are written
+        text = re.sub(r"[,_]", "", text)
     match = _NUMBER.fullmatch(text)
     if not match:
         raise ParseError(f"expected a number such as 0.25, -3/4 or 1e-3, got {_show(text)}")

@@ -20,7 +20,9 @@ from bpcore.quiz.instance import LETTERS, Instance
 
 
 def number(x) -> str:
-    """4 significant digits, no trailing zeros: 0.5, -1, 0.1235, 0.004264."""
+    """4 significant digits, no trailing zeros: 0.5, -1, 0.1235, 0.004264. Integers in full: 73856."""
+    if np.issubdtype(np.asarray(x).dtype, np.integer):
+        return str(int(x))
     text = np.format_float_positional(float(x), precision=4, fractional=False, trim="-")
     return "0" if text in ("-0", "-0.") else text
 

@@ -225,6 +225,12 @@ def validate(directory=None, seeds: int = 50, root=None) -> Report:
         return report
     report.questions = len(bank.questions)
     for q in bank.questions:
+        if q.integer and {"rtol", "atol"} & q.spec.keys():
+            report.notes.append(
+                f"{q.id}: an integer answer is graded exactly, so its rtol/atol are not used "
+                "(write the answer as a float to keep a tolerance)"
+            )
+    for q in bank.questions:
         try:
             report.errors += check_generated(q, seeds) if q.generator else check_static(q)
         except Exception as error:  # report, keep checking the other questions

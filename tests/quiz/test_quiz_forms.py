@@ -141,3 +141,74 @@ def test_pasted_printouts_are_read(text, expected):
 def test_broken_printouts_are_still_refused(text):
     with pytest.raises(ParseError):
         parse_array(text)
+
+
+# ----------------------------------------------------------------------------- integers
+
+
+INTEGER_QUESTIONS = [
+    "cnn-output-size",
+    "cnn-param-count",
+    "cost-checkpoint-count",
+    "cost-linear-backward-macs",
+    "training-accumulate",
+    "var-updates-per-epoch",
+]
+
+
+def test_the_integer_questions_are_the_counts_and_sizes(bank):
+    assert sorted(q.id for q in bank.questions if q.integer) == INTEGER_QUESTIONS
+    assert not bank.get("chain-rule-central-difference").integer  # 12.01: a measurement, with a tolerance
+
+
+@pytest.mark.parametrize("question_id", INTEGER_QUESTIONS)
+def test_an_integer_answer_is_exact_and_its_neighbours_are_wrong(bank, question_id):
+    for seed in range(40 if bank.get(question_id).generator else 1):
+        instance = make_instance(bank.get(question_id), seed)
+        key = instance.key
+        assert isinstance(key, int)
+        for right in (str(key), f"{key}.0", key, float(key)):
+            assert kinds.check(instance, right).correct, (question_id, seed, right)
+        for wrong in (key - 1, key + 1):
+            result = kinds.check(instance, str(wrong))
+            assert result.score == 0, (question_id, seed, wrong)
+            assert f"{wrong} is not the answer (a count is graded exactly" in result.feedback[0]
+        assert kinds.check(instance, f"{key}.5").score == 0
+
+
+def test_a_count_may_be_written_with_digit_groups(bank):
+    instance = make_instance(bank.get("cost-linear-backward-macs"), 0)
+    assert kinds.check(instance, "16,777,216").correct and kinds.check(instance, "16_777_216").correct
+    assert kinds.check(instance, "16,777,215").score == 0
+    with pytest.raises(ParseError):  # not groups of three: refused, not misread
+        kinds.check(instance, "16,77,7216")
+    float_question = make_instance(bank.get("chain-rule-central-difference"), 0)
+    with pytest.raises(ParseError):  # a decimal comma elsewhere is not read as a thousands separator
+        kinds.check(float_question, "12,010")
+
+
+def test_integer_mistakes_are_still_named_exactly(bank):
+    instance = make_instance(bank.get("cnn-param-count"), 0)
+    result = kinds.check(instance, "73,728")
+    assert result.diagnosis.name == "forgot the bias"
+    assert kinds.check(instance, "73729").diagnosis is None  # one off a mistake is not that mistake
+    for seed in range(20):
+        sized = make_instance(bank.get("cnn-output-size"), seed)
+        plus_one = next(m for m in sized.mistakes if m.name == "forgot the +1")
+        assert plus_one.value == sized.key - 1
+        assert kinds.check(sized, str(plus_one.value)).diagnosis.name == "forgot the +1"
+
+
+def test_integer_keys_are_shown_in_full(bank):
+    from bpcore.quiz import render
+
+    instance = make_instance(bank.get("cost-linear-backward-macs"), 0)
+    assert render.solution(instance, "text") == "16777216"  # not 4 significant digits: 16780000
+    assert render.number(0.123456) == "0.1235"
+
+
+def test_exact_grading_lets_the_size_generator_use_its_large_images(bank):
+    """At 1% tolerance a 224-pixel image's output (~110) was 'close' to its forget-the-+1 mistake, so such
+    draws were thrown away as indistinguishable; graded exactly, every listed image size appears."""
+    heights = {make_instance(bank.get("cnn-output-size"), seed).values["H"] // 10 * 10 for seed in range(300)}
+    assert 220 in heights

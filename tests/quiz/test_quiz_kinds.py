@@ -150,6 +150,14 @@ def test_a_constant_factor_is_noticed():
     assert found.name == "off by a constant factor" and "times 2" in found.explanation
 
 
+def test_a_scalar_is_off_by_a_factor_only_when_the_factor_is_a_simple_one():
+    """Every wrong number is *some* multiple of a scalar key: only 2..10 or their inverses mean a dropped factor."""
+    assert "times 0.5" in diagnose(0.25, 0.5, [], rtol=1e-2, atol=1e-4).explanation
+    assert "times 3" in diagnose(1.5, 0.5, [], rtol=1e-2, atol=1e-4).explanation
+    assert diagnose(0.6, 0.5, [], rtol=1e-2, atol=1e-4) is None  # times 1.2: just a wrong number
+    assert diagnose(73729, 73856, [], rtol=0, atol=0) is None
+
+
 # ----------------------------------------------------------------------------- chained derivation
 
 
