@@ -56,6 +56,10 @@ class Generator:
     check: Callable[[dict], object]
     common_mistakes: bool = True
     steps: dict[str, str] | None = None  # chained derivations: step name -> LaTeX label, in order
+    # chained derivations, for follow-through credit: follow(values, given) -> {step: what that step should be
+    # given the learner's own answers to the steps it builds on}; upstream[step] names the step it builds on
+    follow: Callable[[dict, dict], dict] | None = None
+    upstream: dict[str, str] | None = None
     description: str = ""
     integer: bool = False  # a whole-number answer (a size, a count): graded exactly, keys and mistakes are ints
 
@@ -180,7 +184,32 @@ def _check_chain(v):
     return {"dL/dz2": z2.grad, "dL/dW2": W2.grad, "dL/dh": h.grad, "dL/dW1": W1.grad}
 
 
-@register("three_layer_chain", "matrix", check=_check_chain, steps=CHAIN_STEPS)
+# the step each later step is computed from
+CHAIN_UPSTREAM = {"dL/dW2": "dL/dz2", "dL/dh": "dL/dz2", "dL/dW1": "dL/dh"}
+
+
+def _follow_chain(v, given):
+    """Each later step recomputed from the learner's own earlier answers: the engine's VJPs fed their numbers.
+
+    ``given`` holds the learner's answers (shaped like the key) to the steps they gave. dL/dW2 and dL/dh
+    are the backward pass of z2 = W2 h + b2 run with their dL/dz2 as the upstream gradient; dL/dW1 is the
+    backward pass of h = sigmoid(W1 x + b1) run with their dL/dh.
+    """
+    implied = {}
+    if "dL/dz2" in given:
+        W2, b2, h = _leaf(v["W2"]), _leaf(v["b2"]), _leaf(v["h"])
+        (W2 @ h + b2).backward(np.asarray(given["dL/dz2"], dtype=np.float64))
+        implied["dL/dW2"], implied["dL/dh"] = W2.grad, h.grad
+    if "dL/dh" in given:
+        W1, b1 = _leaf(v["W1"]), _leaf(v["b1"])
+        (W1 @ Tensor(v["x"]) + b1).sigmoid().backward(np.asarray(given["dL/dh"], dtype=np.float64))
+        implied["dL/dW1"] = W1.grad
+    return implied
+
+
+@register(
+    "three_layer_chain", "matrix", check=_check_chain, steps=CHAIN_STEPS, follow=_follow_chain, upstream=CHAIN_UPSTREAM
+)
 def three_layer_chain(rng) -> Problem:
     """One sample through the reference network, four steps backward, each graded (key from bp.manual)."""
     n, m, k = 2, 3, 2

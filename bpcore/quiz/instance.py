@@ -48,6 +48,8 @@ class Instance:
     # the choices of a single or multi question, the fixes of a bug hunt
     display: list[int] | None = None
     steps: dict[str, str] | None = None  # chained derivations: step name -> LaTeX label
+    follow: object = None  # chained derivations: Generator.follow, for follow-through credit
+    upstream: dict[str, str] | None = None  # chained derivations: step -> the step it is computed from
 
     @property
     def kind(self) -> str:
@@ -88,7 +90,16 @@ def make_instance(question: Question, seed: int) -> Instance:
     if question.generator:
         generator = GENERATORS[question.generator]
         problem = generator(seed)
-        return Instance(question, seed, problem.values, problem.key, problem.mistakes, steps=generator.steps)
+        return Instance(
+            question,
+            seed,
+            problem.values,
+            problem.key,
+            problem.mistakes,
+            steps=generator.steps,
+            follow=generator.follow,
+            upstream=generator.upstream,
+        )
     if kind == "numeric":
         read = (lambda v: int(parse_number(v))) if question.integer else parse_number  # a count stays an int
         key = read(spec["answer"])

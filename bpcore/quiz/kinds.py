@@ -59,6 +59,7 @@ class Result:
     first_wrong_step: str | None = None
     step_scores: dict[str, float] | None = None
     rating: int | None = None  # flashcards: the learner's own rating (1..4)
+    followed: list[str] | None = None  # chained derivations: steps credited as right given earlier answers
     # what the attempt log stores instead of the raw answer, when the raw answer alone would be ambiguous
     # (a letter means nothing without the order it was shown in): e.g. {"letter": "c", "option": 0}
     recorded: object = None
@@ -172,7 +173,12 @@ def check_matrix(instance: Instance, answer) -> Result:
 
 
 def check_steps(instance: Instance, answer, rtol: float, atol: float) -> Result:
-    """A chained derivation: each step graded on its own; the first wrong one is named."""
+    """A chained derivation: each step graded on its own; the first wrong one is named.
+
+    Follow-through: a later step is also right if it is what the learner's *own* earlier answer implies
+    (the generator recomputes it from their numbers with the engine). A rounded dL/dz2 carried into
+    dL/dh, or a slip early in the chain carried on correctly, costs only the step where it happened.
+    """
     names = list(instance.steps)
     if isinstance(answer, list | tuple):
         if len(answer) > len(names):
@@ -183,19 +189,27 @@ def check_steps(instance: Instance, answer, rtol: float, atol: float) -> Result:
     unknown = answer.keys() - set(names)
     if unknown:
         raise ParseError(f"unknown steps {sorted(unknown)}; expected {', '.join(names)}")
-    scores, feedback, first_wrong, first_mistake = {}, [], None, None
+    read = {}
     for name in names:
         given = answer.get(name)
         if given is None or (isinstance(given, str) and not given.strip()):
+            continue
+        try:
+            read[name] = as_vector_like(parse_array(given), np.asarray(instance.key[name]))
+        except ParseError as error:
+            raise ParseError(f"{name}: {error}") from None
+    implied = _implied_steps(instance, read)
+    scores, feedback, first_wrong, first_mistake, followed = {}, [], None, None, []
+    for name in names:
+        if name not in read:
             scores[name], lines, mistake = 0.0, [f"{name}: no answer."], None
         else:
-            try:
-                got = parse_array(given)
-            except ParseError as error:
-                raise ParseError(f"{name}: {error}") from None
             scores[name], lines, mistake = _grade_array(
-                got, instance.key[name], instance.mistakes[name], rtol, atol, name
+                read[name], instance.key[name], instance.mistakes[name], rtol, atol, name
             )
+            if scores[name] < 1 and _follows(read[name], implied.get(name), rtol, atol):
+                scores[name], lines, mistake = 1.0, [f"{name}: right, given your {instance.upstream[name]}."], None
+                followed.append(name)
         feedback += lines
         if scores[name] < 1 and first_wrong is None:
             first_wrong, first_mistake = name, mistake
@@ -206,7 +220,24 @@ def check_steps(instance: Instance, answer, rtol: float, atol: float) -> Result:
             f"{sum(s == 1 for s in scores.values())} of {len(names)} steps right; "
             f"the first wrong step is **{first_wrong}**.",
         )
-    return Result(score, feedback, first_mistake, first_wrong, scores)
+    return Result(score, feedback, first_mistake, first_wrong, scores, followed=followed)
+
+
+def _implied_steps(instance: Instance, read: dict) -> dict:
+    """{step: its value given the learner's answers to the steps before it}, for steps that can follow through."""
+    if instance.follow is None:
+        return {}
+    usable = {name: value for name, value in read.items() if value.shape == np.shape(instance.key[name])}
+    return instance.follow(instance.values, usable) if usable else {}
+
+
+def _follows(got: np.ndarray, implied, rtol: float, atol: float) -> bool:
+    """``got`` is what the learner's earlier answer implies, and that is not trivially zero (all-zero answers
+    down the chain are consistent, but show no working)."""
+    if implied is None:
+        return False
+    implied = np.asarray(implied, dtype=np.float64)
+    return bool(np.any(np.abs(implied) > atol)) and close(got, implied, rtol, atol)
 
 
 # ----------------------------------------------------------------------------- order

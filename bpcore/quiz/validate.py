@@ -80,6 +80,38 @@ def _check_mistakes(q: Question, instance: Instance, where: str) -> list[str]:
     return errors
 
 
+def carried(instance: Instance, step: str, value) -> dict:
+    """Answers of a learner who gives ``value`` at ``step`` and then works every later step out correctly from it."""
+    answers = {name: np.asarray(v, dtype=np.float64) for name, v in instance.key.items()}
+    answers[step] = np.asarray(value, dtype=np.float64)
+    changed = {step}
+    for name in instance.steps:
+        if instance.upstream.get(name) in changed:
+            answers[name] = np.asarray(instance.follow(instance.values, answers)[name])
+            changed.add(name)
+    return answers
+
+
+def check_follow_through(instance: Instance, where: str) -> list[str]:
+    """The follow-through map agrees with the key on the key, and credits a slip carried on consistently."""
+    errors = []
+    implied = instance.follow(instance.values, instance.key)
+    for name, value in implied.items():
+        if not _close(value, instance.key[name]):
+            errors.append(f"{where}: follow-through from the key's own steps gives a different {name}")
+    for step, mistakes in instance.mistakes.items():
+        for m in mistakes:
+            answers = carried(instance, step, m.value)
+            result = _grade(instance, _as_text(answers))
+            later = [n for n in instance.steps if n != step and not _close(answers[n], instance.key[n])]
+            if result.first_wrong_step != step or any(result.step_scores[n] != 1 for n in later):
+                errors.append(
+                    f"{where}: step {step}: mistake {m.name!r} carried on consistently was not given follow-through "
+                    f"credit (step scores {result.step_scores})"
+                )
+    return errors
+
+
 def _close(a, b) -> bool:
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
@@ -108,6 +140,8 @@ def check_generated(q: Question, seeds: int) -> list[str]:
         if not _grade(instance, _as_text(instance.key)).correct:
             errors.append(f"{where}: the key, typed to 4 significant digits, is not graded correct")
         errors += _check_mistakes(q, instance, where)
+        if generator.follow is not None:
+            errors += check_follow_through(instance, where)
         if len(errors) > 5:
             break  # one broken generator should not bury the report
     return errors
