@@ -87,8 +87,8 @@ def distinguishable(problem: Problem, rtol: float = DEFAULT_RTOL, atol: float = 
         parts = [(problem.key, problem.mistakes)]
     for key, mistakes in parts:
         values = [key, *(m.value for m in mistakes)]
-        for i, a in enumerate(values):
-            if any(close(a, b, rtol, atol) for b in values[i + 1 :]):
+        for i, a in enumerate(values):  # both ways round: allclose measures rtol against its second argument
+            if any(close(a, b, rtol, atol) or close(b, a, rtol, atol) for b in values[i + 1 :]):
                 return False
     return True
 
