@@ -14,7 +14,8 @@ matrix     text ("[[1, 2], [3, 4]]", numpy's printout) or an array; a vector   1
            takes {step: answer} or a list in step order
 order      the shown letters in the right order ("c a b d")                    pairs in the right order
 code       the learner's function object (never text)                          trials passed / trials
-bughunt    {"line": 7, "fix": "b" or the fixed line as text}                   1/2 line + 1/2 fix
+bughunt    {"line": 7, "fix": "b" or the fixed line as text (run, in a child   1/2 line + 1/2 fix
+           process, in place of the bug: any fix that agrees with the engine)
 flashcard  the learner's own rating: again / hard / good / easy                0, 1/2, 1, 1
 =========  ==================================================================  ==========================
 
@@ -33,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bpcore.gradcheck import compare
-from bpcore.quiz import bughunts
+from bpcore.quiz import bughunts, fixrun
 from bpcore.quiz.diagnose import Mistake, as_vector_like, close, diagnose
 from bpcore.quiz.functions import LearnerError, check_function
 from bpcore.quiz.instance import LETTERS, Instance
@@ -283,6 +284,12 @@ def check_code(instance: Instance, answer) -> Result:
 
 
 def check_bughunt(instance: Instance, answer) -> Result:
+    """Half for the line, half for the fix: a shown letter, or a line of code judged by running it.
+
+    A typed fix that reads like a listed one (whitespace and comments aside) counts as that one. Any other
+    typed line is run in place of the bug, in a child process with a time limit (:mod:`~bpcore.quiz.fixrun`):
+    if the gradients then agree with the engine's, it is right, however it is worded.
+    """
     if isinstance(answer, tuple | list) and len(answer) == 2:
         answer = {"line": answer[0], "fix": answer[1]}
     if not isinstance(answer, dict) or not {"line", "fix"} <= answer.keys():
@@ -291,27 +298,34 @@ def check_bughunt(instance: Instance, answer) -> Result:
     fixes = instance.question.spec["fixes"]
     line = parse_line_number(answer["line"], instance.values["lines"])
     fix = str(answer["fix"]).strip()
+    if not fix:
+        raise ParseError("expected the fix: a letter from the list, or the fixed line typed out")
+    verdict = None
     if len(fix) == 1 and fix.lower() in LETTERS[: len(fixes)]:
         chosen = instance.option(LETTERS.index(fix.lower()))
-    else:  # a typed fix is compared as text, whitespace and comments aside; it is never run
-        typed = bughunts.normalise(fix)
+    else:
+        typed = bughunts.normalise(fixrun.clean(fix))
         chosen = next((i for i, f in enumerate(fixes) if bughunts.normalise(f) == typed), None)
-    line_ok, fix_ok = line == bug_line, chosen == fix_index
+        specimen = bughunts.SPECIMENS[instance.question.spec["specimen"]]
+        if chosen is None and typed == bughunts.normalise(specimen.lines[bug_line - 1]):
+            verdict = fixrun.Verdict("disagrees", "that is the buggy line itself, unchanged")
+        elif chosen is None:
+            verdict = fixrun.judge(specimen.name, [fix])[0]
+            if verdict.status == "syntax":
+                raise ParseError(verdict.message)
+    line_ok = line == bug_line
+    fix_ok = verdict.ok if verdict is not None else chosen == fix_index
+    if verdict is None:
+        said = "right." if fix_ok else "not the fix that makes this pass agree with the engine."
+    else:
+        said = ("right: " if fix_ok else "not yet: ") + verdict.message + ("" if verdict.message[-1] in ".?!" else ".")
     feedback = [
         f"Line {line}: " + ("that is the bug." if line_ok else "the code there is fine; the bug is elsewhere."),
-        "Fix: "
-        + (
-            "right."
-            if fix_ok
-            else "not the fix that makes this pass agree with the engine."
-            + (
-                " (Typed fixes are compared as text; pick a listed fix if yours is worded differently.)"
-                if chosen is None
-                else ""
-            )
-        ),
+        "Fix: " + said,
     ]
     recorded = {"line": line, "fix": fix, "option": chosen}
+    if verdict is not None:
+        recorded["verdict"] = verdict.status
     return Result(0.5 * line_ok + 0.5 * fix_ok, feedback, recorded=recorded)
 
 

@@ -9,7 +9,8 @@ rejects cannot ship. Beyond that, by kind:
 * static numeric and matrix questions: each listed mistake is diagnosed as itself;
 * code questions: the reference's correct solution passes and its known-wrong one fails;
 * bug hunts: the buggy and fixed functions differ in one line, the bank's fix is that line, the fixed
-  function matches the engine's gradients and the buggy one does not;
+  function matches the engine's gradients and the buggy one does not, and every listed fix, typed out
+  and run as a learner's would be, is accepted if it is the key and rejected if not;
 * every notebook pointer names an existing notebook and heading.
 """
 
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bpcore.quiz import bughunts, kinds, render
+from bpcore.quiz import bughunts, fixrun, kinds, render
 from bpcore.quiz.bank import PLACEHOLDER, BankError, Question, load_banks, resolve_pointer
 from bpcore.quiz.generators import GENERATORS
 from bpcore.quiz.instance import LETTERS, Instance, make_instance
@@ -147,8 +148,11 @@ def check_generated(q: Question, seeds: int) -> list[str]:
     return errors
 
 
-def check_static(q: Question) -> list[str]:
-    """Every non-generated question: the key gets full marks, plus the checks of its kind."""
+def check_static(q: Question, typed_fixes: list | None = None) -> list[str]:
+    """Every non-generated question: the key gets full marks, plus the checks of its kind.
+
+    ``typed_fixes``: a bug hunt's listed fixes, already judged as typed lines (see :func:`check_specimen`).
+    """
     instance, errors = make_instance(q, 0), []
     key = instance.key
     if q.kind in ("single", "multi", "bughunt"):
@@ -168,7 +172,7 @@ def check_static(q: Question) -> list[str]:
             errors.append(f"{q.id}: the known-wrong solution of {key.name!r} passes: the checker cannot fail")
     elif q.kind == "bughunt":
         answer = {"line": key[0], "fix": instance.letter(key[1])}
-        errors += check_specimen(q)
+        errors += check_specimen(q, typed_fixes)
     else:
         return errors
     if not _grade(instance, answer).correct:
@@ -222,7 +226,12 @@ def check_shuffled(q: Question, seeds: int = 8) -> list[str]:
     return errors
 
 
-def check_specimen(q: Question) -> list[str]:
+def check_specimen(q: Question, typed_fixes: list | None = None) -> list[str]:
+    """The bug hunt's specimen is sound, and its listed fixes typed out are judged as the bank says.
+
+    ``typed_fixes``: the verdicts of :func:`~bpcore.quiz.fixrun.judge` on the listed fixes, if already known
+    (``validate`` judges every bug hunt's in one child process).
+    """
     specimen, errors = bughunts.SPECIMENS[q.spec["specimen"]], []
     if len(specimen.changed) != 1:
         return [
@@ -231,6 +240,17 @@ def check_specimen(q: Question) -> list[str]:
     chosen = q.spec["fixes"][LETTERS.index(q.spec["fix"])]
     if bughunts.normalise(chosen) != bughunts.normalise(specimen.fixed_line):
         errors.append(f"{q.id}: fix ({q.spec['fix']}) {chosen!r} is not the fixed line {specimen.fixed_line!r}")
+    fixes, key = q.spec["fixes"], LETTERS.index(q.spec["fix"])
+    if typed_fixes is None:
+        typed_fixes = fixrun.judge(specimen.name, fixes)
+    for index, verdict in enumerate(typed_fixes):  # typed out, each is run as a learner's would be
+        if index == key and not verdict.ok:
+            errors.append(f"{q.id}: the fix ({q.spec['fix']}) typed out is not accepted: {verdict.message}")
+        elif index != key and verdict.ok:
+            errors.append(
+                f"{q.id}: fix ({LETTERS[index]}) {fixes[index]!r} also makes the pass agree with the engine, "
+                "but it is marked wrong"
+            )
     for seed in range(5):
         values = specimen.inputs(np.random.default_rng(seed))
         if not specimen.agrees(specimen.fixed, values):
@@ -258,6 +278,14 @@ def validate(directory=None, seeds: int = 50, root=None) -> Report:
         report.seconds = time.perf_counter() - started
         return report
     report.questions = len(bank.questions)
+    hunts = [q for q in bank.questions if q.kind == "bughunt" and q.spec["specimen"] in bughunts.SPECIMENS]
+    typed = dict(
+        zip(
+            (q.id for q in hunts),
+            fixrun.judge_many([(q.spec["specimen"], q.spec["fixes"]) for q in hunts]),
+            strict=True,
+        )
+    )
     for q in bank.questions:
         if q.integer and {"rtol", "atol"} & q.spec.keys():
             report.notes.append(
@@ -266,7 +294,7 @@ def validate(directory=None, seeds: int = 50, root=None) -> Report:
             )
     for q in bank.questions:
         try:
-            report.errors += check_generated(q, seeds) if q.generator else check_static(q)
+            report.errors += check_generated(q, seeds) if q.generator else check_static(q, typed.get(q.id))
         except Exception as error:  # report, keep checking the other questions
             report.errors.append(f"{q.id}: checking it raised {type(error).__name__}: {error}")
     root = Path(root) if root is not None else pointer_root(bank.directory)
