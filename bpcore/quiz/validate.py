@@ -260,6 +260,12 @@ def check_specimen(q: Question, typed_fixes: list | None = None) -> list[str]:
     return errors
 
 
+def _key_is_longest(q: Question) -> bool:
+    """The right choice is strictly the longest: a tell that a blind guesser can use whatever the order."""
+    choices, key = q.spec["choices"], LETTERS.index(q.spec["answer"])
+    return all(len(choices[key]) > len(c) for i, c in enumerate(choices) if i != key)
+
+
 def pointer_root(directory: Path) -> Path | None:
     """Where notebook pointers are resolved: the repository holding the banks, or the current folder."""
     for candidate in (directory.parent, Path.cwd()):
@@ -286,6 +292,14 @@ def validate(directory=None, seeds: int = 50, root=None) -> Report:
             strict=True,
         )
     )
+    singles = [q for q in bank.questions if q.kind == "single"]
+    longest = [q for q in singles if _key_is_longest(q)]
+    if singles and len(longest) > len(singles) / 2:
+        report.notes.append(
+            f"in {len(longest)} of {len(singles)} single-choice questions the right choice is the longest one: "
+            "shuffling hides its letter, not its length (always picking the longest choice scores "
+            f"{100 * len(longest) / len(singles):.0f}%)"
+        )
     for q in bank.questions:
         if q.integer and {"rtol", "atol"} & q.spec.keys():
             report.notes.append(

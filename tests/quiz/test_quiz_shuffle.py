@@ -212,3 +212,30 @@ def test_validate_flags_texts_that_name_an_option_by_letter(fields):
 )
 def test_validate_leaves_maths_code_and_prose_alone(fields):
     assert letter_references(question(**fields)) == []
+
+
+def test_validate_notes_when_the_right_choice_is_usually_the_longest(write_bank, tmp_path):
+    """Shuffling hides the key's letter, not its length: the authoring check says so when the tell is there."""
+    from bpcore.quiz.validate import validate
+
+    def bank(choices):
+        return "\n".join(
+            [
+                'topic = "demo"',
+                *(
+                    f'[[question]]\nid = "q{i}"\nlevel = "basic"\nkind = "single"\nprompt = "p"\n'
+                    f'choices = {choices!r}\nanswer = "a"\nhints = ["h"]\nexplanation = "e"\n'
+                    'notebook = "notebooks/x.ipynb"\ntags = []\n'
+                    for i in range(3)
+                ),
+            ]
+        ).replace("'", '"')
+
+    tell = validate(write_bank("demo.toml", bank(["the long right one", "short", "brief"])), seeds=1, root=tmp_path)
+    assert tell.questions == 3
+    assert any("in 3 of 3 single-choice questions the right choice is the longest" in n for n in tell.notes)
+    other = tmp_path / "fair"
+    other.mkdir()
+    (other / "demo.toml").write_text(bank(["right", "a longer wrong one", "wrong"]))
+    fair = validate(other, seeds=1, root=tmp_path)
+    assert fair.questions == 3 and not any("longest" in n for n in fair.notes)
