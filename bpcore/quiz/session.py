@@ -80,8 +80,9 @@ class Session:
             state.update(schedule.review(old, q.id, rating, at))
             return state
 
+        logged = answer if result.recorded is None else result.recorded  # a shown letter alone is ambiguous
         attempt_id = self.store.record_attempt(
-            q.id, instance.seed, answer, result.score, hints_used, seconds, self.mode, rating, review, at
+            q.id, instance.seed, logged, result.score, hints_used, seconds, self.mode, rating, review, at
         )
         graded = Graded(q, instance, result, rating, state["due"], attempt_id, hints_used, seconds)
         self.graded.append(graded)

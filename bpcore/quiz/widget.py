@@ -221,7 +221,8 @@ class QuizWidget:
             }
         elif q.kind == "bughunt":
             lines = self.instance.values["lines"]
-            options = [(f"({LETTERS[i]}) {f}", LETTERS[i]) for i, f in enumerate(spec["fixes"])]
+            fixes = spec["fixes"]  # in the shuffled order of this instance, as the prompt lists them
+            options = [(f"({LETTERS[p]}) {fixes[self.instance.option(p)]}", LETTERS[p]) for p in range(len(fixes))]
             self.fields = {
                 "line": widgets.Dropdown(options=list(range(1, lines + 1)), value=None, description="line"),
                 "fix": choice_list(widgets.RadioButtons(options=options, value=None, description="fix")),

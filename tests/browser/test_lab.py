@@ -45,7 +45,9 @@ import bpcore as bp
 from bpcore.labs.chain_rule import scalar_chain
 from bpcore.labs.three_layer import three_layer
 from bpcore.quiz.bank import load_banks
+from bpcore.quiz.instance import LETTERS
 from bpcore.quiz.render import array_text
+from bpcore.quiz.session import Session
 from bpcore.quiz.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -355,6 +357,11 @@ def plain_text(markdown: str) -> str:
     return max((part.strip() for part in re.split(r"\$[^$]*\$", markdown)), key=len)
 
 
+def shown_instance(question_id: str, seed: int):
+    """What ``bp.quiz.ask(question_id, seed=seed)`` shows: its choices are shuffled by the instance's seed."""
+    return Session(None, "notebook", seed).instance(load_banks().get(question_id))
+
+
 def answer_by_clicking(cell, letter: str) -> None:
     out = output(cell)
     out.locator(".widget-toggle-button", has_text=re.compile(rf"^{letter}$")).click()
@@ -384,22 +391,23 @@ def test_quiz_right_and_wrong_through_the_widget(page, lab):
     run_all(page)
     banks = load_banks()
 
-    right = banks.get(RIGHT_QUESTION).spec
+    instance = shown_instance(RIGHT_QUESTION, 0)
+    letter = instance.letter(instance.key)  # where the right choice is shown
     cell = add_cell(page, f'right = bp.quiz.ask("{RIGHT_QUESTION}", seed=0)\nright')
     output(cell).locator(".widget-button", has_text=re.compile(r"^Submit$")).wait_for()
     screenshot(page, "03_quiz_asked")
-    answer_by_clicking(cell, right["answer"])
+    answer_by_clicking(cell, letter)
     shown = feedback(cell)
     shown.wait_for()
     assert border_colour(shown) == GREEN
     text = normalise(shown.inner_text())
-    assert "Right: 1.00" in text and f"({right['answer']}) is right" in text, text
+    assert "Right: 1.00" in text and f"({letter}) is right" in text, text
     assert output(cell).locator(".widget-button", has_text=re.compile(r"^Submit$")).is_disabled()
     screenshot(page, "04_quiz_right")
 
     wrong = banks.get(WRONG_QUESTION).spec
-    letters = "abcdefgh"[: len(wrong["choices"])]
-    chosen = next(letter for letter in letters if letter != wrong["answer"])
+    instance = shown_instance(WRONG_QUESTION, 0)
+    chosen = next(LETTERS[p] for p in range(len(wrong["choices"])) if instance.option(p) != instance.key)
     cell = add_cell(page, f'wrong = bp.quiz.ask("{WRONG_QUESTION}", seed=0)\nwrong')
     answer_by_clicking(cell, chosen)
     shown = feedback(cell)
@@ -407,7 +415,7 @@ def test_quiz_right_and_wrong_through_the_widget(page, lab):
     assert border_colour(shown) == RED
     text = normalise(shown.inner_text())
     assert "Score: 0.00" in text and f"({chosen}) is not right" in text, text
-    diagnosis = plain_text(wrong["why"][letters.index(chosen)])  # why that choice is wrong, from the bank
+    diagnosis = plain_text(wrong["why"][instance.option(LETTERS.index(chosen))])  # why that choice is wrong
     assert normalise(diagnosis) in text, (diagnosis, text)
     scroll_to_top(cell)
     screenshot(page, "05_quiz_wrong", docs_name="quiz")
@@ -495,7 +503,9 @@ def test_the_clicked_answers_reached_the_progress_store(lab):
     by_question = {a["question_id"]: a for a in attempts}
     assert by_question[RIGHT_QUESTION]["score"] == 1.0
     assert by_question[WRONG_QUESTION]["score"] == 0.0
-    assert by_question[WRONG_QUESTION]["answer"] != load_banks().get(WRONG_QUESTION).spec["answer"]
+    wrong = by_question[WRONG_QUESTION]["answer"]  # the letter clicked, and the option of the file it stood for
+    assert wrong["option"] != LETTERS.index(load_banks().get(WRONG_QUESTION).spec["answer"])
+    assert shown_instance(WRONG_QUESTION, 0).option(LETTERS.index(wrong["letter"])) == wrong["option"]
 
 
 # -- a learner who keeps going: many Submits in one kernel ------------------------------------------
@@ -574,7 +584,7 @@ def type_answer(cell, instance, how: str = "click") -> str:
     Returns the text the feedback panel will show for it."""
     out, q, key = output(cell), instance.question, instance.key
     if q.kind == "single":
-        letter = "abcdefgh"[key]
+        letter = instance.letter(key)  # where the key is shown: choices are shuffled per attempt
         out.locator(".widget-toggle-button", has_text=re.compile(rf"^{letter}$")).click()
         out.locator(".widget-toggle-button.mod-active", has_text=re.compile(rf"^{letter}$")).wait_for()
     elif q.kind == "numeric":
@@ -585,8 +595,9 @@ def type_answer(cell, instance, how: str = "click") -> str:
         line, fix = key
         out.locator(".widget-dropdown select").select_option(str(line))
         radios = out.locator(".widget-radio-box input[type=radio]")
-        radios.nth(fix).click()  # the circle itself: it must sit on its own option's row
-        expect(radios.nth(fix)).to_be_checked()
+        shown = LETTERS.index(instance.letter(fix))  # the fixes are shuffled too
+        radios.nth(shown).click()  # the circle itself: it must sit on its own option's row
+        expect(radios.nth(shown)).to_be_checked()
     else:
         raise AssertionError(f"no way to type a {q.kind} answer in this test")
     if how == "enter":
@@ -644,7 +655,7 @@ def test_a_learner_who_keeps_going_has_every_submit_saved(page, lab):
     for number, instance in enumerate(instances, start=1):
         assert shown_question(cell, number, 4) == instance.question.id
         if number == 1:
-            wrong = next(letter for letter in "abcd" if letter != "abcd"[instance.key])
+            wrong = next(letter for letter in "abcd" if letter != instance.letter(instance.key))
             submit(cell, instance, "notebook", submitted, wrong=wrong)
         how = "enter" if instance.question.kind == "numeric" else "click"
         submit(cell, instance, "notebook", submitted, how=how)
@@ -670,7 +681,7 @@ def test_a_learner_who_keeps_going_has_every_submit_saved(page, lab):
     # one question asked by id: wrong, then right
     cell = add_cell(page, f'one = bp.quiz.ask("{ASKED}", seed=0)\none')
     (instance,) = widget_instances([banks.get(ASKED)], 0)
-    submit(cell, instance, "notebook", submitted, wrong="a")
+    submit(cell, instance, "notebook", submitted, wrong=next(c for c in "ab" if c != instance.letter(instance.key)))
     submit(cell, instance, "notebook", submitted)
     scroll_to_top(cell)
     screenshot(page, "09_one_kernel_session")

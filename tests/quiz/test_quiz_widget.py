@@ -27,11 +27,28 @@ def widget_for(bank, store, *ids, **kwargs):
     return QuizWidget([bank.get(i) for i in ids], store=store, seed=7, **kwargs)
 
 
+def right_letter(w) -> str:
+    """The letter the widget shows for the key (choices are shuffled per attempt)."""
+    return w.instance.letter(w.instance.key)
+
+
+def wrong_letters(w) -> list[str]:
+    return [c for c in "abcdefgh"[: len(w.instance.question.spec["choices"])] if c != right_letter(w)]
+
+
+def wrong_letter(w) -> str:
+    return wrong_letters(w)[0]
+
+
 def test_a_right_answer_turns_green_and_is_recorded(bank, store):
     clock = FakeClock()
     w = widget_for(bank, store, "chain-rule-composite", clock=clock)
-    assert "Which expression" in w.prompt.value and "(b)" in w.prompt.value
-    w.fields["choice"].value = "b"
+    letter = w.instance.letter(w.instance.key)  # where the shuffle put the right choice
+    right = w.questions[0].spec["choices"][w.instance.key]
+    assert "Which expression" in w.prompt.value
+    shown = [line for line in w.prompt.value.split("<li>") if line.startswith(f"({letter})")]
+    assert len(shown) == 1 and shown[0].startswith(f"({letter}) {right[:10]}")  # the prompt lists it there
+    w.fields["choice"].value = letter
     clock.now = 30.0
     w.submit_button.click()
     assert GREEN in w.feedback.value and "Right: 1.00" in w.feedback.value
@@ -41,7 +58,7 @@ def test_a_right_answer_turns_green_and_is_recorded(bank, store):
     (attempt,) = store.attempts()
     assert (attempt["question_id"], attempt["answer"], attempt["mode"], attempt["seconds"]) == (
         "chain-rule-composite",
-        "b",
+        {"letter": letter, "option": 1},  # what was seen, and which option of the file that is
         "notebook",
         30.0,
     )
@@ -108,8 +125,8 @@ def test_every_input_kind(bank, store):
     w = widget_for(
         bank, store, "chain-rule-paths-add", "chain-rule-backward-order", "three-layer-bughunt-tanh", "chain-rule-vjp"
     )
-    for letter in "acd":
-        w.fields[letter].value = True
+    for index in w.instance.key:  # a, c and d in the file, wherever they are shown
+        w.fields[w.instance.letter(index)].value = True
     w.submit_button.click()
     assert GREEN in w.feedback.value
     w.next_button.click()
@@ -118,7 +135,8 @@ def test_every_input_kind(bank, store):
     w.submit_button.click()
     assert GREEN in w.feedback.value
     w.next_button.click()
-    w.fields["line"].value, w.fields["fix"].value = 9, "b"
+    wrong_fix = next(p for p in range(len(w.fields["fix"].options)) if w.instance.option(p) != w.instance.key[1])
+    w.fields["line"].value, w.fields["fix"].value = 9, "abcd"[wrong_fix]
     w.submit_button.click()
     assert "Score: 0.50" in w.feedback.value
     w.next_button.click()
@@ -189,11 +207,12 @@ def test_dashboard_reads_the_store(bank, store):
 def test_a_mock_interview_holds_feedback_until_the_end(bank, store):
     w = widget_for(bank, store, "chain-rule-composite", "three-layer-delta-hidden", mock=True)
     assert w.hint_button.layout.display == "none" and w.solution_button.layout.display == "none"
-    w.fields["choice"].value = "b"  # right
+    w.fields["choice"].value = w.instance.letter(w.instance.key)  # right
     w.submit_button.click()
     assert "feedback comes at the end" in w.feedback.value and GREEN not in w.feedback.value
     w.next_button.click()
-    w.fields["choice"].value = "a"  # wrong
+    choices = len(w.questions[1].spec["choices"])
+    w.fields["choice"].value = w.instance.letter((w.instance.key + 1) % choices)  # wrong
     w.submit_button.click()
     assert RED not in w.feedback.value
     w.next_button.click()
@@ -230,9 +249,9 @@ def press_enter(box):
 def test_clicks_handled_on_other_threads_are_all_recorded(bank, store):
     ids = ["chain-rule-composite", "chain-rule-central-difference", "three-layer-dw2", "training-momentum"]
     w = widget_for(bank, store, *ids)  # built on this thread, like a widget made by a notebook cell
-    w.fields["choice"].value = "a"  # wrong, then right: several Submits in a row, each on a new thread
+    w.fields["choice"].value = wrong_letter(w)  # wrong, then right: several Submits in a row, each on a new thread
     on_thread(w.submit_button.click)
-    w.fields["choice"].value = "b"
+    w.fields["choice"].value = right_letter(w)
     on_thread(w.submit_button.click)
     assert w.errors.value == "", w.errors.value  # on failure: what the learner would have seen
     assert GREEN in w.feedback.value and w.submit_button.disabled
@@ -261,7 +280,7 @@ def test_a_failing_save_is_shown_in_the_widget_logged_and_the_next_try_works(ban
         raise StoreError("the progress file stayed locked for 30 s: database is locked")
 
     monkeypatch.setattr(store, "record_attempt", locked)
-    w.fields["choice"].value = "b"
+    w.fields["choice"].value = right_letter(w)
     with caplog.at_level(logging.ERROR, logger="bpcore.widgets"):
         w.submit_button.click()  # raises nothing: the widget reports it
     shown = w.errors.value
@@ -283,7 +302,7 @@ def test_a_failure_after_saving_says_the_answer_was_saved(bank, store, monkeypat
 
     w = widget_for(bank, store, "chain-rule-composite")
     monkeypatch.setattr(widget_module.schedule, "describe_due", lambda due: 1 / 0)
-    w.fields["choice"].value = "a"
+    w.fields["choice"].value = wrong_letter(w)
     w.submit_button.click()
     assert "ZeroDivisionError" in w.errors.value and "Your answer was saved" in w.errors.value
     assert store.count() == 1
@@ -331,7 +350,7 @@ def test_a_new_submit_replaces_the_could_not_read_message(bank, store):
 
 def test_the_session_score_counts_questions_with_their_first_try(bank, store):
     w = widget_for(bank, store, "chain-rule-composite", "three-layer-delta-hidden")
-    for letter in "acb":  # two wrong tries, then right
+    for letter in [*wrong_letters(w)[:2], right_letter(w)]:  # two wrong tries, then right
         w.fields["choice"].value = letter
         w.submit_button.click()
     assert "<b>0</b> / 1 answered" in w.score.value and len(store.attempts()) == 3
@@ -344,11 +363,11 @@ def test_the_session_score_counts_questions_with_their_first_try(bank, store):
 
 def test_a_mock_interview_shows_no_score_until_the_report(bank, store):
     w = widget_for(bank, store, "chain-rule-composite", "three-layer-delta-hidden", mock=True)
-    w.fields["choice"].value = "b"
+    w.fields["choice"].value = right_letter(w)
     w.submit_button.click()
     assert "Score" not in w.score.value and "Answered 1 of 2 questions" in w.score.value
     w.next_button.click()
-    w.fields["choice"].value = "a"  # wrong
+    w.fields["choice"].value = wrong_letter(w)  # wrong
     w.submit_button.click()
     assert "Score" not in w.score.value and RED not in w.feedback.value
     w.next_button.click()
