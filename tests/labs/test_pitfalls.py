@@ -34,7 +34,8 @@ def test_gradient_descent_lingers_at_the_saddle_momentum_leaves_sooner():
 
 
 def test_every_cure_beats_no_regularisation_on_held_out_points():
-    runs, _ = pitfalls.overfitting_study()
+    runs, data = pitfalls.overfitting_study()
+    assert (len(data.X_train), len(data.X_test)) == (16, 48 + 200)  # train; validation + test
     plain = runs["no regularisation"]
     assert plain.train_loss < 0.01 < plain.test_loss  # memorised the noise (noise variance 0.09)
     for name in ("dropout 0.2", "weight decay 0.1", "early stopping"):
