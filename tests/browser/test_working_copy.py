@@ -107,7 +107,9 @@ def test_every_saved_widget_is_drawn_before_run_all(page, project, name):
     open_notebook(page, server, name)
     outputs = notebook(page).locator(".jp-OutputArea-output")
     drawn = notebook(page).locator(".jp-OutputArea-output > .jupyter-widgets")
-    expect(drawn).to_have_count(expected)  # every widget output drawn as a widget, from the saved state
+    # every widget output drawn as a widget, from the saved state (the widget manager loads first: on a
+    # loaded 2-core machine that took over a minute once, so this wait gets the notebook-run budget)
+    expect(drawn).to_have_count(expected, timeout=RUN_TIMEOUT_MS)
     raw = [text[:120] for text in outputs.all_inner_texts() if "VBox(" in text or "HBox(" in text]
     assert not raw, f"{name} shows widget reprs instead of widgets: {raw}"
     texts = " ".join(outputs.all_inner_texts())
