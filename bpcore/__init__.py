@@ -20,37 +20,78 @@ Importing bpcore loads numpy only. The package has three parts, and imports run 
 
 import numpy as np
 
-from bpcore import bptt, checkpointing, data, diagnostics, forward_mode, graph, nn, ops, optim, train
+from bpcore import bptt, checkpointing, creation, data, diagnostics, forward_mode, graph, nn, ops, optim, train
 from bpcore.checkpointing import checkpoint
+from bpcore.creation import (
+    arange,
+    empty,
+    eye,
+    from_numpy,
+    full,
+    full_like,
+    linspace,
+    ones,
+    ones_like,
+    randn_like,
+    zeros,
+    zeros_like,
+)
 from bpcore.forward_mode import jvp
 from bpcore.gradcheck import GradcheckReport, compare, gradcheck, step_size_sweep
 from bpcore.ops import (
     abs,
+    cat,
+    chunk,
     clip,
     concat,
+    cos,
+    cumsum,
+    einsum,
+    erf,
     exp,
+    flatten,
+    flip,
+    gather,
     gelu,
     leaky_relu,
     log,
     log_softmax,
+    logsumexp,
+    masked_fill,
     matmul,
-    max,
+    maximum,
     mean,
-    min,
+    minimum,
+    norm,
+    permute,
     primitive,
+    prod,
     relu,
     reshape,
     sigmoid,
+    sin,
     softmax,
+    split,
     sqrt,
+    squeeze,
     stack,
+    std,
     sum,
     tanh,
     transpose,
+    tril,
+    triu,
+    unsqueeze,
     var,
     where,
 )
-from bpcore.random import manual_seed
+from bpcore.ops import (
+    max_ as max,
+)
+from bpcore.ops import (
+    min_ as min,
+)
+from bpcore.random import manual_seed, rand, randint, randn
 from bpcore.tensor import (
     AnomalyError,
     ShapeError,
@@ -67,25 +108,6 @@ float32 = np.float32
 float64 = np.float64
 
 __version__ = "0.1.0"
-
-
-def zeros(*shape, requires_grad=False, dtype=np.float64) -> Tensor:
-    """A tensor of zeros: ``bp.zeros(2, 3)`` or ``bp.zeros((2, 3))``."""
-    return Tensor(np.zeros(_shape(shape), dtype=dtype), requires_grad=requires_grad)
-
-
-def ones(*shape, requires_grad=False, dtype=np.float64) -> Tensor:
-    return Tensor(np.ones(_shape(shape), dtype=dtype), requires_grad=requires_grad)
-
-
-def randn(*shape, rng=None, requires_grad=False, dtype=np.float64) -> Tensor:
-    """Standard normal samples; pass ``rng=np.random.default_rng(seed)`` for reproducible values."""
-    rng = rng if rng is not None else np.random.default_rng()
-    return Tensor(rng.standard_normal(_shape(shape)).astype(dtype), requires_grad=requires_grad)
-
-
-def _shape(shape):
-    return tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], tuple | list) else shape
 
 
 _ON_FIRST_USE = ("quiz", "labs")  # the quiz brings sqlite3, fsrs and ipywidgets; the labs are not engine
@@ -115,48 +137,80 @@ __all__ = [
     "ShapeError",
     "Tensor",
     "abs",
+    "arange",
     "bptt",
+    "cat",
     "checkpoint",
     "checkpointing",
+    "chunk",
     "clip",
     "compare",
     "concat",
+    "cos",
+    "creation",
+    "cumsum",
     "data",
     "detect_anomaly",
     "diagnostics",
     "draw_graph",
+    "einsum",
+    "empty",
     "enable_grad",
+    "erf",
     "exp",
+    "eye",
     "fit",
+    "flatten",
+    "flip",
     "float32",
     "float64",
     "forward_mode",
+    "from_numpy",
+    "full",
+    "full_like",
+    "gather",
     "gelu",
     "gradcheck",
     "graph",
     "is_grad_enabled",
     "jvp",
     "leaky_relu",
+    "linspace",
     "log",
     "log_softmax",
+    "logsumexp",
     "manual_seed",
+    "masked_fill",
     "matmul",
     "max",
+    "maximum",
     "mean",
     "min",
+    "minimum",
     "nn",
     "no_grad",
+    "norm",
     "ones",
+    "ones_like",
     "ops",
     "optim",
+    "permute",
     "primitive",
+    "prod",
+    "rand",
+    "randint",
     "randn",
+    "randn_like",
     "relu",
     "reshape",
     "sigmoid",
+    "sin",
     "softmax",
+    "split",
     "sqrt",
+    "squeeze",
     "stack",
+    "std",
     "step_size_sweep",
     "sum",
     "tanh",
@@ -164,7 +218,11 @@ __all__ = [
     "to_dot",
     "train",
     "transpose",
+    "tril",
+    "triu",
+    "unsqueeze",
     "var",
     "where",
     "zeros",
+    "zeros_like",
 ]

@@ -34,6 +34,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from bpcore.ops import permutation, swapped
 from bpcore.tensor import Tensor
 
 # ============================================================================ the dual value
@@ -187,7 +188,7 @@ class Dual:
     def min(self, axis=None, keepdims: bool = False):
         return apply("min", self, axis=axis, keepdims=keepdims)
 
-    def var(self, axis=None, keepdims: bool = False, unbiased: bool = False):
+    def var(self, axis=None, keepdims: bool = False, unbiased: bool = True):
         # composed from rules, as ops.var is composed from primitives: no rule of its own needed
         centred = self - self.mean(axis=axis, keepdims=True)
         n = self.size if axis is None else int(np.prod([self.shape[a] for a in np.atleast_1d(axis)]))
@@ -198,14 +199,21 @@ class Dual:
             shape = tuple(shape[0])
         return apply("reshape", self, shape=shape)
 
-    def transpose(self, *axes):
-        if len(axes) == 1 and isinstance(axes[0], tuple | list):
-            axes = tuple(axes[0])
-        return apply("transpose", self, axes=axes or None)
+    def transpose(self, dim0: int, dim1: int):
+        return apply("transpose", self, axes=swapped(self.ndim, dim0, dim1))
+
+    def permute(self, *dims):
+        if len(dims) == 1 and isinstance(dims[0], tuple | list):
+            dims = tuple(dims[0])
+        return apply("transpose", self, axes=permutation(self.ndim, dims))
 
     @property
     def T(self):
-        return apply("transpose", self, axes=None)
+        return apply("transpose", self, axes=tuple(range(self.ndim))[::-1])
+
+    @property
+    def mT(self):
+        return self.transpose(-2, -1)
 
 
 _OPERATOR_UFUNCS = {
@@ -421,7 +429,7 @@ def reshape(x, shape=()):
 
 
 @jvp_rule("transpose")
-def transpose(x, axes=None):
+def transpose(x, axes=()):
     return x.transpose(axes), (lambda dx: dx.transpose(axes),)
 
 

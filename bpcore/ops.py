@@ -19,11 +19,12 @@ You can add your own op the same way: ``bp.primitive("name")`` on a function of 
 
 from __future__ import annotations
 
+import builtins
 import math
 
 import numpy as np
 
-from bpcore.tensor import SWITCHES, ShapeError, Tensor, check_finite, user_site
+from bpcore.tensor import SWITCHES, ShapeError, Tensor, check_finite, mark_changed, user_site
 
 
 class Primitive:
@@ -67,6 +68,7 @@ class Primitive:
         out = Tensor(value)
         if wanted and SWITCHES.grad_enabled:
             out.requires_grad = True
+            out._epoch = SWITCHES.inplace_epoch
             out.op = self.name
             out.inputs = inputs
             out._edges = [(i, inputs[i], vjps[i]) for i in wanted if vjps[i] is not None]
@@ -121,7 +123,8 @@ def pow(a, b):
     y = a**b
 
     def d_base(g):
-        return g * b * a ** (b - 1)
+        with np.errstate(divide="ignore", invalid="ignore"):  # 0 ** -1 where b == 0: that term is 0
+            return np.where(np.asarray(b) == 0, 0.0, g * b * a ** (b - 1))
 
     def d_exponent(g):
         a_arr = np.asarray(a)
@@ -309,6 +312,16 @@ def _expand_to(g, shape, axis, keepdims):
     return np.broadcast_to(g, shape)
 
 
+def _reduction_axis(x: np.ndarray, axis):
+    """A 0-d tensor reduces along dim 0 or -1 as along nothing, as in PyTorch."""
+    if axis is None or x.ndim:
+        return axis
+    for ax in (axis,) if np.ndim(axis) == 0 else tuple(axis):
+        if ax not in (0, -1):
+            raise IndexError(f"dim {ax} is out of range for a 0-d tensor (0 and -1 are allowed)")
+    return None
+
+
 def _count(shape, axis):
     if axis is None:
         return math.prod(shape)
@@ -319,16 +332,21 @@ def _count(shape, axis):
 @primitive("sum")
 def sum(x, axis=None, keepdims=False):
     """Each input element adds to the sum with weight 1: its gradient is g, copied back out."""
+    axis = _reduction_axis(x, axis)
     return x.sum(axis=axis, keepdims=keepdims), (lambda g: _expand_to(g, x.shape, axis, keepdims),)
 
 
 @primitive("mean")
 def mean(x, axis=None, keepdims=False):
+    axis = _reduction_axis(x, axis)
     n = _count(x.shape, axis)
-    return x.mean(axis=axis, keepdims=keepdims), (lambda g: _expand_to(g / n, x.shape, axis, keepdims),)
+    with np.errstate(invalid="ignore"):  # the mean of nothing is NaN, quietly, as in PyTorch
+        y = x.sum(axis=axis, keepdims=keepdims) / n
+    return y, (lambda g: _expand_to(g / n, x.shape, axis, keepdims),)
 
 
 def _extreme(x, reduce, axis, keepdims):
+    axis = _reduction_axis(x, axis)
     y = reduce(x, axis=axis, keepdims=keepdims)
     y_kept = y if keepdims or axis is None else np.expand_dims(y, axis)
     winners = (x == y_kept).astype(x.dtype)
@@ -351,12 +369,23 @@ def min(x, axis=None, keepdims=False):
     return _extreme(x, np.min, axis, keepdims)
 
 
-def var(x, axis=None, keepdims=False, unbiased=False):
+def _correction(unbiased, correction) -> int:
+    """PyTorch's rule: divide by n - correction; correction 1 (unbiased) unless told otherwise."""
+    if correction is not None:
+        return int(correction)
+    return 1 if unbiased is None or unbiased else 0
+
+
+def var(x, axis=None, keepdims=False, unbiased=None, *, correction=None):
     """Variance, composed from primitives (mean, sub, mul), so its gradient needs no new rule."""
     x = x if isinstance(x, Tensor) else Tensor(np.asarray(x, dtype=np.float64))
+    axis = _reduction_axis(x.data, axis)
     centred = x - mean(x, axis=axis, keepdims=True)
     n = _count(x.shape, axis)
-    return sum(centred * centred, axis=axis, keepdims=keepdims) / (n - 1 if unbiased else n)
+    divisor = n - _correction(unbiased, correction)
+    if divisor <= 0:  # too few values for this estimate: NaN, as in PyTorch
+        return sum(centred * centred, axis=axis, keepdims=keepdims) * np.nan
+    return sum(centred * centred, axis=axis, keepdims=keepdims) / divisor
 
 
 # ============================================================================ shape and indexing
@@ -373,11 +402,48 @@ def reshape(x, shape=()):
     return y, (lambda g: g.reshape(x.shape),)
 
 
+def permutation(ndim: int, dims, op: str = "permute") -> tuple[int, ...]:
+    """``dims`` as a permutation of ``range(ndim)``, negative dims counted from the end, checked."""
+    dims = tuple(int(d) for d in dims)
+    normalised = tuple(d + ndim if d < 0 else d for d in dims)
+    if sorted(normalised) != list(range(ndim)):
+        raise ShapeError(
+            f"{op}: dims {dims} are not a permutation of the {ndim} dims of this tensor "
+            f"(give each of 0..{ndim - 1}, or its negative, exactly once)"
+        )
+    return normalised
+
+
+def swapped(ndim: int, dim0: int, dim1: int, op: str = "transpose") -> tuple[int, ...]:
+    """The permutation that swaps ``dim0`` and ``dim1`` (PyTorch's transpose), checked."""
+    bound = ndim or 1  # a 0-d tensor accepts dims 0 and -1, as in PyTorch
+    for d in (dim0, dim1):
+        if not -bound <= d < bound:
+            raise IndexError(f"{op}: dim {d} is out of range for a tensor with {ndim} dims")
+    order = list(range(ndim))
+    if ndim:
+        a, b = dim0 % ndim, dim1 % ndim
+        order[a], order[b] = order[b], order[a]
+    return tuple(order)
+
+
 @primitive("transpose")
-def transpose(x, axes=None):
-    """Permute axes (reverse them when axes is None). VJP: the inverse permutation."""
-    inverse = None if axes is None else tuple(np.argsort(axes))
+def _permute(x, axes=()):
+    """Reorder the axes: y = x.transpose(axes), axes already checked. VJP: the inverse permutation."""
+    inverse = tuple(np.argsort(axes))
     return x.transpose(axes), (lambda g: g.transpose(inverse),)
+
+
+def permute(x, *dims) -> Tensor:
+    """``x.permute(2, 0, 1)``: axis i of the result is axis dims[i] of x (as ``torch.permute``)."""
+    if len(dims) == 1 and isinstance(dims[0], tuple | list):
+        dims = tuple(dims[0])
+    return _permute(x, axes=permutation(np.ndim(_as_array(x)), dims))
+
+
+def transpose(x, dim0: int, dim1: int) -> Tensor:
+    """Swap two dims, as ``torch.transpose(x, dim0, dim1)``; ``permute`` reorders them all."""
+    return _permute(x, axes=swapped(np.ndim(_as_array(x)), dim0, dim1))
 
 
 def _is_basic_index(index) -> bool:
@@ -438,44 +504,636 @@ def _where(a, b, condition=None):
     )
 
 
-def concat(tensors, axis: int = 0) -> Tensor:
-    """Join tensors along an existing axis. Each input's gradient is its slice of g."""
+def concat(tensors, axis: int = 0, *, dim=None) -> Tensor:
+    """Join tensors along an existing axis (``bp.cat(tensors, dim=0)`` too). Each input's gradient is its slice of g."""
     if not tensors:
         raise ValueError("concat needs at least one tensor")
-    return _concat(*tensors, axis=axis)
+    return _concat(*tensors, axis=axis if dim is None else dim)
 
 
-def stack(tensors, axis: int = 0) -> Tensor:
+cat = concat
+
+
+def stack(tensors, axis: int = 0, *, dim=None) -> Tensor:
     """Join same-shaped tensors along a new axis. Each input's gradient is its layer of g."""
     if not tensors:
         raise ValueError("stack needs at least one tensor")
-    return _stack(*tensors, axis=axis)
+    return _stack(*tensors, axis=axis if dim is None else dim)
 
 
 def where(condition, a, b) -> Tensor:
     """Pick from ``a`` where ``condition`` holds, else from ``b``; the gradient follows the pick."""
-    return _where(a, b, condition=np.asarray(_as_array(condition), dtype=bool))
+    return _where(a, b, condition=np.array(_as_array(condition), dtype=bool))  # a copy: later edits can't reach it
 
 
 # tensors (or their data) used as indices are plain integer arrays
+# (copied, so an index tensor changed in place later cannot change what backward scatters into)
 def _index_data(index):
     if isinstance(index, tuple):
         return tuple(_index_data(i) for i in index)
     if isinstance(index, Tensor):
-        return index.data
-    if isinstance(index, list):
-        return np.asarray(index)
+        return index.data.copy()
+    if isinstance(index, list | np.ndarray):
+        return np.array(index)
     return index
 
 
 def getitem(x, index) -> Tensor:
-    """x[index] with slices, integers, integer arrays (or tensors of them) and pairs of index arrays."""
-    return _getitem(x, index=_index_data(index))
+    """x[index] with slices, integers, integer arrays (or tensors of them) and pairs of index arrays.
+
+    Slices and integers give a view of x's memory, as in PyTorch (``w[0].zero_()`` under ``no_grad``
+    changes ``w``); numpy would return a copy for ``w[0]`` of a vector, so an Ellipsis is added.
+    """
+    index = _index_data(index)
+    if _is_basic_index(index):
+        parts = index if isinstance(index, tuple) else (index,)
+        if not builtins.any(p is Ellipsis for p in parts):
+            index = (*parts, Ellipsis)
+    return _getitem(x, index=index)
+
+
+# ============================================================================ more shapes: PyTorch's names
+
+
+def _dim(ndim: int, dim: int, op: str, extra: int = 0) -> int:
+    """``dim`` counted from the end when negative; ``extra`` widens the range (unsqueeze adds a dim)."""
+    size = ndim + extra
+    bound = size or 1  # a 0-d tensor accepts dims 0 and -1, as in PyTorch
+    if not -bound <= dim < bound:
+        raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dims")
+    return dim % size if size else 0
+
+
+def view(x, *shape) -> Tensor:
+    """``x.view(2, -1)``: a reshape (numpy copies only when it must; the gradient is the same)."""
+    if len(shape) == 1 and isinstance(shape[0], tuple | list):
+        shape = tuple(shape[0])
+    return reshape(x, shape=shape)
+
+
+def unsqueeze(x, dim: int) -> Tensor:
+    """A new dim of size 1 at ``dim``: (3,) -> unsqueeze(0) -> (1, 3)."""
+    data = _as_array(x)
+    return reshape(x, shape=np.expand_dims(data, _dim(data.ndim, dim, "unsqueeze", extra=1)).shape)
+
+
+def squeeze(x, dim=None) -> Tensor:
+    """Drop dims of size 1 (all of them, or only ``dim`` if it has size 1, as in PyTorch)."""
+    data = _as_array(x)
+    if dim is None:
+        shape = tuple(n for n in data.shape if n != 1)
+    else:
+        d = _dim(data.ndim, dim, "squeeze")
+        shape = data.shape if data.ndim == 0 or data.shape[d] != 1 else data.shape[:d] + data.shape[d + 1 :]
+    return reshape(x, shape=shape)
+
+
+def flatten(x, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Merge dims start_dim..end_dim into one: (N, C, H, W) -> flatten(1) -> (N, C*H*W)."""
+    data = _as_array(x)
+    if data.ndim == 0:
+        return reshape(x, shape=(1,))
+    a, b = _dim(data.ndim, start_dim, "flatten"), _dim(data.ndim, end_dim, "flatten")
+    if a > b:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+    return reshape(x, shape=(*data.shape[:a], math.prod(data.shape[a : b + 1]), *data.shape[b + 1 :]))
+
+
+def unflatten(x, dim: int, sizes) -> Tensor:
+    """Split one dim into several: (N, 12) -> unflatten(1, (3, 4)) -> (N, 3, 4)."""
+    data = _as_array(x)
+    d = _dim(data.ndim, dim, "unflatten")
+    return reshape(x, shape=data.shape[:d] + tuple(sizes) + data.shape[d + 1 :])
+
+
+@primitive("expand")
+def _expand(x, shape=()):
+    """Broadcast to ``shape`` without copying; the engine sums the gradient back to x's shape."""
+    return np.broadcast_to(x, shape), (lambda g: g,)
+
+
+def expand(x, *sizes) -> Tensor:
+    """``x.expand(4, -1)``: size-1 dims stretched (-1 keeps a dim), as ``torch.Tensor.expand``."""
+    if len(sizes) == 1 and isinstance(sizes[0], tuple | list):
+        sizes = tuple(sizes[0])
+    data = _as_array(x)
+    lead = len(sizes) - data.ndim
+    if lead < 0:
+        raise ShapeError(f"expand: {len(sizes)} sizes given for a tensor with {data.ndim} dims {data.shape}")
+    shape = tuple(data.shape[i - lead] if n == -1 and i >= lead else n for i, n in enumerate(sizes))
+    return _expand(x, shape=shape)
+
+
+@primitive("repeat")
+def _repeat(x, reps=()):
+    """Tile x: each copy's gradient comes back and the copies' gradients add."""
+    y = np.tile(x, reps)
+    shape = (1,) * (len(reps) - x.ndim) + x.shape
+
+    def vjp(g):
+        split = [n for pair in zip(reps, shape, strict=True) for n in pair]  # (rep0, n0, rep1, n1, ...)
+        return g.reshape(split).sum(axis=tuple(range(0, len(split), 2))).reshape(x.shape)
+
+    return y, (vjp,)
+
+
+def repeat(x, *reps) -> Tensor:
+    """``x.repeat(2, 3)``: copies along each dim, as ``torch.Tensor.repeat`` (numpy's tile)."""
+    if len(reps) == 1 and isinstance(reps[0], tuple | list):
+        reps = tuple(reps[0])
+    if len(reps) < np.ndim(_as_array(x)):
+        raise ShapeError(f"repeat: {len(reps)} counts given for a tensor with {np.ndim(_as_array(x))} dims")
+    return _repeat(x, reps=tuple(reps))
+
+
+@primitive("flip")
+def _flip(x, axes=()):
+    return np.flip(x, axes).copy(), (lambda g: np.flip(g, axes),)  # a copy, as torch.flip
+
+
+def flip(x, dims) -> Tensor:
+    """Reverse the order along ``dims``; the gradient is flipped back."""
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    data = _as_array(x)
+    axes = tuple(_dim(data.ndim, d, "flip") for d in dims) if data.ndim else ()
+    return _flip(x, axes=axes)
+
+
+def split(x, split_size_or_sections, dim: int = 0) -> list[Tensor]:
+    """Pieces of ``split_size`` along ``dim`` (the last may be shorter), or pieces of the given sizes."""
+    data = _as_array(x)
+    d = _dim(data.ndim, dim, "split")
+    n = data.shape[d]
+    if isinstance(split_size_or_sections, int):
+        sizes = [split_size_or_sections] * (n // split_size_or_sections)
+        if n % split_size_or_sections:
+            sizes.append(n % split_size_or_sections)
+    else:
+        sizes = list(split_size_or_sections)
+        if builtins.sum(sizes) != n:
+            raise ShapeError(f"split: sections {sizes} add up to {builtins.sum(sizes)}, but dim {dim} has size {n}")
+    pieces, start = [], 0
+    for size in sizes:
+        index = (slice(None),) * d + (slice(start, start + size),)
+        pieces.append(getitem(x, index))
+        start += size
+    return pieces
+
+
+def chunk(x, chunks: int, dim: int = 0) -> list[Tensor]:
+    """``chunks`` pieces along ``dim`` of size ceil(n / chunks), as ``torch.chunk``."""
+    n = _as_array(x).shape[_dim(np.ndim(_as_array(x)), dim, "chunk")]
+    return split(x, -(-n // chunks), dim)
+
+
+@primitive("pad")
+def _pad(x, widths=(), value=0.0):
+    y = np.pad(x, widths, constant_values=value)
+    inside = tuple(slice(before, before + n) for (before, _), n in zip(widths, x.shape, strict=True))
+    return y, (lambda g: g[inside],)
+
+
+def pad(x, pad, value: float = 0.0) -> Tensor:
+    """``F.pad(x, (left, right, top, bottom, ...))``: pairs for the LAST dims first, as in PyTorch."""
+    data = _as_array(x)
+    if len(pad) % 2 or len(pad) // 2 > data.ndim:
+        raise ShapeError(f"pad: needs pairs (before, after) for at most {data.ndim} dims, got {tuple(pad)}")
+    widths = [(0, 0)] * data.ndim
+    for i in range(len(pad) // 2):
+        widths[data.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    return _pad(x, widths=tuple(widths), value=value)
+
+
+@primitive("tril")
+def _tril(x, k=0):
+    keep = np.tril(np.ones(x.shape[-2:], dtype=bool), k)
+    return np.where(keep, x, 0), (lambda g: np.where(keep, g, 0),)
+
+
+@primitive("triu")
+def _triu(x, k=0):
+    keep = np.triu(np.ones(x.shape[-2:], dtype=bool), k)
+    return np.where(keep, x, 0), (lambda g: np.where(keep, g, 0),)
+
+
+def tril(x, diagonal: int = 0) -> Tensor:
+    """Keep the lower triangle of the last two dims (a causal mask): the gradient passes only there."""
+    _need_matrix(x, "tril")
+    return _tril(x, k=diagonal)
+
+
+def triu(x, diagonal: int = 0) -> Tensor:
+    _need_matrix(x, "triu")
+    return _triu(x, k=diagonal)
+
+
+def _need_matrix(x, op: str) -> None:
+    if np.ndim(_as_array(x)) < 2:
+        raise ShapeError(f"{op} needs at least 2 dims, got shape {np.shape(_as_array(x))}")
+
+
+@primitive("masked_fill")
+def _masked_fill(x, value, mask=None):
+    """x with ``value`` where mask is True: the filled places get no gradient; a tensor value gets their sum."""
+    y = np.where(mask, np.asarray(value, dtype=x.dtype), x)
+    return y, (lambda g: np.where(mask, 0, g), lambda g: np.where(mask, g, 0))
+
+
+def masked_fill(x, mask, value) -> Tensor:
+    mask = np.array(mask.data if isinstance(mask, Tensor) else mask)  # a copy: later edits can't reach it
+    if mask.dtype != np.bool_:
+        raise TypeError(f"masked_fill: the mask must be boolean, got dtype {mask.dtype} (compare first: x > 0)")
+    if isinstance(value, Tensor) and value.ndim:
+        raise ShapeError(f"masked_fill: the value must be a number or a 0-d tensor, got shape {value.shape}")
+    return _masked_fill(x, value, mask=mask)
+
+
+@primitive("gather")
+def _gather(x, index=None, axis=0):
+    """y[i][j] = x[i][index[i][j]] along ``axis`` (y has index's shape); the VJP adds g back where each came from."""
+    where = list(np.ix_(*[np.arange(n) for n in index.shape]))
+    where[axis] = index
+    where = tuple(where)
+
+    def vjp(g):
+        full = np.zeros_like(x, dtype=g.dtype)
+        np.add.at(full, where, g)
+        return full
+
+    return x[where], (vjp,)
+
+
+def gather(x, dim: int, index) -> Tensor:
+    """``torch.gather(x, dim, index)``: pick one element per position of ``index`` along ``dim``."""
+    index = np.asarray(index.data if isinstance(index, Tensor) else index)
+    if not np.issubdtype(index.dtype, np.integer):
+        raise TypeError(f"gather: the index must hold integers, got dtype {index.dtype}")
+    data = _as_array(x)
+    if index.ndim != data.ndim:
+        raise ShapeError(f"gather: index has {index.ndim} dims but the tensor has {data.ndim} ({data.shape})")
+    axis = _dim(data.ndim, dim, "gather")
+    pairs = enumerate(zip(index.shape, data.shape, strict=True))
+    if builtins.any(i > n for d, (i, n) in pairs if d != axis):
+        raise ShapeError(f"gather: index {index.shape} may not be larger than {data.shape} but along dim {dim}")
+    if index.size and (index.min() < 0 or index.max() >= (data.shape[axis] if data.ndim else 1)):
+        raise IndexError(f"gather: index values must lie in [0, {data.shape[axis] - 1 if data.ndim else 0}], "
+                         f"got {index.min()} to {index.max()}")
+    return _gather(x, index=np.array(index), axis=axis)
+
+
+@primitive("cumsum")
+def _cumsum(x, axis=0):
+    """Each input adds to every later partial sum: its gradient is the sum of g from there to the end."""
+    return np.cumsum(x, axis=axis), (lambda g: np.flip(np.cumsum(np.flip(g, axis), axis=axis), axis),)
+
+
+def cumsum(x, dim: int) -> Tensor:
+    return _cumsum(x, axis=_dim(np.ndim(_as_array(x)), dim, "cumsum"))
+
+
+@primitive("einsum")
+def _einsum(*operands, equation=""):
+    """Any einsum: the gradient for operand k is the einsum of g with the other operands, into k's indices."""
+    inputs, output = equation.split("->")
+    terms = inputs.split(",")
+
+    def vjp_for(k):
+        def vjp(g):
+            others = [t for i, t in enumerate(terms) if i != k]
+            arrays = [a for i, a in enumerate(operands) if i != k]
+            wanted = terms[k]
+            # an index that appears only in operand k (summed over in the forward) is broadcast back
+            present = set(output) | set("".join(others))
+            kept = "".join(c for c in wanted if c in present)
+            result = np.einsum(f"{output}{',' if others else ''}{','.join(others)}->{kept}", g, *arrays)
+            if kept != wanted:
+                shape = [operands[k].shape[i] if c in present else 1 for i, c in enumerate(wanted)]
+                result = np.broadcast_to(result.reshape(shape), operands[k].shape)
+            return result
+
+        return vjp
+
+    return np.einsum(equation, *operands), tuple(vjp_for(k) for k in range(len(operands)))
+
+
+def einsum(equation: str, *operands) -> Tensor:
+    """``bp.einsum("bij,bjk->bik", a, b)``: explicit output indices required; no '...' (yet)."""
+    equation = equation.replace(" ", "")
+    if "->" not in equation or "." in equation:
+        raise ValueError(f"einsum: write the output indices explicitly (e.g. 'ij,jk->ik'), without '...': {equation!r}")
+    terms = equation.split("->")[0].split(",")
+    if len(terms) != len(operands):
+        raise ValueError(f"einsum: {equation!r} names {len(terms)} operands, got {len(operands)}")
+    for term in terms:
+        if len(set(term)) != len(term):
+            raise ValueError(f"einsum: repeated index within one operand ({term!r}, a diagonal) is not supported")
+    return _einsum(*operands, equation=equation)
+
+
+# ============================================================================ more math
+
+
+@primitive("maximum")
+def maximum(a, b):
+    """Elementwise max; on a tie each side gets half the gradient (as max does)."""
+    a_wins, tie = (a > b).astype(np.float64), (a == b) * 0.5
+    return np.maximum(a, b), (lambda g: g * (a_wins + tie), lambda g: g * (1 - a_wins - tie))
+
+
+@primitive("minimum")
+def minimum(a, b):
+    a_wins, tie = (a < b).astype(np.float64), (a == b) * 0.5
+    return np.minimum(a, b), (lambda g: g * (a_wins + tie), lambda g: g * (1 - a_wins - tie))
+
+
+@primitive("logsumexp")
+def _logsumexp(x, axis=None, keepdims=False):
+    """log sum exp x, shifted by the max for stability. Its gradient is softmax(x)."""
+    axis = _reduction_axis(x, axis)
+    peak = np.max(x, axis=axis, keepdims=True)
+    peak = np.where(np.isfinite(peak), peak, 0)
+    kept = np.log(np.sum(np.exp(x - peak), axis=axis, keepdims=True)) + peak
+    if keepdims:
+        y = kept
+    else:
+        y = kept.reshape(()) if axis is None else np.squeeze(kept, axis=axis)
+    return y, (lambda g: _expand_to(g, x.shape, axis, keepdims) * np.exp(x - kept),)
+
+
+def logsumexp(x, dim=None, keepdim: bool = False) -> Tensor:
+    return _logsumexp(x, axis=dim, keepdims=keepdim)
+
+
+@primitive("prod")
+def _prod(x, axis=None, keepdims=False):
+    """The product; d/dx_i is the product of all the others (computed without dividing, so zeros are fine)."""
+    axis = _reduction_axis(x, axis)
+    y = np.prod(x, axis=axis, keepdims=keepdims)
+
+    def vjp(g):
+        flat = x.reshape(-1) if axis is None else np.moveaxis(x, axis, -1)
+        before = np.cumprod(np.concatenate([np.ones_like(flat[..., :1]), flat[..., :-1]], axis=-1), axis=-1)
+        after = np.flip(np.cumprod(np.concatenate(
+            [np.ones_like(flat[..., :1]), np.flip(flat, -1)[..., :-1]], axis=-1), axis=-1), -1)
+        others = before * after
+        others = others.reshape(x.shape) if axis is None else np.moveaxis(others, -1, axis)
+        return _expand_to(g, x.shape, axis, keepdims) * others
+
+    return y, (vjp,)
+
+
+def prod(x, dim=None, keepdim: bool = False) -> Tensor:
+    if dim is not None and not isinstance(dim, int):
+        raise TypeError("prod: dim must be one int (or None for all elements), as in PyTorch")
+    return _prod(x, axis=dim, keepdims=keepdim)
+
+
+@primitive("std")
+def _std(x, axis=None, keepdims=False, correction=1):
+    """sqrt of the variance; d/dx_i = (x_i - mean) / (divisor * std), taken as 0 where std is 0 (as PyTorch)."""
+    axis = _reduction_axis(x, axis)
+    n = _count(x.shape, axis)
+    divisor = n - correction
+    centred = x - x.mean(axis=axis, keepdims=True) if n else x
+    with np.errstate(invalid="ignore", divide="ignore"):
+        y = np.sqrt((centred * centred).sum(axis=axis, keepdims=keepdims) / divisor) if divisor > 0 else np.full(
+            np.sum(x, axis=axis, keepdims=keepdims).shape, np.nan)
+
+    def vjp(g):
+        y_kept = _expand_to(y, x.shape, axis, keepdims)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(y_kept > 0, centred / (divisor * y_kept), 0.0)
+        return _expand_to(g, x.shape, axis, keepdims) * share
+
+    return y, (vjp,)
+
+
+def std(x, dim=None, keepdim: bool = False, unbiased=None, *, correction=None) -> Tensor:
+    """Standard deviation, dividing by n - 1 unless unbiased=False (or correction=0), as in PyTorch."""
+    return _std(x, axis=dim, keepdims=keepdim, correction=_correction(unbiased, correction))
+
+
+def norm(x, p=2, dim=None, keepdim: bool = False) -> Tensor:
+    """The p-norm (p = 2 by default; 1; inf); at 0 the 2-norm's gradient is taken as 0."""
+    if p == 1:
+        return sum(abs(x), axis=dim, keepdims=keepdim)
+    if p in (np.inf, float("inf"), "inf"):
+        return max(abs(x), axis=dim, keepdims=keepdim)
+    if p != 2:
+        raise ValueError(f"norm: p must be 1, 2 or inf, got {p!r}")
+    return _norm2(x, axis=dim, keepdims=keepdim)
+
+
+@primitive("norm")
+def _norm2(x, axis=None, keepdims=False):
+    axis = _reduction_axis(x, axis)
+    y = np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims))
+
+    def vjp(g):
+        y_kept = _expand_to(y, x.shape, axis, keepdims)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(y_kept > 0, _expand_to(g, x.shape, axis, keepdims) * x / y_kept, 0.0)
+
+    return y, (vjp,)
+
+
+@primitive("sin")
+def sin(x):
+    return np.sin(x), (lambda g: g * np.cos(x),)
+
+
+@primitive("cos")
+def cos(x):
+    return np.cos(x), (lambda g: -g * np.sin(x),)
+
+
+@primitive("erf")
+def erf(x):
+    """The error function; d erf(x)/dx = 2/sqrt(pi) exp(-x^2)."""
+    y = np.asarray(_erf(x), dtype=x.dtype) if np.ndim(x) else x.dtype.type(math.erf(float(x)))
+    return y, (lambda g: g * (2 / math.sqrt(math.pi)) * np.exp(-x * x),)
+
+
+# ============================================================================ copies and in-place changes
+
+
+@primitive("clone")
+def clone(x):
+    """A copy with its own data that stays in the graph: gradients pass straight through."""
+    return x.copy(), (lambda g: g,)
+
+
+@primitive("setitem")
+def _setitem(x, value, index=None):
+    """x with x[index] replaced by value. VJPs: g with those entries zeroed; g[index] for value."""
+    y = x.copy()
+    y[index] = value
+
+    def d_x(g):
+        g = g.copy()
+        g[index] = 0
+        return g
+
+    return y, (d_x, lambda g: g[index])
+
+
+@primitive("overwrite")
+def _overwrite(x, value):
+    """Every entry replaced by value (broadcast): fill_, zero_ and copy_ in a graph. The old values get no gradient."""
+    return np.array(np.broadcast_to(value, x.shape), dtype=x.dtype), (None, lambda g: g)
+
+
+_ROLE = ("data", "requires_grad", "op", "inputs", "_edges", "_primitive", "_static", "_site", "_number", "_epoch",
+         "_hooks", "_retain", "grad")
+
+
+def _change_in_place(x: Tensor, what: str, on_data, build, operands=()) -> Tensor:
+    """The rule behind every in-place method (``x += y``, ``x[i] = v``, ``x.zero_()`` ...), as in PyTorch.
+
+    * A leaf that requires grad may not be changed while gradients are recorded (its gradient
+      would be lost): do it inside ``no_grad()``, as optimizers do.
+    * Outside the graph (under ``no_grad``, or nothing involved requires grad) the data is changed
+      in place: ``on_data(array)`` mutates it, views of the same memory included.
+    * Inside the graph, ``x`` becomes the output of ``build(previous x, *operands)``, a new op, so
+      later uses of ``x`` differentiate through the change (an operand that is ``x`` itself is read
+      as its previous value). A view cannot be changed this way: what it views would not follow.
+
+    Either way the change is stamped on the memory (``tensor.mark_changed``): an op that read it
+    before refuses to run backward, instead of giving a silently wrong gradient.
+    """
+    recording = SWITCHES.grad_enabled
+    if recording and x.requires_grad and x.op is None:
+        raise RuntimeError(
+            f"a leaf tensor that requires grad is used in an in-place operation ({what}). Its gradient would "
+            "be lost, so PyTorch refuses this too. To update a parameter, do it inside `with bp.no_grad():`"
+        )
+    needs_graph = x.requires_grad or builtins.any(isinstance(o, Tensor) and o.requires_grad for o in operands)
+    SWITCHES.inplace_epoch += 1
+    if not recording or not needs_graph:
+        try:
+            on_data(x.data)
+        except ValueError as error:
+            raise ShapeError(f"{what} on a tensor of shape {x.shape}: {error}") from None
+        mark_changed(x.data)
+        return x
+    if x.data.base is not None:
+        raise RuntimeError(
+            f"{what} on a view (made by '{x.op or 'indexing'}') while gradients are recorded: the tensor it views "
+            "would not see the change. Change that tensor itself (base[index] = ...), or work on a clone()"
+        )
+    previous = Tensor.__new__(Tensor)
+    for slot in _ROLE:
+        setattr(previous, slot, getattr(x, slot))
+    previous.name = x.name
+    out = build(previous, *(previous if o is x else o for o in operands))
+    if out.shape != x.shape:
+        raise ShapeError(f"{what}: the result has shape {out.shape}, but an in-place change must keep {x.shape}")
+    if out.dtype != x.dtype:  # x += float64 on a float32 x stays float32, as in PyTorch
+        out = cast(out, dtype=x.dtype)
+    for slot in _ROLE:
+        setattr(x, slot, getattr(out, slot))
+    mark_changed(x.data)  # ops that read x before now refuse to backward (their edge points at x)
+    return x
+
+
+def _inplace_arithmetic(x, other, primitive_op, ufunc, symbol):
+    other_data = other.data if isinstance(other, Tensor) else other
+    return _change_in_place(
+        x, f"x {symbol}= ...", lambda a: ufunc(a, other_data, out=a, casting="same_kind"), primitive_op, (other,)
+    )
+
+
+def _overwrite_in_place(x, value, what: str) -> Tensor:
+    raw = value.data if isinstance(value, Tensor) else value
+
+    def on_data(a):
+        a[...] = raw
+
+    return _change_in_place(x, what, on_data, _overwrite, (value,))
+
+
+def _cast(x, dtype) -> Tensor:
+    """A new dtype. Casting to integers or booleans cuts the graph (no gradient crosses it), as in PyTorch."""
+    dtype = np.dtype(dtype)
+    if not np.issubdtype(dtype, np.floating):
+        return Tensor(x.data.astype(dtype))
+    return cast(x, dtype=dtype)
 
 
 # -- Tensor's operators and methods ----------------------------------------------------
 # Each is a thin call into a primitive above. They are defined here and attached to Tensor, so
 # the dependency runs one way: ops imports tensor, tensor never imports ops.
+
+
+def _one_of(dim, axis, op: str, default=None):
+    if dim is not None and axis is not None and dim != default:
+        raise TypeError(f"{op}: give dim= (PyTorch) or axis= (numpy), not both")
+    return axis if axis is not None else (default if dim is None else dim)
+
+
+def _keep(keepdim, keepdims) -> bool:
+    return bool(keepdim if keepdims is None else keepdims)
+
+
+class ExtremeResult(tuple):
+    """What ``x.max(dim)`` returns, as in PyTorch: a pair with ``.values`` and ``.indices``."""
+
+    __slots__ = ()
+
+    def __new__(cls, values, indices):
+        return super().__new__(cls, (values, indices))
+
+    @property
+    def values(self) -> Tensor:
+        return self[0]
+
+    @property
+    def indices(self) -> Tensor:
+        return self[1]
+
+
+def _arg_extreme(x, arg, dim, keepdim) -> Tensor:
+    """Indices of the largest (or smallest) values: int64, no gradient. dim None: of the flattened tensor."""
+    if dim is None:
+        return Tensor(np.asarray(arg(x.data)))
+    axis = _reduction_axis(x.data, dim)
+    if axis is None:  # a 0-d tensor
+        return Tensor(np.asarray(0))
+    return Tensor(np.asarray(arg(x.data, axis=axis, keepdims=keepdim)))
+
+
+def _extreme_method(x, reduce, arg, dim, keepdim, axis, keepdims, op: str):
+    """``x.max()`` / ``x.max(axis=1)``: the values (ties share the gradient). ``x.max(dim)``: (values, indices),
+    and the gradient goes to the returned index alone, as in PyTorch."""
+    x = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
+    keep = _keep(keepdim, keepdims)
+    if dim is None:
+        return reduce(x, axis=axis, keepdims=keep)
+    if axis is not None:
+        raise TypeError(f"{op}: give dim= (PyTorch) or axis= (numpy), not both")
+    if x.ndim == 0:
+        _reduction_axis(x.data, dim)
+        return ExtremeResult(reduce(x), Tensor(np.asarray(0)))
+    d = _dim(x.ndim, dim, op)
+    where = np.asarray(arg(x.data, axis=d, keepdims=True))
+    values = _gather(x, index=where, axis=d)
+    if not keep:
+        values = squeeze(values, d)
+        where = np.squeeze(where, axis=d)
+    return ExtremeResult(values, Tensor(where))
+
+
+def max_(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+    """``bp.max``: as ``x.max`` (values, or (values, indices) along a dim); ``bp.max(x, y)`` elementwise."""
+    if isinstance(dim, Tensor | np.ndarray):
+        return maximum(x, dim)
+    return _extreme_method(x, max, np.argmax, dim, keepdim, axis, keepdims, "max")
+
+
+def min_(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+    if isinstance(dim, Tensor | np.ndarray):
+        return minimum(x, dim)
+    return _extreme_method(x, min, np.argmin, dim, keepdim, axis, keepdims, "min")
 
 
 class _TensorMethods:
@@ -520,6 +1178,42 @@ class _TensorMethods:
     def __neg__(self):
         return neg(self)
 
+    # in place, as in PyTorch: the data changes (inside no_grad) or the tensor becomes a new op's output
+    def __iadd__(self, other):
+        return _inplace_arithmetic(self, other, add, np.add, "+")
+
+    def __isub__(self, other):
+        return _inplace_arithmetic(self, other, sub, np.subtract, "-")
+
+    def __imul__(self, other):
+        return _inplace_arithmetic(self, other, mul, np.multiply, "*")
+
+    def __itruediv__(self, other):
+        return _inplace_arithmetic(self, other, div, np.divide, "/")
+
+    def __setitem__(self, index, value):
+        index = _index_data(index)
+        raw = value.data if isinstance(value, Tensor) else value
+
+        def on_data(a):
+            a[index] = raw
+
+        _change_in_place(self, "x[...] = ...", on_data, lambda prev, v: _setitem(prev, v, index=index), (value,))
+
+    def zero_(self):
+        return self.fill_(0.0)
+
+    def fill_(self, value):
+        if isinstance(value, Tensor) and value.ndim:
+            raise RuntimeError(f"fill_ takes a number or a 0-d tensor, got a tensor of shape {value.shape}")
+        return _overwrite_in_place(self, value, "fill_")
+
+    def copy_(self, source):
+        return _overwrite_in_place(self, source if isinstance(source, Tensor) else np.asarray(source), "copy_")
+
+    def clone(self):
+        return clone(self)
+
     def __getitem__(self, index):
         return getitem(self, index)
 
@@ -550,46 +1244,175 @@ class _TensorMethods:
     def gelu(self, approximate: str = "none"):
         return gelu(self, approximate=approximate)
 
-    def softmax(self, axis: int = -1):
-        return softmax(self, axis=axis)
+    # dims: PyTorch's spelling (dim=, keepdim=, or dim as the first argument) and numpy's (axis=, keepdims=)
+    def softmax(self, dim: int = -1, *, axis=None):
+        return softmax(self, axis=_one_of(dim, axis, "softmax", default=-1))
 
-    def log_softmax(self, axis: int = -1):
-        return log_softmax(self, axis=axis)
+    def log_softmax(self, dim: int = -1, *, axis=None):
+        return log_softmax(self, axis=_one_of(dim, axis, "log_softmax", default=-1))
 
-    def sum(self, axis=None, keepdims: bool = False):
-        return sum(self, axis=axis, keepdims=keepdims)
+    def sum(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+        return sum(self, axis=_one_of(dim, axis, "sum"), keepdims=_keep(keepdim, keepdims))
 
-    def mean(self, axis=None, keepdims: bool = False):
-        return mean(self, axis=axis, keepdims=keepdims)
+    def mean(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+        return mean(self, axis=_one_of(dim, axis, "mean"), keepdims=_keep(keepdim, keepdims))
 
-    def var(self, axis=None, keepdims: bool = False, unbiased: bool = False):
-        return var(self, axis=axis, keepdims=keepdims, unbiased=unbiased)
+    def var(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None, unbiased=None, correction=None):
+        """Divides by n - 1 unless unbiased=False (or correction=0), as in PyTorch (numpy's default is n)."""
+        axis, keep = _one_of(dim, axis, "var"), _keep(keepdim, keepdims)
+        return var(self, axis=axis, keepdims=keep, unbiased=unbiased, correction=correction)
 
-    def max(self, axis=None, keepdims: bool = False):
-        return max(self, axis=axis, keepdims=keepdims)
+    def max(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+        """``x.max()`` the largest value; ``x.max(dim)`` (values, indices) as in PyTorch; ``x.max(axis=)`` values."""
+        return max_(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def min(self, axis=None, keepdims: bool = False):
-        return min(self, axis=axis, keepdims=keepdims)
+    def min(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+        return min_(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def argmax(self, dim=None, keepdim: bool = False):
+        return _arg_extreme(self, np.argmax, dim, keepdim)
+
+    def argmin(self, dim=None, keepdim: bool = False):
+        return _arg_extreme(self, np.argmin, dim, keepdim)
+
+    # -- the sizes and conversions PyTorch code asks for
+    def numel(self) -> int:
+        return self.data.size
+
+    def dim(self) -> int:
+        return self.data.ndim
+
+    def float(self):
+        return _cast(self, np.float32)
+
+    def double(self):
+        return _cast(self, np.float64)
+
+    def long(self):
+        return _cast(self, np.int64)
+
+    def int(self):
+        return _cast(self, np.int32)
 
     def reshape(self, *shape):
         if len(shape) == 1 and isinstance(shape[0], tuple | list):
             shape = tuple(shape[0])
         return reshape(self, shape=shape)
 
-    def transpose(self, *axes):
-        if len(axes) == 1 and isinstance(axes[0], tuple | list):
-            axes = tuple(axes[0])
-        return transpose(self, axes=axes or None)
+    def transpose(self, dim0: int, dim1: int):
+        """Swap two dims (PyTorch's meaning, not numpy's): ``x.transpose(0, 1)``. See ``permute``."""
+        return transpose(self, dim0, dim1)
+
+    def permute(self, *dims):
+        return permute(self, *dims)
 
     @property
     def T(self):
-        return transpose(self, axes=None)
+        """All dims reversed: the matrix transpose for 2-D tensors."""
+        return _permute(self, axes=tuple(range(self.ndim))[::-1])
+
+    @property
+    def mT(self):
+        """The last two dims swapped: a batch of matrices, each transposed."""
+        if self.ndim < 2:
+            raise ShapeError(f"mT needs at least 2 dims, got a tensor of shape {self.shape}")
+        return transpose(self, -2, -1)
+
+    def t(self):
+        """The transpose of a tensor with at most 2 dims (as ``torch.Tensor.t``)."""
+        if self.ndim > 2:
+            raise ShapeError(f"t() works on at most 2 dims, got shape {self.shape}: use transpose(d0, d1) or mT")
+        return _permute(self, axes=tuple(range(self.ndim))[::-1])
 
     def clip(self, min=None, max=None):
         return clip(self, min=min, max=max)
 
+    clamp = clip
+
+    # -- shapes, with PyTorch's names
+    def view(self, *shape):
+        return view(self, *shape)
+
+    def unsqueeze(self, dim: int):
+        return unsqueeze(self, dim)
+
+    def squeeze(self, dim=None):
+        return squeeze(self, dim)
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1):
+        return flatten(self, start_dim, end_dim)
+
+    def unflatten(self, dim: int, sizes):
+        return unflatten(self, dim, sizes)
+
+    def expand(self, *sizes):
+        return expand(self, *sizes)
+
+    def repeat(self, *reps):
+        return repeat(self, *reps)
+
+    def flip(self, dims):
+        return flip(self, dims)
+
+    def split(self, split_size_or_sections, dim: int = 0):
+        return split(self, split_size_or_sections, dim)
+
+    def chunk(self, chunks: int, dim: int = 0):
+        return chunk(self, chunks, dim)
+
+    def tril(self, diagonal: int = 0):
+        return tril(self, diagonal)
+
+    def triu(self, diagonal: int = 0):
+        return triu(self, diagonal)
+
+    def masked_fill(self, mask, value):
+        return masked_fill(self, mask, value)
+
+    def gather(self, dim: int, index):
+        return gather(self, dim, index)
+
+    def cumsum(self, dim: int):
+        return cumsum(self, dim)
+
+    # -- more math
+    def logsumexp(self, dim=None, keepdim: bool = False):
+        return logsumexp(self, dim, keepdim)
+
+    def prod(self, dim=None, keepdim: bool = False):
+        return prod(self, dim, keepdim)
+
+    def std(self, dim=None, keepdim: bool = False, unbiased=None, *, correction=None):
+        return std(self, dim, keepdim, unbiased, correction=correction)
+
+    def norm(self, p=2, dim=None, keepdim: bool = False):
+        return norm(self, p, dim, keepdim)
+
+    def sin(self):
+        return sin(self)
+
+    def cos(self):
+        return cos(self)
+
+    def erf(self):
+        return erf(self)
+
+    def maximum(self, other):
+        return maximum(self, other)
+
+    def minimum(self, other):
+        return minimum(self, other)
+
     def astype(self, dtype):
-        return cast(self, dtype=np.dtype(dtype))
+        return _cast(self, dtype)
+
+    def to(self, target):
+        """``x.to(bp.float32)``, or ``x.to("cpu")`` (the only device: numpy runs on the CPU)."""
+        if isinstance(target, str):
+            if target != "cpu":
+                raise RuntimeError(f"bpcore runs on the CPU only (numpy); cannot move a tensor to {target!r}")
+            return self
+        return _cast(self, target)
 
 
 for _name, _member in vars(_TensorMethods).items():
@@ -599,37 +1422,67 @@ del _name, _member
 
 
 __all__ = [
+    "ExtremeResult",
     "Primitive",
     "abs",
     "add",
     "cast",
+    "cat",
+    "chunk",
     "clip",
+    "clone",
     "concat",
+    "cos",
+    "cumsum",
     "div",
+    "einsum",
+    "erf",
     "exp",
+    "expand",
+    "flatten",
+    "flip",
+    "gather",
     "gelu",
     "getitem",
     "leaky_relu",
     "log",
     "log_softmax",
+    "logsumexp",
+    "masked_fill",
     "matmul",
     "max",
+    "maximum",
     "mean",
     "min",
+    "minimum",
     "mul",
     "neg",
+    "norm",
+    "pad",
+    "permute",
     "pow",
     "primitive",
+    "prod",
     "relu",
+    "repeat",
     "reshape",
     "sigmoid",
+    "sin",
     "softmax",
+    "split",
     "sqrt",
+    "squeeze",
     "stack",
+    "std",
     "sub",
     "sum",
     "tanh",
     "transpose",
+    "tril",
+    "triu",
+    "unflatten",
+    "unsqueeze",
     "var",
+    "view",
     "where",
 ]

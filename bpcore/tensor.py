@@ -19,6 +19,7 @@ import linecache
 import operator
 import os
 import sys
+import weakref
 from collections.abc import Callable
 
 import numpy as np
@@ -32,6 +33,7 @@ class _Switches:
     grad_enabled = True  # False inside no_grad(): ops record nothing
     anomaly = False  # True inside detect_anomaly(): every value and gradient is checked
     record_sites = 0  # > 0: ops remember the line of user code that created them
+    inplace_epoch = 0  # counts in-place changes (x += 1, x.zero_() ...); see mark_changed
 
 
 SWITCHES = _Switches()
@@ -130,6 +132,18 @@ class RemovableHandle:
             self._hooks.remove(self._fn)
 
 
+class _Size(int):
+    """The element count that can also be called: ``x.size`` (numpy) and ``x.size()``, ``x.size(1)`` (PyTorch)."""
+
+    def __new__(cls, count: int, shape: tuple[int, ...]):
+        made = super().__new__(cls, count)
+        made._shape = shape
+        return made
+
+    def __call__(self, dim: int | None = None):
+        return self._shape if dim is None else self._shape[dim]
+
+
 class Tensor:
     """An n-dimensional array with an optional gradient.
 
@@ -147,6 +161,7 @@ class Tensor:
     __slots__ = (
         "__weakref__",
         "_edges",
+        "_epoch",
         "_hooks",
         "_number",
         "_primitive",
@@ -167,11 +182,8 @@ class Tensor:
         if not isinstance(data, np.ndarray):
             # a numpy scalar (what reductions return) keeps its dtype; anything else becomes float64
             data = np.asarray(data) if isinstance(data, np.generic) else np.asarray(data, dtype=np.float64)
-        if requires_grad and not np.issubdtype(data.dtype, np.floating):
-            raise TypeError(
-                f"only floating-point tensors can require gradients, got dtype {data.dtype}; "
-                "pass dtype=np.float64 (or float32)"
-            )
+        if requires_grad:
+            check_can_require_grad(data.dtype)
         self.data = data
         self._number = next(_creation_counter)  # see topological_order
         self.grad = None
@@ -185,6 +197,7 @@ class Tensor:
         self._hooks = None
         self._retain = False
         self._site = None
+        self._epoch = 0  # the in-place epoch this tensor's op ran in (see mark_changed)
 
     # -- basic facts ----------------------------------------------------------
     @property
@@ -200,8 +213,9 @@ class Tensor:
         return self.data.ndim
 
     @property
-    def size(self) -> int:
-        return self.data.size
+    def size(self) -> _Size:
+        """``x.size()`` the shape and ``x.size(0)`` one dim, as in PyTorch; bare ``x.size`` the count, as numpy."""
+        return _Size(self.data.size, self.data.shape)
 
     @property
     def is_leaf(self) -> bool:
@@ -253,7 +267,10 @@ class Tensor:
 
     # -- graph control --------------------------------------------------------
     def detach(self) -> Tensor:
-        """A new leaf sharing this tensor's data, cut off from the graph (gradients stop here)."""
+        """A new leaf sharing this tensor's data, cut off from the graph (gradients stop here).
+
+        They share in-place changes too: ``x.detach().zero_()`` changes ``x``, and backward knows it.
+        """
         return Tensor(self.data, requires_grad=False, name=self.name)
 
     def requires_grad_(self, flag: bool = True) -> Tensor:
@@ -262,8 +279,8 @@ class Tensor:
                 "requires_grad_() can only change leaf tensors; this one was made by "
                 f"'{self.op}'. Use .detach().requires_grad_() for a new leaf."
             )
-        if flag and not np.issubdtype(self.data.dtype, np.floating):
-            raise TypeError(f"only floating-point tensors can require gradients, got dtype {self.data.dtype}")
+        if flag:
+            check_can_require_grad(self.data.dtype)
         self.requires_grad = flag
         return self
 
@@ -343,8 +360,53 @@ class Tensor:
     def __ge__(self, other):
         return self.data >= _raw(other)
 
-    def to(self, dtype):
-        return self.astype(dtype)
+
+
+def check_can_require_grad(dtype) -> None:
+    if not np.issubdtype(dtype, np.floating):
+        raise RuntimeError(
+            f"only tensors of floating point dtype can require gradients, got dtype {np.dtype(dtype)}. "
+            "Write the numbers as floats (1.0, not 1) or pass dtype=bp.float64"
+        )
+
+
+# In-place changes, as PyTorch's version counter. An op records the epoch it ran in; an in-place
+# change stamps the memory it wrote with a newer epoch, keyed by the array that owns that memory, so
+# every tensor sharing it (a view, a detach(), a from_numpy array) sees the change. Backward refuses
+# an op whose input or output memory was changed after the op ran.
+_CHANGED: dict[int, int] = {}  # id(owning array) -> epoch of its last in-place change
+
+
+def _owner(array: np.ndarray) -> np.ndarray:
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array
+
+
+def mark_changed(array: np.ndarray) -> None:
+    """Record that ``array``'s memory was just changed in place (at the current epoch)."""
+    owner = _owner(array)
+    key = id(owner)
+    if key not in _CHANGED:
+        weakref.finalize(owner, _CHANGED.pop, key, None)  # forget it when the memory goes
+    _CHANGED[key] = SWITCHES.inplace_epoch
+
+
+def changed_since(array: np.ndarray, epoch: int) -> bool:
+    return _CHANGED.get(id(_owner(array)), 0) > epoch
+
+
+def check_unchanged(node: Tensor) -> None:
+    """Refuse to backward through ``node`` if its output or an input it read was changed in place since."""
+    changed = [(f"its input {i}", x) for i, x in enumerate(node.inputs) if isinstance(x, Tensor)]
+    for what, x in [("its output", node), *changed]:
+        if changed_since(x.data, node._epoch):
+            where = f" (made at {node._site})" if node._site else ""
+            raise RuntimeError(
+                f"backward through '{node.op}'{where}: {what} (shape {x.shape}) was modified by an in-place "
+                "operation after the op ran, so its gradient would be computed from the wrong values. Write "
+                "x = x + y instead of x += y (or clone() before changing it), or rebuild the graph after the change."
+            )
 
 
 def _raw(x):
@@ -354,14 +416,20 @@ def _raw(x):
 def tensor(data, requires_grad: bool = False, dtype=None, name: str | None = None) -> Tensor:
     """Make a tensor from a number, nested lists, a numpy array or another tensor (always a copy).
 
-    The dtype is float64 unless ``dtype`` says otherwise; a floating numpy array keeps its dtype,
-    so float32 data gives a float32 tensor and a float32 graph.
+    The dtype follows the data, as in PyTorch: floats give float64 (a floating numpy array keeps
+    its dtype, so float32 data gives a float32 graph), integers int64 (class labels, indices),
+    booleans bool. ``dtype`` overrides it: ``bp.tensor([1, 2], dtype=bp.float64)``.
     """
     if isinstance(data, Tensor):
         data = data.data
     if dtype is None:
-        is_float_array = isinstance(data, np.ndarray | np.generic) and np.issubdtype(data.dtype, np.floating)
-        dtype = data.dtype if is_float_array else np.float64
+        kind = np.asarray(data).dtype if isinstance(data, np.ndarray | np.generic) else _python_dtype(data)
+        if np.issubdtype(kind, np.floating) or kind == np.bool_:
+            dtype = kind
+        elif np.issubdtype(kind, np.integer):  # Python ints give int64; a numpy integer array keeps its type
+            dtype = kind if isinstance(data, np.ndarray | np.generic) else np.int64
+        else:
+            dtype = np.float64
     try:
         array = np.array(data, dtype=dtype)
     except (ValueError, TypeError) as error:
@@ -369,6 +437,13 @@ def tensor(data, requires_grad: bool = False, dtype=None, name: str | None = Non
             f"bp.tensor could not turn {type(data).__name__} into a {np.dtype(dtype)} array: {error}"
         ) from None
     return Tensor(array, requires_grad=requires_grad, name=name)
+
+
+def _python_dtype(data) -> np.dtype:
+    try:
+        return np.asarray(data).dtype
+    except (ValueError, TypeError):  # ragged lists and the like: tensor() reports them below
+        return np.dtype(np.float64)
 
 
 # ----------------------------------------------------------------------------- backward
@@ -444,10 +519,13 @@ def run_backward(root: Tensor, grad: np.ndarray) -> None:
     grads: dict[Tensor, np.ndarray] = {root: grad}
     summed: set[Tensor] = set()  # tensors whose gradient so far is an array made here by adding
     check = SWITCHES.anomaly
+    epoch = SWITCHES.inplace_epoch
     for node in reversed(topological_order(root)):
         g = grads.pop(node, None)
         if g is None:
             continue  # no path from root reached this node with a gradient
+        if epoch > node._epoch and node._edges:  # something changed in place since this op ran
+            check_unchanged(node)
         if node._hooks:
             g = _run_hooks(node, g)
         if node.op is None or node._retain:

@@ -22,7 +22,9 @@ FUNCTIONS = {
     "mlp": (lambda x, w1, b1, w2: (x @ w1 + b1).tanh() @ w2, [(5, 3), (3, 4), (4,), (4, 2)]),
     "cross_entropy": (lambda x, w: -(x @ w).log_softmax(axis=1)[np.arange(5), TARGETS].mean(), [(5, 3), (3, 3)]),
     "normalise": (
-        lambda x, g: (x - x.mean(axis=0, keepdims=True)) / (x.var(axis=0, keepdims=True) + 1e-5).sqrt() * g,
+        lambda x, g: (x - x.mean(axis=0, keepdims=True))
+        / (x.var(axis=0, keepdims=True, unbiased=False) + 1e-5).sqrt()
+        * g,
         [(6, 3), (3,)],
     ),
     "exp_log_pow": (lambda x, y: (x.exp() + 1).log() / (1 + y**2) + (x * x + 1) ** y, [(4, 3), (4, 3)]),
@@ -89,7 +91,7 @@ RULE_CASES = {
     "max": (lambda a: a.max(axis=1), [(3, 4)]),
     "min": (lambda a: a.min(), [(3, 4)]),
     "reshape": (lambda a: a.reshape(4, 3) * np.arange(12.0).reshape(4, 3), [(3, 4)]),
-    "transpose": (lambda a: a.transpose(1, 0, 2) * np.arange(24.0).reshape(3, 2, 4), [(2, 3, 4)]),
+    "transpose": (lambda a: a.permute(1, 0, 2) * np.arange(24.0).reshape(3, 2, 4), [(2, 3, 4)]),
     "getitem": (lambda a: a[1:, ::2] * 2 + a[np.array([0, 0, 2]), np.array([1, 1, 3])].sum(), [(3, 4)]),
 }
 

@@ -556,7 +556,8 @@ def test_class_losses_reject_bad_targets(loss_fn):
     with pytest.raises(TypeError, match=r"integer class indices.*float64"):
         loss_fn(z, np.array([0.0, 1.0, 2.0]))
     with pytest.raises(TypeError, match="integer class indices"):
-        loss_fn(z, bp.tensor([0, 1, 2]))  # bp.tensor defaults to float64
+        loss_fn(z, bp.tensor([0.0, 1.0, 2.0]))  # float labels, as a tensor
+    assert np.isfinite(loss_fn(z, bp.tensor([0, 1, 2])).item())  # integer data stays int64: accepted
     with pytest.raises(ValueError, match=r"\[0, 3\].*from 0 to 4"):
         loss_fn(z, np.array([0, 4, 1]))
     with pytest.raises(ValueError, match=r"\[0, 3\].*from -1 to 2"):
@@ -855,7 +856,8 @@ def test_embedding_rejects_bad_indices():
     with pytest.raises(TypeError, match=r"integer indices.*float64"):
         emb(np.array([0.0, 1.0]))
     with pytest.raises(TypeError, match="integer indices"):
-        emb(bp.tensor([0, 1]))  # bp.tensor defaults to float64
+        emb(bp.tensor([0.0, 1.0]))
+    assert emb(bp.tensor([0, 1])).shape == (2, 2)  # integer data stays int64: accepted
     with pytest.raises(IndexError, match=r"\[0, 4\]"):
         emb(np.array([0, 5]))
     with pytest.raises(IndexError, match=r"\[0, 4\]"):

@@ -199,7 +199,8 @@ def test_max_splits_gradient_between_ties():
 
 def test_var_matches_numpy_both_ways():
     x = values((4, 5), 2)
-    np.testing.assert_allclose(bp.var(bp.tensor(x), axis=0).data, x.var(axis=0))
+    np.testing.assert_allclose(bp.var(bp.tensor(x), axis=0).data, x.var(axis=0, ddof=1))  # n - 1, as PyTorch
+    np.testing.assert_allclose(bp.tensor(x).var(0, correction=0).data, x.var(axis=0))
     np.testing.assert_allclose(bp.tensor(x).var(axis=1, unbiased=True).data, x.var(axis=1, ddof=1))
 
 
@@ -210,7 +211,7 @@ def test_reshape_and_transpose():
     x = values((2, 3, 4), 0)
     assert_gradcheck(lambda t: t.reshape(4, 6) * np.arange(24.0).reshape(4, 6), x)
     assert_gradcheck(lambda t: t.reshape((-1,)) ** 2, x)
-    assert_gradcheck(lambda t: t.transpose(2, 0, 1) * np.arange(24.0).reshape(4, 2, 3), x)
+    assert_gradcheck(lambda t: t.permute(2, 0, 1) * np.arange(24.0).reshape(4, 2, 3), x)
     assert_gradcheck(lambda t: t.T * np.arange(24.0).reshape(4, 3, 2), x)
     assert bp.tensor(x).T.shape == (4, 3, 2)
 

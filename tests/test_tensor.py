@@ -12,7 +12,7 @@ import bpcore as bp
 
 
 def test_tensor_defaults_to_float64_and_copies():
-    source = [[1, 2], [3, 4]]
+    source = [[1.0, 2.0], [3.0, 4.0]]
     x = bp.tensor(source)
     assert x.dtype == np.float64 and x.shape == (2, 2) and x.grad is None and not x.requires_grad
     array = np.ones(3)
@@ -51,8 +51,24 @@ def test_comparisons_give_plain_boolean_arrays():
 
 
 def test_integer_tensors_cannot_require_grad():
-    with pytest.raises(TypeError, match="floating-point"):
+    with pytest.raises(RuntimeError, match=r"floating point dtype can require gradients.*1\.0, not 1"):
         bp.tensor([1, 2], dtype=np.int64, requires_grad=True)
+    with pytest.raises(RuntimeError, match="got dtype int64"):
+        bp.tensor([1, 2], requires_grad=True)  # integer data stays integer, as in PyTorch
+    assert bp.tensor([1, 2], dtype=bp.float64, requires_grad=True).requires_grad
+
+
+def test_the_dtype_follows_the_data_as_in_pytorch():
+    assert bp.tensor([0, 2, 1]).dtype == np.int64
+    assert bp.tensor(3).dtype == np.int64
+    assert bp.tensor([1.0, 2]).dtype == np.float64
+    assert bp.tensor(np.float32([1, 2])).dtype == np.float32
+    assert bp.tensor(np.array([1, 2], dtype=np.int32)).dtype == np.int32  # a numpy dtype is kept, as in torch
+    assert bp.tensor([True, False]).dtype == np.bool_
+    logits = bp.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 3.0]], requires_grad=True)
+    loss = bp.nn.functional.cross_entropy(logits, bp.tensor([0, 2]))  # labels as a tensor, as people write it
+    loss.backward()
+    assert logits.grad.shape == (2, 3)
 
 
 # ---------------------------------------------------------------- float32 stays float32
@@ -82,7 +98,7 @@ def test_float32_graph_stays_float32_in_values_and_gradients():
         h.max(axis=1, keepdims=True),
         h.min(axis=0, keepdims=True),
         h.mean(axis=1, keepdims=True),
-        h.var(axis=0, keepdims=True),
+        h.var(axis=0, keepdims=True, unbiased=False),
         bp.where(h.data > 1, h, 0.0),
         h[np.array([0, 0, 3])].sum(axis=0, keepdims=True),
     ]

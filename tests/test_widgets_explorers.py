@@ -106,3 +106,36 @@ def test_memory_explorer_checkpointing_lowers_the_peak():
     assert explorer.row.peak_graph_bytes < plain and explorer.row.recomputations == 2
     explorer.batch.value = 256
     assert explorer.row.peak_graph_bytes > plain / 2  # memory grows with the batch
+
+
+def test_a_failing_explorer_callback_is_shown_in_the_explorer_and_the_next_change_works(monkeypatch, caplog):
+    import logging
+
+    from bpcore.widgets import chain_rule
+
+    explorer = ChainRuleExplorer()
+    assert explorer.errors.widget in explorer.widget.children[1].children  # the error area is on display
+    real = chain_rule.engine_gradients
+    monkeypatch.setattr(chain_rule, "engine_gradients", lambda values, activation: {}["w1"])
+    with caplog.at_level(logging.ERROR, logger="bpcore.widgets"):
+        explorer.sliders["w2"].value = 2.0  # raises nothing: the explorer reports it
+    assert "recomputing the derivatives" in explorer.errors.value and "KeyError" in explorer.errors.value
+    assert "no progress is lost" in explorer.errors.value and "KeyError" in caplog.text
+    monkeypatch.setattr(chain_rule, "engine_gradients", real)
+    explorer.sliders["w2"].value = 1.0
+    assert explorer.errors.value == "" and explorer.rows["w1"]["engine"] == pytest.approx(
+        scalar_chain(1.5, 0.8, -0.3, 1.0, 0.4, 0.2).grads["w1"]
+    )
+
+
+def test_stepper_buttons_report_failures(monkeypatch):
+    rng = np.random.default_rng(0)
+    params = {"W1": rng.standard_normal((3, 2)), "b1": np.zeros(3)}
+    params.update(W2=rng.standard_normal((2, 3)), b2=np.zeros(2))
+    stepper = ThreeLayerStepper(np.array([0.5, -1.0]), np.array([0.2, 0.9]), params)
+    monkeypatch.setattr(stepper, "numbers", {})
+    stepper.next_button.click()
+    assert "showing the step" in stepper.errors.value and "KeyError" in stepper.errors.value
+    monkeypatch.undo()
+    stepper.next_button.click()
+    assert stepper.errors.value == "" and stepper.current["title"] in stepper.title.value

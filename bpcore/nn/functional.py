@@ -89,7 +89,7 @@ def mse_loss(prediction, target, reduction: str = "mean") -> Tensor:
     return _reduce(diff * diff, reduction)
 
 
-def _class_targets(logits: np.ndarray, targets, op: str) -> np.ndarray:
+def _class_targets(logits: np.ndarray, targets, op: str, ignore_index: int | None = None) -> np.ndarray:
     t = _targets(targets)
     if t.dtype.kind not in "iu":
         raise TypeError(f"{op}: targets must be integer class indices, got dtype {t.dtype}")
@@ -98,8 +98,11 @@ def _class_targets(logits: np.ndarray, targets, op: str) -> np.ndarray:
             f"{op}: expected scores of shape (N, C) and targets of shape (N,), got {logits.shape} and {t.shape}"
         )
     classes = logits.shape[1]
-    if t.size and not (t.astype(np.uint64, copy=False) < classes).all():  # negatives wrap to huge values
-        raise ValueError(f"{op}: targets must lie in [0, {classes - 1}], got values from {t.min()} to {t.max()}")
+    checked = t if ignore_index is None else t[t != ignore_index]
+    if checked.size and not (checked.astype(np.uint64, copy=False) < classes).all():  # negatives wrap to huge
+        raise ValueError(
+            f"{op}: targets must lie in [0, {classes - 1}], got values from {checked.min()} to {checked.max()}"
+        )
     return t
 
 
@@ -123,14 +126,129 @@ def _cross_entropy(logits, targets=None, reduction="mean"):
     return loss, (vjp,)
 
 
-def cross_entropy(logits, targets, reduction: str = "mean") -> Tensor:
-    """Softmax and negative log-likelihood in one stable op.
+@primitive("cross_entropy")
+def _soft_cross_entropy(logits, q=None, weights=None, denominator=1.0, reduction="mean"):
+    """The general form, for soft targets q (M, C) and row weights w (0 for an ignored row):
 
-    Shapes: logits (N, C) raw scores, targets (N,) integers in [0, C). Its gradient is
+    L_m = w_m (logsumexp(z_m) sum_c q_mc - sum_c q_mc z_mc);   dL/dz_m = w_m (softmax(z_m) sum_c q_mc - q_m).
+    """
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    total = exp.sum(axis=1, keepdims=True)
+    mass = q.sum(axis=1)
+    per_row = weights * ((np.log(total[:, 0]) * mass) - (q * shifted).sum(axis=1))
+    with np.errstate(invalid="ignore"):  # every row ignored: NaN, quietly, as in PyTorch
+        loss = per_row.sum() / denominator if reduction == "mean" else per_row.sum() if reduction == "sum" else per_row
+
+    def vjp(g):
+        grad = (exp / total * mass[:, None] - q) * weights[:, None]
+        if reduction == "none":
+            return grad * g[:, None]
+        return grad * (g / denominator if reduction == "mean" else g)
+
+    return loss, (vjp,)
+
+
+def cross_entropy(
+    logits, targets, reduction: str = "mean", label_smoothing: float = 0.0, ignore_index: int = -100
+) -> Tensor:
+    """Softmax and negative log-likelihood in one stable op, with PyTorch's options.
+
+    Shapes: logits (N, C) raw scores (or (N, C, d1, ...), classes on dim 1), targets (N,) integers
+    in [0, C) (or (N, d1, ...)), or class probabilities shaped like the logits. Its gradient is
     (softmax(logits) - onehot(targets)) / N: the prediction minus the truth.
+
+    ``label_smoothing`` e mixes the target with the uniform distribution: (1 - e) onehot + e / C.
+    Targets equal to ``ignore_index`` add nothing, and the mean is over the others.
     """
     _check_reduction(reduction)
-    return _cross_entropy(logits, targets=_class_targets(logits.data, targets, "cross_entropy"), reduction=reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    t = _targets(targets)
+    if logits.ndim > 2:  # (N, C, d1, ...) -> (N d1 ..., C): each position is a sample
+        classes = logits.shape[1]
+        moved = ops.permute(logits, 0, *range(2, logits.ndim), 1)
+        flat = ops.reshape(moved, shape=(-1, classes))
+        if t.dtype.kind == "f":
+            t = np.moveaxis(t, 1, -1).reshape(-1, classes)
+        else:
+            if t.shape != (logits.shape[0], *logits.shape[2:]):
+                raise ShapeError(f"cross_entropy: scores {logits.shape} need targets of shape "
+                                 f"{(logits.shape[0], *logits.shape[2:])}, got {t.shape}")
+            t = t.reshape(-1)
+        loss = cross_entropy(flat, t, "none" if reduction == "none" else reduction, label_smoothing, ignore_index)
+        return ops.reshape(loss, shape=(logits.shape[0], *logits.shape[2:])) if reduction == "none" else loss
+    if t.dtype.kind == "f" and t.shape[1:2] == logits.shape[1:2]:  # class probabilities, shaped like the scores
+        if t.shape != logits.shape:
+            raise ShapeError(f"cross_entropy: probability targets must match the scores {logits.shape}, got {t.shape}")
+        q = t * (1 - label_smoothing) + label_smoothing / logits.shape[1]
+        return _soft_cross_entropy(logits, q=q.astype(logits.dtype), weights=np.ones(len(q), dtype=logits.dtype),
+                                   denominator=float(len(q)), reduction=reduction)
+    t = _class_targets(logits.data, t, "cross_entropy", ignore_index)
+    kept = t != ignore_index
+    if label_smoothing == 0 and kept.all():
+        return _cross_entropy(logits, targets=t, reduction=reduction)
+    classes = logits.shape[1]
+    q = np.full(logits.shape, label_smoothing / classes, dtype=logits.dtype)
+    q[np.flatnonzero(kept), t[kept]] += 1 - label_smoothing
+    return _soft_cross_entropy(logits, q=q, weights=kept.astype(logits.dtype), denominator=float(kept.sum()),
+                               reduction=reduction)
+
+
+def one_hot(targets, num_classes: int = -1) -> Tensor:
+    """Integer classes (..., ) -> (..., C) of 0s and 1s, int64, as ``F.one_hot``."""
+    t = _targets(targets)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: targets must be integer class indices, got dtype {t.dtype}")
+    classes = int(t.max()) + 1 if num_classes == -1 else num_classes
+    if t.size and (t.min() < 0 or t.max() >= classes):
+        raise ValueError(f"one_hot: classes must lie in [0, {classes - 1}], got {t.min()} to {t.max()}")
+    return Tensor(np.eye(classes, dtype=np.int64)[t])
+
+
+def binary_cross_entropy(probabilities, targets, reduction: str = "mean") -> Tensor:
+    """BCE on probabilities (after a sigmoid), each log clamped at -100 as PyTorch does.
+
+    Prefer ``binary_cross_entropy_with_logits``: it is stable where p is near 0 or 1.
+    """
+    p = probabilities
+    t = targets if isinstance(targets, Tensor) else np.asarray(targets).astype(p.dtype)
+    if np.shape(t) != p.shape:
+        raise ShapeError(f"binary_cross_entropy: probabilities {p.shape} and targets {np.shape(t)} must match")
+    if p.data.size and (p.data.min() < 0 or p.data.max() > 1):
+        raise ValueError("binary_cross_entropy: inputs must be probabilities in [0, 1] (apply sigmoid first, or "
+                         "use binary_cross_entropy_with_logits)")
+    return _reduce(_bce(p, t), reduction)
+
+
+@primitive("binary_cross_entropy")
+def _bce(p, t):
+    """-(t log p + (1 - t) log(1 - p)), logs clamped at -100; dL/dp = (p - t) / max(p (1 - p), 1e-12) (PyTorch's)."""
+    with np.errstate(divide="ignore"):
+        log_p, log_not_p = np.maximum(np.log(p), -100.0), np.maximum(np.log1p(-p), -100.0)
+    loss = -(t * log_p + (1 - t) * log_not_p)
+    return loss, (lambda g: g * (p - t) / np.maximum(p * (1 - p), 1e-12), lambda g: g * (log_not_p - log_p))
+
+
+def l1_loss(prediction, target, reduction: str = "mean") -> Tensor:
+    """Mean absolute error; its gradient is sign(prediction - target) / N."""
+    target = target if isinstance(target, Tensor) else np.asarray(target, dtype=prediction.dtype)
+    if np.shape(target) != prediction.shape:
+        raise ShapeError(f"l1_loss: prediction {prediction.shape} and target {np.shape(target)} must match")
+    return _reduce(ops.abs(prediction - target), reduction)
+
+
+def huber_loss(prediction, target, reduction: str = "mean", delta: float = 1.0) -> Tensor:
+    """Quadratic for |error| <= delta (0.5 e^2), linear beyond (delta (|e| - delta / 2)): robust to outliers."""
+    target = target if isinstance(target, Tensor) else np.asarray(target, dtype=prediction.dtype)
+    if np.shape(target) != prediction.shape:
+        raise ShapeError(f"huber_loss: prediction {prediction.shape} and target {np.shape(target)} must match")
+    error = prediction - target
+    size = ops.abs(error)
+    small = size.data <= delta
+    quadratic = 0.5 * error * error
+    linear = delta * (size - 0.5 * delta)
+    return _reduce(ops.where(small, quadratic, linear), reduction)
 
 
 def nll_loss(log_probs, targets, reduction: str = "mean") -> Tensor:
@@ -187,22 +305,119 @@ def dropout(x, p: float = 0.5, training: bool = True, rng=None) -> Tensor:
     return x * (keep / (1 - p)).astype(x.dtype)
 
 
+# ======================================================================= more activations, each f and f' side by side
+
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+
+def _sigmoid_np(z):
+    return 0.5 * (1 + np.tanh(0.5 * z))
+
+
+@primitive("softplus")
+def _softplus(x, beta=1.0, threshold=20.0):
+    """log(1 + exp(beta x)) / beta, linear where beta x > threshold; f' = sigmoid(beta x) (1 there)."""
+    linear_part = beta * x > threshold
+    y = np.where(linear_part, x, np.logaddexp(0, beta * x) / beta)
+    return y, (lambda g: g * np.where(linear_part, 1.0, _sigmoid_np(beta * x)),)
+
+
+def softplus(x, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    return _softplus(x, beta=beta, threshold=threshold)
+
+
+@primitive("elu")
+def _elu(x, alpha=1.0, scale=1.0):
+    """scale * (x if x > 0 else alpha (e^x - 1)); f' = scale * (1 or alpha e^x)."""
+    negative = np.expm1(np.minimum(x, 0))
+    y = scale * np.where(x > 0, x, alpha * negative)
+    return y, (lambda g: g * scale * np.where(x > 0, 1.0, alpha * (negative + 1)),)
+
+
+def elu(x, alpha: float = 1.0) -> Tensor:
+    return _elu(x, alpha=alpha)
+
+
+def selu(x) -> Tensor:
+    """ELU with the fixed alpha and scale that keep activations near mean 0, variance 1."""
+    return _elu(x, alpha=_SELU_ALPHA, scale=_SELU_SCALE)
+
+
+@primitive("silu")
+def silu(x):
+    """x sigmoid(x) (also called swish); f' = s + x s (1 - s)."""
+    s = _sigmoid_np(x)
+    return x * s, (lambda g: g * (s + x * s * (1 - s)),)
+
+
+@primitive("mish")
+def mish(x):
+    """x tanh(softplus(x)); f' = tanh(sp) + x (1 - tanh(sp)^2) sigmoid(x)."""
+    t = np.tanh(np.logaddexp(0, x))
+    return x * t, (lambda g: g * (t + x * (1 - t * t) * _sigmoid_np(x)),)
+
+
+@primitive("hardtanh")
+def _hardtanh(x, low=-1.0, high=1.0):
+    """clip(x, low, high); f' = 1 strictly inside, 0 outside and at the edges (as PyTorch)."""
+    inside = (x > low) & (x < high)
+    return np.clip(x, low, high), (lambda g: g * inside,)
+
+
+def hardtanh(x, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    return _hardtanh(x, low=min_val, high=max_val)
+
+
+def relu6(x) -> Tensor:
+    return _hardtanh(x, low=0.0, high=6.0)
+
+
+@primitive("logsigmoid")
+def logsigmoid(x):
+    """log sigmoid(x) = -softplus(-x), computed stably; f' = sigmoid(-x)."""
+    return -np.logaddexp(0, -x), (lambda g: g * _sigmoid_np(-x),)
+
+
+@primitive("softsign")
+def softsign(x):
+    """x / (1 + |x|); f' = 1 / (1 + |x|)^2."""
+    d = 1 + np.abs(x)
+    return x / d, (lambda g: g / (d * d),)
+
+
+pad = ops.pad
+
+
 __all__ = [
     "avg_pool2d",
+    "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "conv2d",
     "cross_entropy",
     "dropout",
+    "elu",
     "gelu",
+    "hardtanh",
+    "huber_loss",
+    "l1_loss",
     "leaky_relu",
     "linear",
     "log_softmax",
+    "logsigmoid",
     "max_pool2d",
+    "mish",
     "mse_loss",
     "nll_loss",
+    "one_hot",
     "ops",
+    "pad",
     "relu",
+    "relu6",
+    "selu",
     "sigmoid",
+    "silu",
     "softmax",
+    "softplus",
+    "softsign",
     "tanh",
 ]

@@ -120,6 +120,67 @@ class Identity(Module):
         return x
 
 
+class _Elementwise(Module):
+    """A module for an activation function of ``F``, with its settings: ``nn.Softplus(beta=2)``."""
+
+    function = None
+
+    def __init__(self, **settings):
+        super().__init__()
+        self.settings = settings
+
+    def forward(self, x):
+        return type(self).function(x, **self.settings)
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in self.settings.items())
+
+
+class Softplus(_Elementwise):
+    function = staticmethod(F.softplus)
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+        super().__init__(beta=beta, threshold=threshold)
+
+
+class ELU(_Elementwise):
+    function = staticmethod(F.elu)
+
+    def __init__(self, alpha: float = 1.0):
+        super().__init__(alpha=alpha)
+
+
+class SELU(_Elementwise):
+    function = staticmethod(F.selu)
+
+
+class SiLU(_Elementwise):
+    function = staticmethod(F.silu)
+
+
+class Mish(_Elementwise):
+    function = staticmethod(F.mish)
+
+
+class Hardtanh(_Elementwise):
+    function = staticmethod(F.hardtanh)
+
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0):
+        super().__init__(min_val=min_val, max_val=max_val)
+
+
+class ReLU6(_Elementwise):
+    function = staticmethod(F.relu6)
+
+
+class LogSigmoid(_Elementwise):
+    function = staticmethod(F.logsigmoid)
+
+
+class Softsign(_Elementwise):
+    function = staticmethod(F.softsign)
+
+
 # ----------------------------------------------------------------------------- regularisation and normalisation
 
 
@@ -170,7 +231,7 @@ class BatchNorm1d(Module):
             if count < 2:
                 raise ValueError(f"BatchNorm1d needs more than one value per feature in training, got input {x.shape}")
             mean = x.mean(axis=axes, keepdims=True)
-            var = x.var(axis=axes, keepdims=True)
+            var = x.var(axis=axes, keepdims=True, unbiased=False)  # the batch variance normalises
             with no_grad():
                 m = self.momentum
                 unbiased = var.data.reshape(-1) * count / (count - 1)
@@ -208,7 +269,7 @@ class LayerNorm(Module):
             raise ShapeError(f"LayerNorm{self.normalized_shape} expects input ending in that shape, got {x.shape}")
         axes = tuple(range(x.ndim - k, x.ndim))
         mean = x.mean(axis=axes, keepdims=True)
-        x_hat = (x - mean) / (x.var(axis=axes, keepdims=True) + self.eps).sqrt()
+        x_hat = (x - mean) / (x.var(axis=axes, keepdims=True, unbiased=False) + self.eps).sqrt()
         if self.weight is None:
             return x_hat
         return x_hat * self.weight + self.bias

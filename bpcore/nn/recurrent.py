@@ -195,7 +195,7 @@ class _Recurrent(Module):
                 f"{type(self).__name__} expects input of shape {order} with input={self.input_size}, got {x.shape}"
             )
         if not self.batch_first:
-            x = x.transpose(1, 0, 2)
+            x = x.transpose(0, 1)
         batch, steps = x.shape[0], x.shape[1]
         states = self._split_state(state, batch, x)
         layer_input = [x[:, t] for t in range(steps)]
@@ -213,7 +213,7 @@ class _Recurrent(Module):
                     h.retain_grad()
         output = stack(outputs, axis=1)
         if not self.batch_first:
-            output = output.transpose(1, 0, 2)
+            output = output.transpose(0, 1)
         return output, self._join_state(states)
 
     @staticmethod

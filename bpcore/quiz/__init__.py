@@ -60,7 +60,8 @@ def submit(answer) -> None:
     """Answer the question on the most recently shown widget, e.g. ``bp.quiz.submit(my_function)``."""
     if _last_widget is None:
         raise RuntimeError("no quiz is showing: call bp.quiz.ask(question_id) or bp.quiz.show() first")
-    _last_widget.submit(answer)
+    with _last_widget.errors.lock:  # not while a click on the widget is being handled on another thread
+        _last_widget.submit(answer)
 
 
 def mock(n: int = 8, *, store=None, seed: int | None = None, directory=None):
@@ -80,21 +81,15 @@ def mock(n: int = 8, *, store=None, seed: int | None = None, directory=None):
 
 
 def dashboard(*, store=None, directory=None):
-    """Your progress at a glance, as a widget: mastery and accuracy by topic, reviews due, streak."""
-    import html
+    """Your progress at a glance, as a widget: mastery and accuracy by topic, reviews due, streak.
 
-    import ipywidgets as widgets
-
+    Its Refresh button rereads the store (after answering a few questions, say).
+    """
     from bpcore.quiz.bank import load_banks
-    from bpcore.quiz.stats import format_summary, summarise
     from bpcore.quiz.store import Store
+    from bpcore.quiz.widget import Dashboard
 
-    store = store if store is not None else Store()
-    summary = summarise(load_banks(directory), store)
-    text = format_summary(summary)
-    if store.notice:
-        text = f"{store.notice}\n\n{text}"
-    return widgets.HTML(f"<pre>{html.escape(text)}</pre>")
+    return Dashboard(load_banks(directory), store if store is not None else Store())
 
 
 __all__ = ["ask", "dashboard", "mock", "show", "submit"]

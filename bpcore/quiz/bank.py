@@ -11,11 +11,15 @@ A bank file looks like this (every field is described in ``SCHEMA`` below)::
     kind = "single"                      # single multi numeric matrix order code bughunt flashcard
     prompt = "If $L = f(u)$ and ..."     # Markdown with LaTeX; a generator fills {{name}} ({{b|row}}: a row vector)
     choices = ["...", "..."]             # the answer spec: which fields depends on the kind
-    answer = "b"
+    answer = "b"                         # the file's order: choices are shuffled on every attempt
     hints = ["a nudge", "a bigger nudge"]        # tiered: shown one at a time
     explanation = "Why the answer is right."
     notebook = "notebooks/00_start_here.ipynb#1.-The-chain-rule,-by-hand"
     tags = ["chain rule"]
+
+A numeric answer written as an integer (``answer = 20``) is a count and is graded exactly; write
+``20.0`` for a tolerance. Texts of a choice question never name an option by its letter ("see (b)"):
+letters change with every shuffle, so ``bpcore validate`` refuses them.
 
 Every problem found is reported at once, each naming the file, the question id and the field.
 Banks are looked for in ``bpcore/quiz/banks`` (inside an installed wheel) and otherwise in the
@@ -62,8 +66,24 @@ class Question:
     source: str = ""
 
     @property
+    def integer(self) -> bool:
+        """A numeric answer that is a whole number by nature (a size, a count): graded exactly.
+
+        Written as an integer in the bank (``answer = 73856``, not ``73856.0``), or made by a generator
+        registered with ``integer=True``. An author who wants a tolerance writes the answer as a float.
+        """
+        if self.kind != "numeric":
+            return False
+        if self.generator:
+            return generators.GENERATORS[self.generator].integer
+        answer = self.spec.get("answer")
+        return isinstance(answer, int) and not isinstance(answer, bool)
+
+    @property
     def tolerances(self) -> tuple[float, float]:
-        """(rtol, atol) for numeric and matrix answers."""
+        """(rtol, atol) for numeric and matrix answers; (0, 0) for an integer answer, which is exact."""
+        if self.integer:
+            return 0.0, 0.0
         return (
             float(self.spec.get("rtol", generators.DEFAULT_RTOL)),
             float(self.spec.get("atol", generators.DEFAULT_ATOL)),

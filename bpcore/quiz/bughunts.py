@@ -1,10 +1,11 @@
 """Bug hunts: a real backward pass with one planted bug, and the same pass fixed.
 
 Each specimen is two plain numpy functions that differ in exactly one line. The learner sees the
-buggy one with numbered lines, names the line and picks the fix. Nothing is copied by hand into the
-bank: the listing, the bug's line number and the fixed line all come from these functions'
-source, and ``bpcore validate`` proves that the fixed function agrees with the engine's gradients
-and the buggy one does not, so a bug hunt can never go stale.
+buggy one with numbered lines, names the line, and picks a fix or types their own (a typed fix is
+run in place of the bug, in a child process: see :mod:`~bpcore.quiz.fixrun`). Nothing is copied by
+hand into the bank: the listing, the bug's line number and the fixed line all come from these
+functions' source, and ``bpcore validate`` proves that the fixed function agrees with the engine's
+gradients and the buggy one does not, so a bug hunt can never go stale.
 """
 
 from __future__ import annotations
@@ -350,7 +351,8 @@ def listing(fn) -> list[str]:
 
 
 def normalise(code_line: str) -> str:
-    """A line of code with comments and all whitespace removed: how typed fixes are compared (as text)."""
+    """A line of code with comments and all whitespace removed: a typed fix that reads like a listed one is that one
+    (any other typed fix is run, in a child process: see :mod:`~bpcore.quiz.fixrun`)."""
     return re.sub(r"\s+", "", code_line.split("#", 1)[0])
 
 

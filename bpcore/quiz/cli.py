@@ -171,8 +171,13 @@ def _run(term: Terminal, questions, session) -> None:
             ask_question(term, session, session.instance(q))
     except Quit:
         term.say("\nStopped.")
+    from bpcore.quiz.session import score_text
+
     total, count = session.score
-    term.say(f"\nDone: {total:g} / {count} answered. Progress saved; `bpcore stats` shows it.")
+    term.say(
+        f"\nDone: {score_text(total)} / {count} answered (the first try at each question counts). "
+        "Progress saved; `bpcore stats` shows it."
+    )
 
 
 def cmd_quiz(args, term: Terminal) -> int:
@@ -203,7 +208,7 @@ def cmd_mock(args, term: Terminal) -> int:
     """A timed mock interview: mixed levels, no hints, no feedback until the end, then a report by topic."""
     from bpcore.quiz import render
     from bpcore.quiz.bank import load_banks
-    from bpcore.quiz.session import Session, pick_mock
+    from bpcore.quiz.session import Session, pick_mock, score_text
 
     bank = load_banks(args.banks)
     questions = pick_mock(bank.select(kinds=MOCK_KINDS), args.n, args.seed)
@@ -235,7 +240,7 @@ def cmd_mock(args, term: Terminal) -> int:
             term.say("Solution: " + render.solution(g.instance, "text"))
             term.say("Why: " + render.latex_to_text(g.question.explanation.strip()))
     total, count = session.score
-    term.say(f"\nTotal: {total:g} / {count} answered of {len(questions)}.")
+    term.say(f"\nTotal: {score_text(total)} / {count} answered of {len(questions)}.")
     return 0
 
 

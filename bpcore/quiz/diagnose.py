@@ -70,16 +70,29 @@ def _array(value) -> np.ndarray:
     return np.asarray(value, dtype=np.float64)
 
 
+def as_vector_like(answer: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """Against a vector (a 1-D key or mistake), a row (1, n) or column (n, 1) answer is that vector.
+
+    People write vectors all three ways: the prompts show them as LaTeX columns (or rows), numpy
+    prints ``v[:, None]`` as a column, and the maths does not care. A 2-D key keeps its strict
+    shape: (2, 3) against (3, 2) is a real mistake, diagnosed as a transpose.
+    """
+    if key.ndim == 1 and answer.ndim == 2 and 1 in answer.shape and answer.size == key.size:
+        return answer.reshape(key.shape)
+    return answer
+
+
 def close(answer, key, rtol: float, atol: float) -> bool:
-    """Same shape and allclose: the one test of "equal" used for keys and mistakes alike."""
-    a, k = _array(answer), _array(key)
+    """Same shape (a vector in any of its forms) and allclose: the one test of "equal" for keys and mistakes."""
+    k = _array(key)
+    a = as_vector_like(_array(answer), k)
     return a.shape == k.shape and bool(np.allclose(a, k, rtol=rtol, atol=atol))
 
 
 def with_common_mistakes(key, mistakes: list[Mistake]) -> list[Mistake]:
     """``mistakes`` plus the slips any array can suffer: transposed (2-D only) and wrong sign."""
     names = {m.name for m in mistakes}
-    k = _array(key)
+    k = np.asarray(key)  # an integer key keeps its dtype: its mistakes are whole numbers too
     extra = []
     if k.ndim == 2 and "transposed" not in names:
         extra.append(Mistake("transposed", k.T))
@@ -93,11 +106,17 @@ def diagnose(answer, key, mistakes: list[Mistake], rtol: float, atol: float) -> 
 
     A mistake that happens to equal the key cannot explain a wrong answer and is skipped.
     """
-    a = _array(answer)
+    a = as_vector_like(_array(answer), _array(key))
     for mistake in mistakes:
         if close(a, mistake.value, rtol, atol) and not close(mistake.value, key, rtol, atol):
             return mistake
     return constant_factor(a, _array(key), rtol, atol)
+
+
+def _simple_factor(c: float) -> bool:
+    """2, 3, ... 10 or their inverses: a factor a learner plausibly dropped or added."""
+    r = c if c > 1 else 1 / c
+    return 2 <= round(r) <= 10 and bool(np.isclose(r, round(r), rtol=1e-3))
 
 
 def constant_factor(answer: np.ndarray, key: np.ndarray, rtol: float, atol: float) -> Mistake | None:
@@ -106,6 +125,8 @@ def constant_factor(answer: np.ndarray, key: np.ndarray, rtol: float, atol: floa
         return None
     c = float(np.sum(answer * key) / np.sum(key * key))
     if abs(c) < 1e-12 or np.isclose(abs(c), 1.0, rtol=rtol) or not np.allclose(answer, c * key, rtol=rtol, atol=atol):
+        return None
+    if key.size == 1 and not _simple_factor(abs(c)):  # any wrong number is *some* multiple of a scalar key
         return None
     return Mistake(
         "off by a constant factor",

@@ -57,7 +57,12 @@ class Generator:
     check: Callable[[dict], object]
     common_mistakes: bool = True
     steps: dict[str, str] | None = None  # chained derivations: step name -> LaTeX label, in order
+    # chained derivations, for follow-through credit: follow(values, given) -> {step: what that step should be
+    # given the learner's own answers to the steps it builds on}; upstream[step] names the step it builds on
+    follow: Callable[[dict, dict], dict] | None = None
+    upstream: dict[str, str] | None = None
     description: str = ""
+    integer: bool = False  # a whole-number answer (a size, a count): graded exactly, keys and mistakes are ints
 
     def __call__(self, seed: int) -> Problem:
         """The problem for ``seed``: the same seed always gives the same numbers and answer."""
@@ -70,7 +75,7 @@ class Generator:
                     problem.mistakes = {s: with_common_mistakes(problem.key[s], m) for s, m in problem.mistakes.items()}
                 else:
                     problem.mistakes = with_common_mistakes(problem.key, problem.mistakes)
-            if distinguishable(problem):
+            if distinguishable(problem, *((0.0, 0.0) if self.integer else (DEFAULT_RTOL, DEFAULT_ATOL))):
                 return problem
         raise RuntimeError(f"generator {self.name!r}: no distinguishable problem in {MAX_DRAWS} draws (seed {seed})")
 
@@ -83,8 +88,8 @@ def distinguishable(problem: Problem, rtol: float = DEFAULT_RTOL, atol: float = 
         parts = [(problem.key, problem.mistakes)]
     for key, mistakes in parts:
         values = [key, *(m.value for m in mistakes)]
-        for i, a in enumerate(values):
-            if any(close(a, b, rtol, atol) for b in values[i + 1 :]):
+        for i, a in enumerate(values):  # both ways round: allclose measures rtol against its second argument
+            if any(close(a, b, rtol, atol) or close(b, a, rtol, atol) for b in values[i + 1 :]):
                 return False
     return True
 
@@ -180,7 +185,32 @@ def _check_chain(v):
     return {"dL/dz2": z2.grad, "dL/dW2": W2.grad, "dL/dh": h.grad, "dL/dW1": W1.grad}
 
 
-@register("three_layer_chain", "matrix", check=_check_chain, steps=CHAIN_STEPS)
+# the step each later step is computed from
+CHAIN_UPSTREAM = {"dL/dW2": "dL/dz2", "dL/dh": "dL/dz2", "dL/dW1": "dL/dh"}
+
+
+def _follow_chain(v, given):
+    """Each later step recomputed from the learner's own earlier answers: the engine's VJPs fed their numbers.
+
+    ``given`` holds the learner's answers (shaped like the key) to the steps they gave. dL/dW2 and dL/dh
+    are the backward pass of z2 = W2 h + b2 run with their dL/dz2 as the upstream gradient; dL/dW1 is the
+    backward pass of h = sigmoid(W1 x + b1) run with their dL/dh.
+    """
+    implied = {}
+    if "dL/dz2" in given:
+        W2, b2, h = _leaf(v["W2"]), _leaf(v["b2"]), _leaf(v["h"])
+        (W2 @ h + b2).backward(np.asarray(given["dL/dz2"], dtype=np.float64))
+        implied["dL/dW2"], implied["dL/dh"] = W2.grad, h.grad
+    if "dL/dh" in given:
+        W1, b1 = _leaf(v["W1"]), _leaf(v["b1"])
+        (W1 @ Tensor(v["x"]) + b1).sigmoid().backward(np.asarray(given["dL/dh"], dtype=np.float64))
+        implied["dL/dW1"] = W1.grad
+    return implied
+
+
+@register(
+    "three_layer_chain", "matrix", check=_check_chain, steps=CHAIN_STEPS, follow=_follow_chain, upstream=CHAIN_UPSTREAM
+)
 def three_layer_chain(rng) -> Problem:
     """One sample through the reference network, four steps backward, each graded (key: bpcore.labs.three_layer)."""
     n, m, k = 2, 3, 2
@@ -754,7 +784,7 @@ def batchnorm_backward(rng) -> Problem:
             break
     gamma, G = _grid(rng, 2, 0.5, 2), _grid(rng, (3, 2))
     leaf = _leaf(X)
-    mean, var = leaf.mean(axis=0, keepdims=True), leaf.var(axis=0, keepdims=True)
+    mean, var = leaf.mean(axis=0, keepdims=True), leaf.var(axis=0, keepdims=True, unbiased=False)
     Y = (leaf - mean) / (var + 1e-5).sqrt() * Tensor(gamma)
     Y.backward(G)
     std = np.sqrt(X.var(axis=0) + 1e-5)
@@ -895,7 +925,7 @@ def _check_conv_size(v):
     return (v["H"] + 2 * v["pad"] - v["k"]) // v["stride"] + 1
 
 
-@register("conv_output_size", "numeric", check=_check_conv_size, common_mistakes=False)
+@register("conv_output_size", "numeric", check=_check_conv_size, common_mistakes=False, integer=True)
 def conv_output_size(rng) -> Problem:
     """The output height of F.conv2d for an H x H input, a k x k kernel, a padding and a stride."""
     while True:  # sizes for which the windows tile the padded input exactly, as designers choose them
@@ -904,18 +934,12 @@ def conv_output_size(rng) -> Problem:
         if (H + 2 * pad - k) % stride == 0:
             break
     out = F.conv2d(Tensor(np.zeros((1, 1, H, H))), Tensor(np.zeros((1, 1, k, k))), stride=stride, padding=pad)
-    key = float(out.shape[2])
+    key = int(out.shape[2])
     mistakes = [
-        Mistake(
-            "forgot the +1",
-            float((H + 2 * pad - k) // stride),
-            "Count positions: the first window sits at 0, so add 1.",
-        ),
-        Mistake("ignored the padding", float((H - k) // stride + 1), "Padding adds pad rows on each side: H + 2 pad."),
-        Mistake("padded one side only", float((H + pad - k) // stride + 1), "Padding goes on both sides: H + 2 pad."),
-        Mistake(
-            "ignored the stride", float(H + 2 * pad - k + 1), "With stride s the window jumps s pixels: divide by s."
-        ),
+        Mistake("forgot the +1", (H + 2 * pad - k) // stride, "Count positions: the first window sits at 0, so add 1."),
+        Mistake("ignored the padding", (H - k) // stride + 1, "Padding adds pad rows on each side: H + 2 pad."),
+        Mistake("padded one side only", (H + pad - k) // stride + 1, "Padding goes on both sides: H + 2 pad."),
+        Mistake("ignored the stride", H + 2 * pad - k + 1, "With stride s the window jumps s pixels: divide by s."),
     ]
     return Problem({"H": H, "k": k, "pad": pad, "stride": stride}, key, mistakes)
 

@@ -5,16 +5,23 @@
 =========  ==================================================================  ==========================
 kind       answer                                                              score
 =========  ==================================================================  ==========================
-single     a letter ("b") or a 0-based index                                   1 or 0
-multi      letters ("a, c", "ac", ["a", "c"])                                  (right - wrong picks) / right
-numeric    text ("3/4", "1e-3") or a number; abs + rel tolerance               1 or 0, mistake named
-matrix     text ("[[1, 2], [3, 4]]", numpy's printout) or an array;            1 or 0, mistake named;
-           a chained derivation takes {step: answer} or a list in step order    per step, first wrong named
+single     a letter as shown ("b") or a 0-based shown position                 1 or 0
+multi      letters as shown ("a, c", "ac", ["a", "c"])                         (right - wrong picks) / right
+numeric    text ("3/4", "1e-3", "73,856") or a number; abs + rel tolerance,    1 or 0, mistake named
+           an integer answer (a size, a count) exactly
+matrix     text ("[[1, 2], [3, 4]]", numpy's printout) or an array; a vector   1 or 0, mistake named;
+           key also takes its row and column forms; a chained derivation        per step, first wrong named
+           takes {step: answer} or a list in step order
 order      the shown letters in the right order ("c a b d")                    pairs in the right order
 code       the learner's function object (never text)                          trials passed / trials
-bughunt    {"line": 7, "fix": "b" or the fixed line as text}                   1/2 line + 1/2 fix
+bughunt    {"line": 7, "fix": "b" or the fixed line as text (run, in a child   1/2 line + 1/2 fix
+           process, in place of the bug: any fix that agrees with the engine)
 flashcard  the learner's own rating: again / hard / good / easy                0, 1/2, 1, 1
 =========  ==================================================================  ==========================
+
+Choices and bug-hunt fixes are shown shuffled (see :mod:`~bpcore.quiz.instance`): letters are read as the
+learner saw them, feedback speaks of those letters, and ``Result.recorded`` keeps both the letter and the
+file's option it stood for, so the stored attempt means the same thing whatever order was shown.
 
 An answer that cannot be read raises :class:`~bpcore.quiz.parse.ParseError` (not an attempt: the
 learner fixes the typo); a readable but wrong answer returns a low score with feedback.
@@ -27,8 +34,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bpcore.gradcheck import compare
-from bpcore.quiz import bughunts
-from bpcore.quiz.diagnose import Mistake, close, diagnose
+from bpcore.quiz import bughunts, fixrun
+from bpcore.quiz.diagnose import Mistake, as_vector_like, close, diagnose
 from bpcore.quiz.functions import LearnerError, check_function
 from bpcore.quiz.instance import LETTERS, Instance
 from bpcore.quiz.parse import (
@@ -53,6 +60,10 @@ class Result:
     first_wrong_step: str | None = None
     step_scores: dict[str, float] | None = None
     rating: int | None = None  # flashcards: the learner's own rating (1..4)
+    followed: list[str] | None = None  # chained derivations: steps credited as right given earlier answers
+    # what the attempt log stores instead of the raw answer, when the raw answer alone would be ambiguous
+    # (a letter means nothing without the order it was shown in): e.g. {"letter": "c", "option": 0}
+    recorded: object = None
 
     @property
     def correct(self) -> bool:
@@ -67,31 +78,35 @@ def check_single(instance: Instance, answer) -> Result:
     picked = parse_letters(answer, len(choices))
     if len(picked) != 1:
         raise ParseError(f"expected exactly one letter, got {len(picked)}")
-    index = picked[0]
+    letter, index = LETTERS[picked[0]], instance.option(picked[0])
+    recorded = {"letter": letter, "option": index}
     why = instance.question.spec.get("why")
     note = [why[index]] if why else []
     if index == instance.key:
-        return Result(1.0, [f"({LETTERS[index]}) is right.", *note])
-    return Result(0.0, [f"({LETTERS[index]}) is not right.", *note])
+        return Result(1.0, [f"({letter}) is right.", *note], recorded=recorded)
+    return Result(0.0, [f"({letter}) is not right.", *note], recorded=recorded)
 
 
 def check_multi(instance: Instance, answer) -> Result:
     choices = instance.question.spec["choices"]
-    picked, right = set(parse_letters(answer, len(choices))), set(instance.key)
+    positions = sorted(set(parse_letters(answer, len(choices))))
+    picked, right = {instance.option(p) for p in positions}, set(instance.key)
     hits, wrong = picked & right, picked - right
     score = max(0.0, (len(hits) - len(wrong)) / len(right))
     feedback = [f"{len(hits)} of {len(right)} right choices picked"]
+    shown_wrong = sorted(wrong, key=instance.letter)
     if wrong:
         feedback[0] += (
-            f"; {', '.join(f'({LETTERS[i]})' for i in sorted(wrong))} should not be (each wrong pick costs one)"
+            f"; {', '.join(f'({instance.letter(i)})' for i in shown_wrong)} should not be (each wrong pick costs one)"
         )
     missed = len(right - picked)
     if missed:
         feedback.append(f"{missed} right choice{'s' * (missed > 1)} still missing.")
     why = instance.question.spec.get("why")
     if why:
-        feedback += [f"({LETTERS[i]}) {why[i]}" for i in sorted(wrong)]
-    return Result(score, feedback)
+        feedback += [f"({instance.letter(i)}) {why[i]}" for i in shown_wrong]
+    recorded = {"letters": [LETTERS[p] for p in positions], "options": [instance.option(p) for p in positions]}
+    return Result(score, feedback, recorded=recorded)
 
 
 # ----------------------------------------------------------------------------- numbers and arrays
@@ -103,23 +118,44 @@ def _mistake_feedback(mistake: Mistake | None) -> list[str]:
     return [f"It looks like: **{mistake.name}**. {mistake.explanation}"]
 
 
+def _shown_number(value: float) -> str:
+    """A whole number in full (16777215, not 1.67772e+07); anything else as %g."""
+    return str(int(value)) if float(value).is_integer() and abs(value) < 2**53 else f"{value:g}"
+
+
 def check_numeric(instance: Instance, answer) -> Result:
-    value = parse_number(answer)
+    value = parse_number(answer, grouped=instance.question.integer)
     rtol, atol = instance.question.tolerances
+    shown = _shown_number(value)
     if close(value, instance.key, rtol, atol):
-        return Result(1.0, [f"{value:g} is right."])
+        return Result(1.0, [f"{shown} is right."])
     mistake = diagnose(value, instance.key, instance.mistakes, rtol, atol)
-    return Result(0.0, [f"{value:g} is not within tolerance of the answer.", *_mistake_feedback(mistake)], mistake)
+    if instance.question.integer:
+        why = "is not a whole number" if not float(value).is_integer() else "is not the answer"
+        head = f"{shown} {why} (a count is graded exactly: no tolerance)."
+    else:
+        head = f"{shown} is not within tolerance of the answer."
+    return Result(0.0, [head, *_mistake_feedback(mistake)], mistake)
+
+
+def _shape_message(name: str, got: np.ndarray, key: np.ndarray) -> str:
+    if key.ndim == 1:
+        return (
+            f"{name}: expected a vector of {key.size} number{'s' * (key.size != 1)} "
+            f"(flat, a row or a column), got shape {got.shape}."
+        )
+    return f"{name}: expected shape {key.shape}, got {got.shape}."
 
 
 def _grade_array(got: np.ndarray, key: np.ndarray, mistakes: list[Mistake], rtol: float, atol: float, name="answer"):
     """(score, feedback lines, mistake) for one array answer: shape first, then allclose, then diagnosis."""
     key = np.asarray(key, dtype=np.float64)
+    got = as_vector_like(got, key)
     if close(got, key, rtol, atol):
         return 1.0, [f"{name}: right."], None
     mistake = diagnose(got, key, mistakes, rtol, atol)
     if got.shape != key.shape:
-        lines = [f"{name}: expected shape {key.shape}, got {got.shape}."]
+        lines = [_shape_message(name, got, key)]
     else:
         worst = np.unravel_index(int(np.argmax(np.abs(got - key))), key.shape) if key.size else ()
         lines = [
@@ -138,7 +174,12 @@ def check_matrix(instance: Instance, answer) -> Result:
 
 
 def check_steps(instance: Instance, answer, rtol: float, atol: float) -> Result:
-    """A chained derivation: each step graded on its own; the first wrong one is named."""
+    """A chained derivation: each step graded on its own; the first wrong one is named.
+
+    Follow-through: a later step is also right if it is what the learner's *own* earlier answer implies
+    (the generator recomputes it from their numbers with the engine). A rounded dL/dz2 carried into
+    dL/dh, or a slip early in the chain carried on correctly, costs only the step where it happened.
+    """
     names = list(instance.steps)
     if isinstance(answer, list | tuple):
         if len(answer) > len(names):
@@ -149,19 +190,27 @@ def check_steps(instance: Instance, answer, rtol: float, atol: float) -> Result:
     unknown = answer.keys() - set(names)
     if unknown:
         raise ParseError(f"unknown steps {sorted(unknown)}; expected {', '.join(names)}")
-    scores, feedback, first_wrong, first_mistake = {}, [], None, None
+    read = {}
     for name in names:
         given = answer.get(name)
         if given is None or (isinstance(given, str) and not given.strip()):
+            continue
+        try:
+            read[name] = as_vector_like(parse_array(given), np.asarray(instance.key[name]))
+        except ParseError as error:
+            raise ParseError(f"{name}: {error}") from None
+    implied = _implied_steps(instance, read)
+    scores, feedback, first_wrong, first_mistake, followed = {}, [], None, None, []
+    for name in names:
+        if name not in read:
             scores[name], lines, mistake = 0.0, [f"{name}: no answer."], None
         else:
-            try:
-                got = parse_array(given)
-            except ParseError as error:
-                raise ParseError(f"{name}: {error}") from None
             scores[name], lines, mistake = _grade_array(
-                got, instance.key[name], instance.mistakes[name], rtol, atol, name
+                read[name], instance.key[name], instance.mistakes[name], rtol, atol, name
             )
+            if scores[name] < 1 and _follows(read[name], implied.get(name), rtol, atol):
+                scores[name], lines, mistake = 1.0, [f"{name}: right, given your {instance.upstream[name]}."], None
+                followed.append(name)
         feedback += lines
         if scores[name] < 1 and first_wrong is None:
             first_wrong, first_mistake = name, mistake
@@ -172,7 +221,24 @@ def check_steps(instance: Instance, answer, rtol: float, atol: float) -> Result:
             f"{sum(s == 1 for s in scores.values())} of {len(names)} steps right; "
             f"the first wrong step is **{first_wrong}**.",
         )
-    return Result(score, feedback, first_mistake, first_wrong, scores)
+    return Result(score, feedback, first_mistake, first_wrong, scores, followed=followed)
+
+
+def _implied_steps(instance: Instance, read: dict) -> dict:
+    """{step: its value given the learner's answers to the steps before it}, for steps that can follow through."""
+    if instance.follow is None:
+        return {}
+    usable = {name: value for name, value in read.items() if value.shape == np.shape(instance.key[name])}
+    return instance.follow(instance.values, usable) if usable else {}
+
+
+def _follows(got: np.ndarray, implied, rtol: float, atol: float) -> bool:
+    """``got`` is what the learner's earlier answer implies, and that is not trivially zero (all-zero answers
+    down the chain are consistent, but show no working)."""
+    if implied is None:
+        return False
+    implied = np.asarray(implied, dtype=np.float64)
+    return bool(np.any(np.abs(implied) > atol)) and close(got, implied, rtol, atol)
 
 
 # ----------------------------------------------------------------------------- order
@@ -218,6 +284,12 @@ def check_code(instance: Instance, answer) -> Result:
 
 
 def check_bughunt(instance: Instance, answer) -> Result:
+    """Half for the line, half for the fix: a shown letter, or a line of code judged by running it.
+
+    A typed fix that reads like a listed one (whitespace and comments aside) counts as that one. Any other
+    typed line is run in place of the bug, in a child process with a time limit (:mod:`~bpcore.quiz.fixrun`):
+    if the gradients then agree with the engine's, it is right, however it is worded.
+    """
     if isinstance(answer, tuple | list) and len(answer) == 2:
         answer = {"line": answer[0], "fix": answer[1]}
     if not isinstance(answer, dict) or not {"line", "fix"} <= answer.keys():
@@ -226,27 +298,35 @@ def check_bughunt(instance: Instance, answer) -> Result:
     fixes = instance.question.spec["fixes"]
     line = parse_line_number(answer["line"], instance.values["lines"])
     fix = str(answer["fix"]).strip()
+    if not fix:
+        raise ParseError("expected the fix: a letter from the list, or the fixed line typed out")
+    verdict = None
     if len(fix) == 1 and fix.lower() in LETTERS[: len(fixes)]:
-        chosen = LETTERS.index(fix.lower())
-    else:  # a typed fix is compared as text, whitespace and comments aside; it is never run
-        typed = bughunts.normalise(fix)
+        chosen = instance.option(LETTERS.index(fix.lower()))
+    else:
+        typed = bughunts.normalise(fixrun.clean(fix))
         chosen = next((i for i, f in enumerate(fixes) if bughunts.normalise(f) == typed), None)
-    line_ok, fix_ok = line == bug_line, chosen == fix_index
+        specimen = bughunts.SPECIMENS[instance.question.spec["specimen"]]
+        if chosen is None and typed == bughunts.normalise(specimen.lines[bug_line - 1]):
+            verdict = fixrun.Verdict("disagrees", "that is the buggy line itself, unchanged")
+        elif chosen is None:
+            verdict = fixrun.judge(specimen.name, [fix])[0]
+            if verdict.status == "syntax":
+                raise ParseError(verdict.message)
+    line_ok = line == bug_line
+    fix_ok = verdict.ok if verdict is not None else chosen == fix_index
+    if verdict is None:
+        said = "right." if fix_ok else "not the fix that makes this pass agree with the engine."
+    else:
+        said = ("right: " if fix_ok else "not yet: ") + verdict.message + ("" if verdict.message[-1] in ".?!" else ".")
     feedback = [
         f"Line {line}: " + ("that is the bug." if line_ok else "the code there is fine; the bug is elsewhere."),
-        "Fix: "
-        + (
-            "right."
-            if fix_ok
-            else "not the fix that makes this pass agree with the engine."
-            + (
-                " (Typed fixes are compared as text; pick a listed fix if yours is worded differently.)"
-                if chosen is None
-                else ""
-            )
-        ),
+        "Fix: " + said,
     ]
-    return Result(0.5 * line_ok + 0.5 * fix_ok, feedback)
+    recorded = {"line": line, "fix": fix, "option": chosen}
+    if verdict is not None:
+        recorded["verdict"] = verdict.status
+    return Result(0.5 * line_ok + 0.5 * fix_ok, feedback, recorded=recorded)
 
 
 def check_flashcard(instance: Instance, answer) -> Result:

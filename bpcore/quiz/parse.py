@@ -7,6 +7,7 @@ Answers arrive as text from a terminal or a text box. Nothing here calls ``eval`
 Grammar of a number::
 
     number   := decimal ( "/" decimal )?          3/4   -0.25   1e-3   .5   2.
+    count    := digits in groups of three         73,856   16_777_216   (integer answers only)
     decimal  := [+-]? ( digits [. digits?] | . digits ) ( [eE] [+-]? digits )?
 
 Grammar of an array (numpy's printed form is accepted, so commas are optional)::
@@ -14,7 +15,8 @@ Grammar of an array (numpy's printed form is accepted, so commas are optional)::
     array    := number | "[" ( array ( ","? array )* )? "]"
     rows     := row ( (";" | newline) row )*      without brackets: "1 2; 3 4"  or  "1, 2, 3"
 
-``array([[1, 2]])`` (numpy's repr) is accepted too: the ``array(`` and ``)`` are dropped.
+``array([[1, 2]])`` (numpy's repr) and ``tensor([[1, 2]], requires_grad=True)`` (bpcore's and
+PyTorch's) are accepted too: the wrapper and its keyword arguments (``dtype=``, ...) are dropped.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ MAX_CHARS = 20_000  # longer input is refused before any parsing: nobody types t
 _DECIMAL = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 _NUMBER = re.compile(rf"\s*({_DECIMAL})\s*(?:/\s*({_DECIMAL})\s*)?")
 _TOKEN = re.compile(rf"\s*(?:(?P<open>\[)|(?P<close>\])|(?P<comma>,)|(?P<num>{_DECIMAL}(?:\s*/\s*{_DECIMAL})?))")
+_GROUPED = re.compile(r"[+-]?[1-9]\d{0,2}(?:([,_])\d{3})(?:\1\d{3})*")  # one separator, groups of three
 _LETTER_SPLIT = re.compile(r"[\s,;>]+|->")
 RATINGS = ("again", "hard", "good", "easy")  # FSRS's four buttons, 1..4
 
@@ -60,8 +63,11 @@ def _fraction(numerator: str, denominator: str | None, original: str) -> float:
     return value / below
 
 
-def parse_number(value) -> float:
+def parse_number(value, grouped: bool = False) -> float:
     """A float from ``0.25``, ``-3/4``, ``1e-3`` (text), or from a Python or numpy number.
+
+    With ``grouped`` (answers that are counts), digits grouped in threes are read too: ``73,856`` and
+    ``16_777_216``. Not otherwise: ``0,125`` could be a decimal comma, so it is refused, not misread.
 
     >>> parse_number("3/4")
     0.75
@@ -71,6 +77,8 @@ def parse_number(value) -> float:
     if isinstance(value, np.ndarray) and value.size == 1 and np.issubdtype(value.dtype, np.number):
         return float(value.reshape(-1)[0])
     text = _clean(value, "a number")
+    if grouped and _GROUPED.fullmatch(text):  # 73,856 or 16_777_216: how counts are written
+        text = re.sub(r"[,_]", "", text)
     match = _NUMBER.fullmatch(text)
     if not match:
         raise ParseError(f"expected a number such as 0.25, -3/4 or 1e-3, got {_show(text)}")
@@ -157,6 +165,22 @@ def _shape_of(nested, where: str = "") -> tuple:
     return (len(nested), *shapes[0])
 
 
+_WRAPPER = re.compile(r"(?:(?:np|numpy|bp|torch)\.)?(?:array|tensor)\(")
+_KEYWORDS = re.compile(r"(?:\s*,\s*\w+\s*=\s*[^,=()\[\]]*(?:\([^()]*\))?)*\s*")
+
+
+def _unwrap(text: str) -> str:
+    """``array([1, 2], dtype=float32)`` or ``tensor([1., 2.], requires_grad=True)`` -> ``[1, 2]``."""
+    wrapper = _WRAPPER.match(text)
+    if not wrapper or not text.endswith(")"):
+        return text
+    inner = text[wrapper.end() : -1]
+    end = inner.rfind("]") + 1
+    if end and _KEYWORDS.fullmatch(inner[end:]):
+        return inner[:end].strip()
+    return inner.strip() if "=" not in inner else text
+
+
 def parse_array(value) -> np.ndarray:
     """A float64 array from text (``[[1, 2], [3, 4]]``, numpy's printout, ``1 2; 3 4``) or an array-like.
 
@@ -169,9 +193,7 @@ def parse_array(value) -> np.ndarray:
         except (TypeError, ValueError) as error:
             raise ParseError(f"expected an array of numbers, got a {type(value).__name__} ({error})") from None
         return array
-    text = _clean(value, "an array")
-    if text.startswith("array(") and text.endswith(")"):
-        text = text[len("array(") : -1].strip()
+    text = _unwrap(_clean(value, "an array"))
     if not text:
         raise ParseError("expected an array such as [[1, 2], [3, 4]], got an empty answer")
     nested = _nested(text) if text.startswith("[") else _rows(text)

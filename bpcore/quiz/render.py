@@ -20,7 +20,9 @@ from bpcore.quiz.instance import LETTERS, Instance
 
 
 def number(x) -> str:
-    """4 significant digits, no trailing zeros: 0.5, -1, 0.1235, 0.004264."""
+    """4 significant digits, no trailing zeros: 0.5, -1, 0.1235, 0.004264. Integers in full: 73856."""
+    if np.issubdtype(np.asarray(x).dtype, np.integer):
+        return str(int(x))
     text = np.format_float_positional(float(x), precision=4, fractional=False, trim="-")
     return "0" if text in ("-0", "-0.") else text
 
@@ -113,14 +115,17 @@ def prompt(instance: Instance, style: str = "latex") -> str:
     """The full question in Markdown: prompt, then choices, items, code listing or steps."""
     q, parts = instance.question, [fill(instance.question.prompt, instance.values, style).strip()]
     if q.kind in ("single", "multi"):
-        parts.append("\n".join(f"* ({LETTERS[i]}) {c}" for i, c in enumerate(q.spec["choices"])))
+        choices = q.spec["choices"]
+        parts.append("\n".join(f"* ({LETTERS[p]}) {choices[instance.option(p)]}" for p in range(len(choices))))
     elif q.kind == "order":
         items = q.spec["items"]
         parts.append("\n".join(f"* ({LETTERS[i]}) {items[j]}" for i, j in enumerate(instance.display)))
     elif q.kind == "bughunt":
         parts.append("```python\n" + instance.values["listing"] + "\n```")
+        fixes = q.spec["fixes"]
         parts.append(
-            "Possible fixes:\n\n" + "\n".join(f"* ({LETTERS[i]}) `{f}`" for i, f in enumerate(q.spec["fixes"]))
+            "Possible fixes:\n\n"
+            + "\n".join(f"* ({LETTERS[p]}) `{fixes[instance.option(p)]}`" for p in range(len(fixes)))
         )
     elif q.kind == "code":
         parts.append("```python\n" + instance.key.signature + "\n```")
@@ -139,9 +144,9 @@ def solution(instance: Instance, style: str = "latex") -> str:
     """The answer, in Markdown, as a learner would write it."""
     q, key = instance.question, instance.key
     if q.kind == "single":
-        text = f"({LETTERS[key]}) {q.spec['choices'][key]}"
+        text = f"({instance.letter(key)}) {q.spec['choices'][key]}"
     elif q.kind == "multi":
-        text = "; ".join(f"({LETTERS[i]}) {q.spec['choices'][i]}" for i in key)
+        text = "; ".join(f"({instance.letter(i)}) {q.spec['choices'][i]}" for i in sorted(key, key=instance.letter))
     elif q.kind == "numeric":
         text = number(key)
     elif q.kind == "matrix" and instance.steps:
@@ -161,7 +166,7 @@ def solution(instance: Instance, style: str = "latex") -> str:
         )
     elif q.kind == "bughunt":
         line, fix = key
-        text = f"The bug is on line {line}; the fix is ({LETTERS[fix]}) `{q.spec['fixes'][fix]}`"
+        text = f"The bug is on line {line}; the fix is ({instance.letter(fix)}) `{q.spec['fixes'][fix]}`"
     else:
         text = str(key)
     return latex_to_text(text) if style == "text" else text

@@ -53,6 +53,11 @@ def pick_mock(questions: list[Question], n: int, seed: int | None = None) -> lis
     return chosen
 
 
+def score_text(total: float) -> str:
+    """A session's score for display: 1.67, not 1.66667."""
+    return f"{round(total, 2):g}"
+
+
 class Session:
     """Grades and records answers for one front end (``mode``: notebook, quiz, review or mock)."""
 
@@ -75,8 +80,9 @@ class Session:
             state.update(schedule.review(old, q.id, rating, at))
             return state
 
+        logged = answer if result.recorded is None else result.recorded  # a shown letter alone is ambiguous
         attempt_id = self.store.record_attempt(
-            q.id, instance.seed, answer, result.score, hints_used, seconds, self.mode, rating, review, at
+            q.id, instance.seed, logged, result.score, hints_used, seconds, self.mode, rating, review, at
         )
         graded = Graded(q, instance, result, rating, state["due"], attempt_id, hints_used, seconds)
         self.graded.append(graded)
@@ -96,5 +102,12 @@ class Session:
 
     @property
     def score(self) -> tuple[float, int]:
-        """(sum of scores, number of graded attempts) in this session."""
-        return sum(g.result.score for g in self.graded), len(self.graded)
+        """(sum of scores, number of questions answered) in this session.
+
+        Each question counts once, with the score of its first try (a solution shown before answering
+        counts as a miss): trying again until right is learning, and is not counted as knowing it.
+        """
+        first: dict[str, float] = {}
+        for g in self.graded:
+            first.setdefault(g.question.id, g.result.score)
+        return sum(first.values()), len(first)

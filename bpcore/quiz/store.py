@@ -10,6 +10,10 @@ How nothing is lost:
 * Every write is one ``BEGIN IMMEDIATE`` transaction holding the attempt *and* the review state it
   changes: both land or neither does, so a process killed mid-write loses at most that attempt.
 * A busy timeout: a notebook and a terminal writing at the same moment take turns instead of failing.
+* Any thread may use a store: Jupyter runs widget callbacks on whichever thread (kernel subshell) last
+  touched the widget, not always the one that opened the store. The store holds one connection, opened
+  with ``check_same_thread=False``, and a lock that every use of it takes, so threads take turns and a
+  transaction never interleaves with another thread's statements.
 * Triggers refuse UPDATE and DELETE on the attempt log.
 * A file that is not a readable progress database is never overwritten: it is renamed to
   ``progress.db.damaged-<time>``, ``store.notice`` says so, and a fresh store starts.
@@ -25,9 +29,11 @@ import json
 import os
 import sqlite3
 import sys
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import wraps
 from pathlib import Path
 
 import numpy as np
@@ -123,6 +129,17 @@ def answer_json(answer) -> str:
     return json.dumps(plain(answer))
 
 
+def _locked(method):
+    """Run ``method`` holding the store's lock: the connection is shared by every thread that uses the store."""
+
+    @wraps(method)
+    def run(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return run
+
+
 def _is_damage(error: sqlite3.DatabaseError) -> bool:
     """Corruption or not-a-database, as opposed to a lock or a permission problem."""
     name = getattr(error, "sqlite_errorname", "")
@@ -137,6 +154,7 @@ class Store:
         self.path = Path(path) if path is not None else default_path()
         self.timeout = timeout
         self.notice: str | None = None
+        self._lock = threading.RLock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._conn = self._open()
@@ -146,7 +164,8 @@ class Store:
 
     # -- opening ---------------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+        # any thread may use the connection; _lock makes them take turns
+        conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
         return conn
 
@@ -217,6 +236,7 @@ class Store:
         )
 
     # -- writing ---------------------------------------------------------------------------------
+    @_locked
     def _transaction(self, work: Callable[[sqlite3.Connection], object]):
         """Run ``work`` inside BEGIN IMMEDIATE ... COMMIT; any exception (Ctrl-C included) rolls back."""
         try:
@@ -228,7 +248,8 @@ class Store:
             self._conn.execute("COMMIT")
             return result
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            if self._conn.in_transaction:  # SQLite may have rolled back already (a full disk, an I/O error)
+                self._conn.execute("ROLLBACK")
             raise
 
     def record_attempt(
@@ -285,13 +306,16 @@ class Store:
         row = conn.execute("SELECT * FROM review_state WHERE question_id = ?", (question_id,)).fetchone()
         return None if row is None else {**dict(row), "card": json.loads(row["card"])}
 
+    @_locked
     def review_state(self, question_id: str) -> dict | None:
         return self._state(self._conn, question_id)
 
+    @_locked
     def review_states(self) -> dict[str, dict]:
         rows = self._conn.execute("SELECT * FROM review_state").fetchall()
         return {r["question_id"]: {**dict(r), "card": json.loads(r["card"])} for r in rows}
 
+    @_locked
     def attempts(self, question_id: str | None = None, mode: str | None = None) -> list[dict]:
         """Attempts, oldest first, as dicts (``answer`` decoded from JSON)."""
         sql, args = "SELECT * FROM attempts WHERE 1 = 1", []
@@ -302,14 +326,17 @@ class Store:
         rows = self._conn.execute(sql + " ORDER BY id", args).fetchall()
         return [{**dict(r), "answer": json.loads(r["answer"])} for r in rows]
 
+    @_locked
     def count(self) -> int:
         return self._conn.execute("SELECT COUNT(*) FROM attempts").fetchone()[0]
 
+    @_locked
     def integrity(self) -> str:
         """'ok', or SQLite's description of what is wrong."""
         return self._conn.execute("PRAGMA integrity_check").fetchone()[0]
 
     # -- export and import -----------------------------------------------------------------------
+    @_locked
     def export_json(self, path) -> dict:
         """Write every attempt and review state to ``path`` as JSON; returns the counts."""
         attempts = [dict(r) for r in self._conn.execute("SELECT * FROM attempts ORDER BY id")]
@@ -360,6 +387,7 @@ class Store:
         except sqlite3.IntegrityError as error:
             raise StoreError(f"{path}: an attempt breaks a rule of the log ({error}); nothing was imported") from None
 
+    @_locked
     def close(self) -> None:
         self._conn.close()
 

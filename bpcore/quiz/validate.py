@@ -9,22 +9,27 @@ rejects cannot ship. Beyond that, by kind:
 * static numeric and matrix questions: each listed mistake is diagnosed as itself;
 * code questions: the reference's correct solution passes and its known-wrong one fails;
 * bug hunts: the buggy and fixed functions differ in one line, the bank's fix is that line, the fixed
-  function matches the engine's gradients and the buggy one does not;
+  function matches the engine's gradients and the buggy one does not, and every listed fix, typed out
+  and run as a learner's would be, is accepted if it is the key and rejected if not;
 * every notebook pointer names an existing notebook and heading.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from bpcore.quiz import bughunts, kinds, render
+from bpcore.quiz import bughunts, fixrun, kinds, render
 from bpcore.quiz.bank import PLACEHOLDER, BankError, Question, load_banks, resolve_pointer
 from bpcore.quiz.generators import GENERATORS
 from bpcore.quiz.instance import LETTERS, Instance, make_instance
+
+# code and maths are not prose: `f(a)` and $\sigma'(z)$ do not refer to an option (a) or (z)
+_NOT_PROSE = re.compile(r"```.*?```|`[^`]*`|\$\$.+?\$\$|\$[^$]+\$", re.DOTALL)
 
 
 @dataclass
@@ -76,6 +81,38 @@ def _check_mistakes(q: Question, instance: Instance, where: str) -> list[str]:
     return errors
 
 
+def carried(instance: Instance, step: str, value) -> dict:
+    """Answers of a learner who gives ``value`` at ``step`` and then works every later step out correctly from it."""
+    answers = {name: np.asarray(v, dtype=np.float64) for name, v in instance.key.items()}
+    answers[step] = np.asarray(value, dtype=np.float64)
+    changed = {step}
+    for name in instance.steps:
+        if instance.upstream.get(name) in changed:
+            answers[name] = np.asarray(instance.follow(instance.values, answers)[name])
+            changed.add(name)
+    return answers
+
+
+def check_follow_through(instance: Instance, where: str) -> list[str]:
+    """The follow-through map agrees with the key on the key, and credits a slip carried on consistently."""
+    errors = []
+    implied = instance.follow(instance.values, instance.key)
+    for name, value in implied.items():
+        if not _close(value, instance.key[name]):
+            errors.append(f"{where}: follow-through from the key's own steps gives a different {name}")
+    for step, mistakes in instance.mistakes.items():
+        for m in mistakes:
+            answers = carried(instance, step, m.value)
+            result = _grade(instance, _as_text(answers))
+            later = [n for n in instance.steps if n != step and not _close(answers[n], instance.key[n])]
+            if result.first_wrong_step != step or any(result.step_scores[n] != 1 for n in later):
+                errors.append(
+                    f"{where}: step {step}: mistake {m.name!r} carried on consistently was not given follow-through "
+                    f"credit (step scores {result.step_scores})"
+                )
+    return errors
+
+
 def _close(a, b) -> bool:
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
@@ -104,19 +141,26 @@ def check_generated(q: Question, seeds: int) -> list[str]:
         if not _grade(instance, _as_text(instance.key)).correct:
             errors.append(f"{where}: the key, typed to 4 significant digits, is not graded correct")
         errors += _check_mistakes(q, instance, where)
+        if generator.follow is not None:
+            errors += check_follow_through(instance, where)
         if len(errors) > 5:
             break  # one broken generator should not bury the report
     return errors
 
 
-def check_static(q: Question) -> list[str]:
-    """Every non-generated question: the key gets full marks, plus the checks of its kind."""
+def check_static(q: Question, typed_fixes: list | None = None) -> list[str]:
+    """Every non-generated question: the key gets full marks, plus the checks of its kind.
+
+    ``typed_fixes``: a bug hunt's listed fixes, already judged as typed lines (see :func:`check_specimen`).
+    """
     instance, errors = make_instance(q, 0), []
     key = instance.key
+    if q.kind in ("single", "multi", "bughunt"):
+        errors += check_shuffled(q)
     if q.kind == "single":
-        answer = LETTERS[key]
+        answer = instance.letter(key)
     elif q.kind == "multi":
-        answer = [LETTERS[i] for i in key]
+        answer = [instance.letter(i) for i in key]
     elif q.kind in ("numeric", "matrix"):
         answer = _as_text(key)
         errors += _check_mistakes(q, instance, q.id)
@@ -127,8 +171,8 @@ def check_static(q: Question) -> list[str]:
         if _grade(instance, key.wrong).score >= 1:
             errors.append(f"{q.id}: the known-wrong solution of {key.name!r} passes: the checker cannot fail")
     elif q.kind == "bughunt":
-        answer = {"line": key[0], "fix": LETTERS[key[1]]}
-        errors += check_specimen(q)
+        answer = {"line": key[0], "fix": instance.letter(key[1])}
+        errors += check_specimen(q, typed_fixes)
     else:
         return errors
     if not _grade(instance, answer).correct:
@@ -136,7 +180,58 @@ def check_static(q: Question) -> list[str]:
     return errors
 
 
-def check_specimen(q: Question) -> list[str]:
+def _letter_reference(letters: str) -> re.Pattern:
+    """ "(b)", "option b", "choice (c)" for the option letters in use: they name a position, which shuffling changes."""
+    letter = f"[{letters}]"
+    return re.compile(
+        rf"(?<![\w\\'])\({letter}\)(?![\w(])|\b(?:options?|choices?|fix(?:es)?|answers?)\s+\(?{letter}\b\)?(?![\w'])",
+        re.IGNORECASE,
+    )
+
+
+def letter_references(q: Question) -> list[str]:
+    """Texts of a shuffled question that point at an option by its letter, which changes from attempt to attempt."""
+    spec = q.spec
+    options = spec.get("choices") or spec.get("fixes") or []
+    pattern = _letter_reference(LETTERS[: len(options)])
+    texts = {"prompt": [q.prompt], "hints": q.hints, "explanation": [q.explanation]}
+    texts.update({name: spec[name] for name in ("choices", "why", "fixes") if name in spec})
+    found = []
+    for name, values in texts.items():
+        for text in values:
+            for match in pattern.finditer(_NOT_PROSE.sub(" ", text)):
+                found.append(
+                    f"{q.id}: field {name!r} refers to an option by its letter ({match.group(0)!r}), "
+                    "but options are shuffled on every attempt: name the option's content instead"
+                )
+    return found
+
+
+def check_shuffled(q: Question, seeds: int = 8) -> list[str]:
+    """A shuffled question: no text refers to a letter, and the key's shown letter is right whatever the order."""
+    errors = letter_references(q)
+    for seed in range(seeds):
+        instance = make_instance(q, seed)
+        if sorted(instance.display) != list(range(len(instance.display))):
+            errors.append(f"{q.id}: seed {seed}: the shown order {instance.display} is not a permutation")
+            continue
+        if q.kind == "single":
+            answer = instance.letter(instance.key)
+        elif q.kind == "multi":
+            answer = [instance.letter(i) for i in instance.key]
+        else:
+            answer = {"line": instance.key[0], "fix": instance.letter(instance.key[1])}
+        if not _grade(instance, answer).correct:
+            errors.append(f"{q.id}: seed {seed}: the key's shown letter is not graded correct")
+    return errors
+
+
+def check_specimen(q: Question, typed_fixes: list | None = None) -> list[str]:
+    """The bug hunt's specimen is sound, and its listed fixes typed out are judged as the bank says.
+
+    ``typed_fixes``: the verdicts of :func:`~bpcore.quiz.fixrun.judge` on the listed fixes, if already known
+    (``validate`` judges every bug hunt's in one child process).
+    """
     specimen, errors = bughunts.SPECIMENS[q.spec["specimen"]], []
     if len(specimen.changed) != 1:
         return [
@@ -145,6 +240,17 @@ def check_specimen(q: Question) -> list[str]:
     chosen = q.spec["fixes"][LETTERS.index(q.spec["fix"])]
     if bughunts.normalise(chosen) != bughunts.normalise(specimen.fixed_line):
         errors.append(f"{q.id}: fix ({q.spec['fix']}) {chosen!r} is not the fixed line {specimen.fixed_line!r}")
+    fixes, key = q.spec["fixes"], LETTERS.index(q.spec["fix"])
+    if typed_fixes is None:
+        typed_fixes = fixrun.judge(specimen.name, fixes)
+    for index, verdict in enumerate(typed_fixes):  # typed out, each is run as a learner's would be
+        if index == key and not verdict.ok:
+            errors.append(f"{q.id}: the fix ({q.spec['fix']}) typed out is not accepted: {verdict.message}")
+        elif index != key and verdict.ok:
+            errors.append(
+                f"{q.id}: fix ({LETTERS[index]}) {fixes[index]!r} also makes the pass agree with the engine, "
+                "but it is marked wrong"
+            )
     for seed in range(5):
         values = specimen.inputs(np.random.default_rng(seed))
         if not specimen.agrees(specimen.fixed, values):
@@ -152,6 +258,12 @@ def check_specimen(q: Question) -> list[str]:
         if specimen.agrees(specimen.buggy, values):
             errors.append(f"{q.id}: seed {seed}: the buggy {specimen.name} agrees with the engine (no bug?)")
     return errors
+
+
+def _key_is_longest(q: Question) -> bool:
+    """The right choice is strictly the longest: a tell that a blind guesser can use whatever the order."""
+    choices, key = q.spec["choices"], LETTERS.index(q.spec["answer"])
+    return all(len(choices[key]) > len(c) for i, c in enumerate(choices) if i != key)
 
 
 def pointer_root(directory: Path) -> Path | None:
@@ -172,9 +284,31 @@ def validate(directory=None, seeds: int = 50, root=None) -> Report:
         report.seconds = time.perf_counter() - started
         return report
     report.questions = len(bank.questions)
+    hunts = [q for q in bank.questions if q.kind == "bughunt" and q.spec["specimen"] in bughunts.SPECIMENS]
+    typed = dict(
+        zip(
+            (q.id for q in hunts),
+            fixrun.judge_many([(q.spec["specimen"], q.spec["fixes"]) for q in hunts]),
+            strict=True,
+        )
+    )
+    singles = [q for q in bank.questions if q.kind == "single"]
+    longest = [q for q in singles if _key_is_longest(q)]
+    if singles and len(longest) > len(singles) / 2:
+        report.notes.append(
+            f"in {len(longest)} of {len(singles)} single-choice questions the right choice is the longest one: "
+            "shuffling hides its letter, not its length (always picking the longest choice scores "
+            f"{100 * len(longest) / len(singles):.0f}%)"
+        )
+    for q in bank.questions:
+        if q.integer and {"rtol", "atol"} & q.spec.keys():
+            report.notes.append(
+                f"{q.id}: an integer answer is graded exactly, so its rtol/atol are not used "
+                "(write the answer as a float to keep a tolerance)"
+            )
     for q in bank.questions:
         try:
-            report.errors += check_generated(q, seeds) if q.generator else check_static(q)
+            report.errors += check_generated(q, seeds) if q.generator else check_static(q, typed.get(q.id))
         except Exception as error:  # report, keep checking the other questions
             report.errors.append(f"{q.id}: checking it raised {type(error).__name__}: {error}")
     root = Path(root) if root is not None else pointer_root(bank.directory)

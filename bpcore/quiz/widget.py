@@ -7,7 +7,10 @@ the input widgets, call ``.click()`` on the buttons, and read ``feedback.value``
 
 Code questions take the learner's function itself: ``widget.submit(my_function)``, or type the
 function's name in the box and press Submit (the name is looked up in the notebook's namespace;
-the text is never run).
+the text is never run). Enter in a one-line answer box submits too.
+
+Clicks go through :class:`bpcore.widgets.guard.ErrorArea`: if grading or saving fails, the widget
+says what went wrong and whether the answer was saved, logs the traceback and stays usable.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from bpcore.quiz import render, schedule
 from bpcore.quiz.bank import Question
 from bpcore.quiz.instance import LETTERS
 from bpcore.quiz.parse import ParseError
-from bpcore.quiz.session import Session
+from bpcore.quiz.session import Session, score_text
 from bpcore.quiz.store import Store
+from bpcore.widgets.guard import ErrorArea
 
 COLOURS = {
     "right": ("#2e7d32", "#e8f5e9"),
@@ -31,6 +35,30 @@ COLOURS = {
     "wrong": ("#c62828", "#ffebee"),
     "info": ("#1565c0", "#e3f2fd"),
 }
+
+
+# Choice lists: each option on its own row, its radio button or checkbox on the left of its first line,
+# however long the label. ipywidgets gives every radio label a fixed one-line height and floats the
+# button: a label that wraps spills into the next row, and its button ends up beside the next option.
+CHOICES_CLASS = "bpcore-choices"
+CHOICES_STYLE = f"""<style>
+.{CHOICES_CLASS} .widget-radio-box label, .{CHOICES_CLASS} .jupyter-widget-radio-box label,
+.{CHOICES_CLASS}.widget-checkbox label {{
+  display: flex; align-items: flex-start; height: auto; line-height: 1.4em; white-space: normal; margin: 2px 0;
+}}
+.{CHOICES_CLASS} .widget-radio-box input, .{CHOICES_CLASS} .jupyter-widget-radio-box input,
+.{CHOICES_CLASS}.widget-checkbox input {{
+  order: -1; float: none; flex: none; align-self: flex-start; height: 1.4em; margin: 0 8px 0 1px;
+}}
+</style>"""
+
+
+def choice_list(widget):
+    """Lay a RadioButtons or Checkbox out for labels of any length (see CHOICES_STYLE)."""
+    widget.layout.width, widget.layout.max_width = "auto", "100%"
+    widget.layout.height = "auto"  # a checkbox's box is one line high otherwise
+    widget.add_class(CHOICES_CLASS)
+    return widget
 
 
 def panel(tone: str, inner_html: str) -> str:
@@ -77,6 +105,7 @@ class QuizWidget:
             widgets.HTML(),
         )
         self.notice = widgets.HTML(panel("info", html.escape(self.store.notice)) if self.store.notice else "")
+        self.errors = ErrorArea(count_saved=lambda: len(self.session.graded))
         self.inputs = widgets.VBox()
         self.submit_button = widgets.Button(description="Submit", button_style="primary")
         self.hint_button = widgets.Button(description="Hint")
@@ -84,15 +113,34 @@ class QuizWidget:
         self.next_button = widgets.Button(description="Next")
         self.rating_buttons = [widgets.Button(description=word.capitalize()) for word in schedule.RATING_NAMES.values()]
         self.ratings = widgets.HBox(self.rating_buttons, layout=widgets.Layout(display="none"))
-        self.submit_button.on_click(lambda _: self.submit())
-        self.hint_button.on_click(lambda _: self.hint())
-        self.solution_button.on_click(lambda _: self.show_solution())
-        self.next_button.on_click(lambda _: self.next_question())
+        guard = self.errors.guard
+        # also what Enter in an answer box calls: see _enter_submits
+        self._submit_clicked = guard(lambda *_: self.submit(), "grading your answer", True, "press Submit again")
+        self.submit_button.on_click(self._submit_clicked)
+        self.hint_button.on_click(guard(lambda _: self.hint(), "showing a hint", retry="press Hint again"))
+        self.solution_button.on_click(
+            guard(lambda _: self.show_solution(), "showing the solution", True, "press Show solution again")
+        )
+        self.next_button.on_click(
+            guard(lambda _: self.next_question(), "moving to the next question", retry="press Next again")
+        )
         for number, button in enumerate(self.rating_buttons, start=1):
-            button.on_click(lambda _, number=number: self.rate(number))
+            button.on_click(
+                guard(lambda _, number=number: self.rate(number), "saving your rating", True, "rate it again")
+            )
         buttons = widgets.HBox([self.submit_button, self.hint_button, self.solution_button, self.next_button])
         self.box = widgets.VBox(
-            [self.notice, self.header, self.prompt, self.inputs, buttons, self.ratings, self.feedback, self.score]
+            [
+                self.notice,
+                self.header,
+                self.prompt,
+                self.inputs,
+                buttons,
+                self.ratings,
+                self.errors.widget,
+                self.feedback,
+                self.score,
+            ]
         )
         if mock:
             self.hint_button.layout.display = self.solution_button.layout.display = "none"
@@ -109,17 +157,22 @@ class QuizWidget:
             total, count = self.session.score
             self.header.value = "<b>Done.</b>"
             self.prompt.value, self.inputs.children = "", ()
-            self.feedback.value = panel("info", f"Finished: {total:g} / {count} on {len(self.questions)} questions.")
+            self.feedback.value = panel(
+                "info",
+                f"Finished: {score_text(total)} / {count} answered of {len(self.questions)} questions "
+                "(the first try at each question counts).",
+            )
             if self.mock:
                 self.feedback.value += self._mock_report()
             for button in (self.submit_button, self.hint_button, self.solution_button, self.next_button):
                 button.disabled = True
+            self._show_score()
             return
         q = self.questions[self.position]
         self.instance = self.session.instance(q)
-        self.hints_used, self.attempted, self.revealed = 0, False, False
+        self.hints_used, self.attempted, self.revealed, self.unreadable = 0, False, False, 0
         self.started = self.clock()
-        self.header.value = (
+        self.header.value = CHOICES_STYLE + (
             f"<b>Question {self.position + 1} of {len(self.questions)}</b> · {html.escape(q.topic)}"
             f" · {q.level} · <code>{q.id}</code>"
         )
@@ -139,11 +192,11 @@ class QuizWidget:
             self.fields = {"choice": widgets.ToggleButtons(options=list(LETTERS[: len(spec["choices"])]), value=None)}
         elif q.kind == "multi":
             self.fields = {
-                letter: widgets.Checkbox(description=f"({letter})", value=False, indent=False)
+                letter: choice_list(widgets.Checkbox(description=f"({letter})", value=False, indent=False))
                 for letter in LETTERS[: len(spec["choices"])]
             }
         elif q.kind == "numeric":
-            self.fields = {"value": widgets.Text(placeholder="a number: 0.25, -3/4 or 1e-3")}
+            self.fields = {"value": self._enter_submits(widgets.Text(placeholder="a number: 0.25, -3/4 or 1e-3"))}
         elif q.kind == "matrix" and self.instance.steps:
             self.fields = {
                 name: widgets.Textarea(placeholder="[[1, 2], [3, 4]] or numpy's printout")
@@ -157,19 +210,42 @@ class QuizWidget:
         elif q.kind == "matrix":
             self.fields = {"value": widgets.Textarea(placeholder="[[1, 2], [3, 4]] or paste numpy's printout")}
         elif q.kind == "order":
-            self.fields = {"value": widgets.Text(placeholder="the letters in the right order, e.g. c a d b")}
+            self.fields = {
+                "value": self._enter_submits(widgets.Text(placeholder="the letters in the right order, e.g. c a d b"))
+            }
         elif q.kind == "code":
-            self.fields = {"value": widgets.Text(placeholder="the name of your function (or call .submit(fn))")}
+            self.fields = {
+                "value": self._enter_submits(
+                    widgets.Text(placeholder="the name of your function (or call .submit(fn))")
+                )
+            }
         elif q.kind == "bughunt":
             lines = self.instance.values["lines"]
-            options = [(f"({LETTERS[i]}) {f}", LETTERS[i]) for i, f in enumerate(spec["fixes"])]
+            fixes = spec["fixes"]  # in the shuffled order of this instance, as the prompt lists them
+            options = [(f"({LETTERS[p]}) {fixes[self.instance.option(p)]}", LETTERS[p]) for p in range(len(fixes))]
             self.fields = {
                 "line": widgets.Dropdown(options=list(range(1, lines + 1)), value=None, description="line"),
-                "fix": widgets.RadioButtons(options=options, value=None, description="fix"),
+                "fix": choice_list(widgets.RadioButtons(options=options, value=None, description="fix")),
             }
         else:  # flashcard: nothing to type, the Reveal button shows the answer
             self.fields = {}
         return tuple(self.fields.values())
+
+    def _enter_submits(self, box: widgets.Text) -> widgets.Text:
+        """Enter in ``box`` submits, as the Submit button does.
+
+        The box keeps ``continuous_update`` on, so its value is current when Enter arrives, and
+        listens for the "submit" event the browser sends on Enter (what the deprecated ``on_submit``
+        listened to). Observing the value with ``continuous_update=False`` instead would also fire
+        when the box loses focus, so clicking Submit would grade the answer twice.
+        """
+
+        def on_message(_box, content, _buffers):
+            if content.get("event") == "submit" and not self.submit_button.disabled:
+                self._submit_clicked()
+
+        box.on_msg(on_message)
+        return box
 
     def _read_answer(self):
         q, f = self.questions[self.position], self.fields
@@ -201,11 +277,14 @@ class QuizWidget:
         if q.kind == "flashcard":
             self._reveal_card()
             return
+        self.feedback.value = ""  # whatever happens next replaces the last message
         try:
             answer = self._read_answer() if answer is None else answer
             graded = self.session.grade(self.instance, answer, self.hints_used, self.clock() - self.started)
         except ParseError as error:
-            self.feedback.value = panel("partial", "Could not read that answer: " + html.escape(str(error)))
+            self.unreadable += 1
+            again = f" (try {self.unreadable})" if self.unreadable > 1 else ""
+            self.feedback.value = panel("partial", f"Could not read that answer{again}: " + html.escape(str(error)))
             return
         self.attempted = True
         result = graded.result
@@ -287,4 +366,43 @@ class QuizWidget:
 
     def _show_score(self) -> None:
         total, count = self.session.score
-        self.score.value = f"Score this session: <b>{total:g}</b> / {count} answered"
+        if self.mock and self.position < len(self.questions):  # no score until the report
+            self.score.value = f"Answered {count} of {len(self.questions)} questions."
+            return
+        self.score.value = (
+            f"Score this session: <b>{score_text(total)}</b> / {count} answered "
+            "<small>(the first try at each question counts)</small>"
+        )
+
+
+class Dashboard:
+    """Progress at a glance: mastery and accuracy by topic, reviews due, streak. Refresh rereads the store.
+
+    ``value`` is the HTML on display (what tests read); a notebook cell displays the object.
+    """
+
+    def __init__(self, bank, store: Store):
+        self.bank, self.store = bank, store
+        self.errors = ErrorArea()
+        self.text = widgets.HTML()
+        self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
+        self.refresh_button.on_click(
+            self.errors.guard(lambda _: self.refresh(), "reading your progress", retry="press Refresh again")
+        )
+        self.box = widgets.VBox([self.errors.widget, self.text, self.refresh_button])
+        self.refresh()
+
+    @property
+    def value(self) -> str:
+        return self.text.value
+
+    def refresh(self) -> None:
+        from bpcore.quiz.stats import format_summary, summarise
+
+        text = format_summary(summarise(self.bank, self.store))
+        if self.store.notice:
+            text = f"{self.store.notice}\n\n{text}"
+        self.text.value = f"<pre>{html.escape(text)}</pre>"
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.box._repr_mimebundle_(**kwargs)

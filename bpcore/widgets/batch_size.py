@@ -15,6 +15,7 @@ from bpcore.nn.functional import cross_entropy
 from bpcore.optim import SGD
 from bpcore.random import manual_seed
 from bpcore.train import evaluate, fit
+from bpcore.widgets.guard import ErrorArea
 
 BATCH_SIZES = [1, 4, 16, 64, 256, 1347]
 
@@ -35,9 +36,12 @@ class BatchSizeExplorer:
         )
         self.summary = widgets.HTML()
         self.plot = widgets.Output()
+        self.errors = ErrorArea()
         for control in (self.batch_size, self.lr):
-            control.observe(lambda _change: self.run(), names="value")
-        self.widget = widgets.VBox([widgets.HBox([self.batch_size, self.lr]), self.summary, self.plot])
+            control.observe(self.errors.guard(lambda _change: self.run(), "training the network"), names="value")
+        self.widget = widgets.VBox(
+            [widgets.HBox([self.batch_size, self.lr]), self.errors.widget, self.summary, self.plot]
+        )
         self.result: dict = {}
         self.run()
 

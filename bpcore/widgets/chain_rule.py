@@ -13,6 +13,7 @@ import numpy as np
 
 from bpcore.labs.chain_rule import scalar_chain
 from bpcore.tensor import tensor
+from bpcore.widgets.guard import ErrorArea
 
 SLIDERS = {  # name: (start, min, max)
     "x": (1.5, -3.0, 3.0),
@@ -74,12 +75,16 @@ class ChainRuleExplorer:
         self.forward_html = widgets.HTML()
         self.local_html = widgets.HTML()
         self.table_html = widgets.HTML()
+        self.errors = ErrorArea()
         for control in [*self.sliders.values(), self.activation]:
-            control.observe(lambda _change: self.update(), names="value")
+            control.observe(
+                self.errors.guard(lambda _change: self.update(), "recomputing the derivatives"), names="value"
+            )
         # the controls keep their natural width (readouts stay visible); the results take the rest
         controls = widgets.VBox([*self.sliders.values(), self.activation], layout=widgets.Layout(flex="0 0 auto"))
         results = widgets.VBox(
-            [self.forward_html, self.local_html, self.table_html], layout=widgets.Layout(flex="1 1 auto")
+            [self.forward_html, self.local_html, self.table_html, self.errors.widget],
+            layout=widgets.Layout(flex="1 1 auto"),
         )
         self.widget = widgets.HBox([controls, results])
         self.update()

@@ -8,6 +8,7 @@ import numpy as np
 from bpcore.labs.beyond import filter_gradient_contributions
 from bpcore.nn.conv import conv2d
 from bpcore.tensor import tensor
+from bpcore.widgets.guard import ErrorArea
 
 
 class ConvExplorer:
@@ -21,9 +22,14 @@ class ConvExplorer:
         self.stride = widgets.IntSlider(value=1, min=1, max=3, description="stride", continuous_update=False)
         self.padding = widgets.IntSlider(value=0, min=0, max=2, description="padding", continuous_update=False)
         self.summary = widgets.HTML()
+        self.errors = ErrorArea()
         for control in (self.kernel, self.stride, self.padding):
-            control.observe(lambda _change: self.update(), names="value")
-        self.widget = widgets.VBox([widgets.HBox([self.kernel, self.stride, self.padding]), self.summary])
+            control.observe(
+                self.errors.guard(lambda _change: self.update(), "recomputing the convolution"), names="value"
+            )
+        self.widget = widgets.VBox(
+            [widgets.HBox([self.kernel, self.stride, self.padding]), self.errors.widget, self.summary]
+        )
         self.update()
 
     def update(self) -> None:

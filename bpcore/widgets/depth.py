@@ -6,6 +6,7 @@ import ipywidgets as widgets
 
 from bpcore.labs.vanishing import ACTIVATIONS, INITS, deep_mlp, depth_profile
 from bpcore.nn.functional import cross_entropy
+from bpcore.widgets.guard import ErrorArea
 
 
 class DepthExplorer:
@@ -21,9 +22,12 @@ class DepthExplorer:
         self.summary = widgets.HTML()
         self.plot = widgets.Output()
         controls = [self.depth, self.activation, self.init, self.batchnorm, self.residual]
+        self.errors = ErrorArea()
         for control in controls:
-            control.observe(lambda _change: self.update(), names="value")
-        self.widget = widgets.VBox([widgets.HBox(controls[:3]), widgets.HBox(controls[3:]), self.summary, self.plot])
+            control.observe(self.errors.guard(lambda _change: self.update(), "measuring the gradients"), names="value")
+        self.widget = widgets.VBox(
+            [widgets.HBox(controls[:3]), widgets.HBox(controls[3:]), self.errors.widget, self.summary, self.plot]
+        )
         self.update()
 
     def update(self) -> None:

@@ -6,6 +6,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from bpcore.labs.cost import measure_checkpointing, mlp
+from bpcore.widgets.guard import ErrorArea
 
 
 class MemoryExplorer:
@@ -22,9 +23,12 @@ class MemoryExplorer:
         self.segments = widgets.IntSlider(value=0, min=0, max=8, description="segments", continuous_update=False)
         self.summary = widgets.HTML()
         controls = [self.depth, self.width, self.batch, self.segments]
+        self.errors = ErrorArea()
         for control in controls:
-            control.observe(lambda _change: self.update(), names="value")
-        self.widget = widgets.VBox([widgets.HBox(controls[:2]), widgets.HBox(controls[2:]), self.summary])
+            control.observe(self.errors.guard(lambda _change: self.update(), "measuring the memory"), names="value")
+        self.widget = widgets.VBox(
+            [widgets.HBox(controls[:2]), widgets.HBox(controls[2:]), self.errors.widget, self.summary]
+        )
         self.update()
 
     def update(self) -> None:

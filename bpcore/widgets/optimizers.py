@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 
 from bpcore.labs.pitfalls import LANDSCAPES, OPTIMIZERS, optimizer_path
+from bpcore.widgets.guard import ErrorArea
 
 
 class OptimizerExplorer:
@@ -20,9 +21,12 @@ class OptimizerExplorer:
         self.summary = widgets.HTML()
         self.plot = widgets.Output()
         controls = [self.landscape, self.optimizer, self.lr, self.steps]
+        self.errors = ErrorArea()
         for control in controls:
-            control.observe(lambda _change: self.update(), names="value")
-        self.widget = widgets.VBox([widgets.HBox(controls[:2]), widgets.HBox(controls[2:]), self.summary, self.plot])
+            control.observe(self.errors.guard(lambda _change: self.update(), "running the optimizer"), names="value")
+        self.widget = widgets.VBox(
+            [widgets.HBox(controls[:2]), widgets.HBox(controls[2:]), self.errors.widget, self.summary, self.plot]
+        )
         self.update()
 
     def update(self) -> None:

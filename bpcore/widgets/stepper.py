@@ -11,6 +11,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from bpcore.labs.three_layer import sgd_update, three_layer
+from bpcore.widgets.guard import ErrorArea
 
 STEPS = [
     ("Forward 1: linear", r"$z_1 = W_1 x + b_1$", ["z1"]),
@@ -69,10 +70,11 @@ class ThreeLayerStepper:
         self.values = widgets.HTML()
         self.previous_button = widgets.Button(description="Prev", icon="arrow-left")
         self.next_button = widgets.Button(description="Next", icon="arrow-right")
-        self.previous_button.on_click(lambda _b: self.go(self.index - 1))
-        self.next_button.on_click(lambda _b: self.go(self.index + 1))
+        self.errors = ErrorArea()
+        self.previous_button.on_click(self.errors.guard(lambda _b: self.go(self.index - 1), "showing the step"))
+        self.next_button.on_click(self.errors.guard(lambda _b: self.go(self.index + 1), "showing the step"))
         buttons = widgets.HBox([self.previous_button, self.next_button])
-        self.widget = widgets.VBox([buttons, self.title, self.equation, self.values])
+        self.widget = widgets.VBox([buttons, self.title, self.equation, self.values, self.errors.widget])
         self.go(0)
 
     @property

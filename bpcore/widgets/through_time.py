@@ -10,6 +10,7 @@ from bpcore.nn import RecurrentNet
 from bpcore.nn.functional import mse_loss
 from bpcore.nn.recurrent import init_forget_gate_bias_
 from bpcore.random import manual_seed
+from bpcore.widgets.guard import ErrorArea
 
 
 class ThroughTimeExplorer:
@@ -25,9 +26,12 @@ class ThroughTimeExplorer:
         self.summary = widgets.HTML()
         self.plot = widgets.Output()
         controls = [self.kind, self.length, self.forget_bias, self.hidden]
+        self.errors = ErrorArea()
         for control in controls:
-            control.observe(lambda _change: self.update(), names="value")
-        self.widget = widgets.VBox([widgets.HBox(controls[:2]), widgets.HBox(controls[2:]), self.summary, self.plot])
+            control.observe(self.errors.guard(lambda _change: self.update(), "measuring the gradients"), names="value")
+        self.widget = widgets.VBox(
+            [widgets.HBox(controls[:2]), widgets.HBox(controls[2:]), self.errors.widget, self.summary, self.plot]
+        )
         self.update()
 
     def update(self) -> None:

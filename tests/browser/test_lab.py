@@ -14,7 +14,10 @@ throwaway ``BPCORE_HOME`` and throwaway Jupyter config, runtime, data and settin
 Screenshots of each step go to ``test-artifacts/browser/``; with ``BPCORE_UPDATE_SCREENSHOTS=1``
 the ones the README shows are also written, small, to ``docs/``.
 
-The tests run in file order and share one server and one page: each one continues the last.
+The tests run in file order and share one server and one page: each one continues the last. The
+last one is a learner who keeps going: many questions answered in one kernel (a show(), a mock() and
+an ask()), every Submit looked up in the progress store, and JupyterLab's log console read for errors.
+Every test fails on an error in the browser console.
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ import bpcore as bp
 from bpcore.labs.chain_rule import scalar_chain
 from bpcore.labs.three_layer import three_layer
 from bpcore.quiz.bank import load_banks
+from bpcore.quiz.instance import LETTERS
+from bpcore.quiz.render import array_text
+from bpcore.quiz.session import Session
 from bpcore.quiz.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -214,9 +220,23 @@ def page(lab, chromium):
             page = context.new_page()
             page.set_default_timeout(TIMEOUT_MS)
             expect.set_options(timeout=TIMEOUT_MS)
+            page.on("console", lambda message: message.type == "error" and BROWSER_ERRORS.append(message.text))
+            page.on("pageerror", lambda error: BROWSER_ERRORS.append(f"uncaught: {error}"))
             yield page
         finally:
             browser.close()
+
+
+BROWSER_ERRORS: list[str] = []  # errors in the browser's console and uncaught page errors, as they come
+
+
+@pytest.fixture(autouse=True)
+def no_browser_errors():
+    """Every test fails on an error in the browser console (JupyterLab logs failed requests and widget
+    errors there) that appeared while it ran."""
+    BROWSER_ERRORS.clear()
+    yield
+    assert not BROWSER_ERRORS, "the browser console:\n" + "\n".join(BROWSER_ERRORS)
 
 
 # -- driving JupyterLab --------------------------------------------------------------------------
@@ -337,6 +357,11 @@ def plain_text(markdown: str) -> str:
     return max((part.strip() for part in re.split(r"\$[^$]*\$", markdown)), key=len)
 
 
+def shown_instance(question_id: str, seed: int):
+    """What ``bp.quiz.ask(question_id, seed=seed)`` shows: its choices are shuffled by the instance's seed."""
+    return Session(None, "notebook", seed).instance(load_banks().get(question_id))
+
+
 def answer_by_clicking(cell, letter: str) -> None:
     out = output(cell)
     out.locator(".widget-toggle-button", has_text=re.compile(rf"^{letter}$")).click()
@@ -366,22 +391,23 @@ def test_quiz_right_and_wrong_through_the_widget(page, lab):
     run_all(page)
     banks = load_banks()
 
-    right = banks.get(RIGHT_QUESTION).spec
+    instance = shown_instance(RIGHT_QUESTION, 0)
+    letter = instance.letter(instance.key)  # where the right choice is shown
     cell = add_cell(page, f'right = bp.quiz.ask("{RIGHT_QUESTION}", seed=0)\nright')
     output(cell).locator(".widget-button", has_text=re.compile(r"^Submit$")).wait_for()
     screenshot(page, "03_quiz_asked")
-    answer_by_clicking(cell, right["answer"])
+    answer_by_clicking(cell, letter)
     shown = feedback(cell)
     shown.wait_for()
     assert border_colour(shown) == GREEN
     text = normalise(shown.inner_text())
-    assert "Right: 1.00" in text and f"({right['answer']}) is right" in text, text
+    assert "Right: 1.00" in text and f"({letter}) is right" in text, text
     assert output(cell).locator(".widget-button", has_text=re.compile(r"^Submit$")).is_disabled()
     screenshot(page, "04_quiz_right")
 
     wrong = banks.get(WRONG_QUESTION).spec
-    letters = "abcdefgh"[: len(wrong["choices"])]
-    chosen = next(letter for letter in letters if letter != wrong["answer"])
+    instance = shown_instance(WRONG_QUESTION, 0)
+    chosen = next(LETTERS[p] for p in range(len(wrong["choices"])) if instance.option(p) != instance.key)
     cell = add_cell(page, f'wrong = bp.quiz.ask("{WRONG_QUESTION}", seed=0)\nwrong')
     answer_by_clicking(cell, chosen)
     shown = feedback(cell)
@@ -389,7 +415,7 @@ def test_quiz_right_and_wrong_through_the_widget(page, lab):
     assert border_colour(shown) == RED
     text = normalise(shown.inner_text())
     assert "Score: 0.00" in text and f"({chosen}) is not right" in text, text
-    diagnosis = plain_text(wrong["why"][letters.index(chosen)])  # why that choice is wrong, from the bank
+    diagnosis = plain_text(wrong["why"][instance.option(LETTERS.index(chosen))])  # why that choice is wrong
     assert normalise(diagnosis) in text, (diagnosis, text)
     scroll_to_top(cell)
     screenshot(page, "05_quiz_wrong", docs_name="quiz")
@@ -477,4 +503,202 @@ def test_the_clicked_answers_reached_the_progress_store(lab):
     by_question = {a["question_id"]: a for a in attempts}
     assert by_question[RIGHT_QUESTION]["score"] == 1.0
     assert by_question[WRONG_QUESTION]["score"] == 0.0
-    assert by_question[WRONG_QUESTION]["answer"] != load_banks().get(WRONG_QUESTION).spec["answer"]
+    wrong = by_question[WRONG_QUESTION]["answer"]  # the letter clicked, and the option of the file it stood for
+    assert wrong["option"] != LETTERS.index(load_banks().get(WRONG_QUESTION).spec["answer"])
+    assert shown_instance(WRONG_QUESTION, 0).option(LETTERS.index(wrong["letter"])) == wrong["option"]
+
+
+# -- a learner who keeps going: many Submits in one kernel ------------------------------------------
+#
+# JupyterLab 4.6 sends widget messages through a kernel subshell, and ipykernel 7 runs a widget's
+# later messages on whichever thread last updated it: once a right answer disables Submit, the next
+# clicks run on another thread than the one that opened the progress store. Each test above answers
+# once in a fresh cell; this one answers 4 questions of a show(), a whole mock() and an ask() in one
+# kernel, then checks that every Submit is in the store and that nothing went to the log console.
+
+SESSION_NOTEBOOK = "quiz_session.ipynb"
+SHOW_TOPIC, SHOW_SEED = "activations", 3  # single, numeric, matrix, single (quizzes/activations.toml)
+MOCK_SEED, MOCK_N = 1, 3  # single, bughunt, single
+ASKED = "chain-rule-composite"
+
+
+@dataclass
+class Submitted:
+    question_id: str
+    mode: str
+    error: str | None  # what the widget's error area said, if the Submit failed
+
+
+def new_notebook(lab: Lab, name: str, source: str) -> None:
+    """A notebook with one code cell, with the kernel of the course notebooks."""
+    metadata = json.loads((lab.notebooks / "00_start_here.ipynb").read_text(encoding="utf-8"))["metadata"]
+    cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": source}
+    document = {"cells": [cell], "metadata": metadata, "nbformat": 4, "nbformat_minor": 5}
+    (lab.notebooks / name).write_text(json.dumps(document, indent=1), encoding="utf-8")
+
+
+def widget_instances(questions, seed: int):
+    """The instances a widget with ``seed`` makes, in order (the seeds come from the session's generator)."""
+    from bpcore.quiz.session import Session
+
+    session = Session(None, "notebook", seed)
+    return [session.instance(q) for q in questions]
+
+
+def error_area(cell):
+    """The widget's error area (bpcore.widgets.guard.ErrorArea): shown only when a callback failed."""
+    return output(cell).locator(".widget-html").filter(has_text="Something went wrong")
+
+
+# the widget answered: its feedback panel holds ``expected``, or its error area shows a new failure
+_RESPONDED = """
+([out, expected, before]) => {
+  const failed = [...out.querySelectorAll('.widget-html')].find(e => e.textContent.includes('Something went wrong'));
+  if (failed && failed.offsetParent !== null && failed.textContent !== before) return 'error';
+  const panels = [...out.querySelectorAll('.widget-htmlmath')].filter(e => e.querySelector('div[style*="border"]'));
+  return panels.some(e => e.textContent.includes(expected)) ? 'ok' : false;
+}
+"""
+
+
+def wait_for_response(cell, expected: str, before: str) -> str | None:
+    """Wait for the kernel's answer to a Submit; the error shown if it failed, else None."""
+    result = cell.page.wait_for_function(
+        _RESPONDED, arg=[output(cell).element_handle(), expected, before], timeout=TIMEOUT_MS, polling=100
+    )
+    if result.json_value() == "error":
+        return normalise(error_area(cell).first.inner_text())
+    return None
+
+
+def shown_question(cell, number: int, total: int) -> str:
+    """Wait for 'Question number of total' and return the id in the widget's header."""
+    header = output(cell).locator(".widget-html", has_text=f"Question {number} of {total}")
+    header.wait_for()
+    expect(feedback(cell)).to_have_count(0)  # the last question's feedback is gone
+    return header.locator("code").inner_text().strip()
+
+
+def type_answer(cell, instance, how: str = "click") -> str:
+    """Enter the answer key the way a learner would; ``how``: "click" on Submit or "enter" in the box.
+    Returns the text the feedback panel will show for it."""
+    out, q, key = output(cell), instance.question, instance.key
+    if q.kind == "single":
+        letter = instance.letter(key)  # where the key is shown: choices are shuffled per attempt
+        out.locator(".widget-toggle-button", has_text=re.compile(rf"^{letter}$")).click()
+        out.locator(".widget-toggle-button.mod-active", has_text=re.compile(rf"^{letter}$")).wait_for()
+    elif q.kind == "numeric":
+        out.locator(".widget-text input").fill(array_text(key))
+    elif q.kind == "matrix":
+        out.locator(".widget-textarea textarea").fill(array_text(key))
+    elif q.kind == "bughunt":
+        line, fix = key
+        out.locator(".widget-dropdown select").select_option(str(line))
+        radios = out.locator(".widget-radio-box input[type=radio]")
+        shown = LETTERS.index(instance.letter(fix))  # the fixes are shuffled too
+        radios.nth(shown).click()  # the circle itself: it must sit on its own option's row
+        expect(radios.nth(shown)).to_be_checked()
+    else:
+        raise AssertionError(f"no way to type a {q.kind} answer in this test")
+    if how == "enter":
+        out.locator(".widget-text input").press("Enter")
+    else:
+        out.locator(".widget-button", has_text=re.compile(r"^Submit$")).click()
+    return "Right: 1.00"
+
+
+def submit(cell, instance, mode: str, log: list[Submitted], how: str = "click", wrong: str | None = None):
+    """Answer (wrongly with letter ``wrong``, else with the key) and wait for the widget to respond."""
+    before = error_area(cell).first.evaluate("e => e.textContent") if error_area(cell).count() else ""
+    if wrong is not None:
+        answer_by_clicking(cell, wrong)
+        expected = "Score: 0.00"
+    else:
+        expected = type_answer(cell, instance, how)
+    if mode == "mock":
+        expected = "Answer recorded"
+    log.append(Submitted(instance.question.id, mode, wait_for_response(cell, expected, before)))
+
+
+def click_next(cell) -> None:
+    output(cell).locator(".widget-button", has_text=re.compile(r"^Next$")).click()
+
+
+def log_console_entries(page) -> list[str]:
+    """Open JupyterLab's log console (View > Show Log Console) and return what it holds."""
+    menu(page, "View", "Show Log Console")
+    panel = page.locator(".jp-LogConsolePanel")
+    panel.wait_for()
+    page.wait_for_timeout(500)  # entries arrive with the kernel's messages; give the last ones a moment
+    return [normalise(text) for text in panel.locator(".jp-OutputArea-output").all_inner_texts()]
+
+
+def test_a_learner_who_keeps_going_has_every_submit_saved(page, lab):
+    from bpcore.quiz.session import pick_mock
+
+    with Store(lab.home / "progress.db") as store:
+        before = store.count()
+    banks, submitted = load_banks(), []
+
+    new_notebook(lab, SESSION_NOTEBOOK, "import bpcore as bp")
+    open_notebook(page, lab, SESSION_NOTEBOOK)
+    run_all(page)
+
+    # a show() of 4: wrong then right on the first, Enter on the numeric one, clicks for the rest
+    cell = add_cell(page, f'quiz = bp.quiz.show(topic="{SHOW_TOPIC}", n=4, seed={SHOW_SEED})\nquiz')
+    with Store(lab.home / "progress.db") as store:
+        from bpcore.quiz.session import pick
+
+        questions = pick(banks.select(SHOW_TOPIC), store, 4)
+    instances = widget_instances(questions, SHOW_SEED)
+    assert [q.kind for q in questions] == ["single", "numeric", "matrix", "single"], [q.id for q in questions]
+    for number, instance in enumerate(instances, start=1):
+        assert shown_question(cell, number, 4) == instance.question.id
+        if number == 1:
+            wrong = next(letter for letter in "abcd" if letter != instance.letter(instance.key))
+            submit(cell, instance, "notebook", submitted, wrong=wrong)
+        how = "enter" if instance.question.kind == "numeric" else "click"
+        submit(cell, instance, "notebook", submitted, how=how)
+        click_next(cell)
+    expect(feedback(cell)).to_contain_text("Finished:")
+    finished = normalise(feedback(cell).inner_text())
+
+    # a mock interview: no feedback and no score until the report
+    cell = add_cell(page, f"interview = bp.quiz.mock(n={MOCK_N}, seed={MOCK_SEED})\ninterview")
+    pool = [q for q in banks.questions if q.kind not in ("code", "flashcard")]
+    mock_instances = widget_instances(pick_mock(pool, MOCK_N, MOCK_SEED), MOCK_SEED)
+    score_line = output(cell).locator(".widget-html", has_text=re.compile("Answered|Score"))
+    for number, instance in enumerate(mock_instances, start=1):
+        assert shown_question(cell, number, MOCK_N) == instance.question.id
+        if instance.question.kind == "bughunt":
+            scroll_to_top(cell)
+            screenshot(page, "08_mock_bughunt_choices")
+        submit(cell, instance, "mock", submitted)
+        assert "Score" not in score_line.inner_text(), score_line.inner_text()
+        click_next(cell)
+    expect(feedback(cell)).to_contain_text("By topic")
+
+    # one question asked by id: wrong, then right
+    cell = add_cell(page, f'one = bp.quiz.ask("{ASKED}", seed=0)\none')
+    (instance,) = widget_instances([banks.get(ASKED)], 0)
+    submit(cell, instance, "notebook", submitted, wrong=next(c for c in "ab" if c != instance.letter(instance.key)))
+    submit(cell, instance, "notebook", submitted)
+    scroll_to_top(cell)
+    screenshot(page, "09_one_kernel_session")
+
+    failed = [s for s in submitted if s.error]
+    with Store(lab.home / "progress.db") as store:
+        saved = [(a["question_id"], a["mode"]) for a in store.attempts()[before:]]
+    expected = [(s.question_id, s.mode) for s in submitted]
+    report = f"{len(saved)} of {len(submitted)} Submits saved; the widget showed {len(failed)} failures: {failed}"
+    assert saved == expected, report
+    assert not failed, report
+    assert "Finished: 3 / 4 answered of 4 questions" in finished, finished  # the first try at each counts
+
+    stderr = notebook(page).locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
+    assert not stderr.all_inner_texts(), stderr.all_inner_texts()
+    entries = log_console_entries(page)
+    screenshot(page, "10_log_console")
+    problems = [e for e in entries if re.search(r"Traceback|Error|Exception|went wrong", e)]
+    assert not problems, "JupyterLab's log console:\n" + "\n".join(problems)
+    # and the browser console: checked after every test (no_browser_errors)

@@ -111,7 +111,7 @@ def test_every_saved_widget_is_drawn_before_run_all(page, project, name):
     open_notebook(page, server, name)
     drawn = notebook(page).locator(".jp-OutputArea-output > .jupyter-widgets")
     try:
-        expect(drawn).to_have_count(expected, timeout=30_000)
+        expect(drawn).to_have_count(expected, timeout=60_000)
     except AssertionError:
         # An untrusted notebook shows each widget's repr at once: that is the failure this test is for.
         raw = [text for text in widget_texts(page) if "VBox(" in text or "HBox(" in text]
@@ -124,7 +124,7 @@ def test_every_saved_widget_is_drawn_before_run_all(page, project, name):
         page.reload()
         notebook(page).wait_for()
         try:
-            expect(drawn).to_have_count(expected)
+            expect(drawn).to_have_count(expected, timeout=RUN_TIMEOUT_MS)
         except AssertionError as error:
             raise AssertionError(
                 f"{name}: widgets not drawn, before and after a reload; first showed {stuck}"

@@ -4,6 +4,7 @@ import io
 import json
 import os
 import pty
+import re
 import select
 import signal
 import subprocess
@@ -23,11 +24,11 @@ title = "Demo topic"
 id = "demo-pick"
 level = "basic"
 kind = "single"
-prompt = "Pick the letter b."
+prompt = "Pick the one that says this one."
 choices = ["not this", "this one"]
 answer = "b"
-hints = ["the second one"]
-explanation = "b is the second letter."
+hints = ["the one that is not not this"]
+explanation = "It says so."
 notebook = "notebooks/00_start_here.ipynb"
 tags = []
 
@@ -53,6 +54,11 @@ explanation = "The identity has ones on the diagonal."
 notebook = "notebooks/00_start_here.ipynb"
 tags = []
 """
+
+
+def shown_letter(screen: str, choice: str) -> str:
+    """The letter the screen last showed next to ``choice``: choices are shuffled, so read it as a learner would."""
+    return re.findall(rf"^\* \(([a-z])\) {re.escape(choice)}$", screen, re.MULTILINE)[-1]
 
 
 # the number of read(2) in /proc/PID/syscall, by machine (Linux)
@@ -126,10 +132,11 @@ def test_quiz_in_a_terminal_right_wrong_quit(home, child_env, python, demo_banks
     term = Pty(
         [python, "-m", "bpcore.quiz.cli", "--banks", str(demo_banks), "quiz", "-n", "3", "--seed", "1"], child_env
     )
-    term.expect("Pick the letter b.")
+    term.expect("Pick the one that says this one.")
     term.expect("> ")
-    term.send("b")
-    term.expect("[RIGHT] (b) is right.")
+    letter = shown_letter(term.output, "this one")
+    term.send(letter)
+    term.expect(f"[RIGHT] ({letter}) is right.")
     term.expect("What is three quarters?")
     term.expect("> ")
     term.send("0.7")
@@ -145,7 +152,7 @@ def test_quiz_in_a_terminal_right_wrong_quit(home, child_env, python, demo_banks
     with Store() as store:
         attempts = store.attempts()
         assert [(a["question_id"], a["score"], a["answer"], a["mode"]) for a in attempts] == [
-            ("demo-pick", 1.0, "b", "quiz"),
+            ("demo-pick", 1.0, {"letter": letter, "option": 1}, "quiz"),  # the letter seen, the file's option
             ("demo-number", 0.0, "0.7", "quiz"),
         ]
         assert set(store.review_states()) == {"demo-pick", "demo-number"}
@@ -154,8 +161,9 @@ def test_quiz_in_a_terminal_right_wrong_quit(home, child_env, python, demo_banks
 
 def test_ctrl_c_leaves_the_store_intact(home, child_env, python, demo_banks):
     term = Pty([python, "-m", "bpcore.quiz.cli", "--banks", str(demo_banks), "quiz", "-n", "3"], child_env)
-    term.expect("Pick the letter b.")
-    term.send("b")
+    term.expect("Pick the one that says this one.")
+    term.expect("> ")
+    term.send(shown_letter(term.output, "this one"))
     term.expect("What is three quarters?")
     term.expect("> ")  # the second question's prompt: the first answer is graded and saved
     term.wait_until_reading()
@@ -182,16 +190,32 @@ def test_a_damaged_store_is_reported_without_a_traceback(home, child_env, python
 
 
 def scripted(*lines):
-    """A keyboard that types ``lines`` in order, and the screen it writes to."""
+    """A keyboard that types ``lines`` in order, and the screen it writes to; then end of input.
+
+    A line may be a function of what the screen shows so far (see :func:`pick`).
+    """
     keys, screen = iter(lines), io.StringIO()
 
     def read(prompt):
         screen.write(prompt)
-        line = next(keys)
+        line = next(keys, None)
+        if line is None:
+            raise EOFError
+        line = line(screen.getvalue()) if callable(line) else line
         screen.write(line + "\n")
         return line
 
     return read, screen
+
+
+def pick(choice: str, other: bool = False):
+    """Type the letter shown next to ``choice`` (or, with ``other``, any other shown letter)."""
+
+    def letter(screen: str) -> str:
+        right = shown_letter(screen, choice)
+        return next(c for c in "ab" if c != right) if other else right
+
+    return letter
 
 
 class FakeClock:
@@ -207,7 +231,8 @@ def test_hints_solution_and_multiline_paste(home, demo_banks):
     read, screen = scripted("?", "!", "?", "3/4", "[[1, 0],", " [0, 1]]")
     assert main(["--banks", str(demo_banks), "quiz", "--seed", "2"], Terminal(read=read, out=screen)) == 0
     text = screen.getvalue()
-    assert "Hint 1 of 1: the second one" in text and "Solution:\n(b) this one" in text
+    letter = shown_letter(text, "this one")
+    assert "Hint 1 of 1: the one that is not not this" in text and f"Solution:\n({letter}) this one" in text
     assert "[RIGHT] 0.75 is right." in text and "[RIGHT] matrix" not in text and "answer: right." in text
     with Store() as store:
         attempts = store.attempts()
@@ -226,8 +251,9 @@ def test_review_asks_only_what_is_due(home, demo_banks):
     bank, yesterday = load_banks(demo_banks), datetime.now(UTC) - timedelta(days=1)
     with Store() as store:  # answered wrong yesterday: due now
         session = Session(store, "quiz")
-        session.grade(session.instance(bank.get("demo-pick")), "a", at=yesterday)
-    read, screen = scripted("b")
+        instance = session.instance(bank.get("demo-pick"))
+        session.grade(instance, instance.letter(0), at=yesterday)  # "not this": wrong
+    read, screen = scripted(pick("this one"))
     main(["--banks", str(demo_banks), "review"], Terminal(read=read, out=screen))
     assert "demo-pick" in screen.getvalue() and "demo-number" not in screen.getvalue()
     read, screen = scripted()
@@ -236,7 +262,7 @@ def test_review_asks_only_what_is_due(home, demo_banks):
 
 
 def test_a_mock_is_timed_holds_feedback_and_reports_by_topic(home, demo_banks):
-    read, screen = scripted("a", "0.75", "[[1, 0], [0, 1]]")
+    read, screen = scripted(pick("this one", other=True), "0.75", "[[1, 0], [0, 1]]")
     clock = FakeClock(step=100.0)  # every look at the clock costs 100 s: time runs out after two questions
     code = main(
         ["--banks", str(demo_banks), "mock", "--minutes", "10", "-n", "3", "--seed", "0"],
@@ -247,14 +273,15 @@ def test_a_mock_is_timed_holds_feedback_and_reports_by_topic(home, demo_banks):
     report = text.split("=== Report ===")[1]
     assert "[RIGHT]" not in text.split("=== Report ===")[0]  # no feedback during the mock
     assert "Demo topic" in report and "Total: 1 / 2 answered of 3." in report
-    assert "demo-pick (score 0.00)" in report and "Solution: (b) this one" in report
+    letter = shown_letter(text, "this one")
+    assert "demo-pick (score 0.00)" in report and f"Solution: ({letter}) this one" in report
     with Store() as store:
         assert {a["mode"] for a in store.attempts()} == {"mock"} and store.count() == 2
 
 
 def test_export_and_import_from_the_command_line(home, demo_banks, tmp_path, capsys):
-    read, _ = scripted("b", "q")
-    main(["--banks", str(demo_banks), "quiz"], Terminal(read=read, out=io.StringIO()))
+    read, screen = scripted(pick("this one"), "q")
+    main(["--banks", str(demo_banks), "quiz"], Terminal(read=read, out=screen))
     exported = tmp_path / "mine.json"
     assert main(["export", str(exported)]) == 0
     assert json.loads(exported.read_text())["attempts"][0]["question_id"] == "demo-pick"

@@ -61,8 +61,10 @@ def test_due_reviews_come_first_then_new_questions(store, bank):
     session = Session(store, "quiz", seed=1)
     # an hour ago: the third question (multiple choice) answered wrong, the first one right and fast
     assert questions[2].kind == "multi"
-    session.grade(session.instance(questions[2]), "b", at=T0)
-    session.grade(session.instance(questions[0]), "b", seconds=5, at=T0)
+    wrong = session.instance(questions[2])
+    session.grade(wrong, wrong.letter(1), at=T0)  # "b" in the file is a wrong pick, wherever it is shown
+    right = session.instance(questions[0])
+    session.grade(right, right.letter(right.key), seconds=5, at=T0)
     later = T0 + timedelta(hours=1)
     order = pick(questions, store, at=later)
     assert order[0] is questions[2]  # due: failed, so back within minutes
@@ -110,7 +112,8 @@ def test_generators_are_reproducible_and_distinguishable(name):
 def test_mastery_streak_and_due_count(store, bank):
     session = Session(store, "quiz", seed=2)
     q = bank.get("chain-rule-composite")
-    session.grade(session.instance(q), "b", seconds=60, at=T0)
+    instance = session.instance(q)
+    session.grade(instance, instance.letter(instance.key), seconds=60, at=T0)
     summary = summarise(bank, store, at=T0 + timedelta(minutes=1))
     chain = next(t for t in summary.topics if t.topic == "chain_rule")
     others = [t for t in summary.topics if t.topic != "chain_rule"]

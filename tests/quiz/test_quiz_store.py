@@ -1,10 +1,12 @@
 """The progress store: nothing lost under concurrency, kills, interrupts or a damaged file."""
 
+import concurrent.futures
 import json
 import os
 import signal
 import sqlite3
 import subprocess
+import threading
 import time
 
 import pytest
@@ -232,3 +234,49 @@ def test_a_bad_import_file_is_refused_and_changes_nothing(tmp_path, store, conte
     with pytest.raises(StoreError, match=message):
         store.import_json(path)
     assert store.count() == 0
+
+
+def run_in_thread(function, *args):
+    """Call ``function`` on a new thread (as a Jupyter kernel subshell would); re-raise what it raised there."""
+    failures = []
+
+    def target():
+        try:
+            function(*args)
+        except BaseException as error:  # handed back to the test's thread
+            failures.append(error)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(timeout=60)
+    assert not thread.is_alive()
+    if failures:
+        raise failures[0]
+
+
+def test_a_store_opened_on_one_thread_records_from_others(store):
+    record(store, seed=0)  # the thread that opened it
+    for seed in (1, 2, 3):  # several in a row on new threads
+        run_in_thread(record, store, "q", seed)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:  # two long-lived threads taking turns
+        for seed in range(4, 12):
+            pool.submit(record, store, "q", seed).result()
+    run_in_thread(lambda: store.attempts() and store.review_states() and store.count())  # reads too
+    assert [a["seed"] for a in store.attempts()] == list(range(12)) and store.integrity() == "ok"
+
+
+def test_threads_writing_at_once_take_turns_and_lose_nothing(store):
+    def count_up(old):
+        return {"card": {"n": old["card"]["n"] + 1 if old else 1}, "due": "2030-01-01"}
+
+    def writer(first):
+        for seed in range(first, 200, 4):
+            record(store, seed=seed, review=count_up)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+        for future in [pool.submit(writer, first) for first in range(4)]:
+            future.result()
+    assert sorted(a["seed"] for a in store.attempts()) == list(range(200))
+    state = store.review_state("q")
+    assert state["reps"] == 200 == state["card"]["n"]  # no lost update: every transaction saw the last one
+    assert store.integrity() == "ok"
