@@ -328,3 +328,17 @@ def test_help_needs_no_banks_or_store(capsys):
     with pytest.raises(SystemExit) as done:
         build_parser().parse_args(["--help"])
     assert done.value.code == 0 and "mock" in capsys.readouterr().out
+
+
+def test_stats_shows_every_full_title_with_the_id_topic_takes(home, bank, capsys):
+    assert main(["stats"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[0] == "topic" and lines[0].split()[-1] == "title"
+    rows = {line.split()[0]: line for line in lines[1:] if line.strip()}
+    assert max(len(title) for title in bank.titles.values()) > 40  # long titles exist, and none is cut
+    for topic, title in bank.titles.items():
+        assert topic in rows, f"no row starts with the topic id {topic!r}:\n" + "\n".join(lines)
+        assert rows[topic].endswith("  " + title), f"the row of {topic!r} does not end with {title!r}: {rows[topic]!r}"
+        assert build_parser().parse_args(["quiz", "--topic", topic]).topic == topic and bank.select(topic)
+    assert "bpcore quiz --topic TOPIC" in lines[-1]
+
