@@ -196,12 +196,31 @@ def cmd_review(args, term: Terminal) -> int:
     from bpcore.quiz.session import Session, pick
 
     store = _store(term)
-    chosen = pick(load_banks(args.banks).select(kinds=TERMINAL_KINDS), store, args.n, due_only=True)
+    questions = load_banks(args.banks).select(kinds=TERMINAL_KINDS)
+    chosen = pick(questions, store, args.n, due_only=True)
     if not chosen:
-        term.say("Nothing is due. `bpcore quiz` asks new questions.")
+        term.say(_nothing_due(questions, store.review_states()))
         return 0
     _run(term, chosen, Session(store, "review", args.seed))
     return 0
+
+
+def _nothing_due(questions, states: dict) -> str:
+    """What ``review`` says when nothing is due: when the next review is, or that there is nothing to review yet."""
+    from bpcore.quiz import schedule
+
+    upcoming = sorted((schedule.due_time(states[q.id]), q.id) for q in questions if q.id in states)
+    if not upcoming:
+        return (
+            "Nothing to review yet: no question has been answered. `bpcore quiz` asks new questions, "
+            "and each one you answer comes back here when it is due."
+        )
+    when, question_id = upcoming[0]
+    return (
+        f"Nothing is due. The next review is {schedule.describe_next(when.isoformat())}: {question_id}"
+        f"{f' and {len(upcoming) - 1} more later' if len(upcoming) > 1 else ''}. "
+        "`bpcore quiz` asks new questions."
+    )
 
 
 def cmd_mock(args, term: Terminal) -> int:
