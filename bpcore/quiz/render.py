@@ -83,7 +83,7 @@ _MACRO_AS_ARGUMENT = re.compile(
 _OVERLINE = "\u0305"  # combining overline, once per character: a bar over the whole group
 
 
-_SYMBOL = re.compile(r"∂?(?:[^\W\d_]|\d+(?:\.\d+)?)[\u0300-\u036f]*'*(?:[_^](?:\w+|\(.*\)))*'*\Z")
+_SYMBOL = re.compile(r"(?:∂|d(?=[^\W\d_]))?(?:[^\W\d_]|\d+(?:\.\d+)?)[\u0300-\u036f]*'*(?:[_^](?:\w+|\(.*\)))*'*\Z")
 
 
 def _atomic(text: str, denominator: bool = False) -> bool:
@@ -102,9 +102,16 @@ def _atomic(text: str, denominator: bool = False) -> bool:
     return bool(re.fullmatch(r"[^\W\d]\w*\(.*\)|√.*|‖.*‖", text))  # σ(z), √(n), ‖g‖
 
 
-def _grouped(text: str, denominator: bool = False) -> str:
+def _grouped(text: str, denominator: bool = False, script: bool = False) -> str:
     text = text.strip()
-    return text if _atomic(text, denominator) else f"({text})"
+    nested = script and re.search(r"[_^]", re.sub(r"\([^()]*\)", "", text))  # e^{z_k} -> e^(z_k), not e^z_k
+    return text if _atomic(text, denominator) and not nested else f"({text})"
+
+
+# a fraction with a factor right before it, or anything but an operator or a closing bracket after it
+_TOUCHING_FRACTION = re.compile(
+    r"(?<=[\w)\]'])\x01([^\x01\x02]*)\x02|\x01([^\x01\x02]*)\x02(?=\s*[^\s+\-−=,;:)\]<>≤≥≈|/·×⊙→←~.ᵀ^_'])"
+)
 
 
 def _paren(match) -> str:
@@ -114,13 +121,20 @@ def _paren(match) -> str:
 def _tidy(text: str) -> str:
     text = re.sub(r"\s+", " ", text).strip()
     while "\x01" in text:  # innermost fractions first; bracketed where a factor touches them
-        text = re.sub(r"(?<=[\w)\]'])\x01([^\x01\x02]*)\x02|\x01([^\x01\x02]*)\x02(?=\s*[\w(√‖∂\[])", _paren, text)
+        text = _TOUCHING_FRACTION.sub(_paren, text)
         text = re.sub(r"\x01([^\x01\x02]*)\x02", r"\1", text)
     functions = "|".join(_FUNCTIONS)
     text = re.sub(rf"∂ ?(?=(?:{functions})\b)", "∂ ", re.sub(r"∂ (?=\w)", "∂", text)).replace("^ᵀ", "ᵀ")
     text = re.sub(r"‖ ([^‖]*?) ?‖", r"‖\1‖", text)  # \lVert g \rVert -> ‖g‖
+    text = re.sub(r"(?<=[⌊⌈∇]) (?=\S)|(?<=\S) (?=[⌋⌉])", "", text)  # ⌈50000/128⌉, ∇L
+    text = text.replace("( · )", "(·)")  # σ(\cdot)
     text = re.sub(rf"\b({functions}) (?=[(\['^_])", r"\1", text)
     return re.sub(r"ᵀ(?=[^\s)\],.;:+\-−/^_'ᵀ|‖])", "ᵀ ", text)  # (∂F/∂x)ᵀ ∂L/∂y, not (∂F/∂x)ᵀ∂L/∂y
+
+
+def _is_word(node, text: str) -> bool:
+    """A macro that prints a word (\\mathrm{Var}, \\log, \\text{if}): spaced from a symbol before it."""
+    return getattr(node, "macroname", None) is not None and bool(re.match(r"[^\W\d_]{2}", text))
 
 
 def _arg(node, k: int, l2t) -> str:
@@ -138,7 +152,7 @@ def _sqrt(node, l2tobj):
 
 
 def _overline(node, l2tobj):
-    return re.sub(r"(.[\u0300-\u036f]*)", r"\1" + _OVERLINE, _arg(node, 0, l2tobj))
+    return re.sub(r"(.[\u0300-\u036f]*)", r"\1" + _OVERLINE, _arg(node, 0, l2tobj).replace(" ", ""))
 
 
 def _matrix(node, l2tobj):
@@ -178,11 +192,14 @@ def _converter():
             s, previous = "", None
             for node in nodelist:
                 if node.isNodeType(latexwalker.LatexGroupNode) and s.endswith(("^", "_")):
-                    s += _grouped(_tidy(super().nodelist_to_text(node.nodelist)))
+                    s += _grouped(_tidy(super().nodelist_to_text(node.nodelist)), script=True)
                 else:
                     if self._is_bare_macro_node(previous) and node.isNodeType(latexwalker.LatexCharsNode):
                         s += previous.macro_post_space
-                    s += self.node_to_text(node)
+                    piece = self.node_to_text(node)
+                    if _is_word(node, piece) and re.search(r"[\w)]\Z", s):
+                        s += " "
+                    s += piece
                 previous = node
             return s
 

@@ -77,6 +77,12 @@ def test_every_text_of_the_bank_renders_without_latex(bank, monkeypatch):
         (r"\begin{bmatrix}1 & -2 \\ 3 & 4\end{bmatrix}", "[[1, -2], [3, 4]]"),
         (r"f''(x)", "f''(x)"),
         (r"\mathcal N(0, \sigma^2)", "𝒩(0, σ^2)"),
+        (r"\log\sum_k e^{z_k}", "log ∑_k e^(z_k)"),  # not e^z_k, which reads as (e^z)_k
+        (r"L + \frac{\lambda}{2}\sum w^2", "L + (λ/2)∑ w^2"),
+        (r"\dfrac{dL}{dw}", "dL/dw"),
+        (r"f_t = \sigma(\cdot)", "f_t = σ(·)"),
+        (r"n_{\text{in}}\mathrm{Var}(W)", "n_in Var(W)"),
+        (r"\lceil 50000/128 \rceil = 391", "⌈50000/128⌉ = 391"),
     ],
 )
 def test_formulas_read_as_written(latex, expected):
