@@ -41,12 +41,12 @@ $(BIN)/python:
 # make lab needs bpcore and JupyterLab only; make test adds the test tools (pytest, nbval, ruff, playwright...)
 $(LAB_STAMP): $(BIN)/python pyproject.toml
 	$(call install_packages,-e '.[lab]')
-	$(BIN)/python -c "import bpcore, jupyterlab, ipykernel, ipywidgets, fsrs"
+	$(BIN)/python -c "import bpcore, jupyterlab, ipykernel, ipywidgets, fsrs, pylatexenc"
 	touch $@
 
 $(TEST_STAMP): $(BIN)/python pyproject.toml
 	$(call install_packages,-e '.[lab$(comma)test]')
-	$(BIN)/python -c "import bpcore, jupyterlab, nbval, hypothesis, xdist, fsrs, playwright"
+	$(BIN)/python -c "import bpcore, jupyterlab, nbval, hypothesis, xdist, fsrs, pylatexenc, playwright"
 	touch $@ $(LAB_STAMP)
 
 install-lab: $(LAB_STAMP)

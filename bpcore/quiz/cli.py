@@ -94,11 +94,11 @@ def _feedback(term: Terminal, graded, show_explanation: bool) -> None:
 
     result = graded.result
     mark = "RIGHT" if result.correct else f"score {result.score:.2f}"
-    term.say(f"[{mark}] " + render.latex_to_text(result.feedback[0]) if result.feedback else f"[{mark}]")
+    term.say(render.terminal_text(f"[{mark}] " + result.feedback[0]) if result.feedback else f"[{mark}]")
     for line in result.feedback[1:]:
-        term.say("  " + render.latex_to_text(line))
+        term.say(render.terminal_text(line, indent="  "))
     if show_explanation:
-        term.say("\nWhy: " + render.latex_to_text(graded.question.explanation.strip()))
+        term.say("\n" + render.terminal_text("Why: " + graded.question.explanation.strip()))
     term.say(f"(next review {schedule.describe_due(graded.due)})")
 
 
@@ -108,12 +108,12 @@ def ask_question(term: Terminal, session, instance, *, hints: bool = True, feedb
     from bpcore.quiz.parse import ParseError
 
     q = instance.question
-    term.say(render.prompt(instance, "text"))
+    term.say(render.prompt(instance, "terminal"))
     term.say(f"\n{_help_line(q.kind)}  {COMMANDS_HELP if hints else '(q quits; no hints in a mock)'}")
     started, hints_used, last = term.clock(), 0, None
     if q.kind == "flashcard":
         term.read("(Enter to reveal) ")
-        term.say(render.latex_to_text(q.spec["answer"].strip()))
+        term.say(render.terminal_text(q.spec["answer"].strip()))
         while True:
             try:
                 return session.grade(instance, term.read("again / hard / good / easy? "), 0, term.clock() - started)
@@ -126,7 +126,7 @@ def ask_question(term: Terminal, session, instance, *, hints: bool = True, feedb
         if answer == "?":
             if hints and hints_used < len(q.hints):
                 hints_used += 1
-                term.say(f"Hint {hints_used} of {len(q.hints)}: " + render.latex_to_text(q.hints[hints_used - 1]))
+                term.say(render.terminal_text(f"Hint {hints_used} of {len(q.hints)}: " + q.hints[hints_used - 1]))
             else:
                 term.say("No more hints." if hints else "No hints in a mock interview.")
             continue
@@ -134,8 +134,8 @@ def ask_question(term: Terminal, session, instance, *, hints: bool = True, feedb
             if last is None and feedback:
                 last = session.reveal(instance, hints_used, term.clock() - started)
             if feedback:
-                term.say("Solution:\n" + render.solution(instance, "text"))
-                term.say("Why: " + render.latex_to_text(q.explanation.strip()))
+                term.say("Solution:\n" + render.solution(instance, "terminal"))
+                term.say(render.terminal_text("Why: " + q.explanation.strip()))
                 return last
             term.say("The solutions come at the end of the mock.")
             continue
@@ -196,12 +196,31 @@ def cmd_review(args, term: Terminal) -> int:
     from bpcore.quiz.session import Session, pick
 
     store = _store(term)
-    chosen = pick(load_banks(args.banks).select(kinds=TERMINAL_KINDS), store, args.n, due_only=True)
+    questions = load_banks(args.banks).select(kinds=TERMINAL_KINDS)
+    chosen = pick(questions, store, args.n, due_only=True)
     if not chosen:
-        term.say("Nothing is due. `bpcore quiz` asks new questions.")
+        term.say(_nothing_due(questions, store.review_states()))
         return 0
     _run(term, chosen, Session(store, "review", args.seed))
     return 0
+
+
+def _nothing_due(questions, states: dict) -> str:
+    """What ``review`` says when nothing is due: when the next review is, or that there is nothing to review yet."""
+    from bpcore.quiz import schedule
+
+    upcoming = sorted((schedule.due_time(states[q.id]), q.id) for q in questions if q.id in states)
+    if not upcoming:
+        return (
+            "Nothing to review yet: no question has been answered. `bpcore quiz` asks new questions, "
+            "and each one you answer comes back here when it is due."
+        )
+    when, question_id = upcoming[0]
+    return (
+        f"Nothing is due. The next review is {schedule.describe_next(when.isoformat())}: {question_id}"
+        f"{f' and {len(upcoming) - 1} more later' if len(upcoming) > 1 else ''}. "
+        "`bpcore quiz` asks new questions."
+    )
 
 
 def cmd_mock(args, term: Terminal) -> int:
@@ -233,12 +252,10 @@ def cmd_mock(args, term: Terminal) -> int:
         term.say(f"{bank.titles[topic]:<30}{sum(scores):>6.2f} / {len(scores)}")
     for g in session.graded:
         if not g.result.correct:
-            term.say(
-                f"\n{g.question.id} (score {g.result.score:.2f}): "
-                + " ".join(render.latex_to_text(line) for line in g.result.feedback)
-            )
-            term.say("Solution: " + render.solution(g.instance, "text"))
-            term.say("Why: " + render.latex_to_text(g.question.explanation.strip()))
+            feedback = " ".join(g.result.feedback)
+            term.say("\n" + render.terminal_text(f"{g.question.id} (score {g.result.score:.2f}): {feedback}"))
+            term.say("Solution: " + render.solution(g.instance, "terminal"))
+            term.say(render.terminal_text("Why: " + g.question.explanation.strip()))
     total, count = session.score
     term.say(f"\nTotal: {score_text(total)} / {count} answered of {len(questions)}.")
     return 0

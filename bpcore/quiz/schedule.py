@@ -89,14 +89,30 @@ def order_for_review(questions, states: dict[str, dict], at: datetime | None = N
     return due, new, later
 
 
+def how_long(seconds: float) -> str:
+    """'less than a minute', '1 minute', '10 minutes', '3 hours', '4 days'."""
+    if seconds < 60:
+        return "less than a minute"
+    if seconds < 3600:
+        return f"{round(seconds / 60)} minute{'s' * (round(seconds / 60) != 1)}"
+    if seconds < 48 * 3600:
+        return f"{round(seconds / 3600)} hours"
+    return f"{round(seconds / 86400)} days"
+
+
 def describe_due(due_iso: str, at: datetime | None = None) -> str:
     """'in 10 minutes', 'in 3 hours', 'in 4 days (2025-03-01)': when a question comes back."""
     at = at or datetime.now(UTC)
     seconds = (datetime.fromisoformat(due_iso) - at).total_seconds()
     if seconds < 60:
         return "now"
-    if seconds < 3600:
-        return f"in {round(seconds / 60)} minute{'s' * (round(seconds / 60) != 1)}"
     if seconds < 48 * 3600:
-        return f"in {round(seconds / 3600)} hours"
-    return f"in {round(seconds / 86400)} days ({datetime.fromisoformat(due_iso).astimezone().date()})"
+        return f"in {how_long(seconds)}"
+    return f"in {how_long(seconds)} ({datetime.fromisoformat(due_iso).astimezone().date()})"
+
+
+def describe_next(due_iso: str, at: datetime | None = None) -> str:
+    """'on 2025-03-01 at 09:30 (in 4 days)': the local date and time of a review, and how long until then."""
+    at = at or datetime.now(UTC)
+    due = datetime.fromisoformat(due_iso)
+    return f"on {due.astimezone():%Y-%m-%d at %H:%M} (in {how_long((due - at).total_seconds())})"

@@ -63,12 +63,49 @@ def summarise(bank: Bank, store: Store, at: datetime | None = None) -> Summary:
     return Summary(topics, len(attempts), due, streak(days, at.astimezone().date()))
 
 
-def format_summary(summary: Summary) -> str:
-    """The terminal table printed by ``bpcore stats``."""
-    lines = [f"{'topic':<28}{'questions':>10}{'seen':>6}{'attempts':>10}{'accuracy':>10}{'mastery':>9}"]
-    for t in summary.topics:
-        accuracy = "-" if t.accuracy is None else f"{t.accuracy:.0%}"
-        lines.append(f"{t.title[:27]:<28}{t.questions:>10}{t.seen:>6}{t.attempts:>10}{accuracy:>10}{t.mastery:>9.0%}")
+COLUMNS = ("questions", "seen", "attempts", "accuracy", "mastery")
+
+
+def cells(t: TopicStats) -> tuple[str, ...]:
+    """The numbers of one topic's row, formatted (the same in the terminal and the notebook)."""
+    accuracy = "-" if t.accuracy is None else f"{t.accuracy:.0%}"
+    return str(t.questions), str(t.seen), str(t.attempts), accuracy, f"{t.mastery:.0%}"
+
+
+def footer(summary: Summary) -> str:
     plural = "s" * (summary.streak != 1)
-    lines.append(f"\nstreak: {summary.streak} day{plural}   due now: {summary.due}   attempts: {summary.attempts}")
+    return f"streak: {summary.streak} day{plural}   due now: {summary.due}   attempts: {summary.attempts}"
+
+
+def format_summary(summary: Summary) -> str:
+    """The terminal table printed by ``bpcore stats``: each topic's id (what ``--topic`` takes) first,
+    then its numbers, then its full title (last, so a long title never pushes the numbers out of line)."""
+    width = max([len("topic"), *(len(t.topic) for t in summary.topics)]) + 2
+    header = f"{'topic':<{width}}" + "".join(f"{c:>{len(c) + 2}}" for c in COLUMNS) + "  title"
+    lines = [header]
+    for t in summary.topics:
+        numbers = "".join(f"{v:>{len(c) + 2}}" for c, v in zip(COLUMNS, cells(t), strict=True))
+        lines.append(f"{t.topic:<{width}}{numbers}  {t.title}")
+    lines.append(f"\n{footer(summary)}")
+    lines.append("Practise one topic: bpcore quiz --topic TOPIC")
     return "\n".join(lines)
+
+
+def html_summary(summary: Summary) -> str:
+    """The notebook dashboard's table: full titles, and the topic ids that ``bp.quiz.show(topic=...)`` takes."""
+    import html
+
+    head = "".join(f"<th style='text-align:right'>{c}</th>" for c in COLUMNS)
+    rows = [
+        f"<tr><td style='text-align:left'>{html.escape(t.title)}</td>"
+        f"<td style='text-align:left'><code>{html.escape(t.topic)}</code></td>"
+        + "".join(f"<td style='text-align:right'>{v}</td>" for v in cells(t))
+        + "</tr>"
+        for t in summary.topics
+    ]
+    return (
+        f"<table><thead><tr><th style='text-align:left'>topic</th><th style='text-align:left'>id</th>{head}</tr>"
+        f"</thead><tbody>{''.join(rows)}</tbody></table>"
+        f"<p>{footer(summary)}</p>"
+        '<p>Practise one topic: <code>bp.quiz.show(topic="id")</code></p>'
+    )

@@ -397,12 +397,11 @@ class Dashboard:
         return self.text.value
 
     def refresh(self) -> None:
-        from bpcore.quiz.stats import format_summary, summarise
+        from bpcore.quiz.stats import html_summary, summarise
 
-        text = format_summary(summarise(self.bank, self.store))
-        if self.store.notice:
-            text = f"{self.store.notice}\n\n{text}"
-        self.text.value = f"<pre>{html.escape(text)}</pre>"
+        table = html_summary(summarise(self.bank, self.store))
+        notice = f"<p>{html.escape(self.store.notice)}</p>" if self.store.notice else ""
+        self.text.value = notice + table
 
     def _repr_mimebundle_(self, **kwargs):
         return self.box._repr_mimebundle_(**kwargs)

@@ -377,11 +377,12 @@ def test_start_here_runs_and_shows_the_dashboard(page, lab):
     screenshot(page, "01_start_here_opened")
     run_all(page)
     cell = cell_with_source(page, "bp.quiz.dashboard()")
-    dashboard = output(cell).locator(".widget-html pre")  # the widget's own rendering, not the cell's source
-    dashboard.wait_for()
-    text = dashboard.inner_text()
-    assert re.search(r"topic\s+questions\s+seen\s+attempts\s+accuracy\s+mastery", text), text
-    assert "The 3-layer network" in text and re.search(r"attempts: 0\b", text), text
+    table = output(cell).locator(".widget-html table")  # the widget's own rendering, not the cell's source
+    table.wait_for()
+    text = output(cell).inner_text()
+    assert re.search(r"topic\s+id\s+questions\s+seen\s+attempts\s+accuracy\s+mastery", text), text
+    assert re.search(r"The 3-layer network\s+three_layer\s", text) and re.search(r"attempts: 0\b", text), text
+    assert "Vanishing and exploding gradients, and residual connections" in text, text  # full titles
     scroll_to_top(cell)
     screenshot(page, "02_start_here_dashboard", docs_name="start-here")
 

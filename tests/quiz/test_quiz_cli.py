@@ -328,3 +328,42 @@ def test_help_needs_no_banks_or_store(capsys):
     with pytest.raises(SystemExit) as done:
         build_parser().parse_args(["--help"])
     assert done.value.code == 0 and "mock" in capsys.readouterr().out
+
+
+def test_stats_shows_every_full_title_with_the_id_topic_takes(home, bank, capsys):
+    assert main(["stats"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[0] == "topic" and lines[0].split()[-1] == "title"
+    rows = {line.split()[0]: line for line in lines[1:] if line.strip()}
+    assert max(len(title) for title in bank.titles.values()) > 40  # long titles exist, and none is cut
+    for topic, title in bank.titles.items():
+        assert topic in rows, f"no row starts with the topic id {topic!r}:\n" + "\n".join(lines)
+        assert rows[topic].endswith("  " + title), f"the row of {topic!r} does not end with {title!r}: {rows[topic]!r}"
+        assert build_parser().parse_args(["quiz", "--topic", topic]).topic == topic and bank.select(topic)
+    assert "bpcore quiz --topic TOPIC" in lines[-1]
+
+
+def test_review_with_nothing_due_says_when_the_next_review_is(home, demo_banks):
+    read, screen = scripted()
+    assert main(["--banks", str(demo_banks), "review"], Terminal(read=read, out=screen)) == 0
+    assert "Nothing to review yet: no question has been answered." in screen.getvalue()
+
+    read, screen = scripted(pick("this one"), "0.75", "q")  # two right answers: both come back later
+    main(["--banks", str(demo_banks), "quiz"], Terminal(read=read, out=screen))
+    with Store() as store:
+        states = store.review_states()
+    assert set(states) == {"demo-pick", "demo-number"}
+    first = min(states, key=lambda q: states[q]["due"])
+    due = datetime.fromisoformat(states[first]["due"])
+    assert due > datetime.now(UTC)
+
+    read, screen = scripted()
+    assert main(["--banks", str(demo_banks), "review"], Terminal(read=read, out=screen)) == 0
+    said = screen.getvalue()
+    when = f"on {due.astimezone():%Y-%m-%d at %H:%M}"
+    assert f"Nothing is due. The next review is {when} (in " in said and f"): {first} and 1 more later." in said, said
+    wait = re.search(r"\(in (\d+) (minutes?|hours|days)\)", said)
+    assert wait, said
+    unit = {"minute": 60, "minutes": 60, "hours": 3600, "days": 86400}[wait.group(2)]
+    actual = (due - datetime.now(UTC)).total_seconds()
+    assert abs(int(wait.group(1)) * unit - actual) <= unit / 2 + 5, f"said {wait.group(0)}; it is due in {actual:.0f} s"

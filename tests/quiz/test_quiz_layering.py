@@ -12,4 +12,4 @@ def loaded_after(python, env, statement):
 
 def test_the_quiz_package_and_cli_load_lightly(python, child_env):
     modules, _ = loaded_after(python, child_env, "import bpcore.quiz, bpcore.quiz.cli")
-    assert not modules & {"ipywidgets", "fsrs", "sqlite3", "IPython"}
+    assert not modules & {"ipywidgets", "fsrs", "sqlite3", "IPython", "pylatexenc"}

@@ -2,6 +2,7 @@
 
 import concurrent.futures
 import logging
+import re
 import threading
 
 import numpy as np
@@ -397,3 +398,15 @@ def test_the_dashboard_refreshes_and_reports_a_failure(bank, store, monkeypatch)
     monkeypatch.undo()
     board.refresh_button.click()
     assert board.errors.value == ""
+
+
+def test_dashboard_shows_every_full_title_with_the_id_show_takes(bank, store):
+    import html
+
+    value = quiz.dashboard(store=store).value
+    assert max(len(title) for title in bank.titles.values()) > 40  # long titles exist, and none is cut
+    for topic, title in bank.titles.items():
+        row = re.search(rf"<tr><td[^>]*>{re.escape(html.escape(title))}</td><td[^>]*><code>(\w+)</code>", value)
+        assert row, f"no row with the full title {title!r} and its id in the dashboard:\n{value}"
+        assert row.group(1) == topic and bank.select(topic), f"{title!r} shows the id {row.group(1)!r}, not {topic!r}"
+    assert 'bp.quiz.show(topic="id")' in value
