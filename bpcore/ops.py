@@ -280,12 +280,20 @@ def cast(x, dtype=np.float64):
 # ============================================================================ softmax family
 
 
+def _empty_like_float(x) -> np.ndarray:
+    x = np.asarray(x)
+    return np.zeros(x.shape, dtype=x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64)
+
+
 @primitive("softmax")
 def softmax(x, axis=-1):
     """exp(x_i) / sum_j exp(x_j), shifted by the max so exp never overflows.
 
     VJP: s * (g - sum(g * s)): the Jacobian diag(s) - s s^T applied without building it.
+    An empty input gives an empty result, as in PyTorch (there is no max of nothing to shift by).
     """
+    if np.size(x) == 0:
+        return _empty_like_float(x), (lambda g: np.zeros_like(g),)
     shifted = x - x.max(axis=axis, keepdims=True)
     e = np.exp(shifted)
     s = e / e.sum(axis=axis, keepdims=True)
@@ -294,7 +302,9 @@ def softmax(x, axis=-1):
 
 @primitive("log_softmax")
 def log_softmax(x, axis=-1):
-    """x_i - logsumexp(x), stable. VJP: g - softmax(x) * sum(g)."""
+    """x_i - logsumexp(x), stable. VJP: g - softmax(x) * sum(g). Empty in, empty out (as PyTorch)."""
+    if np.size(x) == 0:
+        return _empty_like_float(x), (lambda g: np.zeros_like(g),)
     shifted = x - x.max(axis=axis, keepdims=True)
     y = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
     return y, (lambda g: g - np.exp(y) * g.sum(axis=axis, keepdims=True),)

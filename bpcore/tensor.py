@@ -179,6 +179,8 @@ class Tensor:
     __hash__ = object.__hash__  # comparisons return arrays, identity stays the hash
 
     def __init__(self, data, requires_grad: bool = False, name: str | None = None):
+        if data is None:
+            raise TypeError(_NONE_MESSAGE.format(call="Tensor"))
         if not isinstance(data, np.ndarray):
             # a numpy scalar (what reductions return) keeps its dtype; anything else becomes float64
             data = np.asarray(data) if isinstance(data, np.generic) else np.asarray(data, dtype=np.float64)
@@ -422,6 +424,8 @@ def tensor(data, requires_grad: bool = False, dtype=None, name: str | None = Non
     """
     if isinstance(data, Tensor):
         data = data.data
+    if data is None or (not isinstance(data, np.ndarray) and _holds_none(data)):
+        raise TypeError(_NONE_MESSAGE.format(call="bp.tensor"))
     if dtype is None:
         kind = np.asarray(data).dtype if isinstance(data, np.ndarray | np.generic) else _python_dtype(data)
         if np.issubdtype(kind, np.floating) or kind == np.bool_:
@@ -437,6 +441,26 @@ def tensor(data, requires_grad: bool = False, dtype=None, name: str | None = Non
             f"bp.tensor could not turn {type(data).__name__} into a {np.dtype(dtype)} array: {error}"
         ) from None
     return Tensor(array, requires_grad=requires_grad, name=name)
+
+
+_NONE_MESSAGE = (
+    "{call}(): could not infer dtype of NoneType: expected a number, nested lists of numbers or an array, "
+    "got None (numpy would have made it nan)"
+)
+
+
+def _holds_none(data) -> bool:
+    """Nested lists with a None somewhere (numpy would turn it into nan without a word)."""
+    if not isinstance(data, list | tuple):
+        return False
+    pending = [data]
+    while pending:
+        item = pending.pop()
+        if item is None:
+            return True
+        if isinstance(item, list | tuple):
+            pending.extend(item)
+    return False
 
 
 def _python_dtype(data) -> np.dtype:

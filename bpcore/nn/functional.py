@@ -37,6 +37,18 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
     return loss
 
 
+def _tensor_argument(op: str, name: str, position: int, value, arrays: bool = False) -> None:
+    """PyTorch's check: a Python list is not a tensor (nor a numpy array, unless ``arrays``: where a numpy
+    prediction means the gradient never reaches the model, it is refused)."""
+    if not isinstance(value, Tensor) and not (arrays and isinstance(value, np.ndarray)):
+        hint = "; make it with bp.tensor(...)"
+        if isinstance(value, np.ndarray):
+            hint = "; a numpy array carries no gradient: keep the model's output a tensor (bp.tensor(...) for data)"
+        raise TypeError(
+            f"{op}(): argument '{name}' (position {position}) must be Tensor, not {type(value).__name__}{hint}"
+        )
+
+
 def _targets(targets) -> np.ndarray:
     return np.asarray(targets.data if isinstance(targets, Tensor) else targets)
 
@@ -71,6 +83,7 @@ def _linear(x, weight, bias):
 
 def linear(x, weight, bias=None) -> Tensor:
     """y = x @ weight.T + bias. Shapes: x (..., in), weight (out, in), bias (out,) -> y (..., out)."""
+    _tensor_argument("linear", "input", 1, x, arrays=True)
     return _linear(x, weight, bias)
 
 
@@ -79,6 +92,7 @@ def linear(x, weight, bias=None) -> Tensor:
 
 def mse_loss(prediction, target, reduction: str = "mean") -> Tensor:
     """Mean squared error: mean((prediction - target)^2). dL/dprediction = 2 (prediction - target) / N."""
+    _tensor_argument("mse_loss", "input", 1, prediction)
     target = target if isinstance(target, Tensor) else np.asarray(target, dtype=prediction.dtype)
     if np.shape(target) != prediction.shape:
         raise ShapeError(
@@ -164,6 +178,17 @@ def cross_entropy(
     _check_reduction(reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    _tensor_argument("cross_entropy", "input", 1, logits, arrays=True)
+    shape = np.shape(logits)
+    if len(shape) >= 2 and shape[1] == 0:
+        raise ValueError(
+            f"cross_entropy: the scores have 0 classes (shape {shape}); expected (N, C) with C >= 1 scores per sample"
+        )
+    if reduction == "mean" and len(shape) >= 1 and shape[0] == 0:
+        raise ValueError(
+            f"cross_entropy: the batch is empty (scores of shape {shape}); the mean over no samples is undefined "
+            "(reduction='sum' gives 0, reduction='none' an empty loss)"
+        )
     t = _targets(targets)
     if logits.ndim > 2:  # (N, C, d1, ...) -> (N d1 ..., C): each position is a sample
         classes = logits.shape[1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -10,6 +11,16 @@ from bpcore.nn import functional as F
 from bpcore.nn import init
 from bpcore.nn.module import Module, Parameter
 from bpcore.tensor import ShapeError, Tensor, no_grad
+
+
+def _size(layer: str, name: str, value) -> int:
+    """A layer's size argument (a count of features): a non-negative integer, or an error naming it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        kind = type(value).__name__
+        raise TypeError(f"{layer}: {name} must be an integer (a number of features), got {kind} {value!r}")
+    if value < 0:
+        raise ValueError(f"{layer}: {name} must be >= 0, got {value} (a weight cannot have a negative dimension)")
+    return int(value)
 
 
 def _empty(*shape) -> np.ndarray:
@@ -24,6 +35,8 @@ class Linear(Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, rng=None):
         super().__init__()
+        in_features = _size("Linear", "in_features", in_features)
+        out_features = _size("Linear", "out_features", out_features)
         self.in_features, self.out_features = in_features, out_features
         self.weight = Parameter(_empty(out_features, in_features))
         init.kaiming_uniform_(self.weight, a=math.sqrt(5), rng=rng)  # = U(-1/sqrt(in), 1/sqrt(in))
@@ -287,6 +300,8 @@ class Embedding(Module):
     Its gradient adds the upstream gradient into the rows that were looked up, so a token that
     appears twice in a batch gets both contributions. Initialised N(0, 1), as PyTorch does.
     """
+
+    takes_lists = True  # token indices: a list such as [3, 1, 4] is a fine input
 
     def __init__(self, num_embeddings: int, embedding_dim: int, rng=None):
         super().__init__()

@@ -157,6 +157,16 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
+        if (
+            args
+            and isinstance(args[0], list | tuple)
+            and type(self).__module__.startswith("bpcore.nn")
+            and not getattr(self, "takes_lists", False)
+        ):  # bpcore's own layers take tensors, as PyTorch's do (a learner's own module may take anything)
+            raise TypeError(
+                f"{type(self).__name__}: the input must be a Tensor, not {type(args[0]).__name__}; "
+                "make one with bp.tensor(...)"
+            )
         return self.forward(*args, **kwargs)
 
     def extra_repr(self) -> str:

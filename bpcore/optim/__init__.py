@@ -8,6 +8,7 @@ Each ``step()`` below is the algorithm as PyTorch documents it, written on numpy
 from __future__ import annotations
 
 import math
+import numbers
 from typing import ClassVar
 
 import numpy as np
@@ -17,8 +18,24 @@ from bpcore.optim.lr_scheduler import CosineAnnealingLR, ExponentialLR, LRSchedu
 from bpcore.tensor import Tensor
 
 
-def _as_list(params) -> list[Tensor]:
-    params = list(params)
+def _as_list(params, optimizer: str = "the optimizer") -> list[Tensor]:
+    if hasattr(params, "parameters") and callable(params.parameters):  # a Module
+        raise TypeError(
+            f"{optimizer} takes the parameters, not the model: pass model.parameters() "
+            f"(got the {type(params).__name__} module itself)"
+        )
+    if isinstance(params, Tensor):
+        raise TypeError(
+            "params argument given to the optimizer should be an iterable of Tensors, but got a Tensor: "
+            "pass [p] for one tensor, or model.parameters()"
+        )
+    try:
+        params = list(params)
+    except TypeError:
+        raise TypeError(
+            f"params argument given to the optimizer should be an iterable of Tensors (model.parameters()), "
+            f"but got {type(params).__name__}"
+        ) from None
     if not params:
         raise ValueError("the optimizer got an empty parameter list: pass model.parameters()")
     for index, p in enumerate(params):
@@ -27,6 +44,56 @@ def _as_list(params) -> list[Tensor]:
         if not p.requires_grad:
             raise ValueError(f"optimizer parameter {index} (shape {p.shape}) does not require grad")
     return params
+
+
+def _real(name: str, value, what: str, low: float = 0.0, high: float | None = None, open_high: bool = False):
+    """A hyperparameter checked at construction, as PyTorch does: a real number in range, else an error
+    naming it, what it must be and what arrived (so a typo fails here, not as nan weights many steps later)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number ({what}), got {type(value).__name__} {value!r}")
+    above = value < high if open_high else value <= high if high is not None else True
+    if not (math.isfinite(value) and low <= value and above):
+        bound = "" if high is None else f" and {'<' if open_high else '<='} {high:g}"
+        raise ValueError(f"Invalid {name} value: {value!r} ({what}: it must be finite, >= {low:g}{bound})")
+    return value
+
+
+def _betas(value):
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        raise TypeError(
+            f"betas must be a pair (beta1, beta2) such as (0.9, 0.999), got {type(value).__name__} {value!r}"
+        )
+    for index, beta in enumerate(value):
+        if isinstance(beta, bool) or not isinstance(beta, numbers.Real):
+            raise TypeError(f"betas[{index}] must be a number in [0, 1), got {type(beta).__name__} {beta!r}")
+        if not 0.0 <= beta < 1.0:
+            raise ValueError(f"Invalid beta parameter at index {index}: {beta!r} (each beta must be in [0, 1))")
+    return tuple(value)
+
+
+_CHECKS = {
+    "lr": lambda v: _real("learning rate", v, "the step size"),
+    "momentum": lambda v: _real("momentum", v, "the velocity's decay"),
+    "dampening": lambda v: _real("dampening", v, "the share of the gradient left out of the velocity", high=1.0),
+    "weight_decay": lambda v: _real("weight_decay", v, "the L2 penalty"),
+    "eps": lambda v: _real("epsilon", v, "added to the denominator"),
+    "alpha": lambda v: _real("alpha", v, "the running average's decay", high=1.0),
+    "lr_decay": lambda v: _real("lr_decay", v, "the learning rate's decay"),
+    "initial_accumulator_value": lambda v: _real("initial_accumulator_value", v, "the starting sum of squares"),
+    "betas": _betas,
+}
+
+
+def _check_grad(p: Tensor, index: int, optimizer: str) -> None:
+    """A gradient has the shape of its parameter; another shape (set by hand) is refused, not broadcast."""
+    grad = p.grad
+    if isinstance(grad, Tensor):
+        raise TypeError(f"{optimizer}.step(): parameter {index}'s .grad is a Tensor; it must be a numpy array")
+    if np.shape(grad) != p.shape:
+        raise ValueError(
+            f"{optimizer}.step(): parameter {index} has shape {p.shape} but its .grad has shape {np.shape(grad)}; "
+            "a gradient has the shape of what it differentiates"
+        )
 
 
 class Optimizer:
@@ -38,9 +105,10 @@ class Optimizer:
         unknown = settings.keys() - self.defaults.keys()
         if unknown:
             raise TypeError(f"{type(self).__name__} got unknown settings {sorted(unknown)}")
-        group = {**self.defaults, **settings, "params": _as_list(params)}
-        if group["lr"] < 0:
-            raise ValueError(f"learning rate must be >= 0, got {group['lr']}")
+        group = {**self.defaults, **settings, "params": _as_list(params, type(self).__name__)}
+        for name, check in _CHECKS.items():
+            if name in group:
+                group[name] = check(group[name])
         self.param_groups = [group]
         self.state: dict[int, dict] = {}
 
@@ -51,8 +119,9 @@ class Optimizer:
 
     def step(self) -> None:
         for group in self.param_groups:
-            for p in group["params"]:
+            for index, p in enumerate(group["params"]):
                 if p.grad is not None:
+                    _check_grad(p, index, type(self).__name__)
                     self.update(p, p.grad, self.state.setdefault(id(p), {}), group)
 
     def update(self, p: Tensor, g: np.ndarray, state: dict, group: dict) -> None:
@@ -223,6 +292,8 @@ def clip_grad_norm_(params, max_norm: float) -> float:
     The direction of the full gradient is kept; only its length is capped. Returns the norm
     before clipping (to log it).
     """
+    if isinstance(max_norm, bool) or not isinstance(max_norm, numbers.Real) or not max_norm >= 0:
+        raise ValueError(f"clip_grad_norm_: max_norm must be a number >= 0 (the norm to cap at), got {max_norm!r}")
     params = _with_grads(params)
     total = grad_norm(params)
     scale = max_norm / (total + 1e-6)
@@ -234,6 +305,8 @@ def clip_grad_norm_(params, max_norm: float) -> float:
 
 def clip_grad_value_(params, clip_value: float) -> None:
     """Clamp every gradient element into [-clip_value, clip_value] (this can change the direction)."""
+    if isinstance(clip_value, bool) or not isinstance(clip_value, numbers.Real) or not clip_value >= 0:
+        raise ValueError(f"clip_grad_value_: clip_value must be a number >= 0, got {clip_value!r}")
     for p in _with_grads(params):
         np.clip(p.grad, -clip_value, clip_value, out=p.grad)
 

@@ -57,11 +57,30 @@ def ask(question_id: str, *, store=None, seed: int | None = None, directory=None
 
 
 def submit(answer) -> None:
-    """Answer the question on the most recently shown widget, e.g. ``bp.quiz.submit(my_function)``."""
+    """Answer the question on the most recently shown widget, e.g. ``bp.quiz.submit(my_function)``.
+
+    The feedback shows in the widget and also here, under the cell that called ``submit`` (the widget
+    may be far up the notebook).
+    """
     if _last_widget is None:
         raise RuntimeError("no quiz is showing: call bp.quiz.ask(question_id) or bp.quiz.show() first")
     with _last_widget.errors.lock:  # not while a click on the widget is being handled on another thread
         _last_widget.submit(answer)
+        shown = _last_widget.feedback.value
+    _show_here(shown)
+
+
+def _show_here(html_text: str) -> None:
+    """Display ``html_text`` as the output of the running cell (nothing outside IPython)."""
+    if not html_text:
+        return
+    try:
+        from IPython import get_ipython
+        from IPython.display import HTML, display
+    except ImportError:
+        return
+    if get_ipython() is not None:
+        display(HTML(html_text))
 
 
 def mock(n: int = 8, *, store=None, seed: int | None = None, directory=None):

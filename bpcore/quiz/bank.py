@@ -132,12 +132,20 @@ def _text(value, spec) -> str | None:
     return None
 
 
-def _texts(minimum: int):
+MAX_OPTIONS = 26  # choices, fixes and order items are labelled a to z
+
+
+def _texts(minimum: int, maximum: int | None = None, same_length_as: str | None = None):
     def check(value, spec) -> str | None:
         if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
             return f"expected a list of non-empty strings, got {_got(value)}"
         if len(value) < minimum:
             return f"expected at least {minimum} entries, got {len(value)}"
+        if maximum is not None and len(value) > maximum:
+            return f"expected at most {maximum} entries (they are labelled a to z), got {len(value)}"
+        other = spec.get(same_length_as) if same_length_as else None
+        if isinstance(other, list) and len(value) != len(other):
+            return f"expected one entry per entry of {same_length_as!r} ({len(other)}), got {len(value)}"
         return None
 
     return check
@@ -183,8 +191,8 @@ def _number(value, spec) -> str | None:
 
 
 def _tolerance(value, spec) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        return f"expected a number >= 0, got {_got(value)}"
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < float("inf"):
+        return f"expected a finite number >= 0, got {_got(value)}"
     return None
 
 
@@ -206,6 +214,13 @@ def _mistakes(value, spec) -> str | None:
             or not {"name", "answer"} <= set(entry)
         ):
             return f"entry {i}: expected a table with name, answer and optionally why, got {_got(entry)}"
+        if not isinstance(entry["name"], str) or not entry["name"].strip():
+            return f"entry {i}: expected its name as non-empty text, got {_got(entry['name'])}"
+        if "why" in entry and (not isinstance(entry["why"], str) or not entry["why"].strip()):
+            return f"entry {i} ({entry['name']!r}): expected why as non-empty text, got {_got(entry['why'])}"
+        read = _array if spec.get("kind") == "matrix" else _number
+        if message := read(entry["answer"], spec):
+            return f"entry {i} ({entry['name']!r}): its answer cannot be read: {message}"
     return None
 
 
@@ -250,16 +265,22 @@ _GENERATED = {"generator": _registered(generators.GENERATORS, "generator")}
 
 # kind -> (required fields, optional fields). numeric and matrix need an answer unless a generator makes it.
 SCHEMA = {
-    "single": ({"choices": _texts(2), "answer": _letter_of("choices")}, {"why": _texts(2)}),
-    "multi": ({"choices": _texts(2), "answers": _letters_of("choices")}, {"why": _texts(2)}),
+    "single": (
+        {"choices": _texts(2, MAX_OPTIONS), "answer": _letter_of("choices")},
+        {"why": _texts(2, same_length_as="choices")},
+    ),
+    "multi": (
+        {"choices": _texts(2, MAX_OPTIONS), "answers": _letters_of("choices")},
+        {"why": _texts(2, same_length_as="choices")},
+    ),
     "numeric": ({}, {"answer": _number, **_ANSWER_CHECK, **_GENERATED}),
     "matrix": ({}, {"answer": _array, **_ANSWER_CHECK, **_GENERATED}),
-    "order": ({"items": _texts(3)}, {}),
+    "order": ({"items": _texts(3, MAX_OPTIONS)}, {}),
     "code": ({"reference": _registered(functions.REFERENCES, "code reference")}, {}),
     "bughunt": (
         {
             "specimen": _registered(bughunts.SPECIMENS, "bug-hunt specimen"),
-            "fixes": _texts(2),
+            "fixes": _texts(2, MAX_OPTIONS),
             "fix": _letter_of("fixes"),
         },
         {},
@@ -327,6 +348,27 @@ def _question(raw: dict, topic: str, source: str) -> Question:
     )
 
 
+def _not_utf8(path: Path, error: UnicodeDecodeError) -> str:
+    data = path.read_bytes()
+    line = data[: error.start].count(b"\n") + 1
+    return (
+        f"not UTF-8 text: byte {data[error.start : error.start + 1]!r} at line {line} "
+        "(save the file as UTF-8; TOML banks are UTF-8 only)"
+    )
+
+
+def _question_at(path: Path, position: int) -> str | None:
+    """The id of the [[question]] whose text holds byte ``position`` of the file, if one can be read."""
+    text = path.read_bytes()[:position].decode("utf-8", errors="replace")
+    start = text.rfind("[[question]]")
+    if start < 0:
+        return None
+    ids = re.findall(r'^id\s*=\s*["\']([^"\']+)["\']', text[start:], re.MULTILINE)
+    after = path.read_bytes()[position:].decode("utf-8", errors="replace")
+    ids = ids or re.findall(r'^id\s*=\s*["\']([^"\']+)["\']', after.split("[[question]]")[0], re.MULTILINE)
+    return ids[0] if ids else None
+
+
 def load_bank(path) -> tuple[str, str, list[Question]]:
     """Read and validate one bank file. Returns (topic, title, questions); raises BankError."""
     path = Path(path)
@@ -336,6 +378,8 @@ def load_bank(path) -> tuple[str, str, list[Question]]:
             data = tomllib.load(handle)
     except tomllib.TOMLDecodeError as error:
         raise BankError([Issue(name, None, None, f"not valid TOML: {error}")]) from None
+    except UnicodeDecodeError as error:  # tomllib reads UTF-8 only
+        raise BankError([Issue(name, _question_at(path, error.start), None, _not_utf8(path, error))]) from None
     except OSError as error:
         raise BankError([Issue(name, None, None, f"cannot be read: {error}")]) from None
     problems = []

@@ -17,6 +17,8 @@ Only argparse is imported up front, so ``bpcore --help`` is instant; each comman
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 import time
 
@@ -289,8 +291,84 @@ def cmd_import(args, term: Terminal) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- arguments
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors, no usage block: ``bpcore quiz: error: unknown option: --bogus (...)``."""
+
+    def error(self, message: str):
+        message = message.replace("unrecognized arguments:", "unknown option:")
+        self.exit(2, f"{self.prog}: error: {message} (`{self.prog} --help` lists the options)\n")
+
+
+def _count(text: str) -> int:
+    """A number of questions: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of questions such as 5, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1 question, got {value}")
+    return value
+
+
+def _seeds(text: str) -> int:
+    """Seeds per generator for validate: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of seeds such as 50, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1 seed per generator, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    """A random seed: a whole number >= 0 (numpy refuses negative seeds)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number such as 42, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a seed >= 0, got {value}")
+    return value
+
+
+def _minutes(text: str) -> float:
+    """A time limit in minutes: a finite number > 0 (nan and inf are not limits)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of minutes such as 30, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number of minutes > 0, got {text!r}")
+    return value
+
+
+def _export_file(text: str) -> str:
+    """Where an export goes: a file name in a folder that exists, not a folder itself."""
+    folder = os.path.dirname(os.path.abspath(text))
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(
+            f"{text} is a folder; give a file name, e.g. {os.path.join(text, 'progress.json')}"
+        )
+    if not os.path.isdir(folder):
+        raise argparse.ArgumentTypeError(f"the folder {folder} does not exist; create it first or export elsewhere")
+    return text
+
+
+def _import_file(text: str) -> str:
+    """What an import reads: an existing file."""
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text} is a folder; give the JSON file that `bpcore export` wrote")
+    if not os.path.exists(text):
+        raise argparse.ArgumentTypeError(f"no file {text}")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="bpcore",
         description="Backpropagation interview practice: questions checked by the bpcore engine.",
         epilog="Progress lives in $BPCORE_HOME (default: your per-user data folder). " + COMMANDS_HELP,
@@ -299,8 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def session_options(sub, n_default):
-        sub.add_argument("-n", type=int, default=n_default, help=f"number of questions (default {n_default})")
-        sub.add_argument("--seed", type=int, help="make the numbers of this session reproducible")
+        sub.add_argument("-n", type=_count, default=n_default, help=f"number of questions (default {n_default})")
+        sub.add_argument("--seed", type=_seed, help="make the numbers of this session reproducible")
 
     quiz = commands.add_parser("quiz", help="practise: due reviews first, then new questions")
     quiz.add_argument("--topic", help="one topic (see `bpcore stats`)")
@@ -308,14 +386,23 @@ def build_parser() -> argparse.ArgumentParser:
     session_options(quiz, 5)
     session_options(commands.add_parser("review", help="only the questions that are due"), 20)
     mock = commands.add_parser("mock", help="a timed mock interview, feedback at the end")
-    mock.add_argument("--minutes", type=float, default=30.0, help="time limit (default 30)")
+    mock.add_argument("--minutes", type=_minutes, default=30.0, help="time limit (default 30)")
     session_options(mock, 10)
     commands.add_parser("stats", help="mastery by topic, streak, reviews due")
     validate = commands.add_parser("validate", help="check every bank (for authors)")
-    validate.add_argument("--seeds", type=int, default=50, help="seeds per generator (default 50)")
-    commands.add_parser("export", help="write your progress to a JSON file").add_argument("file")
-    commands.add_parser("import", help="merge progress from a JSON export").add_argument("file")
+    validate.add_argument("--seeds", type=_seeds, default=50, help="seeds per generator (default 50)")
+    commands.add_parser("export", help="write your progress to a JSON file").add_argument("file", type=_export_file)
+    commands.add_parser("import", help="merge progress from a JSON export").add_argument("file", type=_import_file)
     return parser
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush does not raise BrokenPipeError again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (a test's StringIO): nothing to flush later
+        pass
 
 
 COMMANDS = {
@@ -334,6 +421,13 @@ def main(argv=None, term: Terminal | None = None) -> int:
     term = term or Terminal()
     try:
         return COMMANDS[args.command](args, term)
+    except BrokenPipeError:  # `bpcore quiz | head`: the reader left; every answer given so far is saved
+        _silence_stdout()
+        print(
+            "bpcore: the output was closed (a pipe such as `| head` ended); every answer given is saved.",
+            file=sys.stderr,
+        )
+        return 141  # 128 + SIGPIPE, what a shell reports for a command whose reader went away
     except Quit:
         term.say("\nBye. Every answer you gave is saved.")
         return 0

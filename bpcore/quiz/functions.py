@@ -11,27 +11,134 @@ the right answer, and how to call the learner's function. Two modes:
 
 An exception inside the learner's function is reported as what it is and where (the line of *their*
 code), never as a traceback through this package.
+
+The learner's function runs in the kernel, so what it does to the kernel is contained: a check stops
+after :data:`TIME_LIMIT` seconds (an infinite loop is reported, not waited for); ``sys.exit()`` is an
+error like any other; results that are complex, not numbers, or inf/nan are refused; and gradient
+recording (a ``bp.no_grad()`` left entered) and the random generators (numpy's global one, bpcore's,
+Python's) are put back as they were after every call, with feedback saying what the function did.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
+import random
+import signal
+import threading
+import time
 import traceback
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 
+from bpcore import random as bp_random
 from bpcore.gradcheck import compare, gradcheck
 from bpcore.nn import functional as F
 from bpcore.ops import Primitive
-from bpcore.tensor import Tensor, enable_grad, no_grad
+from bpcore.tensor import SWITCHES, Tensor, enable_grad, no_grad
+
+TIME_LIMIT = 10.0  # seconds one check (all its trials) may take; the learner's function is most of it
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # .../bpcore
 
 
 class LearnerError(Exception):
     """The learner's function failed or returned the wrong kind of thing; the message is for them."""
+
+
+class TimeUp(BaseException):
+    """Raised into the thread running a check when its time limit is over.
+
+    A BaseException, so that a learner's ``except Exception`` around their loop does not swallow it.
+    """
+
+
+@contextmanager
+def time_limit(seconds: float):
+    """Raise :class:`TimeUp` in this thread after ``seconds``.
+
+    On the main thread an interval timer interrupts even a ``time.sleep``; on another thread (a widget
+    callback) a watchdog raises it asynchronously, which a loop of Python code notices within a few
+    bytecodes. Neither stops a single numpy call that never returns to Python.
+    """
+    if threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer"):
+
+        def time_up(signum, frame):
+            raise TimeUp
+
+        previous = signal.signal(signal.SIGALRM, time_up)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        return
+    target, done, fired = threading.get_ident(), threading.Event(), []
+
+    def watchdog():
+        if not done.wait(seconds):
+            fired.append(True)
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target), ctypes.py_object(TimeUp))
+
+    guard = threading.Thread(target=watchdog, daemon=True)
+    guard.start()
+    try:
+        yield
+    finally:
+        done.set()
+        guard.join()
+        if fired:  # raised already (and being handled), or still pending: then it must not land later
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(target), None)
+
+
+class _KernelState:
+    """Grad mode and the random generators, as they were before the learner's function ran.
+
+    ``restore()`` puts them back and returns what the function changed, in words for the feedback.
+    """
+
+    def __init__(self):
+        self.grad = SWITCHES.grad_enabled
+        self.numpy = np.random.get_state()  # noqa: NPY002 - the legacy global state is what learners reseed
+        self.package = (bp_random._generator, bp_random._generator.bit_generator.state)
+        self.python = random.getstate()
+
+    def restore(self) -> list[str]:
+        notes = []
+        if SWITCHES.grad_enabled != self.grad:
+            SWITCHES.grad_enabled = self.grad
+            notes.append(
+                "your function left gradient recording off (a `bp.no_grad()` entered and never exited); "
+                "it was switched back on after the check"
+                if self.grad
+                else "your function switched gradient recording on and left it on; it was switched back off"
+            )
+        now = np.random.get_state()  # noqa: NPY002
+        if now[0] != self.numpy[0] or not np.array_equal(now[1], self.numpy[1]) or now[2:] != self.numpy[2:]:
+            np.random.set_state(self.numpy)  # noqa: NPY002
+            notes.append(
+                "your function reseeded or drew from numpy's global random generator (`np.random.seed`, "
+                "`np.random.randn`, ...); its state was put back, so your notebook's random numbers are unchanged"
+            )
+        generator, state = self.package
+        if bp_random._generator is not generator or generator.bit_generator.state != state:
+            bp_random._generator = generator
+            generator.bit_generator.state = state
+            notes.append(
+                "your function reseeded or drew from bpcore's random generator (`bp.manual_seed`, `bp.randn`, ...); "
+                "its state was put back"
+            )
+        if random.getstate() != self.python:
+            random.setstate(self.python)
+            notes.append("your function reseeded or drew from Python's `random` module; its state was put back")
+        return notes
+
+
+_notes: list[str] = []  # what the learner's function did to the kernel, during the current check
 
 
 @dataclass
@@ -48,6 +155,8 @@ class Reference:
         returns: names of the returned values (in gradient mode, one gradient per input, in input order).
         solution, wrong: a correct and a plausible wrong implementation, run by ``bpcore validate`` to
             prove that the checker accepts the one and rejects the other.
+        mistake: the known mistake ``wrong`` makes, in words: named in the feedback when the learner's
+            function gives what ``wrong`` gives on every failed trial.
     """
 
     name: str
@@ -60,6 +169,7 @@ class Reference:
     solution: Callable
     wrong: Callable
     trials: int = 3
+    mistake: str = ""
 
     @property
     def function(self) -> str:
@@ -76,12 +186,16 @@ def function_name(fn) -> str:
 
 def describe_exception(error: BaseException, fn) -> str:
     """'your function raised KeyError: 'x' at line 3 of sigmoid_backward: `return cache['x']`'."""
-    text = f"your function raised {type(error).__name__}: {error}"
+    try:
+        said = str(error)
+    except Exception:  # an exception whose own __str__ raises
+        said = "(its message could not be printed)"
+    text = f"your function raised {type(error).__name__}: {said}"
     frames = [f for f in traceback.extract_tb(error.__traceback__) if not f.filename.startswith(_PACKAGE_DIR)]
     if frames:
         frame = frames[-1]
         code = getattr(fn, "__code__", None)
-        if code is not None and frame.filename == code.co_filename:
+        if code is not None and frame.filename == code.co_filename and frame.name == code.co_name:
             where = f"line {frame.lineno - code.co_firstlineno + 1} of {function_name(fn)}"
         else:
             where = f"{frame.name}, line {frame.lineno}"
@@ -92,22 +206,47 @@ def describe_exception(error: BaseException, fn) -> str:
 def run_learner(fn, *args):
     """Call the learner's function on copies of the inputs (so in-place edits cannot corrupt a check)."""
     copies = [np.array(a, copy=True) if isinstance(a, np.ndarray) else a for a in args]
+    before = _KernelState()
     try:
         with np.errstate(all="ignore"):  # overflow in their code shows up as inf/nan in the result
             return fn(*copies)
+    except SystemExit as error:
+        raise LearnerError(
+            f"your function called sys.exit({error.code!r}) (or raised SystemExit): it must return its result; "
+            "the kernel keeps running"
+        ) from None
     except Exception as error:  # any failure of theirs becomes a readable message
         raise LearnerError(describe_exception(error, fn)) from None
+    finally:
+        _notes.extend(note for note in before.restore() if note not in _notes)
 
 
-def as_array(value, name: str, shape: tuple, fn) -> np.ndarray:
-    """The learner's returned value as a float array of the expected shape, or a LearnerError saying why not."""
+def as_array(value, name: str, shape: tuple, fn, finite: bool = True) -> np.ndarray:
+    """The learner's returned value as a float array of the expected shape, or a LearnerError saying why not.
+
+    Real numbers only: a complex result (its imaginary part would be dropped without a word), an array of
+    objects or text, and (with ``finite``) inf or nan are refused.
+    """
     if value is None:
         raise LearnerError(f"{function_name(fn)} returned None for {name}: did you forget a `return`?")
     value = value.data if isinstance(value, Tensor) else value
     try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise LearnerError(f"{name} should be an array of numbers; got a {type(value).__name__}") from None
+        raw = np.asarray(value)
+    except Exception as error:  # the returned object's own __array__ (or __len__, __getitem__) raised
+        raise LearnerError(
+            f"{name}: the {type(value).__name__} your function returned could not be read as an array "
+            f"({describe_exception(error, fn).removeprefix('your function raised ')})"
+        ) from None
+    if raw.dtype.kind == "c":
+        raise LearnerError(
+            f"{name} has complex values (dtype {raw.dtype}): a gradient or value of real inputs is real; "
+            "drop the imaginary part where it came from"
+        )
+    if raw.dtype.kind not in "biuf":
+        raise LearnerError(f"{name} should be an array of numbers; got a {type(value).__name__} of dtype {raw.dtype}")
+    array = raw.astype(np.float64)
+    if finite and not np.all(np.isfinite(array)):
+        raise LearnerError(f"{name} contains inf or nan: a gradient of finite inputs is finite")
     if array.shape != shape:
         note = " (that is the transposed shape)" if array.shape == shape[::-1] and len(shape) == 2 else ""
         raise LearnerError(
@@ -131,12 +270,29 @@ def _tuple(result, count: int, fn) -> tuple:
 def _values_trial(reference: Reference, fn, arrays: list[np.ndarray]) -> tuple[bool, list[str]]:
     with no_grad():
         expected = reference.engine(*[Tensor(a) for a in arrays]).data
-    got = as_array(_tuple(reference.call(fn, arrays, None), 1, fn)[0], reference.returns[0], expected.shape, fn)
+    got = as_array(
+        _tuple(reference.call(fn, arrays, None), 1, fn)[0], reference.returns[0], expected.shape, fn, finite=False
+    )
     if not np.all(np.isfinite(got)):
         biggest = float(np.max(np.abs(arrays[0])))
         return False, [f"the result contains inf or nan for inputs as large as {biggest:g}: is it numerically stable?"]
     result = compare(reference.returns[0], got, expected, rtol=1e-6, atol=1e-9)
     return bool(result), [f"`{result}` (against the engine)"]
+
+
+def _known_mistake(reference: Reference, fn, arrays: list[np.ndarray], upstream) -> bool:
+    """Whether ``fn`` gives what the reference's known wrong implementation gives on these inputs."""
+    try:
+        mine = _tuple(reference.call(fn, arrays, upstream), len(reference.returns), fn)
+        wrong = _tuple(reference.call(reference.wrong, arrays, upstream), len(reference.returns), reference.wrong)
+        for m, w, name in zip(mine, wrong, reference.returns, strict=True):
+            w = np.asarray(w, dtype=np.float64)
+            m = as_array(m, name, w.shape, fn, finite=False)  # anything odd it returned: a LearnerError
+            if not np.allclose(m, w, rtol=1e-6, atol=1e-9, equal_nan=True):
+                return False
+    except (LearnerError, TypeError, ValueError):
+        return False
+    return not all(np.allclose(np.asarray(w, dtype=np.float64), 0) for w in wrong)
 
 
 def _gradient_trial(reference: Reference, fn, arrays: list[np.ndarray], rng) -> tuple[bool, list[str]]:
@@ -163,7 +319,7 @@ def _gradient_trial(reference: Reference, fn, arrays: list[np.ndarray], rng) -> 
     return bool(report), lines
 
 
-def check_function(reference: Reference, fn, seed: int) -> tuple[int, list[str]]:
+def check_function(reference: Reference, fn, seed: int, limit: float | None = None) -> tuple[int, list[str]]:
     """Run ``reference.trials`` random trials. Returns (trials passed, feedback lines of the first failure)."""
     if not callable(fn):
         raise LearnerError(
@@ -171,23 +327,53 @@ def check_function(reference: Reference, fn, seed: int) -> tuple[int, list[str]]
             f"got a {type(fn).__name__}; text is never run"
         )
     rng = np.random.default_rng(seed)
-    passed, first_failure, last = 0, None, []
-    for trial in range(1, reference.trials + 1):
-        arrays = reference.inputs(rng)
-        try:
-            if reference.mode == "values":
-                ok, lines = _values_trial(reference, fn, arrays)
-            else:
-                ok, lines = _gradient_trial(reference, fn, arrays, rng)
-        except LearnerError as error:
-            ok, lines = False, [str(error)]
-        shapes = ", ".join(str(a.shape) for a in arrays)
-        if ok:
-            passed += 1
-            last = [f"trial {trial} (input shapes {shapes}): passed", *lines]
-        elif first_failure is None:
-            first_failure = [f"trial {trial} (input shapes {shapes}): failed", *lines]
-    return passed, first_failure or last
+    passed, first_failure, last, mistaken, failed = 0, None, [], True, 0
+    _notes.clear()
+    started = time.monotonic()
+    try:
+        with time_limit(limit if limit is not None else TIME_LIMIT):
+            for trial in range(1, reference.trials + 1):
+                arrays = reference.inputs(rng)
+                upstream_rng = np.random.default_rng([seed, trial])  # the known-mistake comparison's own draws
+                try:
+                    if reference.mode == "values":
+                        ok, lines = _values_trial(reference, fn, arrays)
+                    else:
+                        ok, lines = _gradient_trial(reference, fn, arrays, rng)
+                except LearnerError as error:
+                    ok, lines = False, [str(error)]
+                shapes = ", ".join(str(a.shape) for a in arrays)
+                if ok:
+                    passed += 1
+                    last = [f"trial {trial} (input shapes {shapes}): passed", *lines]
+                    continue
+                failed += 1
+                if first_failure is None:
+                    first_failure = [f"trial {trial} (input shapes {shapes}): failed", *lines]
+                if mistaken and reference.mistake:
+                    upstream = _upstream_of(reference, arrays, upstream_rng)
+                    mistaken = _known_mistake(reference, fn, arrays, upstream)
+    except TimeUp:
+        seconds = time.monotonic() - started
+        lines = [
+            f"stopped after {seconds:.1f} s: your function was still running (the time limit is "
+            f"{limit if limit is not None else TIME_LIMIT:g} s). An endless loop? A `while` whose condition never "
+            f"changes? {passed} trial{'s' * (passed != 1)} passed before that."
+        ]
+        return passed, lines + [f"note: {note}" for note in _notes]
+    feedback = first_failure or last
+    if failed and mistaken and reference.mistake:
+        feedback = [*feedback, f"It looks like: **{reference.mistake}**."]
+    return passed, feedback + [f"note: {note}" for note in _notes]
+
+
+def _upstream_of(reference: Reference, arrays: list[np.ndarray], rng) -> np.ndarray | None:
+    """An upstream gradient for the known-mistake comparison (gradient mode), shaped like the engine's output."""
+    if reference.mode != "gradient":
+        return None
+    with no_grad():
+        shape = reference.engine(*[Tensor(a) for a in arrays]).shape
+    return rng.standard_normal(shape)
 
 
 # ----------------------------------------------------------------------------- the references
@@ -446,6 +632,7 @@ REFERENCES: dict[str, Reference] = {
             returns=("dL/dz",),
             solution=_sigmoid_backward_solution,
             wrong=_sigmoid_backward_wrong,
+            mistake="forgot the upstream gradient: that is the local derivative, not dL/dz",
         ),
         Reference(
             name="linear_backward",
@@ -457,6 +644,7 @@ REFERENCES: dict[str, Reference] = {
             returns=("dL/dx", "dL/dW", "dL/db"),
             solution=_linear_backward_solution,
             wrong=_linear_backward_wrong,
+            mistake="averaged the bias gradient: the 1/N is already in upstream",
         ),
         Reference(
             name="softmax",
@@ -468,6 +656,7 @@ REFERENCES: dict[str, Reference] = {
             returns=("softmax(z)",),
             solution=_softmax_solution,
             wrong=_softmax_wrong,
+            mistake="no shift by the row's max: exp overflows for large logits",
         ),
         Reference(
             name="relu_backward",
@@ -479,6 +668,7 @@ REFERENCES: dict[str, Reference] = {
             returns=("dL/dz",),
             solution=_relu_backward_solution,
             wrong=_relu_backward_wrong,
+            mistake="used the ReLU's output as its slope",
         ),
         Reference(
             name="softmax_ce_grad",
@@ -490,6 +680,7 @@ REFERENCES: dict[str, Reference] = {
             returns=("dL/dz",),
             solution=_softmax_ce_solution,
             wrong=_softmax_ce_wrong,
+            mistake="forgot the 1/N of the mean",
         ),
         Reference(
             name="batchnorm_backward",
@@ -501,6 +692,7 @@ REFERENCES: dict[str, Reference] = {
             returns=("dL/dx",),
             solution=_batchnorm_backward_solution,
             wrong=_batchnorm_backward_wrong,
+            mistake="treated the batch mean and variance as constants",
         ),
         Reference(
             name="dropout_backward",
@@ -512,6 +704,7 @@ REFERENCES: dict[str, Reference] = {
             returns=("dL/dx",),
             solution=_dropout_solution,
             wrong=_dropout_wrong,
+            mistake="forgot the inverted-dropout scale 1/(1 - p)",
         ),
         Reference(
             name="rnn_step_backward",
@@ -523,6 +716,7 @@ REFERENCES: dict[str, Reference] = {
             returns=("dL/dx", "dL/dh", "dL/dW_xh", "dL/dW_hh"),
             solution=_rnn_step_solution,
             wrong=_rnn_step_wrong,
+            mistake="skipped the tanh's slope (1 - h_new**2)",
         ),
         Reference(
             name="clip_grad_norm",
@@ -534,6 +728,7 @@ REFERENCES: dict[str, Reference] = {
             returns=("clipped g",),
             solution=_clip_solution,
             wrong=_clip_wrong,
+            mistake="clamped each entry instead of rescaling the row: that changes its direction",
         ),
         Reference(
             name="momentum_step",
@@ -545,6 +740,7 @@ REFERENCES: dict[str, Reference] = {
             returns=("new w",),
             solution=_momentum_solution,
             wrong=_momentum_wrong,
+            mistake="ignored the velocity: plain SGD",
         ),
         Reference(
             name="adam_step",
@@ -556,6 +752,7 @@ REFERENCES: dict[str, Reference] = {
             returns=("new w",),
             solution=_adam_solution,
             wrong=_adam_wrong,
+            mistake="no bias correction of m and v",
         ),
         Reference(
             name="conv_weight_grad",
@@ -567,6 +764,7 @@ REFERENCES: dict[str, Reference] = {
             returns=("dL/dW",),
             solution=_conv_solution,
             wrong=_conv_wrong,
+            mistake="flipped the kernel: a true convolution instead of the correlation's gradient",
         ),
     )
 }

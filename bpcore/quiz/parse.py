@@ -27,6 +27,9 @@ import re
 import numpy as np
 
 MAX_CHARS = 20_000  # longer input is refused before any parsing: nobody types that much by hand
+MAX_DEPTH = 32  # brackets nested deeper than this are refused (no answer in the banks has more than 3)
+MAX_ITEMS = 100_000  # numbers in one array answer, typed or handed over from a notebook
+MAX_DIGITS = 6  # in a typed choice number or line number ("3", "12"): a longer run of digits is no line
 
 _DECIMAL = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 _NUMBER = re.compile(rf"\s*({_DECIMAL})\s*(?:/\s*({_DECIMAL})\s*)?")
@@ -53,14 +56,40 @@ def _show(text: str, limit: int = 60) -> str:
     return repr(text if len(text) <= limit else text[: limit - 3] + "...")
 
 
+def _finite(value: float, original) -> float:
+    """``value`` if it is a finite number; inf and nan are refused, as typed ``inf`` is (the grammar has no word
+    for them): an answer that overflowed a float is not an answer."""
+    if not np.isfinite(value):
+        raise ParseError(
+            f"expected a finite number, got {_show(str(original))} (as a float: {value}, too large or not a number)"
+        )
+    return value
+
+
 def _fraction(numerator: str, denominator: str | None, original: str) -> float:
-    value = float(numerator)
+    value = _finite(float(numerator), original)
     if denominator is None:
         return value
-    below = float(denominator)
+    below = _finite(float(denominator), original)
     if below == 0:
         raise ParseError(f"{_show(original)} divides by zero")
-    return value / below
+    return _finite(value / below, original)
+
+
+def _real(value) -> float:
+    """A Python or numpy real as a finite float (``10**400`` or a huge Fraction overflow: refused, not raised)."""
+    try:
+        number = float(value)
+    except (OverflowError, ValueError, TypeError, ZeroDivisionError) as error:
+        raise ParseError(f"expected a number a float can hold, got a {type(value).__name__} ({error})") from None
+    return _finite(number, value)
+
+
+def _digits(text: str, what: str, original) -> int:
+    """A small whole number typed with ASCII digits (``'²'.isdigit()`` is true, yet ``int('²')`` fails)."""
+    if not (text.isascii() and text.isdigit()) or len(text) > MAX_DIGITS:
+        raise ParseError(f"expected {what}, got {_show(str(original))}")
+    return int(text)
 
 
 def parse_number(value, grouped: bool = False) -> float:
@@ -73,9 +102,11 @@ def parse_number(value, grouped: bool = False) -> float:
     0.75
     """
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        return float(value)
+        return _real(value)
     if isinstance(value, np.ndarray) and value.size == 1 and np.issubdtype(value.dtype, np.number):
-        return float(value.reshape(-1)[0])
+        if np.iscomplexobj(value):
+            raise ParseError(f"expected a real number, got a complex array ({value.reshape(-1)[0]})")
+        return _real(value.reshape(-1)[0])
     text = _clean(value, "a number")
     if grouped and _GROUPED.fullmatch(text):  # 73,856 or 16_777_216: how counts are written
         text = re.sub(r"[,_]", "", text)
@@ -109,6 +140,8 @@ def _nested(text: str) -> list:
         if result is not None:
             raise ParseError(f"unexpected {token!r} after the closing bracket of the array")
         if kind == "open":
+            if len(stack) >= MAX_DEPTH:
+                raise ParseError(f"brackets nested more than {MAX_DEPTH} deep: no answer here has that many dimensions")
             stack.append([])
         elif kind == "close":
             if not stack:
@@ -181,18 +214,54 @@ def _unwrap(text: str) -> str:
     return inner.strip() if "=" not in inner else text
 
 
+def _count_items(data) -> None:
+    """Refuse nested lists with more than MAX_ITEMS numbers or MAX_DEPTH levels, looking at no more than that."""
+    pending, seen = [(data, 0)], 0
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, np.ndarray):
+            seen += item.size
+        elif isinstance(item, list | tuple):
+            if depth >= MAX_DEPTH:
+                raise ParseError(f"expected an array of numbers, got lists nested more than {MAX_DEPTH} deep")
+            seen += not item
+            if seen + len(pending) + len(item) > MAX_ITEMS:  # each item still to look at holds a number or more
+                raise ParseError(f"expected an array of at most {MAX_ITEMS:,} numbers, got more")
+            pending.extend((child, depth + 1) for child in item)
+        else:
+            seen += 1
+        if seen > MAX_ITEMS:
+            raise ParseError(f"expected an array of at most {MAX_ITEMS:,} numbers, got more")
+
+
+def _given_array(value) -> np.ndarray:
+    """An array handed over from a notebook (a tensor, an ndarray, nested lists): finite real numbers only."""
+    data = value if isinstance(value, np.ndarray) else getattr(value, "data", value)  # a tensor's array
+    if isinstance(data, np.ndarray):
+        if data.size > MAX_ITEMS:
+            raise ParseError(f"expected an array of at most {MAX_ITEMS:,} numbers, got {data.size:,}")
+        if data.dtype.kind not in "biuf":
+            raise ParseError(f"expected an array of real numbers, got an array of dtype {data.dtype}")
+    else:
+        _count_items(data)
+    try:
+        array = np.asarray(data, dtype=np.float64)
+    except Exception as error:  # ragged lists, complex numbers, 10**400, an object whose __float__ raises
+        raise ParseError(
+            f"expected an array of numbers, got a {type(value).__name__} ({type(error).__name__}: {error})"
+        ) from None
+    if not np.all(np.isfinite(array)):
+        raise ParseError("expected finite numbers, got inf or nan in the array")
+    return array
+
+
 def parse_array(value) -> np.ndarray:
     """A float64 array from text (``[[1, 2], [3, 4]]``, numpy's printout, ``1 2; 3 4``) or an array-like.
 
     Tensors (anything with a numpy ``.data``) and nested lists of numbers are taken as they are.
     """
     if not isinstance(value, str):
-        data = getattr(value, "data", value)
-        try:
-            array = np.asarray(data, dtype=np.float64)
-        except (TypeError, ValueError) as error:
-            raise ParseError(f"expected an array of numbers, got a {type(value).__name__} ({error})") from None
-        return array
+        return _given_array(value)
     text = _unwrap(_clean(value, "an array"))
     if not text:
         raise ParseError("expected an array such as [[1, 2], [3, 4]], got an empty answer")
@@ -211,6 +280,8 @@ def parse_letters(value, count: int, what: str = "choice") -> list[int]:
     if isinstance(value, int) and not isinstance(value, bool):
         items = [value]
     elif isinstance(value, list | tuple):
+        if len(value) > 4 * count:  # each letter at most once, with room for repeats to be named
+            raise ParseError(f"expected {what} letters from a to {letters[-1]}, got {len(value):,} of them")
         items = list(value)
     else:
         text = _clean(value, f"{what} letters").lower()
@@ -227,7 +298,7 @@ def parse_letters(value, count: int, what: str = "choice") -> list[int]:
         elif isinstance(item, str) and item.strip().lower() in letters and len(item.strip()) == 1:
             index = letters.index(item.strip().lower())
         elif isinstance(item, str) and item.strip().isdigit():
-            index = int(item.strip()) - 1
+            index = _digits(item.strip(), f"{what} letters from a to {letters[-1]}", item) - 1
         else:
             raise ParseError(f"expected {what} letters from a to {letters[-1]}, got {_show(str(item))}")
         if not 0 <= index < count:
@@ -238,9 +309,9 @@ def parse_letters(value, count: int, what: str = "choice") -> list[int]:
 
 def parse_rating(value) -> int:
     """A self-rating 1..4 from ``again / hard / good / easy``, their first letters, or 1..4."""
-    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 4:
-        return value
-    text = _clean(str(value), "a rating").lower()
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and 1 <= value <= 4:
+        return int(value)
+    text = _clean(value, "a rating").lower()
     for number, word in enumerate(RATINGS, start=1):
         if text in (word, word[0], str(number)):
             return number
@@ -249,13 +320,12 @@ def parse_rating(value) -> int:
 
 def parse_line_number(value, lines: int) -> int:
     """A 1-based line number within ``lines`` lines, from text such as ``7`` or ``line 7``."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        number = value
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        number = int(value)
     else:
-        text = _clean(str(value), "a line number").lower().removeprefix("line").strip()
-        if not text.isdigit():
-            raise ParseError(f"expected a line number from 1 to {lines}, got {_show(str(value))}")
-        number = int(text)
+        text = _clean(value, "a line number")
+        text = text.lower().removeprefix("line").strip()
+        number = _digits(text, f"a line number from 1 to {lines}", value)
     if not 1 <= number <= lines:
         raise ParseError(f"expected a line number from 1 to {lines}, got {number}")
     return number

@@ -367,3 +367,51 @@ def test_review_with_nothing_due_says_when_the_next_review_is(home, demo_banks):
     unit = {"minute": 60, "minutes": 60, "hours": 3600, "days": 86400}[wait.group(2)]
     actual = (due - datetime.now(UTC)).total_seconds()
     assert abs(int(wait.group(1)) * unit - actual) <= unit / 2 + 5, f"said {wait.group(0)}; it is due in {actual:.0f} s"
+
+
+# ----------------------------------------------------------------------------- bad arguments (issue 14, item 9)
+
+BAD_ARGUMENTS = [
+    (["quiz", "-n", "0"], "argument -n: expected at least 1 question, got 0"),
+    (["quiz", "-n", "-5"], "argument -n: expected at least 1 question, got -5"),
+    (["review", "-n", "many"], "argument -n: expected a whole number of questions such as 5, got 'many'"),
+    (["mock", "--minutes", "nan"], "argument --minutes: expected a finite number of minutes > 0, got 'nan'"),
+    (["mock", "--minutes", "inf"], "argument --minutes: expected a finite number of minutes > 0, got 'inf'"),
+    (["mock", "--minutes", "0"], "argument --minutes: expected a finite number of minutes > 0, got '0'"),
+    (["validate", "--seeds", "-1"], "argument --seeds: expected at least 1 seed per generator, got -1"),
+    (["quiz", "--seed", "-1"], "argument --seed: expected a seed >= 0, got -1"),
+    (["quiz", "--bogus"], "unknown option: --bogus"),
+    (["stats", "--verbose"], "unknown option: --verbose"),
+    (["export", "{missing}/progress.json"], "the folder {missing} does not exist"),
+    (["export", "{tmp}"], "{tmp} is a folder; give a file name"),
+    (["import", "{missing}/progress.json"], "no file {missing}/progress.json"),
+    (["import", "{tmp}"], "{tmp} is a folder"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), BAD_ARGUMENTS, ids=lambda v: " ".join(v) if isinstance(v, list) else "")
+def test_a_bad_argument_is_one_line_and_a_non_zero_exit(argv, message, home, tmp_path, capsys):
+    names = {"missing": str(tmp_path / "no" / "such"), "tmp": str(tmp_path)}
+    argv = [a.format(**names) for a in argv]
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    err = capsys.readouterr().err
+    assert done.value.code == 2
+    assert message.format(**names) in err
+    assert err.count("\n") == 1 and "usage:" not in err and "Traceback" not in err
+    assert not (tmp_path / "no").exists()
+
+
+def test_a_closed_pipe_ends_the_quiz_without_a_traceback(home, child_env, python, demo_banks):
+    """`bpcore quiz | head -1`: the reader leaves; the quiz stops quietly, non-zero, with what was saved kept."""
+    command = [python, "-m", "bpcore.quiz.cli", "--banks", str(demo_banks), "quiz"]
+    child = subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env
+    )
+    child.stdout.readline()  # the first line, as `head -1` reads it, then the reader goes away
+    child.stdout.close()
+    _, err = child.communicate(b"\n" * 20, timeout=60)
+    err = err.decode()
+    assert child.returncode == 141, err
+    assert "Traceback" not in err and "BrokenPipeError" not in err
+    assert "the output was closed" in err
