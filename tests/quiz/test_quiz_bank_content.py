@@ -77,3 +77,22 @@ def test_bank_meets_the_content_targets(bank):
     assert len({q.generator for q in bank.questions if q.generator}) >= 25
     assert set(functions.REFERENCES) <= {q.spec.get("reference") for q in bank.questions}
     assert set(bughunts.SPECIMENS) <= {q.spec.get("specimen") for q in bank.questions}
+
+
+def _length_rank_of_key(question) -> int:
+    """1 when the right choice is the longest (ties count as longest), 2 for the second longest, and so on."""
+    choices = question.spec["choices"]
+    key = len(choices["abcdefghijklmnopqrstuvwxyz".index(question.spec["answer"])])
+    return 1 + sum(len(choice) > key for choice in choices)
+
+
+def test_no_choice_length_gives_the_answer_away(bank):
+    # Choices are shuffled when shown, so position tells nothing (tests/quiz/test_quiz_shuffle.py); length is
+    # the tell left. Picking the longest choice must not pay, nor picking any other length rank.
+    singles = [q for q in bank.questions if q.kind == "single"]
+    ranks = Counter(_length_rank_of_key(q) for q in singles)
+    longest = [q.id for q in singles if _length_rank_of_key(q) == 1]
+    assert len(singles) >= 60
+    assert len(longest) <= 0.35 * len(singles), f"the key is the longest choice in {len(longest)}: {longest}"
+    for rank, count in sorted(ranks.items()):
+        assert count <= 0.40 * len(singles), f"the key is length rank {rank} in {count} of {len(singles)}: {ranks}"
