@@ -478,6 +478,20 @@ def test_eight_processes_opening_a_brand_new_store_at_once_all_succeed(tmp_path,
             assert store.count() == crowd and store.integrity() == "ok"
 
 
+def test_opening_a_new_store_waits_for_a_lock_instead_of_failing_at_once(tmp_path):
+    """``PRAGMA journal_mode=WAL`` returns "database is locked" at once, without the busy timeout."""
+    import threading
+
+    path = tmp_path / "progress.db"
+    creator = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    creator.execute("BEGIN IMMEDIATE")  # another process is half-way through creating the file
+    threading.Timer(0.3, lambda: creator.execute("COMMIT")).start()
+    with Store(path, timeout=10) as store:
+        store.record_attempt("q", 1, "x", 1.0, mode="test")
+        assert store.count() == 1
+    creator.close()
+
+
 # ----------------------------------------------------------------------------- 7. export snapshot, other files
 
 
