@@ -175,6 +175,11 @@ def _text(value) -> bool:
     return True
 
 
+def _is_uid(value) -> bool:
+    """A uid as this store makes them (32 hex digits): a damaged one is not salvaged as if it were another attempt."""
+    return isinstance(value, str) and len(value) == 32 and all(c in "0123456789abcdef" for c in value)
+
+
 def _time(value, *, future_ok: bool) -> datetime | str:
     """The parsed time, or what is wrong with ``value``."""
     if not isinstance(value, str):
@@ -331,7 +336,7 @@ def _readable_rows(path: Path) -> tuple[list[dict], list[dict], int]:
             except (UnicodeDecodeError, ValueError, TypeError):
                 lost += 1
                 continue
-            if _attempt_problem(row, future_ok=True):
+            if _attempt_problem(row, future_ok=True) or not _is_uid(row["uid"]):
                 lost += 1
             else:
                 attempts.append(row)
