@@ -261,11 +261,14 @@ def _check_stored(conn: sqlite3.Connection) -> None:
     would make every later read fail, so it is looked for here, before anything else uses the file.
     """
     try:
-        for row in conn.execute("SELECT id, answer, at, typeof(score), typeof(seed) FROM attempts"):
-            json.loads(row[1])
-            datetime.fromisoformat(row[2])
-            if row[3] not in ("real", "integer") or row[4] != "integer":
-                raise ValueError(f"attempt {row[0]} has a score of type {row[3]} and a seed of type {row[4]}")
+        bad = conn.execute(
+            "SELECT id FROM attempts WHERE NOT json_valid(answer) OR typeof(score) NOT IN ('real', 'integer') "
+            "OR typeof(seed) != 'integer' LIMIT 1"
+        ).fetchone()
+        if bad is not None:
+            raise ValueError(f"attempt {bad[0]} has broken JSON or a value of the wrong type")
+        for row in conn.execute("SELECT uid, question_id, answer, mode, at FROM attempts"):  # decodes every text
+            datetime.fromisoformat(row[4])
         for row in conn.execute("SELECT question_id, card, due, updated FROM review_state"):
             if not isinstance(json.loads(row[1]), dict):
                 raise ValueError(f"the review state of {row[0]} is not a card")

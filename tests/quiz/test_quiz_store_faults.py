@@ -529,3 +529,17 @@ def test_another_programs_sqlite_file_is_not_written_to(home):
         assert "not a bpcore progress file" in store.notice
     (kept,) = home.glob("progress.db.damaged-*")
     assert kept.read_bytes() == before  # not even switched to WAL
+
+
+def test_a_write_that_fails_under_the_widget_is_shown_as_not_saved(bank, store):
+    from bpcore.quiz.widget import QuizWidget
+
+    w = QuizWidget([bank.get("chain-rule-composite")], store=store, seed=7)
+    w.fields["choice"].value = w.instance.letter(w.instance.key)
+    store._conn.execute("PRAGMA query_only = 1")  # the file cannot be written when the answer comes
+    w.submit_button.click()
+    assert "Not saved: the progress file" in w.errors.value and "Your answer was not saved" in w.errors.value
+    assert store.count() == 0
+    store._conn.execute("PRAGMA query_only = 0")
+    w.submit_button.click()  # writable again: the same click saves it
+    assert store.count() == 1 and w.errors.value == ""
