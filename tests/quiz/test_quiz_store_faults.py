@@ -8,6 +8,7 @@ injected where the store looks (``_open_fd``, the folder probe, a read-only conn
 
 import copy
 import errno
+import io
 import json
 import os
 import random
@@ -543,3 +544,44 @@ def test_a_write_that_fails_under_the_widget_is_shown_as_not_saved(bank, store):
     store._conn.execute("PRAGMA query_only = 0")
     w.submit_button.click()  # writable again: the same click saves it
     assert store.count() == 1 and w.errors.value == ""
+
+
+NUMERIC_BANK = """
+topic = "demo"
+title = "Demo topic"
+
+[[question]]
+id = "demo-number"
+level = "basic"
+kind = "numeric"
+prompt = "What is three quarters?"
+answer = "3/4"
+hints = ["3 divided by 4"]
+explanation = "3/4 = 0.75."
+notebook = "notebooks/00_start_here.ipynb"
+tags = []
+"""
+
+
+def test_an_answer_the_cli_could_not_save_is_one_line_and_exit_2(home, write_bank, monkeypatch, capsys):
+    from bpcore.quiz.cli import Terminal
+
+    banks = write_bank("demo.toml", NUMERIC_BANK)
+    start = Store._start
+
+    def then_read_only(self):  # the file cannot be written after the store was opened, before the answer
+        start(self)
+        self._conn.execute("PRAGMA query_only = 1")
+
+    monkeypatch.setattr(Store, "_start", then_read_only)
+    keys = iter(["0.75"])
+
+    def read(prompt):
+        return next(keys)
+
+    code = main(["--banks", str(banks), "quiz"], Terminal(read=read, out=io.StringIO()))
+    line = no_traceback(capsys, code)
+    assert "Not saved: the progress file" in line and "read-only" in line
+    monkeypatch.setattr(Store, "_start", start)
+    with Store() as store:
+        assert store.count() == 0 and store.integrity() == "ok"
