@@ -282,6 +282,13 @@ def cmd_validate(args, term: Terminal) -> int:
 def cmd_export(args, term: Terminal) -> int:
     counts = _store(term).export_json(args.file)
     term.say(f"Exported {counts['attempts']} attempts and {counts['review_state']} review states to {args.file}.")
+    if counts.get("unreadable"):
+        print(
+            f"bpcore: the progress file is damaged: {counts['unreadable']} rows could not be read and are not in "
+            "the export. Everything that could be read is.",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

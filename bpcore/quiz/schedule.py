@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 
-from fsrs import Card, Rating, Scheduler
+from fsrs import Card, Rating, Scheduler, State
 
 SCHEDULER = Scheduler(enable_fuzzing=False)
 FAST_SECONDS = {"basic": 20.0, "intermediate": 60.0, "advanced": 120.0}  # a question may set its own
@@ -116,3 +116,47 @@ def describe_next(due_iso: str, at: datetime | None = None) -> str:
     at = at or datetime.now(UTC)
     due = datetime.fromisoformat(due_iso)
     return f"on {due.astimezone():%Y-%m-%d at %H:%M} (in {how_long((due - at).total_seconds())})"
+
+
+def _aware_time(value) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return at if at.tzinfo is not None else None
+
+
+def card_problem(card) -> str | None:
+    """None if ``card`` is a card dict FSRS can schedule, else what is wrong with it (for import checks)."""
+    if not isinstance(card, dict):
+        return f"expected an FSRS card (an object with {', '.join(Card(card_id=1).to_dict())}), got {card!r:.60}"
+    missing = [key for key in Card(card_id=1).to_dict() if key not in card]
+    if missing:
+        return f"the FSRS card is missing {', '.join(missing)}"
+    if not isinstance(card["card_id"], int) or isinstance(card["card_id"], bool) or card["card_id"] < 0:
+        return f"the card's card_id is {card['card_id']!r:.60}, expected a whole number >= 0"
+    if card["state"] not in [int(s) for s in State] or isinstance(card["state"], bool):
+        return f"the card's state is {card['state']!r:.60}, expected one of {[int(s) for s in State]}"
+    if card["step"] is not None and (
+        not isinstance(card["step"], int) or isinstance(card["step"], bool) or card["step"] < 0
+    ):
+        return f"the card's step is {card['step']!r:.60}, expected a whole number >= 0 or null"
+    for key, low, high in (("stability", 0.0, 1e6), ("difficulty", 1.0, 10.0)):
+        value = card[key]
+        if value is None:
+            continue
+        if not isinstance(value, int | float) or isinstance(value, bool) or not low <= value <= high:
+            return f"the card's {key} is {value!r:.60}, expected null or a number from {low:g} to {high:g}"
+    if _aware_time(card["due"]) is None:
+        return f"the card's due is {card['due']!r:.60}, expected an ISO 8601 time with a time zone"
+    if card["last_review"] is not None and _aware_time(card["last_review"]) is None:
+        return f"the card's last_review is {card['last_review']!r:.60}, expected null or an ISO 8601 time with a zone"
+    try:  # what the scheduler itself makes of it: what `bpcore quiz` and `stats` will do with it
+        parsed = Card.from_dict(card)
+        SCHEDULER.get_card_retrievability(parsed, current_datetime=datetime.now(UTC))
+        SCHEDULER.review_card(Card.from_dict(card), Rating.Good, review_datetime=datetime.now(UTC))
+    except Exception as error:  # any failure here means the card is unusable
+        return f"FSRS cannot use the card: {type(error).__name__}: {error}"
+    return None

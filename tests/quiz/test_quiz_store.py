@@ -205,7 +205,10 @@ def test_a_newer_schema_is_refused_not_replaced(home):
 
 
 def test_export_and_import_merge_without_duplicates(tmp_path, store):
-    record(store, question_id="a", review=lambda old: {"card": {"v": 1}, "due": "2030-01-01"})
+    from bpcore.quiz import schedule
+
+    card = schedule.review(None, "a", 3)
+    record(store, question_id="a", review=lambda old: card)
     record(store, question_id="b", seed=7)
     exported = tmp_path / "progress.json"
     assert store.export_json(exported) == {"attempts": 2, "review_state": 1}
@@ -217,7 +220,7 @@ def test_export_and_import_merge_without_duplicates(tmp_path, store):
         assert other.import_json(exported) == {"attempts": 2, "review_state": 1}
         assert other.import_json(exported) == {"attempts": 0, "review_state": 0}  # idempotent
         assert sorted(a["question_id"] for a in other.attempts()) == ["a", "b", "c"]
-        assert other.review_state("a")["card"] == {"v": 1}
+        assert other.review_state("a")["card"] == card["card"]
 
 
 @pytest.mark.parametrize(
