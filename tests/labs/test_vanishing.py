@@ -103,3 +103,15 @@ def test_gradient_gain_marks_the_edge_of_chaos():
     assert vanishing.tanh_gradient_gain(0.5)[1] < 0.6
     assert abs(vanishing.tanh_gradient_gain(1.0)[1] - 1) < 0.01
     assert vanishing.tanh_gradient_gain(4.0)[1] > 1.1
+
+
+def test_rho_to_the_t_is_exact_only_for_a_scaled_orthogonal_matrix():
+    """A random matrix scaled to spectral radius 1 neither keeps the norm at 1 step by step nor drifts away:
+    its singular values spread around 1, so the norm moves first and then settles (growth rate 1)."""
+    for seed in range(5):
+        W = vanishing.random_with_spectral_radius(16, 1.0, seed=seed)
+        assert np.max(np.abs(np.linalg.eigvals(W))) == pytest.approx(1.0, rel=1e-12)
+        assert np.linalg.norm(W, 2) > 1.2, "a random matrix's largest singular value exceeds its spectral radius"
+        norms = vanishing.linear_rnn_gradient_norms(W, 400)
+        assert np.max(np.abs(norms[1:21] - 1)) > 0.1, f"seed {seed}: norms stay at 1, expected them to move"
+        assert norms[400] ** (1 / 400) == pytest.approx(1.0, abs=0.01), f"seed {seed}: long-run growth rate not 1"
