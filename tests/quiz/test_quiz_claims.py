@@ -174,3 +174,30 @@ def test_ve_texts_no_longer_promise_a_factor_of_exactly_one_or_a_gradient_that_c
     assert "exactly 1 (residuals, the LSTM cell)" not in explain and "f_t" in explain
     clipping = bank.get("training-clipping").spec["answer"]
     assert "or truncated BPTT" not in clipping and "**cuts** the gradient" in clipping
+
+
+def test_opt_local_minima_random_probes_miss_a_saddle_that_the_smallest_eigenvalue_finds(bank):
+    """A saddle with 10 downhill directions out of 1000: random probes curve upwards, Lanczos sees the negative one."""
+    rng = np.random.default_rng(0)
+    eigenvalues = np.concatenate([np.full(10, -1.0), rng.uniform(0.5, 2.0, 990)])
+    basis, _ = np.linalg.qr(rng.standard_normal((1000, 1000)))
+    H = basis @ np.diag(eigenvalues) @ basis.T
+    probes = rng.standard_normal((200, 1000))
+    probes /= np.linalg.norm(probes, axis=1, keepdims=True)
+    curvature = np.einsum("ij,jk,ik->i", probes, H, probes)
+    assert np.all(curvature > 0), "every random probe should curve upwards at this saddle"
+    # Lanczos with Hessian-vector products only (H @ v), 60 steps, full reorthogonalisation (twice, for stability)
+    v = rng.standard_normal(1000)
+    Q, alphas, betas = [v / np.linalg.norm(v)], [], []
+    for j in range(60):
+        w = H @ Q[j]
+        alphas.append(Q[j] @ w)
+        for _ in range(2):
+            w = w - np.array(Q).T @ (np.array(Q) @ w)
+        betas.append(np.linalg.norm(w))
+        Q.append(w / betas[-1])
+    T = np.diag(alphas) + np.diag(betas[:-1], 1) + np.diag(betas[:-1], -1)
+    assert np.linalg.eigvalsh(T).min() == pytest.approx(-1.0, abs=1e-6)
+    answer = bank.get("opt-local-minima-flashcard").spec["answer"]
+    assert "**smallest** Hessian eigenvalue" in answer and "Lanczos" in answer
+    assert "random directions points to a genuine minimum" not in answer
