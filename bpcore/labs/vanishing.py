@@ -15,8 +15,8 @@ first-layer gradient vanishes under every initialisation; matched initialisation
 He for ReLU) keeps it alive; large weights make it explode; BatchNorm and residual blocks rescue a
 deep sigmoid net; the per-layer profile equals a plain backward; clipping by norm keeps the
 gradient's direction and clipping by value does not; in a linear RNN the gradient t steps back is
-rho^t exactly when the recurrent matrix is rho times an orthogonal one, and only on average for
-a random matrix of the same spectral radius (:func:`linear_rnn_gradient_norms`,
+rho^t exactly when the recurrent matrix is rho times an orthogonal one, and only in its long-run
+growth rate for a random matrix of the same spectral radius (:func:`linear_rnn_gradient_norms`,
 :func:`random_with_spectral_radius`); a wide tanh network with N(0, 1) weights saturates and still
 explodes, by the factor :func:`tanh_gradient_gain` per layer.
 """

@@ -44,6 +44,17 @@ def test_init_too_large_key_says_the_gradients_explode(bank):
     assert vanishing_choices and key not in vanishing_choices
 
 
+def test_init_too_large_exact_zero_slopes_are_a_minority_in_float64(bank):
+    """The 'exactly zero' distractor's why: slopes round to 0 only beyond |z| ~ 19, some 40% of units."""
+    q_star, _ = vanishing.tanh_gradient_gain(512.0)
+    z = np.sqrt(q_star) * np.random.default_rng(0).standard_normal(200_000)
+    zero = 1 - np.tanh(z) ** 2 == 0
+    assert 18.5 < np.abs(z[zero]).min() < 19.5 and 0.35 < zero.mean() < 0.45
+    q = bank.get("init-too-large")
+    (why,) = [w for c, w in zip(q.spec["choices"], q.spec["why"], strict=True) if c.startswith("Exactly zero")]
+    assert "about 19" in why and "40%" in why
+
+
 def test_training_accumulate_second_backward_runs_in_bpcore_and_text_says_pytorch_needs_retain_graph(bank):
     q = bank.get("training-accumulate")
     w = bp.tensor(3.0, requires_grad=True)
