@@ -15,7 +15,10 @@ first-layer gradient vanishes under every initialisation; matched initialisation
 He for ReLU) keeps it alive; large weights make it explode; BatchNorm and residual blocks rescue a
 deep sigmoid net; the per-layer profile equals a plain backward; clipping by norm keeps the
 gradient's direction and clipping by value does not; in a linear RNN the gradient t steps back is
-rho^t exactly (:func:`linear_rnn_gradient_norms`, rho the spectral radius of the recurrent matrix).
+rho^t exactly when the recurrent matrix is rho times an orthogonal one, and only in its long-run
+growth rate for a random matrix of the same spectral radius (:func:`linear_rnn_gradient_norms`,
+:func:`random_with_spectral_radius`); a wide tanh network with N(0, 1) weights saturates and still
+explodes, by the factor :func:`tanh_gradient_gain` per layer.
 """
 
 from __future__ import annotations
@@ -155,3 +158,35 @@ def linear_rnn_gradient_norms(W, steps: int, seed: int = 0) -> np.ndarray:
         v = W.T @ v
         norms.append(float(np.linalg.norm(v)))
     return np.array(norms)
+
+
+def random_with_spectral_radius(n: int, rho: float, seed: int = 0) -> np.ndarray:
+    """An n x n Gaussian matrix rescaled so its largest |eigenvalue| is exactly ``rho``.
+
+    Unlike ``rho * Q`` with Q orthogonal (every singular value equal to rho), its singular values
+    spread around rho: powers of it only approach rho^t in growth rate, not term by term.
+    """
+    W = np.random.default_rng(seed).standard_normal((n, n))
+    return W * (rho / np.max(np.abs(np.linalg.eigvals(W))))
+
+
+def tanh_gradient_gain(weight_var: float, points: int = 200_001) -> tuple[float, float]:
+    """Mean-field (q*, chi) of a wide tanh layer with weights N(0, weight_var / fan_in) and no bias.
+
+    q* is the fixed point of q = weight_var * E[tanh(z)^2], z ~ N(0, q): the pre-activations' variance
+    deep in the network. chi = weight_var * E[tanh'(z)^2] at q* is the factor by which one layer
+    multiplies the squared gradient norm on the way back (Poole et al. 2016, Schoenholz et al. 2017):
+    chi < 1 vanishes (ordered phase), chi > 1 explodes (chaotic phase), chi = 1 is the edge of chaos.
+    The expectations are integrals against the normal density on a fixed grid: no sampling, same
+    numbers on every machine.
+    """
+    u = np.linspace(-12.0, 12.0, points)  # z = sqrt(q) u, u ~ N(0, 1)
+    weights = np.exp(-0.5 * u**2) / np.sqrt(2 * np.pi) * (u[1] - u[0])
+    q = weight_var
+    for _ in range(200):
+        q_next = weight_var * float(np.sum(weights * np.tanh(np.sqrt(q) * u) ** 2))
+        if abs(q_next - q) <= 1e-12 * max(q, 1e-300):
+            break
+        q = q_next
+    slope = 1 - np.tanh(np.sqrt(q) * u) ** 2
+    return q, weight_var * float(np.sum(weights * slope**2))

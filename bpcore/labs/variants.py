@@ -3,11 +3,14 @@
 * :func:`compare_variants` trains the same initial model with each variant for the same number of
   samples seen, with one learning rate: the only difference is how many samples each update sees.
 * :func:`gradient_noise` measures E||g_B - g||^2 against the batch size B: a mini-batch gradient is
-  a mean of B per-sample gradients, so its variance falls like 1/B (slope -1 on log-log axes).
+  a mean of B per-sample gradients, so its variance falls like 1/B (slope -1 on log-log axes) and its
+  standard deviation like 1/sqrt(B).
 
 Claims the tests prove on these numbers (tests/labs/test_variants.py): each variant makes the number
-of updates its definition says; online learning touches each sample once; the measured noise
-follows the 1/B law. The variants themselves (``fit(variant=...)``, ``online``) are engine: :mod:`bpcore.train`.
+of updates its definition says; online learning makes one update per arrival, and the demo stream
+(:func:`online_stream_order`) brings each training sample exactly ``epochs`` times; the measured noise
+follows the 1/B law in variance, so its standard deviation falls like 1/sqrt(B). The variants
+themselves (``fit(variant=...)``, ``online``) are engine: :mod:`bpcore.train`.
 """
 
 from __future__ import annotations
@@ -56,11 +59,20 @@ def compare_variants(
         )
         runs[variant] = VariantRun(history, evaluate(model, cross_entropy, data.X_test, data.y_test)["accuracy"])
     model = make_model()
-    order = np.random.default_rng(seed).permutation(np.tile(np.arange(len(data.X_train)), epochs))
-    stream = ((data.X_train[i], data.y_train[i]) for i in order)
+    stream = ((data.X_train[i], data.y_train[i]) for i in online_stream_order(len(data.X_train), epochs, seed))
     history = online(model, cross_entropy, SGD(model.parameters(), lr=lr), stream)
     runs["online"] = VariantRun(history, evaluate(model, cross_entropy, data.X_test, data.y_test)["accuracy"])
     return runs
+
+
+def online_stream_order(n: int, passes: int, seed: int = 0) -> np.ndarray:
+    """The indices the demo's online stream delivers: ``passes`` copies of ``range(n)`` in one shuffled order.
+
+    So that online learning sees as many samples as the other variants, the demo stream repeats the
+    training set: each sample arrives ``passes`` times, each arrival one update, never revisited. A
+    real stream would bring ``passes * n`` new samples instead.
+    """
+    return np.random.default_rng(seed).permutation(np.tile(np.arange(n), passes))
 
 
 @dataclass

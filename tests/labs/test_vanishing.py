@@ -78,3 +78,40 @@ def test_a_linear_rnn_gradient_t_steps_back_is_rho_to_the_t():
     for rho in (0.8, 1.2):
         norms = vanishing.linear_rnn_gradient_norms(rho * Q, 30)
         np.testing.assert_allclose(norms, rho ** np.arange(31), rtol=1e-10)
+
+
+def test_wide_tanh_with_unit_variance_weights_saturates_yet_explodes():
+    """N(0, 1) weights at width 512: the units saturate, and the gradient still grows going back,
+    by the mean-field factor chi = 512 E[tanh'(z)^2] (about 12) per layer in squared norm."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((64, 512)), rng.integers(0, 10, 64)
+    model = vanishing.deep_mlp(10, width=512, activation="tanh", init="large", in_features=512)
+    profile = vanishing.depth_profile(model, X, y, F.cross_entropy)
+    q, chi = vanishing.tanh_gradient_gain(512.0)
+    assert 20 < np.sqrt(q) < 23, f"pre-activation std {np.sqrt(q):.3g}, expected about 22"
+    assert 11 < chi < 14, f"chi = {chi:.3g}, expected about 12"
+    assert profile.activation_std.min() > 0.95, f"expected saturated tanh outputs, std {profile.activation_std.min()}"
+    g = profile.activation_grad_norms
+    per_layer = (g[:-1] / g[1:]) ** 2  # squared-norm gain of each block, going back
+    assert np.all(per_layer > 1), f"every block should amplify the gradient going back, got {per_layer}"
+    assert abs(np.median(per_layer) / chi - 1) < 0.2, f"median gain {np.median(per_layer):.3g} against chi {chi:.3g}"
+    assert profile.ratio > 1e3, f"first/last gradient ratio {profile.ratio:.3g}: expected an explosion (> 1e3)"
+
+
+def test_gradient_gain_marks_the_edge_of_chaos():
+    """Xavier's Var(W) = 1/fan_in (weight_var 1) sits at chi = 1; smaller vanishes, larger explodes."""
+    assert vanishing.tanh_gradient_gain(0.5)[1] < 0.6
+    assert abs(vanishing.tanh_gradient_gain(1.0)[1] - 1) < 0.01
+    assert vanishing.tanh_gradient_gain(4.0)[1] > 1.1
+
+
+def test_rho_to_the_t_is_exact_only_for_a_scaled_orthogonal_matrix():
+    """A random matrix scaled to spectral radius 1 neither keeps the norm at 1 step by step nor drifts away:
+    its singular values spread around 1, so the norm moves first and then settles (growth rate 1)."""
+    for seed in range(5):
+        W = vanishing.random_with_spectral_radius(16, 1.0, seed=seed)
+        assert np.max(np.abs(np.linalg.eigvals(W))) == pytest.approx(1.0, rel=1e-12)
+        assert np.linalg.norm(W, 2) > 1.2, "a random matrix's largest singular value exceeds its spectral radius"
+        norms = vanishing.linear_rnn_gradient_norms(W, 400)
+        assert np.max(np.abs(norms[1:21] - 1)) > 0.1, f"seed {seed}: norms stay at 1, expected them to move"
+        assert norms[400] ** (1 / 400) == pytest.approx(1.0, abs=0.01), f"seed {seed}: long-run growth rate not 1"

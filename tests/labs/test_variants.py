@@ -1,5 +1,6 @@
 """Notebook 03's lab: each training variant as defined, and mini-batch gradient noise that follows 1/B."""
 
+import numpy as np
 import pytest
 
 import bpcore as bp
@@ -34,3 +35,18 @@ def test_minibatch_gradient_variance_follows_one_over_b():
 def small_classifier_for(d):
     bp.manual_seed(0)
     return bp.nn.Sequential(bp.nn.Linear(d.n_features, 32), bp.nn.ReLU(), bp.nn.Linear(32, d.classes))
+
+
+def test_demo_online_stream_brings_each_sample_exactly_as_many_times_as_the_passes():
+    order = variants.online_stream_order(1347, 3, seed=0)
+    assert len(order) == 3 * 1347
+    counts = np.bincount(order, minlength=1347)
+    assert counts.min() == counts.max() == 3, f"each sample should arrive 3 times, got {counts.min()}..{counts.max()}"
+    assert not np.array_equal(order[:1347], np.arange(1347))  # shuffled, not three sorted passes
+
+
+def test_gradient_noise_std_falls_like_one_over_sqrt_b():
+    d = bp.data.digits()
+    noise = variants.gradient_noise(small_classifier_for(d), F.cross_entropy, d.X_train, d.y_train, [4, 64], draws=60)
+    std_ratio = np.sqrt(noise.variance[0] / noise.variance[1])  # 16 times the batch
+    assert std_ratio == pytest.approx(4, rel=0.25), f"std fell {std_ratio:.3g}x for 16x the batch; 1/sqrt(B) says 4"

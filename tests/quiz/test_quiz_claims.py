@@ -1,0 +1,214 @@
+"""Claims the bank's texts make that a computation can settle, each computed with the engine here.
+
+A wrong key or an explanation that teaches something false is the worst bug a quiz can have; where a
+question states a number or a rule, the test below recomputes it and checks the text says the same.
+"""
+
+import numpy as np
+import pytest
+
+import bpcore as bp
+from bpcore.labs import vanishing
+from bpcore.nn.conv import conv2d
+from bpcore.quiz.bank import load_banks
+from bpcore.quiz.generators import GENERATORS
+
+F = bp.nn.functional
+
+
+@pytest.fixture(scope="module")
+def bank():
+    return load_banks()
+
+
+def key_text(question) -> str:
+    return question.spec["choices"]["abcdefghij".index(question.spec["answer"])]
+
+
+def texts(question) -> str:
+    """Everything a learner can read about a question, in one string."""
+    spec = question.spec
+    parts = [question.prompt, question.explanation, *question.hints, *spec.get("choices", []), *spec.get("why", [])]
+    if question.kind == "flashcard":
+        parts.append(spec["answer"])
+    return "\n".join(parts)
+
+
+def test_init_too_large_key_says_the_gradients_explode(bank):
+    q = bank.get("init-too-large")
+    _, chi = vanishing.tanh_gradient_gain(512.0)
+    key = key_text(q)
+    assert key.startswith("Huge") and f"about {chi:.0f} times" in key, key
+    assert "explodes" in q.explanation and f"{chi:.0f}" in q.explanation
+    vanishing_choices = [c for c in q.spec["choices"] if c.startswith("Tiny")]
+    assert vanishing_choices and key not in vanishing_choices
+
+
+def test_init_too_large_exact_zero_slopes_are_a_minority_in_float64(bank):
+    """The 'exactly zero' distractor's why: slopes round to 0 only beyond |z| ~ 19, some 40% of units."""
+    q_star, _ = vanishing.tanh_gradient_gain(512.0)
+    z = np.sqrt(q_star) * np.random.default_rng(0).standard_normal(200_000)
+    zero = 1 - np.tanh(z) ** 2 == 0
+    assert 18.5 < np.abs(z[zero]).min() < 19.5 and 0.35 < zero.mean() < 0.45
+    q = bank.get("init-too-large")
+    (why,) = [w for c, w in zip(q.spec["choices"], q.spec["why"], strict=True) if c.startswith("Exactly zero")]
+    assert "about 19" in why and "40%" in why
+
+
+def test_training_accumulate_second_backward_runs_in_bpcore_and_text_says_pytorch_needs_retain_graph(bank):
+    q = bank.get("training-accumulate")
+    w = bp.tensor(3.0, requires_grad=True)
+    loss = w * w
+    loss.backward()
+    loss.backward()  # bpcore keeps the graph: no error
+    assert float(w.grad) == q.spec["answer"] == 12
+    assert "retain_graph=True" in q.explanation and "RuntimeError" in q.explanation
+    assert "keeps the graph" in q.prompt
+
+
+def test_loss_multilabel_softmax_gradient_with_two_true_tags_is_2p_minus_y(bank):
+    rng = np.random.default_rng(0)
+    y = np.array([[1.0, 1.0, 0.0, 0.0]])
+    for _ in range(5):
+        z = bp.tensor(rng.standard_normal((1, 4)), requires_grad=True)
+        F.cross_entropy(z, y, reduction="sum").backward()
+        p = np.exp(z.data) / np.exp(z.data).sum()
+        np.testing.assert_allclose(z.grad, 2 * p - y, atol=1e-12)
+        assert not np.allclose(z.grad, p - y)
+    # the gradient vanishes at p = y / 2: the two true tags stop at 0.5 each
+    z = bp.tensor(np.array([[0.0, 0.0, -40.0, -40.0]]), requires_grad=True)
+    F.cross_entropy(z, y, reduction="sum").backward()
+    assert np.abs(z.grad).max() < 1e-15
+    text = texts(bank.get("loss-multilabel"))
+    assert "2p - y" in text and "p = y/2" in text
+
+
+def test_opt_code_momentum_steady_step_is_ten_times_plain_sgd(bank):
+    w = bp.tensor(np.zeros(1), requires_grad=True)
+    sgd = bp.optim.SGD([w], lr=0.1, momentum=0.9)
+    g, before = np.array([2.0]), None
+    for _ in range(300):
+        before = w.data.copy()
+        w.grad = g.copy()
+        sgd.step()
+    step = before - w.data
+    np.testing.assert_allclose(step / (0.1 * g), 1 / (1 - 0.9), rtol=1e-9)
+    np.testing.assert_allclose(step, 0.1 * g / (1 - 0.9), rtol=1e-9)  # lr/(1 - mu) = 1 times the gradient
+    assert "= 10$ times the plain-SGD step" in bank.get("opt-code-momentum").explanation
+
+
+def test_rnn_lstm_gating_gru_update_gate_keeps_the_old_state_as_the_package_defines_it(bank):
+    hidden = 3
+    cell = bp.nn.GRUCell(2, hidden)
+    rng = np.random.default_rng(0)
+    x, h = rng.standard_normal((4, 2)), rng.standard_normal((4, hidden))
+    bias_hh = cell.bias_hh.data
+    bias_hh[hidden : 2 * hidden] = 50.0  # z = sigma(...) ~ 1
+    np.testing.assert_allclose(cell(bp.tensor(x), bp.tensor(h)).data, h, atol=1e-12)
+    bias_hh[hidden : 2 * hidden] = -50.0  # z ~ 0: the new state is the candidate n, not h
+    assert not np.allclose(cell(bp.tensor(x), bp.tensor(h)).data, h, atol=1e-3)
+    answer = bank.get("rnn-lstm-gating").spec["answer"]
+    assert "h_t = (1 - z_t) \\odot n_t + z_t \\odot h_{t-1}" in answer, answer
+
+
+def test_gc_kinks_straddling_relu_corner_gives_a_large_error_that_gradcheck_does_not_call_a_kink(bank):
+    w = bp.tensor(np.array([3e-7]), requires_grad=True)  # pre-activation w * 1 = 3e-7, inside eps = 1e-6
+    report = bp.gradcheck(lambda t: F.relu(t), w, eps=1e-6)
+    assert not report and report.inputs[0].max_rel_err > 0.1
+    np.testing.assert_allclose(report.inputs[0].analytic, [1.0])  # the analytic slope is right
+    assert "kink" not in str(report).replace("suspicious unless a kink", "")
+    explanation = bank.get("gc-kinks").explanation
+    assert "does **not** detect" in explanation and "flags kinks" not in explanation
+
+
+def test_gradcheck_verdict_default_eps_is_accurate_and_a_bad_eps_gives_1e_3(bank):
+    x = np.random.default_rng(0).standard_normal(8)
+    sweep = bp.step_size_sweep(lambda t: (3 * t).sigmoid() * t.tanh() * 10, x, [1e-1, 1e-6, 1e-13])
+    assert sweep.rel_err[1] < 1e-7, sweep.rel_err
+    assert sweep.rel_err[0] > 1e-3 and sweep.rel_err[2] > 1e-3, sweep.rel_err
+    q = bank.get("chain-rule-gradcheck-verdict")
+    assert "10^{-6}" in q.prompt and "badly chosen eps can give 1e-3" in q.spec["why"][3]
+
+
+def test_cnn_input_grad_is_a_full_cross_correlation_with_the_flipped_kernel(bank):
+    rng = np.random.default_rng(0)
+    k = 3
+    x = bp.tensor(rng.standard_normal((1, 1, 6, 6)), requires_grad=True)
+    W = rng.standard_normal((1, 1, k, k))
+    y = conv2d(x, bp.tensor(W))
+    G = rng.standard_normal(y.shape)
+    y.backward(G)
+    padded = np.pad(G[0, 0], k - 1)
+    flipped = W[0, 0, ::-1, ::-1]
+    full = np.array([[np.sum(padded[a : a + k, b : b + k] * flipped) for b in range(6)] for a in range(6)])
+    np.testing.assert_allclose(x.grad[0, 0], full, atol=1e-12)
+    unflipped = np.array([[np.sum(padded[a : a + k, b : b + k] * W[0, 0]) for b in range(6)] for a in range(6)])
+    assert not np.allclose(x.grad[0, 0], unflipped)
+    assert "flipped in both axes" in key_text(bank.get("cnn-input-grad"))
+
+
+def test_act_tanh_vs_sigmoid_weight_gradients_share_a_sign_per_example_not_per_batch(bank):
+    rng = np.random.default_rng(0)
+    h = 1 / (1 + np.exp(-rng.standard_normal((16, 5))))  # sigmoid outputs: all positive
+    delta = rng.standard_normal(16)  # one next-layer neuron's error, per example
+    per_example = delta[:, None] * h  # dL/dw_j for each example
+    assert all(len(set(np.sign(row))) == 1 for row in per_example)
+    two = np.array([[1.0], [-1.0]]) * np.array([[0.9, 0.1], [0.1, 0.9]])  # two examples, errors of opposite sign
+    assert list(np.sign(two.sum(axis=0))) == [1.0, -1.0]  # summed over the batch, the signs mix
+    explanation = bank.get("act-tanh-vs-sigmoid").explanation
+    assert "for one example" in explanation and "per step" not in explanation
+
+
+def test_fw_pytorch_loop_zero_grad_between_backward_and_step_wipes_the_update(bank):
+    w = bp.tensor(np.array([1.0]), requires_grad=True)
+    sgd = bp.optim.SGD([w], lr=0.1)
+    (w * w).sum().backward()
+    sgd.zero_grad()
+    sgd.step()
+    assert w.data[0] == 1.0  # nothing to apply
+    assert "never between\n`backward()` and `step()`" in bank.get("fw-pytorch-loop").explanation
+
+
+def test_ve_residual_chain_product_can_still_shrink_grow_and_flip_sign(bank):
+    keys = np.array([GENERATORS["residual_chain_grad"](seed).key for seed in range(2000)])
+    assert np.abs(keys).min() < 1e-3 and np.abs(keys).max() > 9
+    assert 0.15 < np.mean(keys < 0) < 0.35
+    text = bank.get("ve-residual-chain").explanation
+    assert "below $10^{-3}$ to above 9" in text and "a quarter of the answers are negative" in text
+    assert "neither vanishes" not in text
+
+
+def test_ve_texts_no_longer_promise_a_factor_of_exactly_one_or_a_gradient_that_cannot_vanish(bank):
+    assert "cannot vanish" not in bank.get("ve-residual-flashcard").spec["answer"]
+    assert "optimisation difficulty" in bank.get("ve-residual-flashcard").spec["answer"]
+    explain = bank.get("ve-explain").explanation
+    assert "exactly 1 (residuals, the LSTM cell)" not in explain and "f_t" in explain
+    clipping = bank.get("training-clipping").spec["answer"]
+    assert "or truncated BPTT" not in clipping and "**cuts** the gradient" in clipping
+
+
+def test_opt_local_minima_random_probes_miss_a_saddle_that_the_smallest_eigenvalue_finds(bank):
+    """A saddle with 10 downhill directions out of 1000: random probes curve upwards, Lanczos sees the negative one."""
+    rng = np.random.default_rng(0)
+    eigenvalues = np.concatenate([np.full(10, -1.0), rng.uniform(0.5, 2.0, 990)])
+    basis, _ = np.linalg.qr(rng.standard_normal((1000, 1000)))
+    H = basis @ np.diag(eigenvalues) @ basis.T
+    probes = rng.standard_normal((200, 1000))
+    probes /= np.linalg.norm(probes, axis=1, keepdims=True)
+    curvature = np.einsum("ij,jk,ik->i", probes, H, probes)
+    assert np.all(curvature > 0), "every random probe should curve upwards at this saddle"
+    # Lanczos with Hessian-vector products only (H @ v), 60 steps, full reorthogonalisation (twice, for stability)
+    v = rng.standard_normal(1000)
+    Q, alphas, betas = [v / np.linalg.norm(v)], [], []
+    for j in range(60):
+        w = H @ Q[j]
+        alphas.append(Q[j] @ w)
+        for _ in range(2):
+            w = w - np.array(Q).T @ (np.array(Q) @ w)
+        betas.append(np.linalg.norm(w))
+        Q.append(w / betas[-1])
+    T = np.diag(alphas) + np.diag(betas[:-1], 1) + np.diag(betas[:-1], -1)
+    assert np.linalg.eigvalsh(T).min() == pytest.approx(-1.0, abs=1e-6)
+    answer = bank.get("opt-local-minima-flashcard").spec["answer"]
+    assert "**smallest** Hessian eigenvalue" in answer and "Lanczos" in answer
+    assert "random directions points to a genuine minimum" not in answer
