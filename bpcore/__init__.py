@@ -40,6 +40,8 @@ from bpcore.forward_mode import jvp
 from bpcore.gradcheck import GradcheckReport, compare, gradcheck, step_size_sweep
 from bpcore.ops import (
     abs,
+    argmax,
+    argmin,
     cat,
     chunk,
     clip,
@@ -138,6 +140,8 @@ __all__ = [
     "Tensor",
     "abs",
     "arange",
+    "argmax",
+    "argmin",
     "bptt",
     "cat",
     "checkpoint",

@@ -281,7 +281,7 @@ def cast(x, dtype=np.float64):
 
 
 @primitive("softmax")
-def softmax(x, axis=-1):
+def _softmax(x, axis=-1):
     """exp(x_i) / sum_j exp(x_j), shifted by the max so exp never overflows.
 
     VJP: s * (g - sum(g * s)): the Jacobian diag(s) - s s^T applied without building it.
@@ -293,11 +293,39 @@ def softmax(x, axis=-1):
 
 
 @primitive("log_softmax")
-def log_softmax(x, axis=-1):
+def _log_softmax(x, axis=-1):
     """x_i - logsumexp(x), stable. VJP: g - softmax(x) * sum(g)."""
     shifted = x - x.max(axis=axis, keepdims=True)
     y = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
     return y, (lambda g: g - np.exp(y) * g.sum(axis=axis, keepdims=True),)
+
+
+def _dims(op: str, dim, keepdim, axis, keepdims):
+    """PyTorch's ``dim=``/``keepdim=`` or numpy's ``axis=``/``keepdims=``, as the (axis, keepdims) to use."""
+    if dim is not None and axis is not None:
+        raise TypeError(f"{op}: give dim= (PyTorch) or axis= (numpy), not both (got dim={dim!r}, axis={axis!r})")
+    axis = dim if axis is None else axis
+    if isinstance(axis, list):
+        axis = tuple(axis)
+    if isinstance(axis, bool) or not (axis is None or isinstance(axis, int | np.integer | tuple)):
+        raise TypeError(f"{op}: dim must be an int, a tuple of ints or None, got {axis!r}")
+    return axis, bool(keepdim if keepdims is None else keepdims)
+
+
+def _in_dtype(x, dtype):
+    return x if dtype is None else _cast(x if isinstance(x, Tensor) else Tensor(np.asarray(x)), dtype)
+
+
+def softmax(x, dim=None, *, axis=None, dtype=None) -> Tensor:
+    """``F.softmax(x, dim=1)`` (or numpy's ``axis=``); the last dim when none is given."""
+    axis, _ = _dims("softmax", dim, False, axis, None)
+    return _softmax(_in_dtype(x, dtype), axis=-1 if axis is None else axis)
+
+
+def log_softmax(x, dim=None, *, axis=None, dtype=None) -> Tensor:
+    """``F.log_softmax(x, dim=1)`` (or numpy's ``axis=``); the last dim when none is given."""
+    axis, _ = _dims("log_softmax", dim, False, axis, None)
+    return _log_softmax(_in_dtype(x, dtype), axis=-1 if axis is None else axis)
 
 
 # ============================================================================ reductions
@@ -330,19 +358,31 @@ def _count(shape, axis):
 
 
 @primitive("sum")
-def sum(x, axis=None, keepdims=False):
+def _sum(x, axis=None, keepdims=False):
     """Each input element adds to the sum with weight 1: its gradient is g, copied back out."""
     axis = _reduction_axis(x, axis)
     return x.sum(axis=axis, keepdims=keepdims), (lambda g: _expand_to(g, x.shape, axis, keepdims),)
 
 
 @primitive("mean")
-def mean(x, axis=None, keepdims=False):
+def _mean(x, axis=None, keepdims=False):
     axis = _reduction_axis(x, axis)
     n = _count(x.shape, axis)
     with np.errstate(invalid="ignore"):  # the mean of nothing is NaN, quietly, as in PyTorch
         y = x.sum(axis=axis, keepdims=keepdims) / n
     return y, (lambda g: _expand_to(g / n, x.shape, axis, keepdims),)
+
+
+def sum(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None, dtype=None) -> Tensor:
+    """``bp.sum(x, dim=1, keepdim=True)`` as torch.sum (or numpy's ``axis=``, ``keepdims=``); all dims if none."""
+    axis, keep = _dims("sum", dim, keepdim, axis, keepdims)
+    return _sum(_in_dtype(x, dtype), axis=axis, keepdims=keep)
+
+
+def mean(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None, dtype=None) -> Tensor:
+    """``bp.mean(x, dim=0)`` as torch.mean (or numpy's ``axis=``, ``keepdims=``); all dims if none."""
+    axis, keep = _dims("mean", dim, keepdim, axis, keepdims)
+    return _mean(_in_dtype(x, dtype), axis=axis, keepdims=keep)
 
 
 def _extreme(x, reduce, axis, keepdims):
@@ -359,13 +399,13 @@ def _extreme(x, reduce, axis, keepdims):
 
 
 @primitive("max")
-def max(x, axis=None, keepdims=False):
+def _max(x, axis=None, keepdims=False):
     """The gradient goes to the element(s) that won; the others did not affect the result."""
     return _extreme(x, np.max, axis, keepdims)
 
 
 @primitive("min")
-def min(x, axis=None, keepdims=False):
+def _min(x, axis=None, keepdims=False):
     return _extreme(x, np.min, axis, keepdims)
 
 
@@ -376,8 +416,23 @@ def _correction(unbiased, correction) -> int:
     return 1 if unbiased is None or unbiased else 0
 
 
-def var(x, axis=None, keepdims=False, unbiased=None, *, correction=None):
-    """Variance, composed from primitives (mean, sub, mul), so its gradient needs no new rule."""
+def _unbiased_first(dim, unbiased):
+    """``x.var(True)``: a lone bool is ``unbiased``, as in PyTorch's older signature."""
+    if isinstance(dim, bool):
+        if unbiased is not None:
+            raise TypeError("var/std: unbiased given twice")
+        return None, dim
+    return dim, unbiased
+
+
+def var(x, dim=None, unbiased=None, keepdim: bool = False, *, correction=None, axis=None, keepdims=None) -> Tensor:
+    """Variance, dividing by n - 1 unless unbiased=False (or correction=0), as torch.var (numpy's default is n).
+
+    ``var(x, dim, unbiased, keepdim)`` as in PyTorch; numpy's ``axis=``, ``keepdims=`` work too. Composed
+    from primitives (mean, sub, mul), so its gradient needs no new rule.
+    """
+    dim, unbiased = _unbiased_first(dim, unbiased)
+    axis, keepdims = _dims("var", dim, keepdim, axis, keepdims)
     x = x if isinstance(x, Tensor) else Tensor(np.asarray(x, dtype=np.float64))
     axis = _reduction_axis(x.data, axis)
     centred = x - mean(x, axis=axis, keepdims=True)
@@ -508,7 +563,8 @@ def concat(tensors, axis: int = 0, *, dim=None) -> Tensor:
     """Join tensors along an existing axis (``bp.cat(tensors, dim=0)`` too). Each input's gradient is its slice of g."""
     if not tensors:
         raise ValueError("concat needs at least one tensor")
-    return _concat(*tensors, axis=axis if dim is None else dim)
+    axis, _ = _dims("cat", dim, False, None if axis == 0 and dim is not None else axis, None)
+    return _concat(*tensors, axis=axis)
 
 
 cat = concat
@@ -518,7 +574,8 @@ def stack(tensors, axis: int = 0, *, dim=None) -> Tensor:
     """Join same-shaped tensors along a new axis. Each input's gradient is its layer of g."""
     if not tensors:
         raise ValueError("stack needs at least one tensor")
-    return _stack(*tensors, axis=axis if dim is None else dim)
+    axis, _ = _dims("stack", dim, False, None if axis == 0 and dim is not None else axis, None)
+    return _stack(*tensors, axis=axis)
 
 
 def where(condition, a, b) -> Tensor:
@@ -787,8 +844,12 @@ def _cumsum(x, axis=0):
     return np.cumsum(x, axis=axis), (lambda g: np.flip(np.cumsum(np.flip(g, axis), axis=axis), axis),)
 
 
-def cumsum(x, dim: int) -> Tensor:
-    return _cumsum(x, axis=_dim(np.ndim(_as_array(x)), dim, "cumsum"))
+def cumsum(x, dim=None, *, axis=None) -> Tensor:
+    """Running sums along ``dim`` (required, as in torch.cumsum; numpy's ``axis=`` too)."""
+    axis, _ = _dims("cumsum", dim, False, axis, None)
+    if not isinstance(axis, int | np.integer):
+        raise TypeError(f"cumsum: give the dim to sum along (one int), got {axis!r}")
+    return _cumsum(x, axis=_dim(np.ndim(_as_array(x)), axis, "cumsum"))
 
 
 @primitive("einsum")
@@ -860,8 +921,10 @@ def _logsumexp(x, axis=None, keepdims=False):
     return y, (lambda g: _expand_to(g, x.shape, axis, keepdims) * np.exp(x - kept),)
 
 
-def logsumexp(x, dim=None, keepdim: bool = False) -> Tensor:
-    return _logsumexp(x, axis=dim, keepdims=keepdim)
+def logsumexp(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None) -> Tensor:
+    """log sum exp along ``dim`` (all dims if None), as torch.logsumexp; numpy's ``axis=``, ``keepdims=`` too."""
+    axis, keep = _dims("logsumexp", dim, keepdim, axis, keepdims)
+    return _logsumexp(x, axis=axis, keepdims=keep)
 
 
 @primitive("prod")
@@ -882,10 +945,12 @@ def _prod(x, axis=None, keepdims=False):
     return y, (vjp,)
 
 
-def prod(x, dim=None, keepdim: bool = False) -> Tensor:
-    if dim is not None and not isinstance(dim, int):
-        raise TypeError("prod: dim must be one int (or None for all elements), as in PyTorch")
-    return _prod(x, axis=dim, keepdims=keepdim)
+def prod(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None, dtype=None) -> Tensor:
+    """The product along one dim (all elements if None), as torch.prod; numpy's ``axis=``, ``keepdims=`` too."""
+    axis, keep = _dims("prod", dim, keepdim, axis, keepdims)
+    if axis is not None and not isinstance(axis, int | np.integer):
+        raise TypeError(f"prod: dim must be one int (or None for all elements), as in PyTorch, got {axis!r}")
+    return _prod(_in_dtype(x, dtype), axis=axis, keepdims=keep)
 
 
 @primitive("std")
@@ -908,31 +973,75 @@ def _std(x, axis=None, keepdims=False, correction=1):
     return y, (vjp,)
 
 
-def std(x, dim=None, keepdim: bool = False, unbiased=None, *, correction=None) -> Tensor:
-    """Standard deviation, dividing by n - 1 unless unbiased=False (or correction=0), as in PyTorch."""
-    return _std(x, axis=dim, keepdims=keepdim, correction=_correction(unbiased, correction))
+def std(x, dim=None, unbiased=None, keepdim: bool = False, *, correction=None, axis=None, keepdims=None) -> Tensor:
+    """Standard deviation, dividing by n - 1 unless unbiased=False (or correction=0), as in PyTorch.
+
+    ``std(x, dim, unbiased, keepdim)`` as torch.std; numpy's ``axis=``, ``keepdims=`` work too.
+    """
+    dim, unbiased = _unbiased_first(dim, unbiased)
+    axis, keep = _dims("std", dim, keepdim, axis, keepdims)
+    return _std(x, axis=axis, keepdims=keep, correction=_correction(unbiased, correction))
 
 
-def norm(x, p=2, dim=None, keepdim: bool = False) -> Tensor:
-    """The p-norm (p = 2 by default; 1; inf); at 0 the 2-norm's gradient is taken as 0."""
-    if p == 1:
-        return sum(abs(x), axis=dim, keepdims=keepdim)
-    if p in (np.inf, float("inf"), "inf"):
-        return max(abs(x), axis=dim, keepdims=keepdim)
-    if p != 2:
-        raise ValueError(f"norm: p must be 1, 2 or inf, got {p!r}")
-    return _norm2(x, axis=dim, keepdims=keepdim)
+def norm(x, p="fro", dim=None, keepdim: bool = False, *, axis=None, keepdims=None, dtype=None) -> Tensor:
+    """The p-norm of x along ``dim`` (of all elements if None), as torch.norm: (sum |x|^p)^(1/p).
+
+    ``p``: "fro" (the default: the 2-norm of the entries), any number, ``inf`` (max |x|), ``-inf``
+    (min |x|), 0 (the count of non-zeros). Where the norm is 0 the gradient is taken as 0, as in PyTorch
+    (the 2-norm has a kink there: any vector of length <= 1 is a subgradient, and 0 is the one chosen).
+    """
+    axis, keep = _dims("norm", dim, keepdim, axis, keepdims)
+    if isinstance(p, str):
+        if p == "inf":
+            p = math.inf
+        elif p == "fro":
+            p = 2.0
+        else:
+            raise ValueError(f"norm: p must be 'fro', a number, inf or -inf, got {p!r} (matrix norms such as 'nuc' "
+                             "are not in bpcore)")
+    if isinstance(p, bool) or not isinstance(p, int | float | np.integer | np.floating):
+        raise TypeError(f"norm: p must be a number, inf, -inf or 'fro', got {p!r}")
+    return _vector_norm(_in_dtype(x, dtype), order=float(p), axis=axis, keepdims=keep)
 
 
 @primitive("norm")
-def _norm2(x, axis=None, keepdims=False):
+def _vector_norm(x, order=2.0, axis=None, keepdims=False):
+    """||x||_p along ``axis``. VJPs (g broadcast back over the reduced dims, y the norm):
+
+    p = 1: g sign(x);  p = +-inf: g sign(x) on the entries where |x| = y (ties share it);  p = 0: 0;
+    any other p: g x |x|^(p-2) / y^(p-1), taken as 0 where x = 0 or y = 0 (PyTorch's choice).
+    """
     axis = _reduction_axis(x, axis)
-    y = np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims))
+    size = np.abs(x)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if order == math.inf:
+            y = size.max(axis=axis, keepdims=keepdims)
+        elif order == -math.inf:
+            y = size.min(axis=axis, keepdims=keepdims)
+        elif order == 0:
+            y = (x != 0).sum(axis=axis, keepdims=keepdims).astype(x.dtype)
+        elif order == 1:
+            y = size.sum(axis=axis, keepdims=keepdims)
+        elif order == 2:
+            y = np.sqrt((x * x).sum(axis=axis, keepdims=keepdims))
+        else:
+            y = (size**order).sum(axis=axis, keepdims=keepdims) ** (1 / order)
+    y = np.asarray(y, dtype=x.dtype)
 
     def vjp(g):
-        y_kept = _expand_to(y, x.shape, axis, keepdims)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(y_kept > 0, _expand_to(g, x.shape, axis, keepdims) * x / y_kept, 0.0)
+        g_full, y_full = _expand_to(g, x.shape, axis, keepdims), _expand_to(y, x.shape, axis, keepdims)
+        if order == 0:
+            return np.zeros_like(x)
+        if order == 1:
+            return g_full * np.sign(x)
+        if order in (math.inf, -math.inf):
+            winners = (size == y_full).astype(x.dtype)
+            with np.errstate(invalid="ignore"):
+                share = winners / winners.sum(axis=axis, keepdims=True)
+            return g_full * np.sign(x) * share
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            d = x / y_full if order == 2 else x * size ** (order - 2) / y_full ** (order - 1)
+            return np.where((x == 0) | (y_full == 0), 0.0, g_full * d)
 
     return y, (vjp,)
 
@@ -1065,16 +1174,6 @@ def _cast(x, dtype) -> Tensor:
 # the dependency runs one way: ops imports tensor, tensor never imports ops.
 
 
-def _one_of(dim, axis, op: str, default=None):
-    if dim is not None and axis is not None and dim != default:
-        raise TypeError(f"{op}: give dim= (PyTorch) or axis= (numpy), not both")
-    return axis if axis is not None else (default if dim is None else dim)
-
-
-def _keep(keepdim, keepdims) -> bool:
-    return bool(keepdim if keepdims is None else keepdims)
-
-
 class ExtremeResult(tuple):
     """What ``x.max(dim)`` returns, as in PyTorch: a pair with ``.values`` and ``.indices``."""
 
@@ -1092,9 +1191,26 @@ class ExtremeResult(tuple):
         return self[1]
 
 
+def argmax(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None) -> Tensor:
+    """Index of the largest value along ``dim`` (of the flattened tensor if None): int64, no gradient."""
+    axis, keep = _dims("argmax", dim, keepdim, axis, keepdims)
+    return _arg_extreme(x, np.argmax, axis, keep)
+
+
+def argmin(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None) -> Tensor:
+    """Index of the smallest value along ``dim`` (of the flattened tensor if None): int64, no gradient."""
+    axis, keep = _dims("argmin", dim, keepdim, axis, keepdims)
+    return _arg_extreme(x, np.argmin, axis, keep)
+
+
 def _arg_extreme(x, arg, dim, keepdim) -> Tensor:
     """Indices of the largest (or smallest) values: int64, no gradient. dim None: of the flattened tensor."""
+    x = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
+    if isinstance(dim, tuple):
+        raise TypeError(f"argmax/argmin: dim must be one int or None, got {dim!r}")
     if dim is None:
+        if keepdim:  # PyTorch keeps every dim, as size 1
+            return Tensor(np.asarray(arg(x.data)).reshape((1,) * x.ndim))
         return Tensor(np.asarray(arg(x.data)))
     axis = _reduction_axis(x.data, dim)
     if axis is None:  # a 0-d tensor
@@ -1106,7 +1222,7 @@ def _extreme_method(x, reduce, arg, dim, keepdim, axis, keepdims, op: str):
     """``x.max()`` / ``x.max(axis=1)``: the values (ties share the gradient). ``x.max(dim)``: (values, indices),
     and the gradient goes to the returned index alone, as in PyTorch."""
     x = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
-    keep = _keep(keepdim, keepdims)
+    keep = bool(keepdim if keepdims is None else keepdims)
     if dim is None:
         return reduce(x, axis=axis, keepdims=keep)
     if axis is not None:
@@ -1127,13 +1243,13 @@ def max_(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
     """``bp.max``: as ``x.max`` (values, or (values, indices) along a dim); ``bp.max(x, y)`` elementwise."""
     if isinstance(dim, Tensor | np.ndarray):
         return maximum(x, dim)
-    return _extreme_method(x, max, np.argmax, dim, keepdim, axis, keepdims, "max")
+    return _extreme_method(x, _max, np.argmax, dim, keepdim, axis, keepdims, "max")
 
 
 def min_(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
     if isinstance(dim, Tensor | np.ndarray):
         return minimum(x, dim)
-    return _extreme_method(x, min, np.argmin, dim, keepdim, axis, keepdims, "min")
+    return _extreme_method(x, _min, np.argmin, dim, keepdim, axis, keepdims, "min")
 
 
 class _TensorMethods:
@@ -1245,22 +1361,21 @@ class _TensorMethods:
         return gelu(self, approximate=approximate)
 
     # dims: PyTorch's spelling (dim=, keepdim=, or dim as the first argument) and numpy's (axis=, keepdims=)
-    def softmax(self, dim: int = -1, *, axis=None):
-        return softmax(self, axis=_one_of(dim, axis, "softmax", default=-1))
+    def softmax(self, dim=None, *, axis=None, dtype=None):
+        return softmax(self, dim, axis=axis, dtype=dtype)
 
-    def log_softmax(self, dim: int = -1, *, axis=None):
-        return log_softmax(self, axis=_one_of(dim, axis, "log_softmax", default=-1))
+    def log_softmax(self, dim=None, *, axis=None, dtype=None):
+        return log_softmax(self, dim, axis=axis, dtype=dtype)
 
-    def sum(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
-        return sum(self, axis=_one_of(dim, axis, "sum"), keepdims=_keep(keepdim, keepdims))
+    def sum(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None, dtype=None):
+        return sum(self, dim, keepdim, axis=axis, keepdims=keepdims, dtype=dtype)
 
-    def mean(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
-        return mean(self, axis=_one_of(dim, axis, "mean"), keepdims=_keep(keepdim, keepdims))
+    def mean(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None, dtype=None):
+        return mean(self, dim, keepdim, axis=axis, keepdims=keepdims, dtype=dtype)
 
-    def var(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None, unbiased=None, correction=None):
+    def var(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None, axis=None, keepdims=None):
         """Divides by n - 1 unless unbiased=False (or correction=0), as in PyTorch (numpy's default is n)."""
-        axis, keep = _one_of(dim, axis, "var"), _keep(keepdim, keepdims)
-        return var(self, axis=axis, keepdims=keep, unbiased=unbiased, correction=correction)
+        return var(self, dim, unbiased, keepdim, correction=correction, axis=axis, keepdims=keepdims)
 
     def max(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
         """``x.max()`` the largest value; ``x.max(dim)`` (values, indices) as in PyTorch; ``x.max(axis=)`` values."""
@@ -1269,11 +1384,11 @@ class _TensorMethods:
     def min(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
         return min_(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def argmax(self, dim=None, keepdim: bool = False):
-        return _arg_extreme(self, np.argmax, dim, keepdim)
+    def argmax(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+        return argmax(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def argmin(self, dim=None, keepdim: bool = False):
-        return _arg_extreme(self, np.argmin, dim, keepdim)
+    def argmin(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+        return argmin(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
     # -- the sizes and conversions PyTorch code asks for
     def numel(self) -> int:
@@ -1372,21 +1487,21 @@ class _TensorMethods:
     def gather(self, dim: int, index):
         return gather(self, dim, index)
 
-    def cumsum(self, dim: int):
-        return cumsum(self, dim)
-
     # -- more math
-    def logsumexp(self, dim=None, keepdim: bool = False):
-        return logsumexp(self, dim, keepdim)
+    def logsumexp(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+        return logsumexp(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def prod(self, dim=None, keepdim: bool = False):
-        return prod(self, dim, keepdim)
+    def prod(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None, dtype=None):
+        return prod(self, dim, keepdim, axis=axis, keepdims=keepdims, dtype=dtype)
 
-    def std(self, dim=None, keepdim: bool = False, unbiased=None, *, correction=None):
-        return std(self, dim, keepdim, unbiased, correction=correction)
+    def std(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None, axis=None, keepdims=None):
+        return std(self, dim, unbiased, keepdim, correction=correction, axis=axis, keepdims=keepdims)
 
-    def norm(self, p=2, dim=None, keepdim: bool = False):
-        return norm(self, p, dim, keepdim)
+    def norm(self, p="fro", dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+        return norm(self, p, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def cumsum(self, dim=None, *, axis=None):
+        return cumsum(self, dim, axis=axis)
 
     def sin(self):
         return sin(self)
@@ -1426,6 +1541,8 @@ __all__ = [
     "Primitive",
     "abs",
     "add",
+    "argmax",
+    "argmin",
     "cast",
     "cat",
     "chunk",
@@ -1486,3 +1603,6 @@ __all__ = [
     "view",
     "where",
 ]
+
+max = max_  # bp.max / ops.max: values, (values, indices) along a dim, or elementwise
+min = min_

@@ -182,7 +182,7 @@ def test_logsumexp_prod_std_norm_along_a_dim(shape, seed, data):
     check(lambda t: (t.prod(dim, keep) * w).sum(), x)
     check(lambda t: (t.norm(dim=dim, keepdim=keep) * w).sum(), x)
     if np.sum(np.ones(shape), axis=dim).min() > 1:
-        check(lambda t: (t.std(dim, keep) * w).sum(), x)
+        check(lambda t: (t.std(dim, keepdim=keep) * w).sum(), x)
 
 
 def test_prod_with_zeros_and_norm_at_zero():
