@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from bpcore import ops
-from bpcore.nn.conv import avg_pool2d, conv2d, max_pool2d
+from bpcore.nn.conv import avg_pool2d, conv1d, conv2d, conv_transpose2d, max_pool2d
 from bpcore.ops import gelu, leaky_relu, log_softmax, primitive, relu, sigmoid, softmax, tanh
 from bpcore.random import generator
 from bpcore.tensor import ShapeError, Tensor
@@ -392,7 +392,9 @@ __all__ = [
     "avg_pool2d",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "conv1d",
     "conv2d",
+    "conv_transpose2d",
     "cross_entropy",
     "dropout",
     "elu",
