@@ -743,22 +743,88 @@ def chunk(x, chunks: int, dim: int = 0) -> list[Tensor]:
     return split(x, -(-n // chunks), dim)
 
 
+PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def _pad_sources(n: int, before: int, after: int, mode: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """For one dim of size n: the input index each output position reads, and whether it reads one at all.
+
+    The output covers positions -before .. n + after - 1 of the input's axis (a negative width
+    crops); a position outside [0, n) takes the value (constant), its mirror image without the edge
+    (reflect), the edge (replicate) or, for circular, the other end of what the crop kept, as in PyTorch.
+    """
+    length = n + before + after
+    if length < 0 or (length == 0 and mode != "constant"):
+        raise ShapeError(f"pad: widths ({before}, {after}) on dim {dim} of size {n} leave {length} elements")
+    if mode == "circular":  # crop first, then wrap what is left
+        start, kept = builtins.max(-before, 0), n + builtins.min(before, 0) + builtins.min(after, 0)
+        if kept <= 0 or builtins.max(before, after) > kept:
+            raise ShapeError(f"pad: circular widths ({before}, {after}) may not exceed the dim they wrap (size "
+                             f"{builtins.max(kept, 0)} after cropping, dim {dim}), as in PyTorch")
+        j = np.arange(-builtins.max(before, 0), kept + builtins.max(after, 0))
+        return start + j % kept, np.ones(j.shape, dtype=bool)
+    if mode == "reflect" and builtins.max(before, after) >= n:
+        raise ShapeError(f"pad: reflect widths must be smaller than the dim they mirror, as in PyTorch; got "
+                         f"({before}, {after}) on dim {dim} of size {n}")
+    j = np.arange(-before, n + after)
+    inside = (j >= 0) & (j < n)
+    if mode == "reflect":
+        period = builtins.max(2 * (n - 1), 1)
+        j = np.abs(j) % period
+        j = np.where(j >= n, period - j, j)
+    else:  # replicate reads the edge; constant reads anything there, the value replaces it
+        j = np.clip(j, 0, n - 1)
+    return j, inside if mode == "constant" else np.ones(j.shape, dtype=bool)
+
+
 @primitive("pad")
-def _pad(x, widths=(), value=0.0):
-    y = np.pad(x, widths, constant_values=value)
-    inside = tuple(slice(before, before + n) for (before, _), n in zip(widths, x.shape, strict=True))
-    return y, (lambda g: g[inside],)
+def _pad(x, sources=(), reads=None, value=0.0):
+    """y = x at the source index of each output position (value where it reads none). The VJP adds g back
+    to the sources: a reflected or repeated element collects the gradient of every copy."""
+    where = np.ix_(*sources)
+    y = x[where]
+    if reads is not None:
+        y = np.where(reads, y, np.asarray(value, dtype=x.dtype))
+
+    def vjp(g):
+        gx = np.zeros_like(x, dtype=g.dtype)
+        np.add.at(gx, where, g if reads is None else np.where(reads, g, 0))
+        return gx
+
+    return y, (vjp,)
 
 
-def pad(x, pad, value: float = 0.0) -> Tensor:
-    """``F.pad(x, (left, right, top, bottom, ...))``: pairs for the LAST dims first, as in PyTorch."""
+def pad(x, pad, mode: str = "constant", value=None) -> Tensor:
+    """``F.pad(x, (left, right, top, bottom, ...), mode="constant", value=0)``, as in PyTorch.
+
+    Pairs pad the LAST dims first; a negative width crops. ``mode``: "constant" (any dims,
+    filled with ``value``), "reflect", "replicate" or "circular" (the last 1 to 3 dims of an
+    input with one or two more dims: (C, W) or (N, C, W) for one pair, and so on).
+    """
     data = _as_array(x)
-    if len(pad) % 2 or len(pad) // 2 > data.ndim:
-        raise ShapeError(f"pad: needs pairs (before, after) for at most {data.ndim} dims, got {tuple(pad)}")
+    pad = tuple(int(w) for w in pad)
+    pairs = len(pad) // 2
+    if len(pad) % 2 or pairs > data.ndim:
+        raise ShapeError(f"pad: needs pairs (before, after) for at most {data.ndim} dims, got {pad}")
+    if mode not in PAD_MODES:
+        raise ValueError(f"pad: mode must be one of {PAD_MODES}, got {mode!r}")
+    if mode != "constant":
+        if value not in (None, 0, 0.0):
+            raise ValueError(f"pad: value= applies to mode='constant' only, got value={value!r} with mode={mode!r}")
+        if pairs > 3 or data.ndim not in (pairs + 1, pairs + 2):
+            raise ShapeError(f"pad: mode={mode!r} with {pairs} pair(s) pads the last {pairs} dims of an input with "
+                             f"{pairs + 1} or {pairs + 2} dims (as in PyTorch), got shape {data.shape}")
     widths = [(0, 0)] * data.ndim
-    for i in range(len(pad) // 2):
+    for i in range(pairs):
         widths[data.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
-    return _pad(x, widths=tuple(widths), value=value)
+    sources, reads = [], np.ones((), dtype=bool)
+    for d, (n, (before, after)) in enumerate(zip(data.shape, widths, strict=True)):
+        index, inside = _pad_sources(n, before, after, mode, d) if (before, after) != (0, 0) else (
+            np.arange(n), np.ones(n, dtype=bool))
+        sources.append(index)
+        reads = reads & inside.reshape((-1,) + (1,) * (data.ndim - 1 - d))
+    fill = 0.0 if value is None else value
+    return _pad(x, sources=tuple(sources), reads=None if reads.all() else reads, value=fill)
 
 
 @primitive("tril")

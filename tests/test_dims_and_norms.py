@@ -213,3 +213,72 @@ def test_norm_inf_ties_share_the_gradient_as_pytorch():
     v = bp.tensor([3.0, -3.0, 0.0, 1.0], requires_grad=True)
     bp.norm(v, p=0.5).backward()
     assert v.grad[2] == 0.0 and np.isfinite(v.grad).all()
+
+
+# ---------------------------------------------------------------- F.pad with every mode, negative widths crop
+
+NUMPY_MODES = {"constant": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def numpy_pad(x, pad, mode, value=0.0):
+    """PyTorch's F.pad from numpy: pairs for the last dims first; a negative width crops (for circular,
+    before wrapping), a positive one pads with np.pad's matching mode."""
+    widths = [(0, 0)] * x.ndim
+    for i in range(len(pad) // 2):
+        widths[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+    if mode == "circular":
+        crop = tuple(slice(max(-b, 0), n - max(-a, 0)) for n, (b, a) in zip(x.shape, widths, strict=True))
+        return np.pad(x[crop], [(max(b, 0), max(a, 0)) for b, a in widths], mode="wrap")
+    grown = np.pad(x, [(max(b, 0), max(a, 0)) for b, a in widths], mode=NUMPY_MODES[mode],
+                   **({"constant_values": value} if mode == "constant" else {}))
+    crop = tuple(slice(max(-b, 0), n - max(-a, 0)) for n, (b, a) in zip(grown.shape, widths, strict=True))
+    return grown[crop]
+
+
+@st.composite
+def pad_cases(draw):
+    mode = draw(st.sampled_from(sorted(NUMPY_MODES)))
+    pairs = draw(st.integers(1, 3))
+    ndim = pairs + draw(st.integers(0 if mode == "constant" else 1, 2))
+    shape = tuple(draw(st.integers(2, 4)) for _ in range(ndim))
+    pad = []
+    for i in range(pairs):
+        n = shape[ndim - 1 - i]
+        limit = n - 1 if mode in ("reflect", "circular") else 3
+        before = draw(st.integers(-1, limit))
+        after = draw(st.integers(-1, limit))
+        kept = n + min(before, 0) + min(after, 0)
+        if kept < 1 or (mode == "circular" and max(before, after) > kept):  # nothing left, or too little to wrap
+            before, after = max(before, 0), max(after, 0)
+        pad += [before, after]
+    return mode, shape, tuple(pad)
+
+
+@settings(max_examples=60, deadline=None)
+@given(case=pad_cases(), seed=seeds)
+def test_pad_every_mode_against_numpy_and_gradcheck(case, seed):
+    mode, shape, pad = case
+    x = values(shape, seed)
+    kw = {"value": 1.5} if mode == "constant" else {}
+    want = numpy_pad(x, pad, mode, **kw)
+    got = F.pad(bp.tensor(x), pad, mode=mode, **kw)
+    np.testing.assert_array_equal(got.data, want)
+    w = np.random.default_rng(seed + 3).standard_normal(want.shape)
+    check(lambda t: (F.pad(t, pad, mode=mode, **kw) * w).sum(), x)
+
+
+def test_pad_reflect_gradient_adds_every_copy_and_pad_refuses_what_pytorch_refuses():
+    x = bp.tensor([[[0.0, 1.0, 2.0, 3.0]]], requires_grad=True)
+    y = F.pad(x, (2, 1), mode="reflect")
+    assert y.data.tolist() == [[[2.0, 1.0, 0.0, 1.0, 2.0, 3.0, 2.0]]]
+    y.sum().backward()
+    assert x.grad.tolist() == [[[1.0, 2.0, 3.0, 1.0]]]  # 1 appears twice, 2 three times
+    assert F.pad(x, (-1, -1)).data.tolist() == [[[1.0, 2.0]]]  # negative widths crop
+    assert F.pad(x, (1, 1), mode="circular").data.tolist() == [[[3.0, 0.0, 1.0, 2.0, 3.0, 0.0]]]
+    assert F.pad(x, (2, 0), mode="replicate").data.tolist() == [[[0.0, 0.0, 0.0, 1.0, 2.0, 3.0]]]
+    with pytest.raises(bp.ShapeError, match="smaller than the dim"):
+        F.pad(x, (4, 0), mode="reflect")
+    with pytest.raises(bp.ShapeError, match="pads the last 2 dims of an input with 3 or 4 dims"):
+        F.pad(bp.tensor(np.zeros((2, 3))), (1, 1, 1, 1), mode="replicate")
+    with pytest.raises(ValueError, match="mode must be one of"):
+        F.pad(x, (1, 1), mode="symmetric")
