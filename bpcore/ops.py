@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import string
 
 import numpy as np
 
@@ -934,8 +935,9 @@ def _einsum(*operands, equation=""):
             kept = "".join(c for c in wanted if c in present)
             result = np.einsum(f"{output}{',' if others else ''}{','.join(others)}->{kept}", g, *arrays)
             if kept != wanted:
-                shape = [operands[k].shape[i] if c in present else 1 for i, c in enumerate(wanted)]
-                result = np.broadcast_to(result.reshape(shape), operands[k].shape)
+                result = np.expand_dims(result, tuple(i for i, c in enumerate(wanted) if c not in present))
+                full = tuple(builtins.max(r, n) for r, n in zip(result.shape, operands[k].shape, strict=True))
+                result = np.broadcast_to(result, full)  # (a size-1 dim broadcast in the forward is summed later)
             return result
 
         return vjp
@@ -943,18 +945,52 @@ def _einsum(*operands, equation=""):
     return np.einsum(equation, *operands), tuple(vjp_for(k) for k in range(len(operands)))
 
 
-def einsum(equation: str, *operands) -> Tensor:
-    """``bp.einsum("bij,bjk->bik", a, b)``: explicit output indices required; no '...' (yet)."""
+def _explicit_equation(equation: str, shapes) -> str:
+    """The equation with '...' spelled out in unused letters and the output written, as numpy and torch read it.
+
+    '...' stands for the dims the letters leave over (broadcast across operands, aligned on the
+    right). Without '->' the output is the '...' dims, then every letter used exactly once, in
+    alphabetical order (capitals first): 'ij,jk' means 'ij,jk->ik', 'ba' means 'ba->ab'.
+    """
     equation = equation.replace(" ", "")
-    if "->" not in equation or "." in equation:
-        raise ValueError(f"einsum: write the output indices explicitly (e.g. 'ij,jk->ik'), without '...': {equation!r}")
-    terms = equation.split("->")[0].split(",")
-    if len(terms) != len(operands):
-        raise ValueError(f"einsum: {equation!r} names {len(terms)} operands, got {len(operands)}")
-    for term in terms:
-        if len(set(term)) != len(term):
+    inputs, arrow, output = equation.partition("->")
+    terms = inputs.split(",")
+    if len(terms) != len(shapes):
+        raise ValueError(f"einsum: {equation!r} names {len(terms)} operands, got {len(shapes)}")
+    free = [c for c in string.ascii_letters if c not in equation]
+    spans = []
+    for term, shape in zip(terms, shapes, strict=True):
+        bare = term.replace("...", "", 1)
+        if "." in bare or not builtins.all(c.isalpha() for c in bare):
+            raise ValueError(f"einsum: each operand's indices are letters, with at most one '...', got {term!r}")
+        if len(set(bare)) != len(bare):
             raise ValueError(f"einsum: repeated index within one operand ({term!r}, a diagonal) is not supported")
-    return _einsum(*operands, equation=equation)
+        extra = len(shape) - len(bare)
+        if extra < 0 or (extra and "..." not in term):
+            raise ShapeError(f"einsum: operand {term!r} names {len(bare)} dims but has shape {tuple(shape)}")
+        spans.append(extra)
+    ellipsis = "".join(free[: builtins.max(spans, default=0)])
+    spelled = [t.replace("...", ellipsis[len(ellipsis) - n :]) for t, n in zip(terms, spans, strict=True)]
+    if not arrow:
+        letters = "".join(t.replace("...", "") for t in terms)
+        output = ellipsis + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    else:
+        if "." in output.replace("...", "", 1) or not builtins.all(c.isalpha() for c in output.replace("...", "")):
+            raise ValueError(f"einsum: the output indices are letters, with at most one '...', got {output!r}")
+        output = output.replace("...", ellipsis)
+    return ",".join(spelled) + "->" + output
+
+
+def einsum(equation: str, *operands) -> Tensor:
+    """``bp.einsum("bij,bjk->bik", a, b)``, ``bp.einsum("...ij,...jk", a, b)``: numpy's (and torch's) rules.
+
+    Operands may also come as one list, as ``torch.einsum(eq, [a, b])``. A repeated index within
+    one operand (a diagonal, 'ii') is not supported.
+    """
+    if len(operands) == 1 and isinstance(operands[0], list | tuple):
+        operands = tuple(operands[0])
+    shapes = [np.shape(_as_array(o)) for o in operands]
+    return _einsum(*operands, equation=_explicit_equation(equation, shapes))
 
 
 # ============================================================================ more math

@@ -1,6 +1,7 @@
-"""PyTorch's ``dim=``/``keepdim=`` on the module-level functions (``bp.sum(x, dim=1)``,
-``F.softmax(x, dim=-1)`` ...) and on the methods, numpy's ``axis=``/``keepdims=`` beside them,
-and ``norm`` with every p: values against numpy formulas, gradients against central differences."""
+"""The signatures PyTorch users type: ``dim=``/``keepdim=`` on the module-level functions
+(``bp.sum(x, dim=1)``, ``F.softmax(x, dim=-1)`` ...) and on the methods, numpy's
+``axis=``/``keepdims=`` beside them; ``norm`` with every p; ``F.pad`` with every mode; ``einsum``
+with '...' and without '->'. Values against numpy formulas, gradients against central differences."""
 
 import math
 
@@ -282,3 +283,57 @@ def test_pad_reflect_gradient_adds_every_copy_and_pad_refuses_what_pytorch_refus
         F.pad(bp.tensor(np.zeros((2, 3))), (1, 1, 1, 1), mode="replicate")
     with pytest.raises(ValueError, match="mode must be one of"):
         F.pad(x, (1, 1), mode="symmetric")
+
+
+# ---------------------------------------------------------------- einsum: '...' and the implicit output
+
+
+@st.composite
+def einsum_cases(draw):
+    """An equation with '...' and/or without '->', and operand shapes that fit it (broadcast size-1 dims too)."""
+    batch = tuple(draw(st.lists(st.integers(1, 3), min_size=0, max_size=2)))
+    i, j, k = (draw(st.integers(1, 3)) for _ in range(3))
+
+    def thinned(shape):  # each batch dim possibly 1 (broadcast) or dropped from the left (aligned on the right)
+        drop = draw(st.integers(0, len(shape)))
+        return tuple(1 if draw(st.booleans()) else n for n in shape[drop:])
+
+    forms = [
+        ("...ij,...jk", [(*thinned(batch), i, j), (*thinned(batch), j, k)]),
+        ("...ij,...jk->...ik", [(*batch, i, j), (*thinned(batch), j, k)]),
+        ("...i->...", [(*batch, i)]),
+        ("i...->...i", [(i, *batch)]),
+        ("ij,jk", [(i, j), (j, k)]),
+        ("ba", [(i, j)]),
+        ("ij,kj", [(i, j), (k, j)]),
+        ("Ab,bC", [(i, j), (j, k)]),
+        ("i,i", [(i,), (i,)]),
+        ("bi,bj->...", [(i, j), (i, k)]),
+        ("...ij->...", [(*batch, i, j)]),
+    ]
+    return draw(st.sampled_from(forms))
+
+
+@settings(max_examples=60, deadline=None)
+@given(case=einsum_cases(), seed=seeds)
+def test_einsum_ellipsis_and_implicit_output_as_numpy(case, seed):
+    equation, shapes = case
+    arrays = [values(shape, seed + n) for n, shape in enumerate(shapes)]
+    want = np.einsum(equation, *arrays)
+    got = bp.einsum(equation, *[bp.tensor(a) for a in arrays])
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got.data, want, rtol=1e-12, atol=1e-12)
+    w = np.random.default_rng(seed + 9).standard_normal(want.shape)
+    report = bp.gradcheck(lambda *ts: (bp.einsum(equation, *ts) * w).sum(), *arrays)
+    assert report, str(report)
+
+
+def test_einsum_implicit_order_and_list_operands():
+    a, b = values((2, 3), 1), values((3, 4), 2)
+    assert bp.einsum("ba", bp.tensor(a)).shape == (3, 2)  # letters used once, in alphabetical order
+    assert bp.einsum("aB", bp.tensor(a)).shape == (3, 2)  # capitals sort first, as numpy and torch
+    np.testing.assert_allclose(bp.einsum("ij,jk", [bp.tensor(a), bp.tensor(b)]).data, a @ b)
+    with pytest.raises(bp.ShapeError, match=r"names 3 dims but has shape \(2, 3\)"):
+        bp.einsum("ijk->i", bp.tensor(a))
+    with pytest.raises(ValueError, match="at most one"):
+        bp.einsum("...i...", bp.tensor(a))
