@@ -287,7 +287,7 @@ def _softmax(x, axis=-1):
 
     VJP: s * (g - sum(g * s)): the Jacobian diag(s) - s s^T applied without building it.
     """
-    shifted = x - x.max(axis=axis, keepdims=True)
+    shifted = x - x.max(axis=axis, keepdims=True, initial=-np.inf)  # (initial: an empty x gives an empty s)
     e = np.exp(shifted)
     s = e / e.sum(axis=axis, keepdims=True)
     return s, (lambda g: s * (g - (g * s).sum(axis=axis, keepdims=True)),)
@@ -296,7 +296,7 @@ def _softmax(x, axis=-1):
 @primitive("log_softmax")
 def _log_softmax(x, axis=-1):
     """x_i - logsumexp(x), stable. VJP: g - softmax(x) * sum(g)."""
-    shifted = x - x.max(axis=axis, keepdims=True)
+    shifted = x - x.max(axis=axis, keepdims=True, initial=-np.inf)
     y = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
     return y, (lambda g: g - np.exp(y) * g.sum(axis=axis, keepdims=True),)
 
@@ -371,7 +371,12 @@ def _mean(x, axis=None, keepdims=False):
     n = _count(x.shape, axis)
     with np.errstate(invalid="ignore"):  # the mean of nothing is NaN, quietly, as in PyTorch
         y = x.sum(axis=axis, keepdims=keepdims) / n
-    return y, (lambda g: _expand_to(g / n, x.shape, axis, keepdims),)
+
+    def vjp(g):
+        with np.errstate(divide="ignore", invalid="ignore"):  # nothing to share the gradient among: empty anyway
+            return _expand_to(g / n, x.shape, axis, keepdims)
+
+    return y, (vjp,)
 
 
 def sum(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None, dtype=None) -> Tensor:
@@ -386,12 +391,25 @@ def mean(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None, dtype=
     return _mean(_in_dtype(x, dtype), axis=axis, keepdims=keep)
 
 
+def _need_values(x: np.ndarray, axis, op: str, no_dim_error=RuntimeError) -> None:
+    """max/min/argmax/argmin of nothing has no answer: PyTorch's errors, instead of numpy's."""
+    if axis is None and x.size == 0:
+        raise no_dim_error(f"{op}(): Expected reduction dim to be specified for input.numel() == 0. "
+                           "Specify the reduction dim with the 'dim' argument.")
+    if axis is not None and x.ndim:
+        for ax in (axis,) if np.ndim(axis) == 0 else tuple(axis):
+            if x.shape[ax] == 0:
+                raise IndexError(f"{op}(): Expected reduction dim {ax} to have non-zero size.")
+
+
 def _extreme(x, reduce, axis, keepdims):
     axis = _reduction_axis(x, axis)
+    _need_values(x, axis, reduce.__name__.lstrip("a"))
     y = reduce(x, axis=axis, keepdims=keepdims)
     y_kept = y if keepdims or axis is None else np.expand_dims(y, axis)
-    winners = (x == y_kept).astype(x.dtype)
-    share = winners / winners.sum(axis=axis, keepdims=True)  # ties split the gradient evenly
+    winners = ((x == y_kept) | (np.isnan(x) & np.isnan(y_kept))).astype(x.dtype)  # a NaN wins, as in PyTorch
+    with np.errstate(invalid="ignore"):  # an empty reduction has no winner (and no gradient to share)
+        share = winners / winners.sum(axis=axis, keepdims=True)  # ties split the gradient evenly
 
     def vjp(g):
         return _expand_to(g, x.shape, axis, keepdims) * share
@@ -908,6 +926,8 @@ def gather(x, dim: int, index) -> Tensor:
 @primitive("cumsum")
 def _cumsum(x, axis=0):
     """Each input adds to every later partial sum: its gradient is the sum of g from there to the end."""
+    if x.ndim == 0:  # a 0-d tensor stays 0-d, as in PyTorch (numpy would flatten it)
+        return x.copy(), (lambda g: g,)
     return np.cumsum(x, axis=axis), (lambda g: np.flip(np.cumsum(np.flip(g, axis), axis=axis), axis),)
 
 
@@ -1013,9 +1033,10 @@ def minimum(a, b):
 def _logsumexp(x, axis=None, keepdims=False):
     """log sum exp x, shifted by the max for stability. Its gradient is softmax(x)."""
     axis = _reduction_axis(x, axis)
-    peak = np.max(x, axis=axis, keepdims=True)
+    peak = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
     peak = np.where(np.isfinite(peak), peak, 0)
-    kept = np.log(np.sum(np.exp(x - peak), axis=axis, keepdims=True)) + peak
+    with np.errstate(divide="ignore"):  # the log of an empty sum is -inf, as in PyTorch
+        kept = np.log(np.sum(np.exp(x - peak), axis=axis, keepdims=True)) + peak
     if keepdims:
         y = kept
     else:
@@ -1069,7 +1090,7 @@ def _std(x, axis=None, keepdims=False, correction=1):
     def vjp(g):
         y_kept = _expand_to(y, x.shape, axis, keepdims)
         with np.errstate(invalid="ignore", divide="ignore"):
-            share = np.where(y_kept > 0, centred / (divisor * y_kept), 0.0)
+            share = np.where(y_kept == 0, 0.0, centred / (divisor * y_kept))  # a NaN stays NaN
         return _expand_to(g, x.shape, axis, keepdims) * share
 
     return y, (vjp,)
@@ -1241,14 +1262,38 @@ def _change_in_place(x: Tensor, what: str, on_data, build, operands=()) -> Tenso
         raise ShapeError(f"{what}: the result has shape {out.shape}, but an in-place change must keep {x.shape}")
     if out.dtype != x.dtype:  # x += float64 on a float32 x stays float32, as in PyTorch
         out = cast(out, dtype=x.dtype)
+    retain = previous._retain
     for slot in _ROLE:
         setattr(x, slot, getattr(out, slot))
+    # retain_grad() follows the tensor, as in PyTorch: x.grad will be the gradient of its new value
+    # (hooks stay with the value they were registered on)
+    x._retain, previous._retain = retain, False
     mark_changed(x.data)  # ops that read x before now refuse to backward (their edge points at x)
     return x
 
 
+# PyTorch's names of the dtypes, for its in-place error messages
+_TORCH_DTYPE_NAMES = {"float64": "Double", "float32": "Float", "float16": "Half", "int64": "Long", "int32": "Int",
+                      "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+
+
+def _check_inplace_result(x, other_data, symbol: str) -> None:
+    """``int_tensor += 0.5`` raises PyTorch's RuntimeError: the result (a float) cannot be stored in x (a long)."""
+    result = np.result_type(x.dtype, other_data)
+    if symbol == "/" and result.kind in "biu":  # true division of integers gives floats
+        result = np.dtype(np.float64)
+    if np.can_cast(result, x.dtype, casting="same_kind"):
+        return
+    python_scalar = isinstance(other_data, float) or (symbol == "/" and not isinstance(other_data, np.ndarray))
+    name = "Float" if result.kind == "f" and python_scalar else _TORCH_DTYPE_NAMES.get(result.name, str(result))
+    raise RuntimeError(f"result type {name} can't be cast to the desired output type "
+                       f"{_TORCH_DTYPE_NAMES.get(x.dtype.name, str(x.dtype))} (x {symbol}= ... on a {x.dtype} "
+                       f"tensor; convert it first, e.g. x = x.double(), or write x = x {symbol} ...)")
+
+
 def _inplace_arithmetic(x, other, primitive_op, ufunc, symbol):
     other_data = other.data if isinstance(other, Tensor) else other
+    _check_inplace_result(x, other_data, symbol)
     return _change_in_place(
         x, f"x {symbol}= ...", lambda a: ufunc(a, other_data, out=a, casting="same_kind"), primitive_op, (other,)
     )
@@ -1310,6 +1355,8 @@ def _arg_extreme(x, arg, dim, keepdim) -> Tensor:
     x = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
     if isinstance(dim, tuple):
         raise TypeError(f"argmax/argmin: dim must be one int or None, got {dim!r}")
+    _need_values(x.data, dim if dim is None or x.ndim == 0 else _dim(x.ndim, dim, arg.__name__), arg.__name__,
+                 IndexError)
     if dim is None:
         if keepdim:  # PyTorch keeps every dim, as size 1
             return Tensor(np.asarray(arg(x.data)).reshape((1,) * x.ndim))
@@ -1333,6 +1380,7 @@ def _extreme_method(x, reduce, arg, dim, keepdim, axis, keepdims, op: str):
         _reduction_axis(x.data, dim)
         return ExtremeResult(reduce(x), Tensor(np.asarray(0)))
     d = _dim(x.ndim, dim, op)
+    _need_values(x.data, d, op)
     where = np.asarray(arg(x.data, axis=d, keepdims=True))
     values = _gather(x, index=where, axis=d)
     if not keep:
