@@ -941,7 +941,10 @@ def cumsum(x, dim=None, *, axis=None) -> Tensor:
 
 @primitive("einsum")
 def _einsum(*operands, equation=""):
-    """Any einsum: the gradient for operand k is the einsum of g with the other operands, into k's indices."""
+    """Any einsum: the gradient for operand k is the einsum of g with the other operands, into k's indices.
+
+    A letter repeated within operand k ('ii': its diagonal) gets that gradient on the diagonal, 0 elsewhere.
+    """
     inputs, output = equation.split("->")
     terms = inputs.split(",")
 
@@ -950,15 +953,25 @@ def _einsum(*operands, equation=""):
             others = [t for i, t in enumerate(terms) if i != k]
             arrays = [a for i, a in enumerate(operands) if i != k]
             wanted = terms[k]
+            distinct = "".join(dict.fromkeys(wanted))  # 'iij' -> 'ij'
+            size = {c: operands[k].shape[wanted.index(c)] for c in distinct}
             # an index that appears only in operand k (summed over in the forward) is broadcast back
             present = set(output) | set("".join(others))
-            kept = "".join(c for c in wanted if c in present)
+            kept = "".join(c for c in distinct if c in present)
             result = np.einsum(f"{output}{',' if others else ''}{','.join(others)}->{kept}", g, *arrays)
-            if kept != wanted:
-                result = np.expand_dims(result, tuple(i for i, c in enumerate(wanted) if c not in present))
-                full = tuple(builtins.max(r, n) for r, n in zip(result.shape, operands[k].shape, strict=True))
+            target = tuple(size[c] for c in distinct)
+            if kept != distinct:
+                result = np.expand_dims(result, tuple(i for i, c in enumerate(distinct) if c not in present))
+                full = tuple(builtins.max(r, n) for r, n in zip(result.shape, target, strict=True))
                 result = np.broadcast_to(result, full)  # (a size-1 dim broadcast in the forward is summed later)
-            return result
+            if distinct == wanted:
+                return result
+            wider = tuple(i for i, (r, n) in enumerate(zip(result.shape, target, strict=True)) if r != n)
+            result = result.sum(axis=wider, keepdims=True) if wider else result
+            gx = np.zeros(operands[k].shape, dtype=result.dtype)
+            grids = np.ix_(*[np.arange(n) for n in target])
+            gx[tuple(grids[distinct.index(c)] for c in wanted)] = result  # onto the diagonal, once each
+            return gx
 
         return vjp
 
@@ -983,8 +996,6 @@ def _explicit_equation(equation: str, shapes) -> str:
         bare = term.replace("...", "", 1)
         if "." in bare or not builtins.all(c.isalpha() for c in bare):
             raise ValueError(f"einsum: each operand's indices are letters, with at most one '...', got {term!r}")
-        if len(set(bare)) != len(bare):
-            raise ValueError(f"einsum: repeated index within one operand ({term!r}, a diagonal) is not supported")
         extra = len(shape) - len(bare)
         if extra < 0 or (extra and "..." not in term):
             raise ShapeError(f"einsum: operand {term!r} names {len(bare)} dims but has shape {tuple(shape)}")
@@ -1004,8 +1015,8 @@ def _explicit_equation(equation: str, shapes) -> str:
 def einsum(equation: str, *operands) -> Tensor:
     """``bp.einsum("bij,bjk->bik", a, b)``, ``bp.einsum("...ij,...jk", a, b)``: numpy's (and torch's) rules.
 
-    Operands may also come as one list, as ``torch.einsum(eq, [a, b])``. A repeated index within
-    one operand (a diagonal, 'ii') is not supported.
+    Operands may also come as one list, as ``torch.einsum(eq, [a, b])``. A letter repeated within one
+    operand takes its diagonal: ``einsum("ii->i", a)`` the diagonal, ``einsum("ii", a)`` the trace.
     """
     if len(operands) == 1 and isinstance(operands[0], list | tuple):
         operands = tuple(operands[0])

@@ -310,6 +310,11 @@ def einsum_cases(draw):
         ("i,i", [(i,), (i,)]),
         ("bi,bj->...", [(i, j), (i, k)]),
         ("...ij->...", [(*batch, i, j)]),
+        ("ii->i", [(i, i)]),  # a diagonal
+        ("ii", [(i, i)]),  # the trace
+        ("bii->b", [(j, i, i)]),  # a batch of traces
+        ("iij,jk->ik", [(i, i, j), (j, k)]),
+        ("...ii->...i", [(*batch, i, i)]),
     ]
     return draw(st.sampled_from(forms))
 
@@ -337,3 +342,6 @@ def test_einsum_implicit_order_and_list_operands():
         bp.einsum("ijk->i", bp.tensor(a))
     with pytest.raises(ValueError, match="at most one"):
         bp.einsum("...i...", bp.tensor(a))
+    m = bp.tensor(values((3, 3), 3), requires_grad=True)
+    bp.einsum("ii", m).backward()  # d trace / dm = the identity
+    np.testing.assert_array_equal(m.grad, np.eye(3))
