@@ -345,3 +345,18 @@ def test_einsum_implicit_order_and_list_operands():
     m = bp.tensor(values((3, 3), 3), requires_grad=True)
     bp.einsum("ii", m).backward()  # d trace / dm = the identity
     np.testing.assert_array_equal(m.grad, np.eye(3))
+
+
+def test_forward_mode_duals_read_the_same_dims_as_tensors():
+    x = values((3, 4), 11)
+    v = np.random.default_rng(12).standard_normal(x.shape)
+
+    def fn(t):
+        return (t.softmax(dim=1) * t.sum(dim=0, keepdim=True)).mean(dim=1) + t.max(1).values + t.var(1, False)
+
+    value, tangent = bp.jvp(fn, [x], [v])
+    np.testing.assert_allclose(value, fn(bp.tensor(x)).data, rtol=1e-12)
+    t = bp.tensor(x, requires_grad=True)
+    u = np.random.default_rng(13).standard_normal(value.shape)
+    fn(t).backward(u)
+    assert float((t.grad * v).sum()) == pytest.approx(float((u * tangent).sum()), rel=1e-10)
