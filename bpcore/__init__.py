@@ -40,6 +40,8 @@ from bpcore.forward_mode import jvp
 from bpcore.gradcheck import GradcheckReport, compare, gradcheck, step_size_sweep
 from bpcore.ops import (
     abs,
+    amax,
+    amin,
     argmax,
     argmin,
     cat,
@@ -139,6 +141,8 @@ __all__ = [
     "ShapeError",
     "Tensor",
     "abs",
+    "amax",
+    "amin",
     "arange",
     "argmax",
     "argmin",

@@ -1400,6 +1400,18 @@ def _extreme_method(x, reduce, arg, dim, keepdim, axis, keepdims, op: str):
     return ExtremeResult(values, Tensor(where))
 
 
+def amax(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None) -> Tensor:
+    """The largest values along ``dim`` (an int or a tuple; all dims if None), as torch.amax: values only,
+    and tied maxima share the gradient evenly."""
+    axis, keep = _dims("amax", dim, keepdim, axis, keepdims)
+    return _max(x, axis=axis, keepdims=keep)
+
+
+def amin(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None) -> Tensor:
+    axis, keep = _dims("amin", dim, keepdim, axis, keepdims)
+    return _min(x, axis=axis, keepdims=keep)
+
+
 def max_(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
     """``bp.max``: as ``x.max`` (values, or (values, indices) along a dim); ``bp.max(x, y)`` elementwise."""
     if isinstance(dim, Tensor | np.ndarray):
@@ -1544,6 +1556,12 @@ class _TensorMethods:
 
     def min(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
         return min_(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def amax(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+        return amax(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def amin(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+        return amin(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
     def argmax(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
         return argmax(self, dim, keepdim, axis=axis, keepdims=keepdims)
@@ -1702,6 +1720,8 @@ __all__ = [
     "Primitive",
     "abs",
     "add",
+    "amax",
+    "amin",
     "argmax",
     "argmin",
     "cast",
