@@ -40,6 +40,10 @@ from bpcore.forward_mode import jvp
 from bpcore.gradcheck import GradcheckReport, compare, gradcheck, step_size_sweep
 from bpcore.ops import (
     abs,
+    amax,
+    amin,
+    argmax,
+    argmin,
     cat,
     chunk,
     clip,
@@ -137,7 +141,11 @@ __all__ = [
     "ShapeError",
     "Tensor",
     "abs",
+    "amax",
+    "amin",
     "arange",
+    "argmax",
+    "argmin",
     "bptt",
     "cat",
     "checkpoint",

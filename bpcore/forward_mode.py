@@ -34,7 +34,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from bpcore.ops import permutation, swapped
+from bpcore.ops import ExtremeResult, _dims, permutation, swapped
 from bpcore.tensor import Tensor
 
 # ============================================================================ the dual value
@@ -170,26 +170,41 @@ class Dual:
     def leaky_relu(self, negative_slope: float = 0.01):
         return apply("leaky_relu", self, negative_slope=negative_slope)
 
-    def softmax(self, axis: int = -1):
-        return apply("softmax", self, axis=axis)
+    # dims: PyTorch's spelling (dim=, keepdim=) and numpy's (axis=, keepdims=), as on Tensor
+    def softmax(self, dim=None, *, axis=None):
+        axis, _ = _dims("softmax", dim, False, axis, None)
+        return apply("softmax", self, axis=-1 if axis is None else axis)
 
-    def log_softmax(self, axis: int = -1):
-        return apply("log_softmax", self, axis=axis)
+    def log_softmax(self, dim=None, *, axis=None):
+        axis, _ = _dims("log_softmax", dim, False, axis, None)
+        return apply("log_softmax", self, axis=-1 if axis is None else axis)
 
-    def sum(self, axis=None, keepdims: bool = False):
-        return apply("sum", self, axis=axis, keepdims=keepdims)
+    def sum(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+        axis, keep = _dims("sum", dim, keepdim, axis, keepdims)
+        return apply("sum", self, axis=axis, keepdims=keep)
 
-    def mean(self, axis=None, keepdims: bool = False):
-        return apply("mean", self, axis=axis, keepdims=keepdims)
+    def mean(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+        axis, keep = _dims("mean", dim, keepdim, axis, keepdims)
+        return apply("mean", self, axis=axis, keepdims=keep)
 
-    def max(self, axis=None, keepdims: bool = False):
-        return apply("max", self, axis=axis, keepdims=keepdims)
+    def max(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+        """As Tensor.max: ``max(dim)`` gives (values, indices), ``max()`` and ``max(axis=)`` the values."""
+        return self._extreme("max", np.argmax, dim, keepdim, axis, keepdims)
 
-    def min(self, axis=None, keepdims: bool = False):
-        return apply("min", self, axis=axis, keepdims=keepdims)
+    def min(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+        return self._extreme("min", np.argmin, dim, keepdim, axis, keepdims)
 
-    def var(self, axis=None, keepdims: bool = False, unbiased: bool = True):
+    def _extreme(self, name, arg, dim, keepdim, axis, keepdims):
+        along, keep = _dims(name, dim, keepdim, axis, keepdims)
+        values = apply(name, self, axis=along, keepdims=keep)
+        if dim is None:
+            return values
+        indices = arg(self.primal, axis=along, keepdims=keep) if self.ndim else np.asarray(0)
+        return ExtremeResult(values, Tensor(np.asarray(indices)))
+
+    def var(self, dim=None, unbiased: bool = True, keepdim: bool = False, *, axis=None, keepdims=None):
         # composed from rules, as ops.var is composed from primitives: no rule of its own needed
+        axis, keepdims = _dims("var", dim, keepdim, axis, keepdims)
         centred = self - self.mean(axis=axis, keepdims=True)
         n = self.size if axis is None else int(np.prod([self.shape[a] for a in np.atleast_1d(axis)]))
         return (centred * centred).sum(axis=axis, keepdims=keepdims) / (n - 1 if unbiased else n)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import string
 
 import numpy as np
 
@@ -280,34 +281,53 @@ def cast(x, dtype=np.float64):
 # ============================================================================ softmax family
 
 
-def _empty_like_float(x) -> np.ndarray:
-    x = np.asarray(x)
-    return np.zeros(x.shape, dtype=x.dtype if np.issubdtype(x.dtype, np.floating) else np.float64)
-
-
 @primitive("softmax")
-def softmax(x, axis=-1):
+def _softmax(x, axis=-1):
     """exp(x_i) / sum_j exp(x_j), shifted by the max so exp never overflows.
 
     VJP: s * (g - sum(g * s)): the Jacobian diag(s) - s s^T applied without building it.
     An empty input gives an empty result, as in PyTorch (there is no max of nothing to shift by).
     """
-    if np.size(x) == 0:
-        return _empty_like_float(x), (lambda g: np.zeros_like(g),)
-    shifted = x - x.max(axis=axis, keepdims=True)
+    shifted = x - x.max(axis=axis, keepdims=True, initial=-np.inf)  # (initial: an empty x gives an empty s)
     e = np.exp(shifted)
     s = e / e.sum(axis=axis, keepdims=True)
     return s, (lambda g: s * (g - (g * s).sum(axis=axis, keepdims=True)),)
 
 
 @primitive("log_softmax")
-def log_softmax(x, axis=-1):
+def _log_softmax(x, axis=-1):
     """x_i - logsumexp(x), stable. VJP: g - softmax(x) * sum(g). Empty in, empty out (as PyTorch)."""
-    if np.size(x) == 0:
-        return _empty_like_float(x), (lambda g: np.zeros_like(g),)
-    shifted = x - x.max(axis=axis, keepdims=True)
+    shifted = x - x.max(axis=axis, keepdims=True, initial=-np.inf)
     y = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
     return y, (lambda g: g - np.exp(y) * g.sum(axis=axis, keepdims=True),)
+
+
+def _dims(op: str, dim, keepdim, axis, keepdims):
+    """PyTorch's ``dim=``/``keepdim=`` or numpy's ``axis=``/``keepdims=``, as the (axis, keepdims) to use."""
+    if dim is not None and axis is not None:
+        raise TypeError(f"{op}: give dim= (PyTorch) or axis= (numpy), not both (got dim={dim!r}, axis={axis!r})")
+    axis = dim if axis is None else axis
+    if isinstance(axis, list):
+        axis = tuple(axis)
+    if isinstance(axis, bool) or not (axis is None or isinstance(axis, int | np.integer | tuple)):
+        raise TypeError(f"{op}: dim must be an int, a tuple of ints or None, got {axis!r}")
+    return axis, bool(keepdim if keepdims is None else keepdims)
+
+
+def _in_dtype(x, dtype):
+    return x if dtype is None else _cast(x if isinstance(x, Tensor) else Tensor(np.asarray(x)), dtype)
+
+
+def softmax(x, dim=None, *, axis=None, dtype=None) -> Tensor:
+    """``F.softmax(x, dim=1)`` (or numpy's ``axis=``); the last dim when none is given."""
+    axis, _ = _dims("softmax", dim, False, axis, None)
+    return _softmax(_in_dtype(x, dtype), axis=-1 if axis is None else axis)
+
+
+def log_softmax(x, dim=None, *, axis=None, dtype=None) -> Tensor:
+    """``F.log_softmax(x, dim=1)`` (or numpy's ``axis=``); the last dim when none is given."""
+    axis, _ = _dims("log_softmax", dim, False, axis, None)
+    return _log_softmax(_in_dtype(x, dtype), axis=-1 if axis is None else axis)
 
 
 # ============================================================================ reductions
@@ -340,27 +360,57 @@ def _count(shape, axis):
 
 
 @primitive("sum")
-def sum(x, axis=None, keepdims=False):
+def _sum(x, axis=None, keepdims=False):
     """Each input element adds to the sum with weight 1: its gradient is g, copied back out."""
     axis = _reduction_axis(x, axis)
     return x.sum(axis=axis, keepdims=keepdims), (lambda g: _expand_to(g, x.shape, axis, keepdims),)
 
 
 @primitive("mean")
-def mean(x, axis=None, keepdims=False):
+def _mean(x, axis=None, keepdims=False):
     axis = _reduction_axis(x, axis)
     n = _count(x.shape, axis)
     with np.errstate(invalid="ignore"):  # the mean of nothing is NaN, quietly, as in PyTorch
         y = x.sum(axis=axis, keepdims=keepdims) / n
-    return y, (lambda g: _expand_to(g / n, x.shape, axis, keepdims),)
+
+    def vjp(g):
+        with np.errstate(divide="ignore", invalid="ignore"):  # nothing to share the gradient among: empty anyway
+            return _expand_to(g / n, x.shape, axis, keepdims)
+
+    return y, (vjp,)
+
+
+def sum(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None, dtype=None) -> Tensor:
+    """``bp.sum(x, dim=1, keepdim=True)`` as torch.sum (or numpy's ``axis=``, ``keepdims=``); all dims if none."""
+    axis, keep = _dims("sum", dim, keepdim, axis, keepdims)
+    return _sum(_in_dtype(x, dtype), axis=axis, keepdims=keep)
+
+
+def mean(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None, dtype=None) -> Tensor:
+    """``bp.mean(x, dim=0)`` as torch.mean (or numpy's ``axis=``, ``keepdims=``); all dims if none."""
+    axis, keep = _dims("mean", dim, keepdim, axis, keepdims)
+    return _mean(_in_dtype(x, dtype), axis=axis, keepdims=keep)
+
+
+def _need_values(x: np.ndarray, axis, op: str, no_dim_error=RuntimeError) -> None:
+    """max/min/argmax/argmin of nothing has no answer: PyTorch's errors, instead of numpy's."""
+    if axis is None and x.size == 0:
+        raise no_dim_error(f"{op}(): Expected reduction dim to be specified for input.numel() == 0. "
+                           "Specify the reduction dim with the 'dim' argument.")
+    if axis is not None and x.ndim:
+        for ax in (axis,) if np.ndim(axis) == 0 else tuple(axis):
+            if x.shape[ax] == 0:
+                raise IndexError(f"{op}(): Expected reduction dim {ax} to have non-zero size.")
 
 
 def _extreme(x, reduce, axis, keepdims):
     axis = _reduction_axis(x, axis)
+    _need_values(x, axis, reduce.__name__.lstrip("a"))
     y = reduce(x, axis=axis, keepdims=keepdims)
     y_kept = y if keepdims or axis is None else np.expand_dims(y, axis)
-    winners = (x == y_kept).astype(x.dtype)
-    share = winners / winners.sum(axis=axis, keepdims=True)  # ties split the gradient evenly
+    winners = ((x == y_kept) | (np.isnan(x) & np.isnan(y_kept))).astype(x.dtype)  # a NaN wins, as in PyTorch
+    with np.errstate(invalid="ignore"):  # an empty reduction has no winner (and no gradient to share)
+        share = winners / winners.sum(axis=axis, keepdims=True)  # ties split the gradient evenly
 
     def vjp(g):
         return _expand_to(g, x.shape, axis, keepdims) * share
@@ -369,13 +419,13 @@ def _extreme(x, reduce, axis, keepdims):
 
 
 @primitive("max")
-def max(x, axis=None, keepdims=False):
+def _max(x, axis=None, keepdims=False):
     """The gradient goes to the element(s) that won; the others did not affect the result."""
     return _extreme(x, np.max, axis, keepdims)
 
 
 @primitive("min")
-def min(x, axis=None, keepdims=False):
+def _min(x, axis=None, keepdims=False):
     return _extreme(x, np.min, axis, keepdims)
 
 
@@ -386,8 +436,23 @@ def _correction(unbiased, correction) -> int:
     return 1 if unbiased is None or unbiased else 0
 
 
-def var(x, axis=None, keepdims=False, unbiased=None, *, correction=None):
-    """Variance, composed from primitives (mean, sub, mul), so its gradient needs no new rule."""
+def _unbiased_first(dim, unbiased):
+    """``x.var(True)``: a lone bool is ``unbiased``, as in PyTorch's older signature."""
+    if isinstance(dim, bool):
+        if unbiased is not None:
+            raise TypeError("var/std: unbiased given twice")
+        return None, dim
+    return dim, unbiased
+
+
+def var(x, dim=None, unbiased=None, keepdim: bool = False, *, correction=None, axis=None, keepdims=None) -> Tensor:
+    """Variance, dividing by n - 1 unless unbiased=False (or correction=0), as torch.var (numpy's default is n).
+
+    ``var(x, dim, unbiased, keepdim)`` as in PyTorch; numpy's ``axis=``, ``keepdims=`` work too. Composed
+    from primitives (mean, sub, mul), so its gradient needs no new rule.
+    """
+    dim, unbiased = _unbiased_first(dim, unbiased)
+    axis, keepdims = _dims("var", dim, keepdim, axis, keepdims)
     x = x if isinstance(x, Tensor) else Tensor(np.asarray(x, dtype=np.float64))
     axis = _reduction_axis(x.data, axis)
     centred = x - mean(x, axis=axis, keepdims=True)
@@ -518,7 +583,8 @@ def concat(tensors, axis: int = 0, *, dim=None) -> Tensor:
     """Join tensors along an existing axis (``bp.cat(tensors, dim=0)`` too). Each input's gradient is its slice of g."""
     if not tensors:
         raise ValueError("concat needs at least one tensor")
-    return _concat(*tensors, axis=axis if dim is None else dim)
+    axis, _ = _dims("cat", dim, False, None if axis == 0 and dim is not None else axis, None)
+    return _concat(*tensors, axis=axis)
 
 
 cat = concat
@@ -528,7 +594,8 @@ def stack(tensors, axis: int = 0, *, dim=None) -> Tensor:
     """Join same-shaped tensors along a new axis. Each input's gradient is its layer of g."""
     if not tensors:
         raise ValueError("stack needs at least one tensor")
-    return _stack(*tensors, axis=axis if dim is None else dim)
+    axis, _ = _dims("stack", dim, False, None if axis == 0 and dim is not None else axis, None)
+    return _stack(*tensors, axis=axis)
 
 
 def where(condition, a, b) -> Tensor:
@@ -696,22 +763,88 @@ def chunk(x, chunks: int, dim: int = 0) -> list[Tensor]:
     return split(x, -(-n // chunks), dim)
 
 
+PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def _pad_sources(n: int, before: int, after: int, mode: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """For one dim of size n: the input index each output position reads, and whether it reads one at all.
+
+    The output covers positions -before .. n + after - 1 of the input's axis (a negative width
+    crops); a position outside [0, n) takes the value (constant), its mirror image without the edge
+    (reflect), the edge (replicate) or, for circular, the other end of what the crop kept, as in PyTorch.
+    """
+    length = n + before + after
+    if length < 0 or (length == 0 and mode != "constant"):
+        raise ShapeError(f"pad: widths ({before}, {after}) on dim {dim} of size {n} leave {length} elements")
+    if mode == "circular":  # crop first, then wrap what is left
+        start, kept = builtins.max(-before, 0), n + builtins.min(before, 0) + builtins.min(after, 0)
+        if kept <= 0 or builtins.max(before, after) > kept:
+            raise ShapeError(f"pad: circular widths ({before}, {after}) may not exceed the dim they wrap (size "
+                             f"{builtins.max(kept, 0)} after cropping, dim {dim}), as in PyTorch")
+        j = np.arange(-builtins.max(before, 0), kept + builtins.max(after, 0))
+        return start + j % kept, np.ones(j.shape, dtype=bool)
+    if mode == "reflect" and builtins.max(before, after) >= n:
+        raise ShapeError(f"pad: reflect widths must be smaller than the dim they mirror, as in PyTorch; got "
+                         f"({before}, {after}) on dim {dim} of size {n}")
+    j = np.arange(-before, n + after)
+    inside = (j >= 0) & (j < n)
+    if mode == "reflect":
+        period = builtins.max(2 * (n - 1), 1)
+        j = np.abs(j) % period
+        j = np.where(j >= n, period - j, j)
+    else:  # replicate reads the edge; constant reads anything there, the value replaces it
+        j = np.clip(j, 0, n - 1)
+    return j, inside if mode == "constant" else np.ones(j.shape, dtype=bool)
+
+
 @primitive("pad")
-def _pad(x, widths=(), value=0.0):
-    y = np.pad(x, widths, constant_values=value)
-    inside = tuple(slice(before, before + n) for (before, _), n in zip(widths, x.shape, strict=True))
-    return y, (lambda g: g[inside],)
+def _pad(x, sources=(), reads=None, value=0.0):
+    """y = x at the source index of each output position (value where it reads none). The VJP adds g back
+    to the sources: a reflected or repeated element collects the gradient of every copy."""
+    where = np.ix_(*sources)
+    y = x[where]
+    if reads is not None:
+        y = np.where(reads, y, np.asarray(value, dtype=x.dtype))
+
+    def vjp(g):
+        gx = np.zeros_like(x, dtype=g.dtype)
+        np.add.at(gx, where, g if reads is None else np.where(reads, g, 0))
+        return gx
+
+    return y, (vjp,)
 
 
-def pad(x, pad, value: float = 0.0) -> Tensor:
-    """``F.pad(x, (left, right, top, bottom, ...))``: pairs for the LAST dims first, as in PyTorch."""
+def pad(x, pad, mode: str = "constant", value=None) -> Tensor:
+    """``F.pad(x, (left, right, top, bottom, ...), mode="constant", value=0)``, as in PyTorch.
+
+    Pairs pad the LAST dims first; a negative width crops. ``mode``: "constant" (any dims,
+    filled with ``value``), "reflect", "replicate" or "circular" (the last 1 to 3 dims of an
+    input with one or two more dims: (C, W) or (N, C, W) for one pair, and so on).
+    """
     data = _as_array(x)
-    if len(pad) % 2 or len(pad) // 2 > data.ndim:
-        raise ShapeError(f"pad: needs pairs (before, after) for at most {data.ndim} dims, got {tuple(pad)}")
+    pad = tuple(int(w) for w in pad)
+    pairs = len(pad) // 2
+    if len(pad) % 2 or pairs > data.ndim:
+        raise ShapeError(f"pad: needs pairs (before, after) for at most {data.ndim} dims, got {pad}")
+    if mode not in PAD_MODES:
+        raise ValueError(f"pad: mode must be one of {PAD_MODES}, got {mode!r}")
+    if mode != "constant":
+        if value not in (None, 0, 0.0):
+            raise ValueError(f"pad: value= applies to mode='constant' only, got value={value!r} with mode={mode!r}")
+        if pairs > 3 or data.ndim not in (pairs + 1, pairs + 2):
+            raise ShapeError(f"pad: mode={mode!r} with {pairs} pair(s) pads the last {pairs} dims of an input with "
+                             f"{pairs + 1} or {pairs + 2} dims (as in PyTorch), got shape {data.shape}")
     widths = [(0, 0)] * data.ndim
-    for i in range(len(pad) // 2):
+    for i in range(pairs):
         widths[data.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
-    return _pad(x, widths=tuple(widths), value=value)
+    sources, reads = [], np.ones((), dtype=bool)
+    for d, (n, (before, after)) in enumerate(zip(data.shape, widths, strict=True)):
+        index, inside = _pad_sources(n, before, after, mode, d) if (before, after) != (0, 0) else (
+            np.arange(n), np.ones(n, dtype=bool))
+        sources.append(index)
+        reads = reads & inside.reshape((-1,) + (1,) * (data.ndim - 1 - d))
+    fill = 0.0 if value is None else value
+    return _pad(x, sources=tuple(sources), reads=None if reads.all() else reads, value=fill)
 
 
 @primitive("tril")
@@ -794,16 +927,25 @@ def gather(x, dim: int, index) -> Tensor:
 @primitive("cumsum")
 def _cumsum(x, axis=0):
     """Each input adds to every later partial sum: its gradient is the sum of g from there to the end."""
+    if x.ndim == 0:  # a 0-d tensor stays 0-d, as in PyTorch (numpy would flatten it)
+        return x.copy(), (lambda g: g,)
     return np.cumsum(x, axis=axis), (lambda g: np.flip(np.cumsum(np.flip(g, axis), axis=axis), axis),)
 
 
-def cumsum(x, dim: int) -> Tensor:
-    return _cumsum(x, axis=_dim(np.ndim(_as_array(x)), dim, "cumsum"))
+def cumsum(x, dim=None, *, axis=None) -> Tensor:
+    """Running sums along ``dim`` (required, as in torch.cumsum; numpy's ``axis=`` too)."""
+    axis, _ = _dims("cumsum", dim, False, axis, None)
+    if not isinstance(axis, int | np.integer):
+        raise TypeError(f"cumsum: give the dim to sum along (one int), got {axis!r}")
+    return _cumsum(x, axis=_dim(np.ndim(_as_array(x)), axis, "cumsum"))
 
 
 @primitive("einsum")
 def _einsum(*operands, equation=""):
-    """Any einsum: the gradient for operand k is the einsum of g with the other operands, into k's indices."""
+    """Any einsum: the gradient for operand k is the einsum of g with the other operands, into k's indices.
+
+    A letter repeated within operand k ('ii': its diagonal) gets that gradient on the diagonal, 0 elsewhere.
+    """
     inputs, output = equation.split("->")
     terms = inputs.split(",")
 
@@ -812,32 +954,75 @@ def _einsum(*operands, equation=""):
             others = [t for i, t in enumerate(terms) if i != k]
             arrays = [a for i, a in enumerate(operands) if i != k]
             wanted = terms[k]
+            distinct = "".join(dict.fromkeys(wanted))  # 'iij' -> 'ij'
+            size = {c: operands[k].shape[wanted.index(c)] for c in distinct}
             # an index that appears only in operand k (summed over in the forward) is broadcast back
             present = set(output) | set("".join(others))
-            kept = "".join(c for c in wanted if c in present)
+            kept = "".join(c for c in distinct if c in present)
             result = np.einsum(f"{output}{',' if others else ''}{','.join(others)}->{kept}", g, *arrays)
-            if kept != wanted:
-                shape = [operands[k].shape[i] if c in present else 1 for i, c in enumerate(wanted)]
-                result = np.broadcast_to(result.reshape(shape), operands[k].shape)
-            return result
+            target = tuple(size[c] for c in distinct)
+            if kept != distinct:
+                result = np.expand_dims(result, tuple(i for i, c in enumerate(distinct) if c not in present))
+                full = tuple(builtins.max(r, n) for r, n in zip(result.shape, target, strict=True))
+                result = np.broadcast_to(result, full)  # (a size-1 dim broadcast in the forward is summed later)
+            if distinct == wanted:
+                return result
+            wider = tuple(i for i, (r, n) in enumerate(zip(result.shape, target, strict=True)) if r != n)
+            result = result.sum(axis=wider, keepdims=True) if wider else result
+            gx = np.zeros(operands[k].shape, dtype=result.dtype)
+            grids = np.ix_(*[np.arange(n) for n in target])
+            gx[tuple(grids[distinct.index(c)] for c in wanted)] = result  # onto the diagonal, once each
+            return gx
 
         return vjp
 
     return np.einsum(equation, *operands), tuple(vjp_for(k) for k in range(len(operands)))
 
 
-def einsum(equation: str, *operands) -> Tensor:
-    """``bp.einsum("bij,bjk->bik", a, b)``: explicit output indices required; no '...' (yet)."""
+def _explicit_equation(equation: str, shapes) -> str:
+    """The equation with '...' spelled out in unused letters and the output written, as numpy and torch read it.
+
+    '...' stands for the dims the letters leave over (broadcast across operands, aligned on the
+    right). Without '->' the output is the '...' dims, then every letter used exactly once, in
+    alphabetical order (capitals first): 'ij,jk' means 'ij,jk->ik', 'ba' means 'ba->ab'.
+    """
     equation = equation.replace(" ", "")
-    if "->" not in equation or "." in equation:
-        raise ValueError(f"einsum: write the output indices explicitly (e.g. 'ij,jk->ik'), without '...': {equation!r}")
-    terms = equation.split("->")[0].split(",")
-    if len(terms) != len(operands):
-        raise ValueError(f"einsum: {equation!r} names {len(terms)} operands, got {len(operands)}")
-    for term in terms:
-        if len(set(term)) != len(term):
-            raise ValueError(f"einsum: repeated index within one operand ({term!r}, a diagonal) is not supported")
-    return _einsum(*operands, equation=equation)
+    inputs, arrow, output = equation.partition("->")
+    terms = inputs.split(",")
+    if len(terms) != len(shapes):
+        raise ValueError(f"einsum: {equation!r} names {len(terms)} operands, got {len(shapes)}")
+    free = [c for c in string.ascii_letters if c not in equation]
+    spans = []
+    for term, shape in zip(terms, shapes, strict=True):
+        bare = term.replace("...", "", 1)
+        if "." in bare or not builtins.all(c.isalpha() for c in bare):
+            raise ValueError(f"einsum: each operand's indices are letters, with at most one '...', got {term!r}")
+        extra = len(shape) - len(bare)
+        if extra < 0 or (extra and "..." not in term):
+            raise ShapeError(f"einsum: operand {term!r} names {len(bare)} dims but has shape {tuple(shape)}")
+        spans.append(extra)
+    ellipsis = "".join(free[: builtins.max(spans, default=0)])
+    spelled = [t.replace("...", ellipsis[len(ellipsis) - n :]) for t, n in zip(terms, spans, strict=True)]
+    if not arrow:
+        letters = "".join(t.replace("...", "") for t in terms)
+        output = ellipsis + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    else:
+        if "." in output.replace("...", "", 1) or not builtins.all(c.isalpha() for c in output.replace("...", "")):
+            raise ValueError(f"einsum: the output indices are letters, with at most one '...', got {output!r}")
+        output = output.replace("...", ellipsis)
+    return ",".join(spelled) + "->" + output
+
+
+def einsum(equation: str, *operands) -> Tensor:
+    """``bp.einsum("bij,bjk->bik", a, b)``, ``bp.einsum("...ij,...jk", a, b)``: numpy's (and torch's) rules.
+
+    Operands may also come as one list, as ``torch.einsum(eq, [a, b])``. A letter repeated within one
+    operand takes its diagonal: ``einsum("ii->i", a)`` the diagonal, ``einsum("ii", a)`` the trace.
+    """
+    if len(operands) == 1 and isinstance(operands[0], list | tuple):
+        operands = tuple(operands[0])
+    shapes = [np.shape(_as_array(o)) for o in operands]
+    return _einsum(*operands, equation=_explicit_equation(equation, shapes))
 
 
 # ============================================================================ more math
@@ -860,9 +1045,10 @@ def minimum(a, b):
 def _logsumexp(x, axis=None, keepdims=False):
     """log sum exp x, shifted by the max for stability. Its gradient is softmax(x)."""
     axis = _reduction_axis(x, axis)
-    peak = np.max(x, axis=axis, keepdims=True)
+    peak = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
     peak = np.where(np.isfinite(peak), peak, 0)
-    kept = np.log(np.sum(np.exp(x - peak), axis=axis, keepdims=True)) + peak
+    with np.errstate(divide="ignore"):  # the log of an empty sum is -inf, as in PyTorch
+        kept = np.log(np.sum(np.exp(x - peak), axis=axis, keepdims=True)) + peak
     if keepdims:
         y = kept
     else:
@@ -870,8 +1056,10 @@ def _logsumexp(x, axis=None, keepdims=False):
     return y, (lambda g: _expand_to(g, x.shape, axis, keepdims) * np.exp(x - kept),)
 
 
-def logsumexp(x, dim=None, keepdim: bool = False) -> Tensor:
-    return _logsumexp(x, axis=dim, keepdims=keepdim)
+def logsumexp(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None) -> Tensor:
+    """log sum exp along ``dim`` (all dims if None), as torch.logsumexp; numpy's ``axis=``, ``keepdims=`` too."""
+    axis, keep = _dims("logsumexp", dim, keepdim, axis, keepdims)
+    return _logsumexp(x, axis=axis, keepdims=keep)
 
 
 @primitive("prod")
@@ -892,10 +1080,12 @@ def _prod(x, axis=None, keepdims=False):
     return y, (vjp,)
 
 
-def prod(x, dim=None, keepdim: bool = False) -> Tensor:
-    if dim is not None and not isinstance(dim, int):
-        raise TypeError("prod: dim must be one int (or None for all elements), as in PyTorch")
-    return _prod(x, axis=dim, keepdims=keepdim)
+def prod(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None, dtype=None) -> Tensor:
+    """The product along one dim (all elements if None), as torch.prod; numpy's ``axis=``, ``keepdims=`` too."""
+    axis, keep = _dims("prod", dim, keepdim, axis, keepdims)
+    if axis is not None and not isinstance(axis, int | np.integer):
+        raise TypeError(f"prod: dim must be one int (or None for all elements), as in PyTorch, got {axis!r}")
+    return _prod(_in_dtype(x, dtype), axis=axis, keepdims=keep)
 
 
 @primitive("std")
@@ -912,37 +1102,81 @@ def _std(x, axis=None, keepdims=False, correction=1):
     def vjp(g):
         y_kept = _expand_to(y, x.shape, axis, keepdims)
         with np.errstate(invalid="ignore", divide="ignore"):
-            share = np.where(y_kept > 0, centred / (divisor * y_kept), 0.0)
+            share = np.where(y_kept == 0, 0.0, centred / (divisor * y_kept))  # a NaN stays NaN
         return _expand_to(g, x.shape, axis, keepdims) * share
 
     return y, (vjp,)
 
 
-def std(x, dim=None, keepdim: bool = False, unbiased=None, *, correction=None) -> Tensor:
-    """Standard deviation, dividing by n - 1 unless unbiased=False (or correction=0), as in PyTorch."""
-    return _std(x, axis=dim, keepdims=keepdim, correction=_correction(unbiased, correction))
+def std(x, dim=None, unbiased=None, keepdim: bool = False, *, correction=None, axis=None, keepdims=None) -> Tensor:
+    """Standard deviation, dividing by n - 1 unless unbiased=False (or correction=0), as in PyTorch.
+
+    ``std(x, dim, unbiased, keepdim)`` as torch.std; numpy's ``axis=``, ``keepdims=`` work too.
+    """
+    dim, unbiased = _unbiased_first(dim, unbiased)
+    axis, keep = _dims("std", dim, keepdim, axis, keepdims)
+    return _std(x, axis=axis, keepdims=keep, correction=_correction(unbiased, correction))
 
 
-def norm(x, p=2, dim=None, keepdim: bool = False) -> Tensor:
-    """The p-norm (p = 2 by default; 1; inf); at 0 the 2-norm's gradient is taken as 0."""
-    if p == 1:
-        return sum(abs(x), axis=dim, keepdims=keepdim)
-    if p in (np.inf, float("inf"), "inf"):
-        return max(abs(x), axis=dim, keepdims=keepdim)
-    if p != 2:
-        raise ValueError(f"norm: p must be 1, 2 or inf, got {p!r}")
-    return _norm2(x, axis=dim, keepdims=keepdim)
+def norm(x, p="fro", dim=None, keepdim: bool = False, *, axis=None, keepdims=None, dtype=None) -> Tensor:
+    """The p-norm of x along ``dim`` (of all elements if None), as torch.norm: (sum |x|^p)^(1/p).
+
+    ``p``: "fro" (the default: the 2-norm of the entries), any number, ``inf`` (max |x|), ``-inf``
+    (min |x|), 0 (the count of non-zeros). Where the norm is 0 the gradient is taken as 0, as in PyTorch
+    (the 2-norm has a kink there: any vector of length <= 1 is a subgradient, and 0 is the one chosen).
+    """
+    axis, keep = _dims("norm", dim, keepdim, axis, keepdims)
+    if isinstance(p, str):
+        if p == "inf":
+            p = math.inf
+        elif p == "fro":
+            p = 2.0
+        else:
+            raise ValueError(f"norm: p must be 'fro', a number, inf or -inf, got {p!r} (matrix norms such as 'nuc' "
+                             "are not in bpcore)")
+    if isinstance(p, bool) or not isinstance(p, int | float | np.integer | np.floating):
+        raise TypeError(f"norm: p must be a number, inf, -inf or 'fro', got {p!r}")
+    return _vector_norm(_in_dtype(x, dtype), order=float(p), axis=axis, keepdims=keep)
 
 
 @primitive("norm")
-def _norm2(x, axis=None, keepdims=False):
+def _vector_norm(x, order=2.0, axis=None, keepdims=False):
+    """||x||_p along ``axis``. VJPs (g broadcast back over the reduced dims, y the norm):
+
+    p = 1: g sign(x);  p = +-inf: g sign(x) on the entries where |x| = y (ties share it);  p = 0: 0;
+    any other p: g x |x|^(p-2) / y^(p-1), taken as 0 where x = 0 or y = 0 (PyTorch's choice).
+    """
     axis = _reduction_axis(x, axis)
-    y = np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims))
+    size = np.abs(x)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if order == math.inf:
+            y = size.max(axis=axis, keepdims=keepdims)
+        elif order == -math.inf:
+            y = size.min(axis=axis, keepdims=keepdims)
+        elif order == 0:
+            y = (x != 0).sum(axis=axis, keepdims=keepdims).astype(x.dtype)
+        elif order == 1:
+            y = size.sum(axis=axis, keepdims=keepdims)
+        elif order == 2:
+            y = np.sqrt((x * x).sum(axis=axis, keepdims=keepdims))
+        else:
+            y = (size**order).sum(axis=axis, keepdims=keepdims) ** (1 / order)
+    y = np.asarray(y, dtype=x.dtype)
 
     def vjp(g):
-        y_kept = _expand_to(y, x.shape, axis, keepdims)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(y_kept > 0, _expand_to(g, x.shape, axis, keepdims) * x / y_kept, 0.0)
+        g_full, y_full = _expand_to(g, x.shape, axis, keepdims), _expand_to(y, x.shape, axis, keepdims)
+        if order == 0:
+            return np.zeros_like(x)
+        if order == 1:
+            return g_full * np.sign(x)
+        if order in (math.inf, -math.inf):
+            winners = (size == y_full).astype(x.dtype)
+            with np.errstate(invalid="ignore"):
+                share = winners / winners.sum(axis=axis, keepdims=True)
+            return g_full * np.sign(x) * share
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            d = x / y_full if order == 2 else x * size ** (order - 2) / y_full ** (order - 1)
+            return np.where((x == 0) | (y_full == 0), 0.0, g_full * d)
 
     return y, (vjp,)
 
@@ -1040,14 +1274,38 @@ def _change_in_place(x: Tensor, what: str, on_data, build, operands=()) -> Tenso
         raise ShapeError(f"{what}: the result has shape {out.shape}, but an in-place change must keep {x.shape}")
     if out.dtype != x.dtype:  # x += float64 on a float32 x stays float32, as in PyTorch
         out = cast(out, dtype=x.dtype)
+    retain = previous._retain
     for slot in _ROLE:
         setattr(x, slot, getattr(out, slot))
+    # retain_grad() follows the tensor, as in PyTorch: x.grad will be the gradient of its new value
+    # (hooks stay with the value they were registered on)
+    x._retain, previous._retain = retain, False
     mark_changed(x.data)  # ops that read x before now refuse to backward (their edge points at x)
     return x
 
 
+# PyTorch's names of the dtypes, for its in-place error messages
+_TORCH_DTYPE_NAMES = {"float64": "Double", "float32": "Float", "float16": "Half", "int64": "Long", "int32": "Int",
+                      "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
+
+
+def _check_inplace_result(x, other_data, symbol: str) -> None:
+    """``int_tensor += 0.5`` raises PyTorch's RuntimeError: the result (a float) cannot be stored in x (a long)."""
+    result = np.result_type(x.dtype, other_data)
+    if symbol == "/" and result.kind in "biu":  # true division of integers gives floats
+        result = np.dtype(np.float64)
+    if np.can_cast(result, x.dtype, casting="same_kind"):
+        return
+    python_scalar = isinstance(other_data, float) or (symbol == "/" and not isinstance(other_data, np.ndarray))
+    name = "Float" if result.kind == "f" and python_scalar else _TORCH_DTYPE_NAMES.get(result.name, str(result))
+    raise RuntimeError(f"result type {name} can't be cast to the desired output type "
+                       f"{_TORCH_DTYPE_NAMES.get(x.dtype.name, str(x.dtype))} (x {symbol}= ... on a {x.dtype} "
+                       f"tensor; convert it first, e.g. x = x.double(), or write x = x {symbol} ...)")
+
+
 def _inplace_arithmetic(x, other, primitive_op, ufunc, symbol):
     other_data = other.data if isinstance(other, Tensor) else other
+    _check_inplace_result(x, other_data, symbol)
     return _change_in_place(
         x, f"x {symbol}= ...", lambda a: ufunc(a, other_data, out=a, casting="same_kind"), primitive_op, (other,)
     )
@@ -1075,16 +1333,6 @@ def _cast(x, dtype) -> Tensor:
 # the dependency runs one way: ops imports tensor, tensor never imports ops.
 
 
-def _one_of(dim, axis, op: str, default=None):
-    if dim is not None and axis is not None and dim != default:
-        raise TypeError(f"{op}: give dim= (PyTorch) or axis= (numpy), not both")
-    return axis if axis is not None else (default if dim is None else dim)
-
-
-def _keep(keepdim, keepdims) -> bool:
-    return bool(keepdim if keepdims is None else keepdims)
-
-
 class ExtremeResult(tuple):
     """What ``x.max(dim)`` returns, as in PyTorch: a pair with ``.values`` and ``.indices``."""
 
@@ -1102,9 +1350,28 @@ class ExtremeResult(tuple):
         return self[1]
 
 
+def argmax(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None) -> Tensor:
+    """Index of the largest value along ``dim`` (of the flattened tensor if None): int64, no gradient."""
+    axis, keep = _dims("argmax", dim, keepdim, axis, keepdims)
+    return _arg_extreme(x, np.argmax, axis, keep)
+
+
+def argmin(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None) -> Tensor:
+    """Index of the smallest value along ``dim`` (of the flattened tensor if None): int64, no gradient."""
+    axis, keep = _dims("argmin", dim, keepdim, axis, keepdims)
+    return _arg_extreme(x, np.argmin, axis, keep)
+
+
 def _arg_extreme(x, arg, dim, keepdim) -> Tensor:
     """Indices of the largest (or smallest) values: int64, no gradient. dim None: of the flattened tensor."""
+    x = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
+    if isinstance(dim, tuple):
+        raise TypeError(f"argmax/argmin: dim must be one int or None, got {dim!r}")
+    _need_values(x.data, dim if dim is None or x.ndim == 0 else _dim(x.ndim, dim, arg.__name__), arg.__name__,
+                 IndexError)
     if dim is None:
+        if keepdim:  # PyTorch keeps every dim, as size 1
+            return Tensor(np.asarray(arg(x.data)).reshape((1,) * x.ndim))
         return Tensor(np.asarray(arg(x.data)))
     axis = _reduction_axis(x.data, dim)
     if axis is None:  # a 0-d tensor
@@ -1116,7 +1383,7 @@ def _extreme_method(x, reduce, arg, dim, keepdim, axis, keepdims, op: str):
     """``x.max()`` / ``x.max(axis=1)``: the values (ties share the gradient). ``x.max(dim)``: (values, indices),
     and the gradient goes to the returned index alone, as in PyTorch."""
     x = x if isinstance(x, Tensor) else Tensor(np.asarray(x))
-    keep = _keep(keepdim, keepdims)
+    keep = bool(keepdim if keepdims is None else keepdims)
     if dim is None:
         return reduce(x, axis=axis, keepdims=keep)
     if axis is not None:
@@ -1125,6 +1392,7 @@ def _extreme_method(x, reduce, arg, dim, keepdim, axis, keepdims, op: str):
         _reduction_axis(x.data, dim)
         return ExtremeResult(reduce(x), Tensor(np.asarray(0)))
     d = _dim(x.ndim, dim, op)
+    _need_values(x.data, d, op)
     where = np.asarray(arg(x.data, axis=d, keepdims=True))
     values = _gather(x, index=where, axis=d)
     if not keep:
@@ -1133,17 +1401,29 @@ def _extreme_method(x, reduce, arg, dim, keepdim, axis, keepdims, op: str):
     return ExtremeResult(values, Tensor(where))
 
 
+def amax(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None) -> Tensor:
+    """The largest values along ``dim`` (an int or a tuple; all dims if None), as torch.amax: values only,
+    and tied maxima share the gradient evenly."""
+    axis, keep = _dims("amax", dim, keepdim, axis, keepdims)
+    return _max(x, axis=axis, keepdims=keep)
+
+
+def amin(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None) -> Tensor:
+    axis, keep = _dims("amin", dim, keepdim, axis, keepdims)
+    return _min(x, axis=axis, keepdims=keep)
+
+
 def max_(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
     """``bp.max``: as ``x.max`` (values, or (values, indices) along a dim); ``bp.max(x, y)`` elementwise."""
     if isinstance(dim, Tensor | np.ndarray):
         return maximum(x, dim)
-    return _extreme_method(x, max, np.argmax, dim, keepdim, axis, keepdims, "max")
+    return _extreme_method(x, _max, np.argmax, dim, keepdim, axis, keepdims, "max")
 
 
 def min_(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
     if isinstance(dim, Tensor | np.ndarray):
         return minimum(x, dim)
-    return _extreme_method(x, min, np.argmin, dim, keepdim, axis, keepdims, "min")
+    return _extreme_method(x, _min, np.argmin, dim, keepdim, axis, keepdims, "min")
 
 
 class _TensorMethods:
@@ -1255,22 +1535,21 @@ class _TensorMethods:
         return gelu(self, approximate=approximate)
 
     # dims: PyTorch's spelling (dim=, keepdim=, or dim as the first argument) and numpy's (axis=, keepdims=)
-    def softmax(self, dim: int = -1, *, axis=None):
-        return softmax(self, axis=_one_of(dim, axis, "softmax", default=-1))
+    def softmax(self, dim=None, *, axis=None, dtype=None):
+        return softmax(self, dim, axis=axis, dtype=dtype)
 
-    def log_softmax(self, dim: int = -1, *, axis=None):
-        return log_softmax(self, axis=_one_of(dim, axis, "log_softmax", default=-1))
+    def log_softmax(self, dim=None, *, axis=None, dtype=None):
+        return log_softmax(self, dim, axis=axis, dtype=dtype)
 
-    def sum(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
-        return sum(self, axis=_one_of(dim, axis, "sum"), keepdims=_keep(keepdim, keepdims))
+    def sum(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None, dtype=None):
+        return sum(self, dim, keepdim, axis=axis, keepdims=keepdims, dtype=dtype)
 
-    def mean(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
-        return mean(self, axis=_one_of(dim, axis, "mean"), keepdims=_keep(keepdim, keepdims))
+    def mean(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None, dtype=None):
+        return mean(self, dim, keepdim, axis=axis, keepdims=keepdims, dtype=dtype)
 
-    def var(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None, unbiased=None, correction=None):
+    def var(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None, axis=None, keepdims=None):
         """Divides by n - 1 unless unbiased=False (or correction=0), as in PyTorch (numpy's default is n)."""
-        axis, keep = _one_of(dim, axis, "var"), _keep(keepdim, keepdims)
-        return var(self, axis=axis, keepdims=keep, unbiased=unbiased, correction=correction)
+        return var(self, dim, unbiased, keepdim, correction=correction, axis=axis, keepdims=keepdims)
 
     def max(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
         """``x.max()`` the largest value; ``x.max(dim)`` (values, indices) as in PyTorch; ``x.max(axis=)`` values."""
@@ -1279,11 +1558,17 @@ class _TensorMethods:
     def min(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
         return min_(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def argmax(self, dim=None, keepdim: bool = False):
-        return _arg_extreme(self, np.argmax, dim, keepdim)
+    def amax(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+        return amax(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def argmin(self, dim=None, keepdim: bool = False):
-        return _arg_extreme(self, np.argmin, dim, keepdim)
+    def amin(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+        return amin(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def argmax(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+        return argmax(self, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def argmin(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+        return argmin(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
     # -- the sizes and conversions PyTorch code asks for
     def numel(self) -> int:
@@ -1382,21 +1667,21 @@ class _TensorMethods:
     def gather(self, dim: int, index):
         return gather(self, dim, index)
 
-    def cumsum(self, dim: int):
-        return cumsum(self, dim)
-
     # -- more math
-    def logsumexp(self, dim=None, keepdim: bool = False):
-        return logsumexp(self, dim, keepdim)
+    def logsumexp(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+        return logsumexp(self, dim, keepdim, axis=axis, keepdims=keepdims)
 
-    def prod(self, dim=None, keepdim: bool = False):
-        return prod(self, dim, keepdim)
+    def prod(self, dim=None, keepdim: bool = False, *, axis=None, keepdims=None, dtype=None):
+        return prod(self, dim, keepdim, axis=axis, keepdims=keepdims, dtype=dtype)
 
-    def std(self, dim=None, keepdim: bool = False, unbiased=None, *, correction=None):
-        return std(self, dim, keepdim, unbiased, correction=correction)
+    def std(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None, axis=None, keepdims=None):
+        return std(self, dim, unbiased, keepdim, correction=correction, axis=axis, keepdims=keepdims)
 
-    def norm(self, p=2, dim=None, keepdim: bool = False):
-        return norm(self, p, dim, keepdim)
+    def norm(self, p="fro", dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+        return norm(self, p, dim, keepdim, axis=axis, keepdims=keepdims)
+
+    def cumsum(self, dim=None, *, axis=None):
+        return cumsum(self, dim, axis=axis)
 
     def sin(self):
         return sin(self)
@@ -1436,6 +1721,10 @@ __all__ = [
     "Primitive",
     "abs",
     "add",
+    "amax",
+    "amin",
+    "argmax",
+    "argmin",
     "cast",
     "cat",
     "chunk",
@@ -1496,3 +1785,6 @@ __all__ = [
     "view",
     "where",
 ]
+
+max = max_  # bp.max / ops.max: values, (values, indices) along a dim, or elementwise
+min = min_

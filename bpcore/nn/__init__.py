@@ -1,7 +1,7 @@
 """Neural-network building blocks with PyTorch's names: ``bp.nn.Linear``, ``bp.nn.functional`` ..."""
 
 from bpcore.nn import conv, functional, init, utils
-from bpcore.nn.conv import AvgPool2d, Conv2d, MaxPool2d
+from bpcore.nn.conv import AvgPool2d, Conv1d, Conv2d, ConvTranspose2d, MaxPool2d
 from bpcore.nn.layers import (
     ELU,
     GELU,
@@ -43,7 +43,9 @@ __all__ = [
     "BCELoss",
     "BCEWithLogitsLoss",
     "BatchNorm1d",
+    "Conv1d",
     "Conv2d",
+    "ConvTranspose2d",
     "CrossEntropyLoss",
     "Dropout",
     "Embedding",

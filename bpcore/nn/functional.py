@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from bpcore import ops
-from bpcore.nn.conv import avg_pool2d, conv2d, max_pool2d
+from bpcore.nn.conv import avg_pool2d, conv1d, conv2d, conv_transpose2d, max_pool2d
 from bpcore.ops import gelu, leaky_relu, log_softmax, primitive, relu, sigmoid, softmax, tanh
 from bpcore.random import generator
 from bpcore.tensor import ShapeError, Tensor
@@ -285,7 +285,7 @@ def nll_loss(log_probs, targets, reduction: str = "mean") -> Tensor:
 @primitive("bce_with_logits")
 def _bce_with_logits(logits, targets, reduction="mean"):
     # log(1 + e^-|z|) + max(z, 0) - z t  equals  -[t log s + (1 - t) log(1 - s)], without overflow
-    per_element = np.logaddexp(0, -np.abs(logits)) + np.maximum(logits, 0) - logits * targets
+    per_element = _log1p_exp(-np.abs(logits)) + np.maximum(logits, 0) - logits * targets
     n = per_element.size
     loss = per_element.mean() if reduction == "mean" else per_element.sum() if reduction == "sum" else per_element
 
@@ -335,6 +335,12 @@ def dropout(x, p: float = 0.5, training: bool = True, rng=None) -> Tensor:
 _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 
 
+def _log1p_exp(z):
+    """log(1 + e^z) without overflow; a NaN in gives NaN out, quietly, as in PyTorch."""
+    with np.errstate(invalid="ignore"):
+        return np.logaddexp(0, z)
+
+
 def _sigmoid_np(z):
     return 0.5 * (1 + np.tanh(0.5 * z))
 
@@ -343,7 +349,7 @@ def _sigmoid_np(z):
 def _softplus(x, beta=1.0, threshold=20.0):
     """log(1 + exp(beta x)) / beta, linear where beta x > threshold; f' = sigmoid(beta x) (1 there)."""
     linear_part = beta * x > threshold
-    y = np.where(linear_part, x, np.logaddexp(0, beta * x) / beta)
+    y = np.where(linear_part, x, _log1p_exp(beta * x) / beta)
     return y, (lambda g: g * np.where(linear_part, 1.0, _sigmoid_np(beta * x)),)
 
 
@@ -378,7 +384,7 @@ def silu(x):
 @primitive("mish")
 def mish(x):
     """x tanh(softplus(x)); f' = tanh(sp) + x (1 - tanh(sp)^2) sigmoid(x)."""
-    t = np.tanh(np.logaddexp(0, x))
+    t = np.tanh(_log1p_exp(x))
     return x * t, (lambda g: g * (t + x * (1 - t * t) * _sigmoid_np(x)),)
 
 
@@ -400,7 +406,7 @@ def relu6(x) -> Tensor:
 @primitive("logsigmoid")
 def logsigmoid(x):
     """log sigmoid(x) = -softplus(-x), computed stably; f' = sigmoid(-x)."""
-    return -np.logaddexp(0, -x), (lambda g: g * _sigmoid_np(-x),)
+    return -_log1p_exp(-x), (lambda g: g * _sigmoid_np(-x),)
 
 
 @primitive("softsign")
@@ -417,7 +423,9 @@ __all__ = [
     "avg_pool2d",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "conv1d",
     "conv2d",
+    "conv_transpose2d",
     "cross_entropy",
     "dropout",
     "elu",
