@@ -28,11 +28,15 @@ from bpcore import optim
 from bpcore.gradcheck import numerical_gradient
 from bpcore.labs import three_layer, through_time
 from bpcore.nn import functional as F
-from bpcore.quiz.diagnose import Mistake, with_common_mistakes
+from bpcore.quiz.diagnose import Mistake, close, with_common_mistakes
 from bpcore.tensor import Tensor
 
-DEFAULT_RTOL = 1e-2  # answers are typed to about 3 significant digits
-DEFAULT_ATOL = 1e-4
+# Answers are graded to 3 significant digits: within 0.8% of each entry. Rounding to 3 significant digits
+# moves a number by at most 0.5% (1.005 -> 1.00 or 1.01); one unit in the 2nd significant digit is always
+# more than 1% (9.9 against 9.8). There is no absolute slack, so 0 is never right for a key that is not 0
+# (float residue of an exact 0 is cleaned from keys, see denoise).
+DEFAULT_RTOL = 8e-3
+DEFAULT_ATOL = 0.0
 NOISE = 1e-12  # relative to an answer's largest entry: what is left of an exact 0 after float rounding
 MAX_DRAWS = 50  # redraws allowed to make every mistake distinguishable from the key and from each other
 
@@ -101,6 +105,9 @@ class Generator:
     # and over many seeds both ends are drawn), or a set of the values it takes (each is drawn)
     ranges: dict[str, tuple | set] = field(default_factory=dict)
     total: int | None = None  # how many distinct problems exist, when that is fewer than 50
+    # the answer as a learner works it out from the values as the prompt shows them (4 significant digits):
+    # a draw whose answer that cannot reach to within half the tolerance is rejected as unfair
+    shown: Callable[[dict], object] | None = None
 
     def __call__(self, seed: int) -> Problem:
         """The problem for ``seed``: the same seed always gives the same numbers and answer."""
@@ -117,7 +124,9 @@ class Generator:
                 else:
                     problem.mistakes = with_common_mistakes(problem.key, problem.mistakes)
             problem.mistakes = _denoise_mistakes(problem.mistakes)
-            if distinguishable(problem, *((0.0, 0.0) if self.integer else (DEFAULT_RTOL, DEFAULT_ATOL))):
+            if distinguishable(problem, *((0.0, 0.0) if self.integer else (DEFAULT_RTOL, DEFAULT_ATOL))) and (
+                self.shown is None or close(self.shown(problem.values), problem.key, DEFAULT_RTOL / 2, DEFAULT_ATOL)
+            ):
                 return problem
         raise RuntimeError(f"generator {self.name!r}: no distinguishable problem in {MAX_DRAWS} draws (seed {seed})")
 
@@ -136,19 +145,6 @@ def _denoise_mistakes(mistakes):
     return [Mistake(m.name, denoise(m.value), m.why) for m in mistakes]
 
 
-def _differ(a, b, rtol: float, atol: float) -> bool:
-    """Not equal at grading tolerance, measured both ways round (allclose measures rtol against its second argument)."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a.ndim == 1 and b.ndim == 2 and 1 in b.shape:
-        b = b.reshape(a.shape)
-    elif b.ndim == 1 and a.ndim == 2 and 1 in a.shape:
-        a = a.reshape(b.shape)
-    if a.shape != b.shape:
-        return True
-    gap = np.abs(a - b)
-    return bool(np.any(gap > atol + rtol * np.maximum(np.abs(a), np.abs(b))))
-
-
 def distinguishable(problem: Problem, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL) -> bool:
     """Every mistake differs from the key and from every other mistake, at grading tolerance."""
     if isinstance(problem.key, dict):
@@ -158,7 +154,8 @@ def distinguishable(problem: Problem, rtol: float = DEFAULT_RTOL, atol: float = 
     for key, mistakes in parts:
         values = [key, *(m.value for m in mistakes)]
         for i, a in enumerate(values):
-            if not all(_differ(a, b, rtol, atol) for b in values[i + 1 :]):
+            # both ways round: close measures its tolerance against its second argument
+            if any(close(a, b, rtol, atol) or close(b, a, rtol, atol) for b in values[i + 1 :]):
                 return False
     return True
 
@@ -187,6 +184,26 @@ def _grid(rng, shape, low=-1.0, high=1.0, decimals=1) -> np.ndarray:
     """Uniform numbers rounded to ``decimals``: what the prompt shows is exactly what was used."""
     values = np.round(rng.uniform(low, high, shape), decimals)
     return values + 0.0  # turn -0.0 into 0.0 so nothing prints as "-0"
+
+
+def _as_shown(array) -> np.ndarray:
+    """``array`` as the prompt shows it: every entry to 4 significant digits (see bpcore.quiz.render.number)."""
+    return np.vectorize(lambda x: float(f"{x:.3e}"))(np.asarray(array, dtype=np.float64))
+
+
+def _shown_dW2(v):
+    Y, H = _as_shown(v["Y"]), _as_shown(v["H"])
+    return (((Y - v["T"]) * Y * (1 - Y)) / v["N"]).T @ H
+
+
+def _shown_db1(v):
+    Y, H = _as_shown(v["Y"]), _as_shown(v["H"])
+    return ((((Y - v["T"]) / v["N"]) @ v["W2"]) * (1 - H**2)).sum(axis=0)
+
+
+def _shown_output_bias(v):
+    Y = _as_shown(v["Y"])
+    return ((Y - v["T"]) * Y * (1 - Y) / v["N"]).sum(axis=0)
 
 
 def _leaf(array) -> Tensor:
@@ -220,10 +237,15 @@ def _check_dW2(v):
     "three_layer_dW2",
     "matrix",
     check=_check_dW2,
+    shown=_shown_dW2,
     ranges=_ranges(X=(-1, 1), T=(0, 1), W1=(-1, 1), b1=(-1, 1), W2=(-1, 1), b2=(-1, 1)),
 )
 def three_layer_dW2(rng) -> Draw:
-    """dL/dW2 of the reference network on a batch of 2 (sigmoid hidden and output, mean half squared error)."""
+    """dL/dW2 of the reference network on a batch of 2 (sigmoid hidden and output, mean half squared error).
+
+    Rejected draws: the few whose answer cannot be worked out to 3 significant digits from H and Y as shown
+    (the samples' terms cancel), besides the usual check that every mistake gives a different answer.
+    """
     N, n, m, k = 2, 2, 3, 2
     X, T = _grid(rng, (N, n)), rng.integers(0, 2, (N, k)).astype(np.float64)
     W1, b1, W2, b2 = _grid(rng, (m, n)), _grid(rng, m), _grid(rng, (k, m)), _grid(rng, k)
@@ -437,9 +459,19 @@ def _check_output_bias(v):
     return _finite_differences(loss, b2)
 
 
-@register("output_bias_grad", "matrix", check=_check_output_bias, ranges=_ranges(Z2=(-2, 2), T=(0, 1)))
+@register(
+    "output_bias_grad",
+    "matrix",
+    check=_check_output_bias,
+    shown=_shown_output_bias,
+    ranges=_ranges(Z2=(-2, 2), T=(0, 1)),
+)
 def output_bias_grad(rng) -> Draw:
-    """dL/db2 for a batch of N = 3 whose output pre-activations Z2 are given (sigmoid output, mean half SSE)."""
+    """dL/db2 for a batch of N = 3 whose output pre-activations Z2 are given (sigmoid output, mean half SSE).
+
+    Rejected draws: the few whose answer cannot be worked out to 3 significant digits from Y as shown
+    (the samples' terms cancel), besides the usual check that every mistake gives a different answer.
+    """
     N, k = 3, 2
     Z2, T = _grid(rng, (N, k), -2, 2), rng.integers(0, 2, (N, k)).astype(np.float64)
     yield {"Z2": Z2, "T": T}
@@ -658,10 +690,15 @@ def _check_tanh_db1(v):
     "tanh_batch_db1",
     "matrix",
     check=_check_tanh_db1,
+    shown=_shown_db1,
     ranges=_ranges(X=(-1, 1), T=(-1, 1), W1=(-1, 1), b1=(-1, 1), W2=(-1, 1), b2=(-1, 1)),
 )
 def tanh_batch_db1(rng) -> Draw:
-    """dL/db1 for a batch of 2: tanh hidden layer, linear output, mean half squared error."""
+    """dL/db1 for a batch of 2: tanh hidden layer, linear output, mean half squared error.
+
+    Rejected draws: the few whose answer cannot be worked out to 3 significant digits from H and Y as shown
+    (the samples' terms cancel), besides the usual check that every mistake gives a different answer.
+    """
     N, n, m, k = 2, 2, 3, 1
     X, T = _grid(rng, (N, n)), _grid(rng, (N, k))
     W1, b1, W2, b2 = _grid(rng, (m, n)), _grid(rng, m), _grid(rng, (k, m)), _grid(rng, k)

@@ -104,3 +104,17 @@ def test_conv_output_size_draws_every_allowed_problem():
 
     assert len(_conv_size_problems()) > 2000
     assert survey("conv_output_size")["distinct"] > 2000
+
+
+@pytest.mark.parametrize("name", sorted(n for n, g in GENERATORS.items() if g.shown is not None))
+def test_an_answer_worked_from_the_shown_values_is_right(name):
+    """Where terms can cancel, the answer a learner works out from the prompt's 4-digit values, rounded to 3
+    significant digits, is graded right (draws where it could not be are rejected)."""
+    from bpcore.quiz.diagnose import close
+    from bpcore.quiz.generators import DEFAULT_RTOL
+
+    generator = GENERATORS[name]
+    for seed in range(FULL_SEEDS):
+        problem = generator(seed)
+        learner = np.vectorize(lambda x: float(f"{x:.2e}"))(generator.shown(problem.values))
+        assert close(learner, problem.key, DEFAULT_RTOL, 0.0), f"{name}: seed {seed}: {learner} for {problem.key}"
