@@ -13,7 +13,7 @@ import pytest
 from bpcore.quiz.generators import GENERATORS, MAX_DRAWS
 
 SEEDS = 10_000
-FULL_SEEDS = 200  # seeds whose whole problem is built (a generator's draw costs about a millisecond)
+FULL_SEEDS = 100  # seeds whose whole problem is built (a generator's draw costs about a millisecond)
 MAX_REDRAW_RATE = 0.25  # 0.25 ** 50 < 1e-30: no seed ever runs out of draws
 
 
