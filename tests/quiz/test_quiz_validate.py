@@ -71,3 +71,18 @@ def test_sample_seeds_are_reproducible_and_spread():
     assert sample_seeds(7, 50) == sample_seeds(7, 50)
     assert sample_seeds(7, 50) != sample_seeds(8, 50)
     assert len(set(sample_seeds(7, 50))) == 50 and max(sample_seeds(7, 50)) > 10**6
+
+
+def test_finite_difference_rounding_is_not_a_disagreement(bank):
+    """A random seed found it: an entry of 1.08e-5 that central differences put 1.2e-9 away from the key."""
+    from bpcore.quiz.validate import check_generated
+
+    assert check_generated(bank.get("norm-bn-backward"), [1427434686]) == []
+
+
+def test_a_slip_carried_on_is_worked_from_the_numbers_as_written(bank):
+    """A random seed found it: the sign slip at dL/dz2 carried on from unrounded numbers gave a dL/dh whose
+    cancelling terms missed what the written dL/dz2 implies; a learner works from what they wrote."""
+    from bpcore.quiz.validate import check_generated
+
+    assert check_generated(bank.get("three-layer-chain"), [638016960]) == []
