@@ -881,7 +881,8 @@ def clip_grad_norm(rng) -> Draw:
     key = np.concatenate([a.grad, b.grad])
 
     def per_tensor(g):
-        return g * min(1.0, max_norm / np.sqrt(np.sum(g**2)))
+        norm = np.sqrt(np.sum(g**2))
+        return g if norm == 0 else g * min(1.0, max_norm / norm)  # an all-zero part stays zero
 
     mistakes = [
         Mistake(
