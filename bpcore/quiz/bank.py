@@ -260,7 +260,15 @@ COMMON_REQUIRED = {
     "tags": _texts(0),
 }
 COMMON_OPTIONAL = {"topic": _text, "fast_seconds": _positive}
-_ANSWER_CHECK = {"atol": _tolerance, "rtol": _tolerance, "mistakes": _mistakes}
+def _digits(value, spec) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 15:
+        return f"expected a whole number of significant digits from 1 to 15, got {_got(value)}"
+    return None
+
+
+# digits: how many significant digits the tolerances demand, when the prompt does not say ("3 significant
+# digits"); the bank's tests hold rtol/atol to it
+_ANSWER_CHECK = {"atol": _tolerance, "rtol": _tolerance, "digits": _digits, "mistakes": _mistakes}
 _GENERATED = {"generator": _registered(generators.GENERATORS, "generator")}
 
 # kind -> (required fields, optional fields). numeric and matrix need an answer unless a generator makes it.

@@ -4,7 +4,7 @@
     bpcore review [-n N]                         only the questions that are due
     bpcore mock [--minutes 30] [-n N]            mixed levels, timed, no hints, feedback at the end
     bpcore stats                                 mastery by topic, streak, due count
-    bpcore validate [--seeds 50]                 the authoring check of every bank
+    bpcore validate [--seed-sample N]            the authoring check of every bank
     bpcore export FILE / bpcore import FILE      progress as JSON
 
 While answering: ``?`` shows a hint, ``!`` the solution, ``q`` quits, an empty line skips.
@@ -274,7 +274,7 @@ def cmd_stats(args, term: Terminal) -> int:
 def cmd_validate(args, term: Terminal) -> int:
     from bpcore.quiz.validate import validate
 
-    report = validate(args.banks, seeds=args.seeds)
+    report = validate(args.banks, seeds=args.seeds, seed_sample=args.seed_sample, sample=args.sample)
     term.say(str(report))
     return 0 if report else 1
 
@@ -397,7 +397,11 @@ def build_parser() -> argparse.ArgumentParser:
     session_options(mock, 10)
     commands.add_parser("stats", help="mastery by topic, streak, reviews due")
     validate = commands.add_parser("validate", help="check every bank (for authors)")
-    validate.add_argument("--seeds", type=_seeds, default=50, help="seeds per generator (default 50)")
+    validate.add_argument("--seeds", type=_seeds, default=50, help="fixed seeds per generator, 0 to N-1 (default 50)")
+    validate.add_argument("--sample", type=_seed, default=50, help="random seeds per generator on top (default 50)")
+    validate.add_argument(
+        "--seed-sample", type=_seed, metavar="N", help="draw the random seeds from N (replays a reported run)"
+    )
     commands.add_parser("export", help="write your progress to a JSON file").add_argument("file", type=_export_file)
     commands.add_parser("import", help="merge progress from a JSON export").add_argument("file", type=_import_file)
     return parser

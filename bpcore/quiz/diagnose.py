@@ -82,11 +82,28 @@ def as_vector_like(answer: np.ndarray, key: np.ndarray) -> np.ndarray:
     return answer
 
 
+# Entries far smaller than an array's largest are graded against a tenth of the largest instead of
+# themselves: an entry where terms cancel (0.0312 - 0.0309) cannot be worked out to 3 significant digits of
+# itself from numbers shown to 4, but it can to 3 significant digits of the array's scale.
+SCALE_FLOOR = 0.1
+
+
 def close(answer, key, rtol: float, atol: float) -> bool:
-    """Same shape (a vector in any of its forms) and allclose: the one test of "equal" for keys and mistakes."""
+    """Same shape (a vector in any of its forms) and every entry within ``atol + rtol * max(|k|, f * max|key|)``.
+
+    The one test of "equal" for keys and mistakes. For a single number it is ``|a - k| <= atol + rtol |k|``
+    (allclose); in an array, entries smaller than ``f = SCALE_FLOOR`` of the largest get the tolerance of an
+    entry that size.
+    """
     k = _array(key)
     a = as_vector_like(_array(answer), k)
-    return a.shape == k.shape and bool(np.allclose(a, k, rtol=rtol, atol=atol))
+    if a.shape != k.shape:
+        return False
+    if not k.size:
+        return True
+    magnitude = np.abs(k)
+    allowed = atol + rtol * np.maximum(magnitude, SCALE_FLOOR * float(np.max(magnitude)))
+    return bool(np.all(np.abs(a - k) <= allowed))
 
 
 def with_common_mistakes(key, mistakes: list[Mistake]) -> list[Mistake]:

@@ -9,16 +9,24 @@ which is logged, so every instance can be rebuilt exactly. A generator returns a
 
 Each generator also has an independent ``check``: the answer recomputed from the shown values by
 another route (finite differences, or autodiff against the hand derivation). ``bpcore validate``
-runs both for 50 seeds and requires them to agree.
+runs both for many seeds and requires them to agree.
 
 Parameters are drawn on a grid of one decimal so the prompt shows them exactly; forward-pass
-values offered "for convenience" are shown to 4 decimals, well inside the grading tolerance.
+values offered "for convenience" are shown to 4 significant digits, and where terms of the answer can
+cancel the generator rejects draws whose answer those shown values cannot give to 3 digits (``shown``).
+
+A draw yields its parameters before it computes anything, so the tests survey 10,000 seeds of every
+generator cheaply (``Generator.parameters``). A draw is redrawn when two of its answers (the key and the
+mistakes) coincide at grading tolerance; each generator's docstring says when that happens if it is more
+than about 1% of draws, and the tests hold every generator to at most a quarter.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Generator as Steps
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 
@@ -29,9 +37,19 @@ from bpcore.nn import functional as F
 from bpcore.quiz.diagnose import Mistake, close, with_common_mistakes
 from bpcore.tensor import Tensor
 
-DEFAULT_RTOL = 1e-2  # answers are typed to about 3 significant digits
-DEFAULT_ATOL = 1e-4
+# Answers are graded to 3 significant digits: within 0.8% of each entry. Rounding to 3 significant digits
+# moves a number by at most 0.5% (1.005 -> 1.00 or 1.01); one unit in the 2nd significant digit is always
+# more than 1% (9.9 against 9.8). There is no absolute slack, so 0 is never right for a key that is not 0
+# (float residue of an exact 0 is cleaned from keys, see denoise).
+DEFAULT_RTOL = 8e-3
+DEFAULT_ATOL = 0.0
+NOISE = 1e-12  # relative to an answer's largest entry: what is left of an exact 0 after float rounding
 MAX_DRAWS = 50  # redraws allowed to make every mistake distinguishable from the key and from each other
+
+# A draw is a Python generator: it draws the problem's parameters from the rng, yields them (a dict),
+# then computes the problem with the engine and returns it. Stopping at the yield gives the parameters
+# for almost nothing, which is how the tests survey thousands of seeds.
+Draw = Steps[dict, None, "Problem"]
 
 
 @dataclass
@@ -45,6 +63,32 @@ class Problem:
     key: object
     mistakes: list[Mistake] | dict[str, list[Mistake]] = field(default_factory=list)
     seed: int = 0
+    draws: int = 1  # how many draws it took (the distinguishability check rejected the ones before)
+
+
+def _solve(steps: Draw) -> Problem:
+    """Run a draw on from its yield to the problem it returns."""
+    try:
+        next(steps)
+    except StopIteration as done:
+        return done.value
+    raise TypeError("a draw yields its parameters once, then returns its Problem")
+
+
+def denoise(value):
+    """``value`` with float-rounding residue of an exact 0 (5.6e-17 from 0.3 - 0.1 - 0.2) set to 0.
+
+    A learner who works out an exact 0 must never be asked for 5.6e-17, whatever the absolute tolerance.
+    Whole-number answers are returned as they are.
+    """
+    if isinstance(value, dict):
+        return {k: denoise(v) for k, v in value.items()}
+    array = np.asarray(value)
+    if not np.issubdtype(array.dtype, np.floating):
+        return value
+    scale = float(np.max(np.abs(array))) if array.size else 0.0
+    cleaned = np.where(np.abs(array) <= NOISE * scale, 0.0, array)
+    return float(cleaned) if np.ndim(value) == 0 and not isinstance(value, np.ndarray) else cleaned
 
 
 @dataclass
@@ -53,7 +97,7 @@ class Generator:
 
     name: str
     kind: str  # "numeric" or "matrix"
-    draw: Callable[[np.random.Generator], Problem]
+    draw: Callable[[np.random.Generator], Draw]
     check: Callable[[dict], object]
     common_mistakes: bool = True
     steps: dict[str, str] | None = None  # chained derivations: step name -> LaTeX label, in order
@@ -63,21 +107,48 @@ class Generator:
     upstream: dict[str, str] | None = None
     description: str = ""
     integer: bool = False  # a whole-number answer (a size, a count): graded exactly, keys and mistakes are ints
+    # each parameter the draw yields -> its range: (low, high) for numbers (every entry of an array lies in it,
+    # and over many seeds both ends are drawn), or a set of the values it takes (each is drawn)
+    ranges: dict[str, tuple | set] = field(default_factory=dict)
+    total: int | None = None  # how many distinct problems exist, when that is fewer than 50
+    # the answer as a learner works it out from the values as the prompt shows them (4 significant digits):
+    # a draw whose answer that cannot reach to within half the tolerance is rejected as unfair
+    shown: Callable[[dict], object] | None = None
 
     def __call__(self, seed: int) -> Problem:
         """The problem for ``seed``: the same seed always gives the same numbers and answer."""
         rng = np.random.default_rng(seed)
-        for _ in range(MAX_DRAWS):
-            problem = self.draw(rng)
-            problem.seed = seed
+        for draws in range(1, MAX_DRAWS + 1):
+            steps = self.draw(rng)
+            next(steps)
+            problem = _solve(steps)
+            problem.seed, problem.draws = seed, draws
+            problem.key = denoise(problem.key)
             if self.common_mistakes:
                 if self.steps:
                     problem.mistakes = {s: with_common_mistakes(problem.key[s], m) for s, m in problem.mistakes.items()}
                 else:
                     problem.mistakes = with_common_mistakes(problem.key, problem.mistakes)
-            if distinguishable(problem, *((0.0, 0.0) if self.integer else (DEFAULT_RTOL, DEFAULT_ATOL))):
+            problem.mistakes = _denoise_mistakes(problem.mistakes)
+            if distinguishable(problem, *((0.0, 0.0) if self.integer else (DEFAULT_RTOL, DEFAULT_ATOL))) and (
+                self.shown is None or close(self.shown(problem.values), problem.key, DEFAULT_RTOL / 2, DEFAULT_ATOL)
+            ):
                 return problem
         raise RuntimeError(f"generator {self.name!r}: no distinguishable problem in {MAX_DRAWS} draws (seed {seed})")
+
+    def parameters(self, seed: int, rng: np.random.Generator | None = None) -> dict:
+        """The parameters of the first draw for ``seed``, without computing its problem.
+
+        They are the seed's problem unless the distinguishability check rejects that draw, which the
+        tests require to be rare. ``rng``, if given, must be ``np.random.default_rng(seed)`` (or in its state).
+        """
+        return next(self.draw(np.random.default_rng(seed) if rng is None else rng))
+
+
+def _denoise_mistakes(mistakes):
+    if isinstance(mistakes, dict):
+        return {s: _denoise_mistakes(m) for s, m in mistakes.items()}
+    return [Mistake(m.name, denoise(m.value), m.why) for m in mistakes]
 
 
 def distinguishable(problem: Problem, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL) -> bool:
@@ -88,7 +159,8 @@ def distinguishable(problem: Problem, rtol: float = DEFAULT_RTOL, atol: float = 
         parts = [(problem.key, problem.mistakes)]
     for key, mistakes in parts:
         values = [key, *(m.value for m in mistakes)]
-        for i, a in enumerate(values):  # both ways round: allclose measures rtol against its second argument
+        for i, a in enumerate(values):
+            # both ways round: close measures its tolerance against its second argument
             if any(close(a, b, rtol, atol) or close(b, a, rtol, atol) for b in values[i + 1 :]):
                 return False
     return True
@@ -98,7 +170,7 @@ GENERATORS: dict[str, Generator] = {}
 
 
 def register(name: str, kind: str, check: Callable, **options):
-    """Decorator: add ``draw(rng) -> Problem`` to the registry under ``name``."""
+    """Decorator: add ``draw(rng) -> Draw`` to the registry under ``name``."""
 
     def wrap(draw):
         GENERATORS[name] = Generator(name, kind, draw, check, description=(draw.__doc__ or "").strip(), **options)
@@ -107,13 +179,38 @@ def register(name: str, kind: str, check: Callable, **options):
     return wrap
 
 
+def _ranges(**ranges) -> dict:
+    return ranges
+
+
 # ----------------------------------------------------------------------------- shared helpers
 
 
 def _grid(rng, shape, low=-1.0, high=1.0, decimals=1) -> np.ndarray:
     """Uniform numbers rounded to ``decimals``: what the prompt shows is exactly what was used."""
-    values = np.round(rng.uniform(low, high, shape), decimals)
+    scale = 10.0**decimals
+    values = np.rint(rng.uniform(low, high, shape) * scale) / scale  # np.round's own arithmetic, quicker
     return values + 0.0  # turn -0.0 into 0.0 so nothing prints as "-0"
+
+
+def _as_shown(array) -> np.ndarray:
+    """``array`` as the prompt shows it: every entry to 4 significant digits (see bpcore.quiz.render.number)."""
+    return np.vectorize(lambda x: float(f"{x:.3e}"))(np.asarray(array, dtype=np.float64))
+
+
+def _shown_dW2(v):
+    Y, H = _as_shown(v["Y"]), _as_shown(v["H"])
+    return (((Y - v["T"]) * Y * (1 - Y)) / v["N"]).T @ H
+
+
+def _shown_db1(v):
+    Y, H = _as_shown(v["Y"]), _as_shown(v["H"])
+    return ((((Y - v["T"]) / v["N"]) @ v["W2"]) * (1 - H**2)).sum(axis=0)
+
+
+def _shown_output_bias(v):
+    Y = _as_shown(v["Y"])
+    return ((Y - v["T"]) * Y * (1 - Y) / v["N"]).sum(axis=0)
 
 
 def _leaf(array) -> Tensor:
@@ -143,12 +240,23 @@ def _check_dW2(v):
     return _finite_differences(lambda: _batch_net_loss(v["X"], v["T"], v["W1"], v["b1"], W2, v["b2"]), W2)
 
 
-@register("three_layer_dW2", "matrix", check=_check_dW2)
-def three_layer_dW2(rng) -> Problem:
-    """dL/dW2 of the reference network on a batch of 2 (sigmoid hidden and output, mean half squared error)."""
+@register(
+    "three_layer_dW2",
+    "matrix",
+    check=_check_dW2,
+    shown=_shown_dW2,
+    ranges=_ranges(X=(-1, 1), T=(0, 1), W1=(-1, 1), b1=(-1, 1), W2=(-1, 1), b2=(-1, 1)),
+)
+def three_layer_dW2(rng) -> Draw:
+    """dL/dW2 of the reference network on a batch of 2 (sigmoid hidden and output, mean half squared error).
+
+    Rejected draws: the few whose answer cannot be worked out to 3 significant digits from H and Y as shown
+    (the samples' terms cancel), besides the usual check that every mistake gives a different answer.
+    """
     N, n, m, k = 2, 2, 3, 2
     X, T = _grid(rng, (N, n)), rng.integers(0, 2, (N, k)).astype(np.float64)
     W1, b1, W2, b2 = _grid(rng, (m, n)), _grid(rng, m), _grid(rng, (k, m)), _grid(rng, k)
+    yield {"X": X, "T": T, "W1": W1, "b1": b1, "W2": W2, "b2": b2}
     w1, c1, w2, c2 = _leaf(W1), _leaf(b1), _leaf(W2), _leaf(b2)
     H = (Tensor(X) @ w1.T + c1).sigmoid()
     Y = (H @ w2.T + c2).sigmoid()
@@ -209,13 +317,20 @@ def _follow_chain(v, given):
 
 
 @register(
-    "three_layer_chain", "matrix", check=_check_chain, steps=CHAIN_STEPS, follow=_follow_chain, upstream=CHAIN_UPSTREAM
+    "three_layer_chain",
+    "matrix",
+    check=_check_chain,
+    steps=CHAIN_STEPS,
+    follow=_follow_chain,
+    upstream=CHAIN_UPSTREAM,
+    ranges=_ranges(x=(-1, 1), t=(0, 1), W1=(-1, 1), b1=(-1, 1), W2=(-1, 1), b2=(-1, 1)),
 )
-def three_layer_chain(rng) -> Problem:
+def three_layer_chain(rng) -> Draw:
     """One sample through the reference network, four steps backward, each graded (key: bpcore.labs.three_layer)."""
     n, m, k = 2, 3, 2
     x, t = _grid(rng, n), rng.integers(0, 2, k).astype(np.float64)
     W1, b1, W2, b2 = _grid(rng, (m, n)), _grid(rng, m), _grid(rng, (k, m)), _grid(rng, k)
+    yield {"x": x, "t": t, "W1": W1, "b1": b1, "W2": W2, "b2": b2}
     walk = three_layer.three_layer(x, t, W1, b1, W2, b2, f="sigmoid", g="sigmoid", loss="half_sse")
     s = walk.steps
     dL_dh = W2.T @ s["delta_output"]
@@ -251,11 +366,12 @@ def _check_softmax_ce(v):
     return _finite_differences(loss, Z)
 
 
-@register("softmax_ce_grad", "matrix", check=_check_softmax_ce)
-def softmax_ce_grad(rng) -> Problem:
+@register("softmax_ce_grad", "matrix", check=_check_softmax_ce, ranges=_ranges(Z=(-2, 2), targets=(0, 2)))
+def softmax_ce_grad(rng) -> Draw:
     """dL/dZ of the mean cross-entropy of softmax(Z) for N = 2 samples and C = 3 classes."""
     N, C = 2, 3
     Z, targets = _grid(rng, (N, C), -2, 2), rng.integers(0, C, N)
+    yield {"Z": Z, "targets": targets}
     logits = _leaf(Z)
     F.cross_entropy(logits, targets).backward()
     onehot = np.eye(C)[targets]
@@ -276,10 +392,11 @@ def _check_sigmoid_slope(v):
     return float(_finite_differences(lambda: float(_sigmoid(z[0])), z)[0])
 
 
-@register("sigmoid_derivative", "numeric", check=_check_sigmoid_slope)
-def sigmoid_derivative(rng) -> Problem:
+@register("sigmoid_derivative", "numeric", check=_check_sigmoid_slope, ranges=_ranges(z=(-3, 3)))
+def sigmoid_derivative(rng) -> Draw:
     """sigma'(z) at a point z in [-3, 3] on a 0.01 grid."""
     z = float(_grid(rng, (), -3, 3, decimals=2))
+    yield {"z": z}
     leaf = _leaf(z)
     leaf.sigmoid().backward()
     s = _sigmoid(z)
@@ -304,11 +421,18 @@ def _check_momentum(v):
     return after_one - v["lr"] * velocity
 
 
-@register("sgd_momentum_step", "matrix", check=_check_momentum, common_mistakes=False)
-def sgd_momentum_step(rng) -> Problem:
+@register(
+    "sgd_momentum_step",
+    "matrix",
+    check=_check_momentum,
+    common_mistakes=False,
+    ranges=_ranges(W0=(-1, 1), G1=(-2, 2), G2=(-2, 2), lr={0.1, 0.2, 0.5}, momentum={0.5, 0.9}),
+)
+def sgd_momentum_step(rng) -> Draw:
     """The weights after two steps of bp.optim.SGD with momentum, from W0 with gradients G1 then G2."""
     W0, G1, G2 = _grid(rng, 3), _grid(rng, 3, -2, 2), _grid(rng, 3, -2, 2)
     lr, momentum = float(rng.choice([0.1, 0.2, 0.5])), float(rng.choice([0.5, 0.9]))
+    yield {"W0": W0, "G1": G1, "G2": G2, "lr": lr, "momentum": momentum}
     w = _leaf(W0)
     sgd = optim.SGD([w], lr=lr, momentum=momentum)
     for g in (G1, G2):
@@ -342,11 +466,22 @@ def _check_output_bias(v):
     return _finite_differences(loss, b2)
 
 
-@register("output_bias_grad", "matrix", check=_check_output_bias)
-def output_bias_grad(rng) -> Problem:
-    """dL/db2 for a batch of N = 3 whose output pre-activations Z2 are given (sigmoid output, mean half SSE)."""
+@register(
+    "output_bias_grad",
+    "matrix",
+    check=_check_output_bias,
+    shown=_shown_output_bias,
+    ranges=_ranges(Z2=(-2, 2), T=(0, 1)),
+)
+def output_bias_grad(rng) -> Draw:
+    """dL/db2 for a batch of N = 3 whose output pre-activations Z2 are given (sigmoid output, mean half SSE).
+
+    Rejected draws: the few whose answer cannot be worked out to 3 significant digits from Y as shown
+    (the samples' terms cancel), besides the usual check that every mistake gives a different answer.
+    """
     N, k = 3, 2
     Z2, T = _grid(rng, (N, k), -2, 2), rng.integers(0, 2, (N, k)).astype(np.float64)
+    yield {"Z2": Z2, "T": T}
     b2 = _leaf(np.zeros(k))
     Y = (Tensor(Z2) + b2).sigmoid()
     (((Y - T) ** 2).sum() / (2 * N)).backward()
@@ -382,10 +517,14 @@ def _check_tanh_slope(v):
     return float(_finite_differences(lambda: float(np.tanh(z[0])), z)[0])
 
 
-@register("tanh_derivative", "numeric", check=_check_tanh_slope)
-def tanh_derivative(rng) -> Problem:
-    """tanh'(z) at a point z in [-2, 2] on a 0.01 grid."""
-    z = float(_grid(rng, (), -2, 2, decimals=2))
+@register("tanh_derivative", "numeric", check=_check_tanh_slope, ranges=_ranges(z=(-2, 2)))
+def tanh_derivative(rng) -> Draw:
+    """tanh'(z) at a point z in [-2, 2] on a 0.01 grid, never within 0.35 of 0.
+
+    Near 0, 1 - z^2 (the slope worked from z instead of tanh z) is within grading tolerance of the key, so
+    those points are not drawn; the check rejects under 1% of the rest."""
+    z = float(_away_from_kinks(rng, (), -2, 2, margin=0.35, decimals=2))
+    yield {"z": z}
     leaf = _leaf(z)
     leaf.tanh().backward()
     t = float(np.tanh(z))
@@ -408,11 +547,14 @@ def _check_leaky(v):
     return _finite_differences(lambda: float(np.sum(v["g"] * np.where(z > 0, z, a * z))), z)
 
 
-@register("leaky_relu_backward", "matrix", check=_check_leaky)
-def leaky_relu_backward(rng) -> Problem:
-    """dL/dz through a leaky ReLU for a vector z, given the upstream gradient g = dL/dy."""
+@register("leaky_relu_backward", "matrix", check=_check_leaky, ranges=_ranges(z=(-2, 2), g=(-2, 2), slope={0.1, 0.2}))
+def leaky_relu_backward(rng) -> Draw:
+    """dL/dz through a leaky ReLU for a vector z, given the upstream gradient g = dL/dy.
+
+    The check rejects about 4% of draws: those where g is 0 wherever z < 0, so the plain ReLU slope gives the key."""
     z, g = _away_from_kinks(rng, 5, -2, 2), _grid(rng, 5, -2, 2)
     slope = float(rng.choice([0.1, 0.2]))
+    yield {"z": z, "g": g, "slope": slope}
     leaf = _leaf(z)
     leaf.leaky_relu(slope).backward(g)
     local = np.where(z > 0, 1.0, slope)
@@ -442,11 +584,14 @@ def _check_bce(v):
     return _finite_differences(loss, Z)
 
 
-@register("bce_logits_grad", "matrix", check=_check_bce)
-def bce_logits_grad(rng) -> Problem:
-    """dL/dZ of binary cross-entropy with logits, mean over all N x k elements."""
+@register("bce_logits_grad", "matrix", check=_check_bce, ranges=_ranges(Z=(-2, 2), T=(0, 1)))
+def bce_logits_grad(rng) -> Draw:
+    """dL/dZ of binary cross-entropy with logits, mean over all N x k elements.
+
+    The check rejects about 2% of draws: those whose key is symmetric, so its transpose is the key."""
     N, k = 2, 2
     Z, T = _grid(rng, (N, k), -2, 2), rng.integers(0, 2, (N, k)).astype(np.float64)
+    yield {"Z": Z, "T": T}
     leaf = _leaf(Z)
     F.binary_cross_entropy_with_logits(leaf, T).backward()
     S = _sigmoid(Z)
@@ -472,11 +617,12 @@ def _check_mse(v):
     return _finite_differences(lambda: float(np.mean((Y - v["T"]) ** 2)), Y)
 
 
-@register("mse_grad", "matrix", check=_check_mse)
-def mse_grad(rng) -> Problem:
+@register("mse_grad", "matrix", check=_check_mse, ranges=_ranges(Y=(-2, 2), T=(-2, 2)))
+def mse_grad(rng) -> Draw:
     """dL/dY of F.mse_loss (mean over every element) for an N x k prediction."""
     N, k = 3, 2
     Y, T = _grid(rng, (N, k), -2, 2), _grid(rng, (N, k), -2, 2)
+    yield {"Y": Y, "T": T}
     leaf = _leaf(Y)
     F.mse_loss(leaf, T).backward()
     mistakes = [
@@ -505,8 +651,13 @@ def _check_relu_dW1(v):
     return _finite_differences(loss, W1)
 
 
-@register("relu_net_dW1", "matrix", check=_check_relu_dW1)
-def relu_net_dW1(rng) -> Problem:
+@register(
+    "relu_net_dW1",
+    "matrix",
+    check=_check_relu_dW1,
+    ranges=_ranges(x=(-1, 1), t=(-1, 1), W1=(-1, 1), b1=(-1, 1), W2=(-1, 1), b2=(-1, 1)),
+)
+def relu_net_dW1(rng) -> Draw:
     """dL/dW1 for one sample: ReLU hidden layer, linear output, L = 1/2 ||y - t||^2 (key: bpcore.labs.three_layer)."""
     n, m, k = 2, 3, 2
     while True:
@@ -515,6 +666,7 @@ def relu_net_dW1(rng) -> Problem:
         z1 = W1 @ x + b1
         if np.all(np.abs(z1) > 0.02) and np.any(z1 > 0) and np.any(z1 < 0):
             break
+    yield {"x": x, "t": t, "W1": W1, "b1": b1, "W2": W2, "b2": b2}
     walk = three_layer.three_layer(x, t, W1, b1, W2, b2, f="relu", g="identity", loss="half_sse")
     s = walk.steps
     dL_dh = W2.T @ s["delta_output"]
@@ -548,12 +700,23 @@ def _check_tanh_db1(v):
     return _finite_differences(loss, b1)
 
 
-@register("tanh_batch_db1", "matrix", check=_check_tanh_db1)
-def tanh_batch_db1(rng) -> Problem:
-    """dL/db1 for a batch of 2: tanh hidden layer, linear output, mean half squared error."""
+@register(
+    "tanh_batch_db1",
+    "matrix",
+    check=_check_tanh_db1,
+    shown=_shown_db1,
+    ranges=_ranges(X=(-1, 1), T=(-1, 1), W1=(-1, 1), b1=(-1, 1), W2=(-1, 1), b2=(-1, 1)),
+)
+def tanh_batch_db1(rng) -> Draw:
+    """dL/db1 for a batch of 2: tanh hidden layer, linear output, mean half squared error.
+
+    Rejected draws: the few whose answer cannot be worked out to 3 significant digits from H and Y as shown
+    (the samples' terms cancel), besides the usual check that every mistake gives a different answer.
+    """
     N, n, m, k = 2, 2, 3, 1
     X, T = _grid(rng, (N, n)), _grid(rng, (N, k))
     W1, b1, W2, b2 = _grid(rng, (m, n)), _grid(rng, m), _grid(rng, (k, m)), _grid(rng, k)
+    yield {"X": X, "T": T, "W1": W1, "b1": b1, "W2": W2, "b2": b2}
     w1, c1, w2, c2 = _leaf(W1), _leaf(b1), _leaf(W2), _leaf(b2)
     H = (Tensor(X) @ w1.T + c1).tanh()
     Y = H @ w2.T + c2
@@ -576,10 +739,13 @@ def _check_linear_dx(v):
     return _finite_differences(lambda: float(np.sum(v["G"] * (X @ v["W"].T + v["b"]))), X)
 
 
-@register("linear_input_grad", "matrix", check=_check_linear_dx)
-def linear_input_grad(rng) -> Problem:
+@register(
+    "linear_input_grad", "matrix", check=_check_linear_dx, ranges=_ranges(X=(-1, 1), W=(-1, 1), b=(-1, 1), G=(-2, 2))
+)
+def linear_input_grad(rng) -> Draw:
     """dL/dX of y = X W^T + b (2 samples, 3 inputs, 2 outputs) given the upstream gradient G = dL/dY."""
     X, W, b, G = _grid(rng, (2, 3)), _grid(rng, (2, 3)), _grid(rng, 2), _grid(rng, (2, 2), -2, 2)
+    yield {"X": X, "W": W, "b": b, "G": G}
     leaf = _leaf(X)
     F.linear(leaf, Tensor(W), Tensor(b)).backward(G)
     mistakes = [
@@ -599,11 +765,18 @@ def _check_l2_step(v):
     return v["w"] - v["lr"] * (v["g"] + v["lam"] * v["w"])
 
 
-@register("sgd_l2_step", "matrix", check=_check_l2_step, common_mistakes=False)
-def sgd_l2_step(rng) -> Problem:
+@register(
+    "sgd_l2_step",
+    "matrix",
+    check=_check_l2_step,
+    common_mistakes=False,
+    ranges=_ranges(w=(-2, 2), g=(-1, 1), lr={0.1, 0.5}, lam={0.1, 0.2, 0.5}),
+)
+def sgd_l2_step(rng) -> Draw:
     """One bp.optim.SGD step with weight_decay = lambda (the gradient of (lambda/2)||w||^2 is lambda w)."""
     w, g = _away_from_kinks(rng, 3, -2, 2), _grid(rng, 3)
     lr, lam = float(rng.choice([0.1, 0.5])), float(rng.choice([0.1, 0.2, 0.5]))
+    yield {"w": w, "g": g, "lr": lr, "lam": lam}
     p = _leaf(w)
     p.grad = np.array(g)
     optim.SGD([p], lr=lr, weight_decay=lam).step()
@@ -633,14 +806,23 @@ def _check_adam(v):
     return w - lr * (m / (1 - b1**2)) / (np.sqrt(s / (1 - b2**2)) + eps)
 
 
-@register("adam_two_steps", "matrix", check=_check_adam, common_mistakes=False)
-def adam_two_steps(rng) -> Problem:
-    """The weights after two bp.optim.Adam steps (betas 0.9 and 0.999, eps 1e-8, bias-corrected)."""
+@register(
+    "adam_two_steps",
+    "matrix",
+    check=_check_adam,
+    common_mistakes=False,
+    ranges=_ranges(w=(-1, 1), g1=(-2, 2), g2=(-2, 2), lr={0.1, 0.01}),
+)
+def adam_two_steps(rng) -> Draw:
+    """The weights after two bp.optim.Adam steps (betas 0.9 and 0.999, eps 1e-8, bias-corrected).
+
+    The check rejects about 3% of draws: those where plain SGD lands within tolerance of Adam's answer."""
     while True:
         w, g1, g2 = _grid(rng, 3), _away_from_kinks(rng, 3, -2, 2), _away_from_kinks(rng, 3, -2, 2)
         if np.all(np.abs(g1 - g2) > 0.25):  # so the second step is not the first one again
             break
     lr = float(rng.choice([0.1, 0.01]))
+    yield {"w": w, "g1": g1, "g2": g2, "lr": lr}
     p = _leaf(w)
     adam = optim.Adam([p], lr=lr)
     for g in (g1, g2):
@@ -675,22 +857,32 @@ def _check_clip(v):
     return g * min(1.0, v["max_norm"] / (norm + 1e-6))
 
 
-@register("clip_grad_norm", "matrix", check=_check_clip, common_mistakes=False)
-def clip_grad_norm(rng) -> Problem:
-    """Both gradients after bp.optim.clip_grad_norm_ over two parameters, concatenated [ga, gb]."""
+@register(
+    "clip_grad_norm",
+    "matrix",
+    check=_check_clip,
+    common_mistakes=False,
+    ranges=_ranges(ga=(-3, 3), gb=(-3, 3), max_norm={0.5, 1.5, 2.0}),
+)
+def clip_grad_norm(rng) -> Draw:
+    """Both gradients after bp.optim.clip_grad_norm_ over two parameters, concatenated [ga, gb].
+
+    The check rejects about 1% of draws: those where clipping per parameter and clipping by value agree."""
     while True:
         ga, gb = _grid(rng, 2, -3, 3), _grid(rng, 2, -3, 3)
-        max_norm = float(rng.choice([1.0, 2.0]))
+        max_norm = float(rng.choice([0.5, 1.5, 2.0]))  # not 1: scaling to length 1 would be right
         total = np.sqrt(np.sum(ga**2) + np.sum(gb**2))
         if total > max_norm + 0.5 and np.max(np.abs(np.concatenate([ga, gb]))) > max_norm:
             break
+    yield {"ga": ga, "gb": gb, "max_norm": max_norm}
     a, b = _leaf(np.zeros(2)), _leaf(np.zeros(2))
     a.grad, b.grad = ga.copy(), gb.copy()
     optim.clip_grad_norm_([a, b], max_norm)
     key = np.concatenate([a.grad, b.grad])
 
     def per_tensor(g):
-        return g * min(1.0, max_norm / np.sqrt(np.sum(g**2)))
+        norm = np.sqrt(np.sum(g**2))
+        return g if norm == 0 else g * min(1.0, max_norm / norm)  # an all-zero part stays zero
 
     mistakes = [
         Mistake(
@@ -730,14 +922,17 @@ def _batchnorm(X, gamma, beta):
     return layer(Tensor(X)).data
 
 
-@register("batchnorm_forward", "matrix", check=_check_bn_forward)
-def batchnorm_forward(rng) -> Problem:
+@register(
+    "batchnorm_forward", "matrix", check=_check_bn_forward, ranges=_ranges(X=(-2, 2), gamma=(0.5, 2), beta=(-1, 1))
+)
+def batchnorm_forward(rng) -> Draw:
     """BatchNorm1d's training-mode output for a batch of 4 samples and 2 features (eps = 1e-5)."""
     while True:
         X = _grid(rng, (4, 2), -2, 2)
         if np.all(X.std(axis=0) > 0.3):
             break
     gamma, beta = _grid(rng, 2, 0.5, 2), _grid(rng, 2)
+    yield {"X": X, "gamma": gamma, "beta": beta}
     key = _batchnorm(X, gamma, beta)
     mean = X.mean(axis=0)
     unbiased = X.var(axis=0, ddof=1)
@@ -775,14 +970,17 @@ def _check_bn_backward(v):
     return _finite_differences(loss, X)
 
 
-@register("batchnorm_backward", "matrix", check=_check_bn_backward)
-def batchnorm_backward(rng) -> Problem:
+@register(
+    "batchnorm_backward", "matrix", check=_check_bn_backward, ranges=_ranges(X=(-2, 2), gamma=(0.5, 2), G=(-1, 1))
+)
+def batchnorm_backward(rng) -> Draw:
     """dL/dX through BatchNorm (training mode, 3 samples, 2 features) given G = dL/dY."""
     while True:
         X = _grid(rng, (3, 2), -2, 2)
         if np.all(X.std(axis=0) > 0.3):
             break
     gamma, G = _grid(rng, 2, 0.5, 2), _grid(rng, (3, 2))
+    yield {"X": X, "gamma": gamma, "G": G}
     leaf = _leaf(X)
     mean, var = leaf.mean(axis=0, keepdims=True), leaf.var(axis=0, keepdims=True, unbiased=False)
     Y = (leaf - mean) / (var + 1e-5).sqrt() * Tensor(gamma)
@@ -817,9 +1015,17 @@ def _check_dropout(v):
     return _finite_differences(lambda: float(np.sum(v["G"] * X * scale)), X)
 
 
-@register("dropout_backward", "matrix", check=_check_dropout)
-def dropout_backward(rng) -> Problem:
-    """dL/dX through inverted dropout (F.dropout, training mode) given the mask it drew and G = dL/dY."""
+@register(
+    "dropout_backward",
+    "matrix",
+    check=_check_dropout,
+    ranges=_ranges(X=(-1, 1), G=(-2, 2), M=(0, 1), p={0.2, 0.25, 0.4}),
+)
+def dropout_backward(rng) -> Draw:
+    """dL/dX through inverted dropout (F.dropout, training mode) given the mask it drew and G = dL/dY.
+
+    The check rejects about 1% of draws: those where G is 0 at every dropped unit, so letting the gradient
+    through them changes nothing."""
     while True:
         X, G = _away_from_kinks(rng, (2, 3)), _grid(rng, (2, 3), -2, 2)
         p = float(rng.choice([0.2, 0.25, 0.4]))
@@ -828,6 +1034,7 @@ def dropout_backward(rng) -> Problem:
         M = (Y.data != 0).astype(np.float64)
         if 0 < M.sum() < M.size and np.any(G * M != 0):
             break
+    yield {"X": X, "G": G, "M": M, "p": p}
     Y.backward(G)
     mistakes = [
         Mistake(
@@ -857,11 +1064,20 @@ def _check_rnn_dh1(v):
     return h1.grad
 
 
-@register("rnn_hidden_grad", "matrix", check=_check_rnn_dh1)
-def rnn_hidden_grad(rng) -> Problem:
-    """dL/dh1 of a 2-step tanh RNN with the loss on the last step (key from bpcore.labs.through_time.rnn_by_hand)."""
+@register(
+    "rnn_hidden_grad",
+    "matrix",
+    check=_check_rnn_dh1,
+    ranges=_ranges(x1=(-1, 1), x2=(-1, 1), y=(-1, 1), W=(-1, 1), U=(-1, 1), b=(-1, 1), V=(-1, 1)),
+)
+def rnn_hidden_grad(rng) -> Draw:
+    """dL/dh1 of a 2-step tanh RNN with the loss on the last step (key from bpcore.labs.through_time.rnn_by_hand).
+
+    The check rejects about 7% of draws: those where U is near symmetric (U delta is then U^T delta) or h2 is
+    near 0 (tanh's slope 1 - h2^2 is then near 1)."""
     x1, x2, y = _grid(rng, 2), _grid(rng, 2), _grid(rng, 1)
     W, U, b, V = _grid(rng, (2, 2)), _grid(rng, (2, 2)), _grid(rng, 2), _grid(rng, (1, 2))
+    yield {"x1": x1, "x2": x2, "y": y, "W": W, "U": U, "b": b, "V": V}
     walk = through_time.rnn_by_hand([x1, x2], y, W, U, b, V)
     s = walk.steps
     delta2 = s["delta2"]
@@ -895,11 +1111,15 @@ def _check_conv_dW(v):
     return out
 
 
-@register("conv_weight_grad", "matrix", check=_check_conv_dW)
-def conv_weight_grad(rng) -> Problem:
-    """dL/dW of a 2x2 filter slid (stride 1, no padding) over a 4x4 single-channel image, given G = dL/dy (3x3)."""
+@register("conv_weight_grad", "matrix", check=_check_conv_dW, ranges=_ranges(x=(-2, 2), W=(-1, 1), G=(-1, 1)))
+def conv_weight_grad(rng) -> Draw:
+    """dL/dW of a 2x2 filter slid (stride 1, no padding) over a 4x4 single-channel image, given G = dL/dy (3x3).
+
+    The check rejects about 9% of draws: those whose key (sums of small whole numbers) is symmetric, so its
+    transpose is the key."""
     x = rng.integers(-2, 3, (4, 4)).astype(np.float64)
     W, G = _grid(rng, (2, 2)), rng.integers(-1, 2, (3, 3)).astype(np.float64)
+    yield {"x": x, "W": W, "G": G}
     w = _leaf(W[None, None])
     F.conv2d(Tensor(x[None, None]), w).backward(G[None, None])
     key = w.grad[0, 0]
@@ -925,21 +1145,64 @@ def _check_conv_size(v):
     return (v["H"] + 2 * v["pad"] - v["k"]) // v["stride"] + 1
 
 
-@register("conv_output_size", "numeric", check=_check_conv_size, common_mistakes=False, integer=True)
-def conv_output_size(rng) -> Problem:
-    """The output height of F.conv2d for an H x H input, a k x k kernel, a padding and a stride."""
-    while True:  # sizes for which the windows tile the padded input exactly, as designers choose them
-        H = int(rng.choice([28, 32, 64, 224]) + rng.integers(0, 3))
-        k, pad, stride = int(rng.choice([3, 5, 7])), int(rng.choice([1, 2, 3])), int(rng.choice([2, 3]))
-        if (H + 2 * pad - k) % stride == 0:
-            break
+CONV_SIZES = range(8, 257)  # input heights H
+CONV_KERNELS, CONV_PADS, CONV_STRIDES = (5, 7, 9, 11), (3, 4, 5), (2, 3, 4)
+
+
+def _conv_size_answers(H, k, pad, stride) -> list[int]:
+    """The key and the four mistakes of ``conv_output_size`` in closed form, in that order."""
+    return [
+        (H + 2 * pad - k) // stride + 1,
+        (H + 2 * pad - k) // stride,
+        (H - k) // stride + 1,
+        (H + pad - k) // stride + 1,
+        H + 2 * pad - k + 1,
+    ]
+
+
+@cache
+def _conv_size_problems() -> list[tuple[int, int, int, int]]:
+    """Every (H, k, pad, stride) with pad at most (k + 1) / 2 whose five answers are five different numbers."""
+    return [
+        (H, k, pad, stride)
+        for H in CONV_SIZES
+        for k in CONV_KERNELS
+        for pad in CONV_PADS
+        for stride in CONV_STRIDES
+        if pad <= (k + 1) // 2 and len(set(_conv_size_answers(H, k, pad, stride))) == 5
+    ]
+
+
+@register(
+    "conv_output_size",
+    "numeric",
+    check=_check_conv_size,
+    common_mistakes=False,
+    integer=True,
+    ranges=_ranges(
+        H=(CONV_SIZES[0], CONV_SIZES[-1]), k=set(CONV_KERNELS), pad=set(CONV_PADS), stride=set(CONV_STRIDES)
+    ),
+)
+def conv_output_size(rng) -> Draw:
+    """The output height of F.conv2d for an H x H input (8 to 256), a k x k kernel (5 to 11), a padding (3 to 5,
+    at most (k + 1) / 2) and a stride (2 to 4).
+
+    Drawn uniformly from the combinations whose answer and four mistakes are five different numbers, so the
+    draw never needs a second try: 2,446 problems. The answers are whole numbers, and with pad <= stride
+    padding one side only gives the same number as forgetting the +1 for most sizes (and ignoring the padding
+    often does too), so pads start at 3 and the few such coincidences left are not drawn.
+    """
+    problems = _conv_size_problems()
+    H, k, pad, stride = problems[int(rng.integers(len(problems)))]
+    yield {"H": H, "k": k, "pad": pad, "stride": stride}
     out = F.conv2d(Tensor(np.zeros((1, 1, H, H))), Tensor(np.zeros((1, 1, k, k))), stride=stride, padding=pad)
     key = int(out.shape[2])
+    _, no_one, no_pad, one_side, no_stride = _conv_size_answers(H, k, pad, stride)
     mistakes = [
-        Mistake("forgot the +1", (H + 2 * pad - k) // stride, "Count positions: the first window sits at 0, so add 1."),
-        Mistake("ignored the padding", (H - k) // stride + 1, "Padding adds pad rows on each side: H + 2 pad."),
-        Mistake("padded one side only", (H + pad - k) // stride + 1, "Padding goes on both sides: H + 2 pad."),
-        Mistake("ignored the stride", H + 2 * pad - k + 1, "With stride s the window jumps s pixels: divide by s."),
+        Mistake("forgot the +1", no_one, "Count positions: the first window sits at 0, so add 1."),
+        Mistake("ignored the padding", no_pad, "Padding adds pad rows on each side: H + 2 pad."),
+        Mistake("padded one side only", one_side, "Padding goes on both sides: H + 2 pad."),
+        Mistake("ignored the stride", no_stride, "With stride s the window jumps s pixels: divide by s."),
     ]
     return Problem({"H": H, "k": k, "pad": pad, "stride": stride}, key, mistakes)
 
@@ -953,12 +1216,27 @@ def _check_xavier(v):
     return float(np.sqrt(2.0 / (fan_in + fan_out)))
 
 
-@register("xavier_conv_std", "numeric", check=_check_xavier, common_mistakes=False)
-def xavier_conv_std(rng) -> Problem:
-    """The std of xavier_normal_ for a conv weight (C_out, C_in, k, k): sqrt(2 / (fan_in + fan_out)), via bp.nn.init."""
+XAVIER_C_IN, XAVIER_C_OUT, XAVIER_K = (1, 3, 16, 32, 64), (8, 16, 64, 128, 256), (3, 5, 7)
+
+
+@register(
+    "xavier_conv_std",
+    "numeric",
+    check=_check_xavier,
+    common_mistakes=False,
+    ranges=_ranges(c_in=set(XAVIER_C_IN), c_out=set(XAVIER_C_OUT), k=set(XAVIER_K)),
+)
+def xavier_conv_std(rng) -> Draw:
+    """The std of xavier_normal_ for a conv weight (C_out, C_in, k, k): sqrt(2 / (fan_in + fan_out)), via bp.nn.init.
+
+    C_in in (1, 3, 16, 32, 64), C_out in (8, 16, 64, 128, 256), k in (3, 5, 7): 75 combinations. The
+    distinguishability check rejects the 6 with C_in = C_out (the fan_in-only mistake then equals the key) and
+    the 3 with C_out = C_in (k^2 - 1) (ignoring the receptive field then equals He's rule): 66 problems.
+    """
     from bpcore.nn import init
 
-    c_in, c_out, k = int(rng.choice([3, 16, 32])), int(rng.choice([8, 64, 128])), int(rng.choice([3, 5]))
+    c_in, c_out, k = int(rng.choice(XAVIER_C_IN)), int(rng.choice(XAVIER_C_OUT)), int(rng.choice(XAVIER_K))
+    yield {"c_in": c_in, "c_out": c_out, "k": k}
     fan_in, fan_out = init.fans(Tensor(np.zeros((c_out, c_in, k, k))))
     key = float(np.sqrt(2.0 / (fan_in + fan_out)))
     mistakes = [
@@ -993,13 +1271,29 @@ def _check_he(v):
     return float(np.sqrt(2.0 / ((1 + v["a"] ** 2) * v["fan_in"])))
 
 
-@register("he_std_leaky", "numeric", check=_check_he, common_mistakes=False)
-def he_std_leaky(rng) -> Problem:
-    """The std of kaiming_normal_ (fan_in mode) for Linear(fan_in, fan_out) before a leaky ReLU of slope a."""
+HE_FAN_IN, HE_FAN_OUT, HE_SLOPE = (64, 100, 128, 256, 400, 512, 784, 1024), (10, 32, 512), (0.2, 0.25, 0.3, 0.4, 0.5)
+
+
+@register(
+    "he_std_leaky",
+    "numeric",
+    check=_check_he,
+    common_mistakes=False,
+    ranges=_ranges(fan_in=set(HE_FAN_IN), fan_out=set(HE_FAN_OUT), a=set(HE_SLOPE)),
+)
+def he_std_leaky(rng) -> Draw:
+    """The std of kaiming_normal_ (fan_in mode) for Linear(fan_in, fan_out) before a leaky ReLU of slope a.
+
+    fan_in in (64, ... 1024), fan_out in (10, 32, 512), a in (0.2, ... 0.5): 120 combinations. The
+    distinguishability check rejects the 5 with fan_in = fan_out = 512 (the fan_out mistake then equals the
+    key), so there are 115 problems in all. Slopes below 0.2 are not drawn: the plain ReLU gain would then be
+    within 1% of the key, so that mistake could not be told from a right answer.
+    """
     from bpcore.nn import init
 
-    fan_in, fan_out = int(rng.choice([64, 100, 256, 400])), int(rng.choice([10, 32, 512]))
-    a = float(rng.choice([0.2, 0.3, 0.5]))
+    fan_in, fan_out = int(rng.choice(HE_FAN_IN)), int(rng.choice(HE_FAN_OUT))
+    a = float(rng.choice(HE_SLOPE))
+    yield {"fan_in": fan_in, "fan_out": fan_out, "a": a}
     key = init.calculate_gain("leaky_relu", a) / np.sqrt(init.fans(Tensor(np.zeros((fan_out, fan_in))))[0])
     mistakes = [
         Mistake(
@@ -1036,10 +1330,11 @@ def _check_sigmoid_chain(v):
     return float(_finite_differences(lambda: float(_chain_numpy(x[0], v["ws"])), x)[0])
 
 
-@register("sigmoid_chain_grad", "numeric", check=_check_sigmoid_chain)
-def sigmoid_chain_grad(rng) -> Problem:
+@register("sigmoid_chain_grad", "numeric", check=_check_sigmoid_chain, ranges=_ranges(x=(-2, 2), ws=(-3, 3)))
+def sigmoid_chain_grad(rng) -> Draw:
     """d h4 / d x through four scalar sigmoid layers h_i = sigma(w_i h_{i-1}): the vanishing product."""
     x, ws = float(_away_from_kinks(rng, (), -2, 2)), _away_from_kinks(rng, 4, -3, 3)
+    yield {"x": x, "ws": ws}
     leaf = _leaf(x)
     h, hs = leaf, []
     for w in ws:
@@ -1073,10 +1368,11 @@ def _check_residual(v):
     return float(_finite_differences(lambda: float(_residual_numpy(x[0], v["ws"])), x)[0])
 
 
-@register("residual_chain_grad", "numeric", check=_check_residual)
-def residual_chain_grad(rng) -> Problem:
+@register("residual_chain_grad", "numeric", check=_check_residual, ranges=_ranges(x=(-1, 1), ws=(-2, 2)))
+def residual_chain_grad(rng) -> Draw:
     """d h3 / d x through three scalar residual blocks h_i = h_{i-1} + tanh(w_i h_{i-1})."""
     x, ws = float(_away_from_kinks(rng, (), -1, 1)), _grid(rng, 3, -2, 2)
+    yield {"x": x, "ws": ws}
     leaf = _leaf(x)
     h, hs = leaf, []
     for w in ws:
@@ -1113,11 +1409,17 @@ def _check_reinforce(v):
     return _finite_differences(loss, z)
 
 
-@register("reinforce_logit_grad", "matrix", check=_check_reinforce)
-def reinforce_logit_grad(rng) -> Problem:
+@register(
+    "reinforce_logit_grad",
+    "matrix",
+    check=_check_reinforce,
+    ranges=_ranges(z=(-2, 2), a=(0, 2), R={-2.0, -0.5, 0.5, 2.0, 3.0}),
+)
+def reinforce_logit_grad(rng) -> Draw:
     """dL/dz of the REINFORCE loss L = -R log pi(a) for a softmax policy over 3 actions."""
     z, a = _grid(rng, 3, -2, 2), int(rng.integers(0, 3))
-    R = float(rng.choice([-2.0, -1.0, 0.5, 2.0, 3.0]))
+    R = float(rng.choice([-2.0, -0.5, 0.5, 2.0, 3.0]))  # not -1: forgetting R would be the sign slip
+    yield {"z": z, "a": a, "R": R}
     leaf = _leaf(z)
     (-R * leaf.log_softmax(axis=0)[a]).backward()
     pi = _softmax_np(z)
@@ -1146,10 +1448,15 @@ def _check_gan(v):
     return float(_finite_differences(lambda: float(-np.log(_sigmoid(s[0]))), s)[0])
 
 
-@register("gan_generator_logit_grad", "numeric", check=_check_gan)
-def gan_generator_logit_grad(rng) -> Problem:
-    """d/ds of the non-saturating generator loss -log sigma(s), s = the discriminator's logit on a fake."""
-    s = float(_away_from_kinks(rng, (), -4, 1, margin=0.2))
+@register("gan_generator_logit_grad", "numeric", check=_check_gan, ranges=_ranges(s=(-4, 1)))
+def gan_generator_logit_grad(rng) -> Draw:
+    """d/ds of the non-saturating generator loss -log sigma(s), s = the discriminator's logit on a fake.
+
+    s in [-4, 1] on a 0.01 grid, never within 0.2 of 0 (there the minimax mistake -sigma(s) is close to the
+    key sigma(s) - 1): 461 problems.
+    """
+    s = float(_away_from_kinks(rng, (), -4, 1, margin=0.2, decimals=2))
+    yield {"s": s}
     leaf = _leaf(s)
     F.binary_cross_entropy_with_logits(leaf.reshape(1), np.ones(1)).backward()
     sig = float(_sigmoid(s))

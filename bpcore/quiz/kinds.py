@@ -238,7 +238,8 @@ def _follows(got: np.ndarray, implied, rtol: float, atol: float) -> bool:
     if implied is None:
         return False
     implied = np.asarray(implied, dtype=np.float64)
-    return bool(np.any(np.abs(implied) > atol)) and close(got, implied, rtol, atol)
+    scale = float(np.max(np.abs(implied))) if implied.size else 0.0
+    return scale > max(atol, 1e-12) and close(got, implied, rtol, atol)
 
 
 # ----------------------------------------------------------------------------- order

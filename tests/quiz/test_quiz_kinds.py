@@ -311,6 +311,9 @@ def test_a_mistake_the_checker_would_call_the_key_is_not_distinguishable():
     that passed the generator's check one way round and was skipped as 'the key' by the diagnosis the other."""
     from bpcore.quiz.generators import Problem, distinguishable
 
-    key, mistake = 0.0035051955775915553, 0.003370380363068803
+    key, mistake = 0.0035051955775915553, 0.003370380363068803  # at the tolerances of the time
+    assert not distinguishable(Problem({}, key, [Mistake("used only the slopes", mistake)]), 1e-2, 1e-4)
+    assert not distinguishable(Problem({}, mistake, [Mistake("used only the slopes", key)]), 1e-2, 1e-4)
+    key, mistake = 1.0, 1.00805  # at today's defaults: close measured against the mistake, not against the key
     assert not distinguishable(Problem({}, key, [Mistake("used only the slopes", mistake)]))
     assert not distinguishable(Problem({}, mistake, [Mistake("used only the slopes", key)]))
