@@ -298,7 +298,8 @@ def _softmax(x, axis=-1):
 def _log_softmax(x, axis=-1):
     """x_i - logsumexp(x), stable. VJP: g - softmax(x) * sum(g). Empty in, empty out (as PyTorch)."""
     shifted = x - x.max(axis=axis, keepdims=True, initial=-np.inf)
-    y = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    with np.errstate(divide="ignore"):  # the sum is >= 1 unless the axis is empty (log 0 = -inf, never used)
+        y = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
     return y, (lambda g: g - np.exp(y) * g.sum(axis=axis, keepdims=True),)
 
 
