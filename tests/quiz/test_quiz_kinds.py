@@ -268,7 +268,7 @@ def test_code_question_never_runs_text(bank, tmp_path, monkeypatch):
     [
         ({"line": 9, "fix": "a"}, 1.0),
         ({"line": 9, "fix": "b"}, 0.5),
-        ({"line": 7, "fix": "a"}, 0.5),
+        ({"line": 7, "fix": "a"}, 0.0),  # the right fix at a line that is not the bug is not right
         ({"line": 7, "fix": "c"}, 0.0),
         ((9, "delta_hidden = (W2.T @ delta_output)*h*(1 - h)  # typed"), 1.0),
         ({"line": "line 9", "fix": "delta_hidden = h"}, 0.5),
