@@ -7,6 +7,9 @@
     bpcore validate [--seeds 50]                 the authoring check of every bank
     bpcore export FILE / bpcore import FILE      progress as JSON
 
+In a mock each prompt shows the time left; an answer given after the time is up is saved (grade and review,
+like any answer) but not scored, and the learner is told so.
+
 While answering: ``?`` shows a hint, ``!`` the solution, ``q`` quits, an empty line skips.
 Every graded answer is saved the moment it is given; Ctrl-C leaves the store intact.
 Code questions need a notebook (``bp.quiz.ask(id)``), so the terminal skips them.
@@ -71,24 +74,31 @@ def _help_line(kind: str) -> str:
     }[kind]
 
 
-def _read_answer(term: Terminal, instance):
-    """What the learner typed, in the form the checker takes; or '?', '!' or '' (skip)."""
+def _time_left(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d} left"
+
+
+def _read_answer(term: Terminal, instance, clock_prompt=lambda: ""):
+    """What the learner typed, in the form the checker takes; or '?', '!' or '' (skip).
+
+    ``clock_prompt()`` is put before each prompt (a mock shows the time left there)."""
     q = instance.question
     if q.kind == "matrix" and instance.steps:
         answer = {}
         for name in instance.steps:
-            line = term.read(f"{name} = ")
+            line = term.read(f"{clock_prompt()}{name} = ")
             if line in ("?", "!", ""):
                 return line
             answer[name] = line
         return answer
     if q.kind == "bughunt":
-        line = term.read("line> ")
+        line = term.read(f"{clock_prompt()}line> ")
         if line in ("?", "!", ""):
             return line
-        fix = term.read("fix> ")
+        fix = term.read(f"{clock_prompt()}fix> ")
         return fix if fix in ("?", "!", "") else {"line": line, "fix": fix}
-    return term.read("> ")
+    return term.read(f"{clock_prompt()}> ")
 
 
 def _feedback(term: Terminal, graded, show_explanation: bool) -> None:
@@ -104,8 +114,13 @@ def _feedback(term: Terminal, graded, show_explanation: bool) -> None:
     term.say(f"(next review {schedule.describe_due(graded.due)})")
 
 
-def ask_question(term: Terminal, session, instance, *, hints: bool = True, feedback: bool = True):
-    """Ask one question until it is answered right, skipped or revealed. Returns the last Graded or None."""
+def ask_question(
+    term: Terminal, session, instance, *, hints: bool = True, feedback: bool = True, deadline: float | None = None
+):
+    """Ask one question until it is answered right, skipped or revealed. Returns the last Graded or None.
+
+    ``deadline`` (a mock's end, on ``term.clock``): each prompt shows the time left, and an answer given after
+    it is saved but not scored (``Graded.scored`` is False), and the learner is told so."""
     from bpcore.quiz import render
     from bpcore.quiz.parse import ParseError
 
@@ -121,8 +136,14 @@ def ask_question(term: Terminal, session, instance, *, hints: bool = True, feedb
                 return session.grade(instance, term.read("again / hard / good / easy? "), 0, term.clock() - started)
             except ParseError as error:
                 term.say(f"Could not read that: {error}")
+
+    def clock_prompt() -> str:
+        return "" if deadline is None else f"[{_time_left(deadline - term.clock())}] "
+
     while True:
-        answer = _read_answer(term, instance)
+        answer = _read_answer(term, instance, clock_prompt)
+        answered = term.clock()
+        late = deadline is not None and answered > deadline
         if answer == "":
             return last
         if answer == "?":
@@ -142,10 +163,12 @@ def ask_question(term: Terminal, session, instance, *, hints: bool = True, feedb
             term.say("The solutions come at the end of the mock.")
             continue
         try:
-            last = session.grade(instance, answer, hints_used, term.clock() - started)
+            last = session.grade(instance, answer, hints_used, answered - started, scored=not late)
         except ParseError as error:
             term.say(f"Could not read that: {error}")
             continue
+        if late:
+            term.say("Time was up before this answer: it is saved, but not scored.")
         if not feedback:
             return last
         _feedback(term, last, show_explanation=last.result.correct)
@@ -242,24 +265,28 @@ def cmd_mock(args, term: Terminal) -> int:
             if left <= 0:
                 term.say("\nTime is up.")
                 break
-            term.say(f"\n--- [{number}/{len(questions)}] {int(left // 60)}:{int(left % 60):02d} left")
-            ask_question(term, session, session.instance(q), hints=False, feedback=False)
+            term.say(f"\n--- [{number}/{len(questions)}] {_time_left(left)}")
+            ask_question(term, session, session.instance(q), hints=False, feedback=False, deadline=deadline)
     except Quit:
         term.say("\nStopped early.")
     term.say("\n=== Report ===")
     by_topic: dict[str, list[float]] = {}
     for g in session.graded:
-        by_topic.setdefault(g.question.topic, []).append(g.result.score)
+        if g.scored:
+            by_topic.setdefault(g.question.topic, []).append(g.result.score)
     for topic, scores in by_topic.items():
         term.say(f"{bank.titles[topic]:<30}{sum(scores):>6.2f} / {len(scores)}")
     for g in session.graded:
         if not g.result.correct:
             feedback = " ".join(g.result.feedback)
-            term.say("\n" + render.terminal_text(f"{g.question.id} (score {g.result.score:.2f}): {feedback}"))
+            late = "" if g.scored else ", after time: not scored"
+            term.say("\n" + render.terminal_text(f"{g.question.id} (score {g.result.score:.2f}{late}): {feedback}"))
             term.say("Solution: " + render.solution(g.instance, "terminal"))
             term.say(render.terminal_text("Why: " + g.question.explanation.strip()))
     total, count = session.score
-    term.say(f"\nTotal: {score_text(total)} / {count} answered of {len(questions)}.")
+    late = sum(not g.scored for g in session.graded)
+    after = f" ({late} answer{'s' * (late != 1)} after time: saved, not scored)" if late else ""
+    term.say(f"\nTotal: {score_text(total)} / {count} answered of {len(questions)}{after}.")
     return 0
 
 

@@ -265,7 +265,7 @@ def test_a_mock_is_timed_holds_feedback_and_reports_by_topic(home, demo_banks):
     read, screen = scripted(pick("this one", other=True), "0.75", "[[1, 0], [0, 1]]")
     clock = FakeClock(step=100.0)  # every look at the clock costs 100 s: time runs out after two questions
     code = main(
-        ["--banks", str(demo_banks), "mock", "--minutes", "10", "-n", "3", "--seed", "0"],
+        ["--banks", str(demo_banks), "mock", "--minutes", "15", "-n", "3", "--seed", "0"],
         Terminal(read=read, out=screen, clock=clock),
     )
     text = screen.getvalue()
@@ -277,6 +277,23 @@ def test_a_mock_is_timed_holds_feedback_and_reports_by_topic(home, demo_banks):
     assert "demo-pick (score 0.00)" in report and f"Solution: ({letter}) this one" in report
     with Store() as store:
         assert {a["mode"] for a in store.attempts()} == {"mock"} and store.count() == 2
+
+
+def test_a_mock_answer_given_after_time_is_up_is_saved_but_not_scored(home, demo_banks):
+    read, screen = scripted(pick("this one", other=True), "0.75", "[[1, 0], [0, 1]]")
+    clock = FakeClock(step=100.0)  # 10 minutes: the second answer arrives at 1000 s, after the deadline (700 s)
+    code = main(
+        ["--banks", str(demo_banks), "mock", "--minutes", "10", "-n", "3", "--seed", "0"],
+        Terminal(read=read, out=screen, clock=clock),
+    )
+    text = screen.getvalue()
+    assert code == 0 and "[5:00 left] > " in text  # the prompt shows the time left
+    during, report = text.split("=== Report ===")
+    assert "Time was up before this answer: it is saved, but not scored." in during
+    assert "Total: 0 / 1 answered of 3 (1 answer after time: saved, not scored)." in report
+    assert "Demo topic                      0.00 / 1" in report  # the late right answer is not in the topic score
+    with Store() as store:  # the learner's answer is kept all the same
+        assert [(a["question_id"], a["score"]) for a in store.attempts()] == [("demo-pick", 0.0), ("demo-number", 1.0)]
 
 
 def test_export_and_import_from_the_command_line(home, demo_banks, tmp_path, capsys):
