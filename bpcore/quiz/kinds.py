@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bpcore.gradcheck import compare
 from bpcore.quiz import bughunts, fixrun
 from bpcore.quiz.diagnose import Mistake, as_vector_like, close, diagnose
 from bpcore.quiz.functions import LearnerError, check_function
@@ -147,6 +146,26 @@ def _shape_message(name: str, got: np.ndarray, key: np.ndarray) -> str:
     return f"{name}: expected shape {key.shape}, got {got.shape}."
 
 
+def _where(index: tuple[int, ...], shape: tuple[int, ...]) -> str:
+    """An entry's place as a learner counts it, from 1: "entry 3", "row 2, column 1"."""
+    if len(shape) == 1:
+        return f"entry {index[0] + 1}"
+    if len(shape) == 2:
+        return f"row {index[0] + 1}, column {index[1] + 1}"
+    return "position (" + ", ".join(str(i + 1) for i in index) + ")"
+
+
+def _difference_message(name: str, got: np.ndarray, key: np.ndarray, rtol: float, atol: float) -> str:
+    """A right-shaped wrong array, in the learner's words: how many entries are off, the largest gap and where."""
+    gap = np.abs(got - key)
+    off = int(np.count_nonzero(~np.isclose(got, key, rtol=rtol, atol=atol)))
+    worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(gap)), key.shape))
+    return (
+        f"{name}: {off} of {key.size} entr{'y is' if off == 1 else 'ies are'} not within tolerance of the answer; "
+        f"the largest difference, {float(gap[worst]):.3g}, is at {_where(worst, key.shape)}."
+    )
+
+
 def _grade_array(got: np.ndarray, key: np.ndarray, mistakes: list[Mistake], rtol: float, atol: float, name="answer"):
     """(score, feedback lines, mistake) for one array answer: shape first, then allclose, then diagnosis."""
     key = np.asarray(key, dtype=np.float64)
@@ -157,11 +176,7 @@ def _grade_array(got: np.ndarray, key: np.ndarray, mistakes: list[Mistake], rtol
     if got.shape != key.shape:
         lines = [_shape_message(name, got, key)]
     else:
-        worst = np.unravel_index(int(np.argmax(np.abs(got - key))), key.shape) if key.size else ()
-        lines = [
-            f"{name}: not within tolerance; `{compare(name, got, key, rtol=rtol, atol=atol)}`; "
-            f"largest difference at index {tuple(int(i) for i in worst)}."
-        ]
+        lines = [_difference_message(name, got, key, rtol, atol)]
     return 0.0, lines + _mistake_feedback(mistake), mistake
 
 
