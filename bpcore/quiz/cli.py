@@ -28,6 +28,7 @@ import time
 TERMINAL_KINDS = ("single", "multi", "numeric", "matrix", "order", "bughunt", "flashcard")
 MOCK_KINDS = TERMINAL_KINDS[:-1]  # a flashcard shows its model answer at once: that would be feedback
 COMMANDS_HELP = "While answering: ? hint, ! solution, q quit, empty line skips."
+HELP_WORDS = ("help", "hint", "hints", "h?", "help?", "hint?")  # typed instead of ?: pointed to the commands
 
 
 class Quit(Exception):
@@ -82,23 +83,30 @@ def _time_left(seconds: float) -> str:
 def _read_answer(term: Terminal, instance, clock_prompt=lambda: ""):
     """What the learner typed, in the form the checker takes; or '?', '!' or '' (skip).
 
-    ``clock_prompt()`` is put before each prompt (a mock shows the time left there)."""
+    ``clock_prompt()`` is put before each prompt (a mock shows the time left there). ``help`` or ``hint``
+    typed as an answer comes back as "help": it is not an answer, and the learner is shown the commands."""
     q = instance.question
+    commands = ("?", "!", "", "help")
+
+    def read(prompt: str) -> str:
+        line = term.read(f"{clock_prompt()}{prompt}")
+        return "help" if line.lower() in HELP_WORDS else line
+
     if q.kind == "matrix" and instance.steps:
         answer = {}
         for name in instance.steps:
-            line = term.read(f"{clock_prompt()}{name} = ")
-            if line in ("?", "!", ""):
+            line = read(f"{name} = ")
+            if line in commands:
                 return line
             answer[name] = line
         return answer
     if q.kind == "bughunt":
-        line = term.read(f"{clock_prompt()}line> ")
-        if line in ("?", "!", ""):
+        line = read("line> ")
+        if line in commands:
             return line
-        fix = term.read(f"{clock_prompt()}fix> ")
-        return fix if fix in ("?", "!", "") else {"line": line, "fix": fix}
-    return term.read(f"{clock_prompt()}> ")
+        fix = read("fix> ")
+        return fix if fix in commands else {"line": line, "fix": fix}
+    return read("> ")
 
 
 def _feedback(term: Terminal, graded, show_explanation: bool) -> None:
@@ -146,6 +154,13 @@ def ask_question(
         late = deadline is not None and answered > deadline
         if answer == "":
             return last
+        if answer == "help":
+            term.say(
+                "Type ? for a hint, ! for the solution, q to quit, or press Enter to move on."
+                if hints
+                else "No hints in a mock interview: type your answer, q to quit, or press Enter to skip."
+            )
+            continue
         if answer == "?":
             if hints and hints_used < len(q.hints):
                 hints_used += 1

@@ -432,3 +432,19 @@ def test_a_closed_pipe_ends_the_quiz_without_a_traceback(home, child_env, python
     assert child.returncode == 141, err
     assert "Traceback" not in err and "BrokenPipeError" not in err
     assert "the output was closed" in err
+
+
+@pytest.mark.parametrize("word", ["help", "hint", "Hint"])
+def test_help_or_hint_typed_points_to_the_commands(home, demo_banks, word):
+    read, screen = scripted(word, "q")
+    main(["--banks", str(demo_banks), "quiz", "-n", "1"], Terminal(read=read, out=screen))
+    assert "Type ? for a hint, ! for the solution, q to quit, or press Enter to move on." in screen.getvalue()
+    assert "Could not read that" not in screen.getvalue()
+    with Store() as store:
+        assert store.count() == 0  # not an answer
+
+
+def test_a_choice_typed_as_printed_is_read(home, demo_banks):
+    read, screen = scripted(lambda text: f"({shown_letter(text, 'this one')})", "q")
+    main(["--banks", str(demo_banks), "quiz", "-n", "1"], Terminal(read=read, out=screen))
+    assert ") is right." in screen.getvalue() and "Could not read" not in screen.getvalue()
