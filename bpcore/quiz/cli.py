@@ -63,7 +63,20 @@ class Terminal:
 # ----------------------------------------------------------------------------- one question
 
 
-def _help_line(kind: str) -> str:
+def _help_line(instance) -> str:
+    """How to type an answer to this question: for arrays, an example of the shape the key has."""
+    kind = instance.question.kind
+    if kind == "matrix":
+        import numpy as np
+
+        keys = [np.asarray(k) for k in instance.key.values()] if instance.steps else [np.asarray(instance.key)]
+        vector = "Answer like [1, 2, 3] (a vector: flat, a row or a column all count)."
+        matrix = "Answer like [[1, 2], [3, 4]] (or paste numpy's printout)."
+        if all(k.ndim <= 1 for k in keys):
+            return vector
+        if all(k.ndim >= 2 for k in keys):
+            return matrix
+        return "Answer each step like [1, 2, 3] if it is a vector, [[1, 2], [3, 4]] if it is a matrix."
     return {
         "single": "Answer with one letter.",
         "multi": "Answer with every right letter, e.g. a c (wrong picks cost points).",
@@ -134,7 +147,7 @@ def ask_question(
 
     q = instance.question
     term.say(render.prompt(instance, "terminal"))
-    term.say(f"\n{_help_line(q.kind)}  {COMMANDS_HELP if hints else '(q quits; no hints in a mock)'}")
+    term.say(f"\n{_help_line(instance)}  {COMMANDS_HELP if hints else '(q quits; no hints in a mock)'}")
     started, hints_used, last = term.clock(), 0, None
     if q.kind == "flashcard":
         term.read("(Enter to reveal) ")

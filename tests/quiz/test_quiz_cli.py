@@ -448,3 +448,25 @@ def test_a_choice_typed_as_printed_is_read(home, demo_banks):
     read, screen = scripted(lambda text: f"({shown_letter(text, 'this one')})", "q")
     main(["--banks", str(demo_banks), "quiz", "-n", "1"], Terminal(read=read, out=screen))
     assert ") is right." in screen.getvalue() and "Could not read" not in screen.getvalue()
+
+
+def test_the_answer_example_matches_the_keys_shape(bank):
+    """A vector answer is not shown a matrix example ("Answer like [[1, 2], [3, 4]]"), over every array question."""
+    import numpy as np
+
+    from bpcore.quiz.cli import _help_line
+    from bpcore.quiz.instance import make_instance
+
+    vectors = 0
+    for q in bank.questions:
+        if q.kind != "matrix":
+            continue
+        instance = make_instance(q, 0)
+        keys = list(instance.key.values()) if instance.steps else [instance.key]
+        line = _help_line(instance)
+        if all(np.ndim(k) == 1 for k in keys):
+            vectors += 1
+            assert "[[" not in line and "[1, 2, 3]" in line, (q.id, line)
+        elif all(np.ndim(k) == 2 for k in keys):
+            assert "[[1, 2], [3, 4]]" in line, (q.id, line)
+    assert vectors > 0
