@@ -36,13 +36,25 @@ class Quit(Exception):
 
 
 class Terminal:
-    """Line input and output, replaceable in tests; ``read`` returns the stripped line."""
+    """Line input and output, replaceable in tests; ``read`` returns the stripped line.
 
-    def __init__(self, read=input, out=None, clock=time.monotonic):
-        self._read, self.out, self.clock = read, out or sys.stdout, clock
+    Everything the CLI prints goes through :meth:`say`, which fits every line to :attr:`width` without
+    breaking a word (:func:`bpcore.quiz.render.fit`)."""
+
+    def __init__(self, read=input, out=None, clock=time.monotonic, width: int | None = None):
+        self._read, self.out, self.clock, self._width = read, out or sys.stdout, clock, width
+
+    @property
+    def width(self) -> int:
+        """Columns to fill: the one given, else the terminal's (``COLUMNS`` if set), looked up each time."""
+        from bpcore.quiz.render import terminal_width
+
+        return terminal_width(self._width)
 
     def say(self, text: str = "") -> None:
-        print(text, file=self.out, flush=True)
+        from bpcore.quiz.render import fit
+
+        print(fit(text, self.width), file=self.out, flush=True)
 
     def read(self, prompt: str) -> str:
         try:
@@ -147,7 +159,8 @@ def ask_question(
 
     q = instance.question
     term.say(render.prompt(instance, "terminal"))
-    term.say(f"\n{_help_line(instance)}  {COMMANDS_HELP if hints else '(q quits; no hints in a mock)'}")
+    term.say(f"\n{_help_line(instance)}")
+    term.say(COMMANDS_HELP if hints else "q quits; no hints in a mock.")
     started, hints_used, last = term.clock(), 0, None
     if q.kind == "flashcard":
         term.read("(Enter to reveal) ")
@@ -302,14 +315,15 @@ def cmd_mock(args, term: Terminal) -> int:
     for g in session.graded:
         if g.scored:
             by_topic.setdefault(g.question.topic, []).append(g.result.score)
-    for topic, scores in by_topic.items():
-        term.say(f"{bank.titles[topic]:<30}{sum(scores):>6.2f} / {len(scores)}")
+    term.say(
+        _report_table([(bank.titles[topic], sum(scores), len(scores)) for topic, scores in by_topic.items()], term)
+    )
     for g in session.graded:
         if not g.result.correct:
             feedback = " ".join(g.result.feedback)
             late = "" if g.scored else ", after time: not scored"
             term.say("\n" + render.terminal_text(f"{g.question.id} (score {g.result.score:.2f}{late}): {feedback}"))
-            term.say("Solution: " + render.solution(g.instance, "terminal"))
+            term.say("Solution:\n" + render.solution(g.instance, "terminal"))
             term.say(render.terminal_text("Why: " + g.question.explanation.strip()))
     total, count = session.score
     late = sum(not g.scored for g in session.graded)
@@ -318,11 +332,26 @@ def cmd_mock(args, term: Terminal) -> int:
     return 0
 
 
+def _report_table(rows: list[tuple[str, float, int]], term: Terminal) -> str:
+    """The mock's scores by topic, the numbers in one column: a title too long to leave room for them goes
+    on its own line, with its numbers under it."""
+    numbers = 14  # "  12.50 / 10"
+    column = min(max((len(title) for title, _, _ in rows), default=0), term.width - numbers)
+    lines = []
+    for title, total, count in rows:
+        score = f"{total:>7.2f} / {count}"
+        if len(title) > column:
+            lines += [title, " " * column + score]
+        else:
+            lines.append(f"{title:<{column}}{score}")
+    return "\n".join(lines)
+
+
 def cmd_stats(args, term: Terminal) -> int:
     from bpcore.quiz.bank import load_banks
     from bpcore.quiz.stats import format_summary, summarise
 
-    term.say(format_summary(summarise(load_banks(args.banks), _store(term))))
+    term.say(format_summary(summarise(load_banks(args.banks), _store(term)), width=term.width))
     return 0
 
 

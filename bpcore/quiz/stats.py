@@ -77,18 +77,38 @@ def footer(summary: Summary) -> str:
     return f"streak: {summary.streak} day{plural}   due now: {summary.due}   attempts: {summary.attempts}"
 
 
-def format_summary(summary: Summary) -> str:
+def format_summary(summary: Summary, width: int | None = None) -> str:
     """The terminal table printed by ``bpcore stats``: each topic's id (what ``--topic`` takes) first,
-    then its numbers, then its full title (last, so a long title never pushes the numbers out of line)."""
-    width = max([len("topic"), *(len(t.topic) for t in summary.topics)]) + 2
-    header = f"{'topic':<{width}}" + "".join(f"{c:>{len(c) + 2}}" for c in COLUMNS) + "  title"
-    lines = [header]
-    for t in summary.topics:
-        numbers = "".join(f"{v:>{len(c) + 2}}" for c, v in zip(COLUMNS, cells(t), strict=True))
-        lines.append(f"{t.topic:<{width}}{numbers}  {t.title}")
+    then its numbers, then its full title (last, so a long title never pushes the numbers out of line).
+
+    Narrower than that (``width``: the terminal's by default), no row wraps: each title goes on its own
+    line under its row; narrower still, each topic is two lines, ``id · title`` and then its numbers."""
+    from bpcore.quiz.render import fit, terminal_width
+
+    width = terminal_width(width)
+    id_width = max([len("topic"), *(len(t.topic) for t in summary.topics)]) + 2
+    numbers_head = "".join(f"{c:>{len(c) + 2}}" for c in COLUMNS)
+    longest = max((len(t.title) for t in summary.topics), default=0)
+    lines = []
+    if id_width + len(numbers_head) + 2 + longest <= width:  # one line a topic
+        lines.append(f"{'topic':<{id_width}}{numbers_head}  title")
+        for t in summary.topics:
+            lines.append(f"{t.topic:<{id_width}}{_numbers(t)}  {t.title}")
+    elif id_width + len(numbers_head) <= width:  # the title under its row
+        lines += [f"{'topic':<{id_width}}{numbers_head}", "    title"]
+        for t in summary.topics:
+            lines += [f"{t.topic:<{id_width}}{_numbers(t)}", fit("    " + t.title, width)]
+    else:  # id and title, then the numbers
+        lines += ["topic · title", numbers_head]
+        for t in summary.topics:
+            lines += [fit(f"{t.topic} · {t.title}", width), _numbers(t)]
     lines.append(f"\n{footer(summary)}")
     lines.append("Practise one topic: bpcore quiz --topic TOPIC")
-    return "\n".join(lines)
+    return "\n".join(fit(line, width) for line in lines)
+
+
+def _numbers(t: TopicStats) -> str:
+    return "".join(f"{v:>{len(c) + 2}}" for c, v in zip(COLUMNS, cells(t), strict=True))
 
 
 def html_summary(summary: Summary) -> str:
