@@ -147,6 +147,13 @@ def _feedback(term: Terminal, graded, show_explanation: bool) -> None:
     term.say(f"(next review {schedule.describe_due(graded.due)})")
 
 
+def _show_solution(term: Terminal, instance) -> None:
+    from bpcore.quiz import render
+
+    term.say("Solution:\n" + render.solution(instance, "terminal"))
+    term.say(render.terminal_text("Why: " + instance.question.explanation.strip()))
+
+
 def ask_question(
     term: Terminal, session, instance, *, hints: bool = True, feedback: bool = True, deadline: float | None = None
 ):
@@ -179,6 +186,8 @@ def ask_question(
         answered = term.clock()
         late = deadline is not None and answered > deadline
         if answer == "":
+            if feedback and last is not None and not last.result.correct:  # moving on after a wrong answer
+                _show_solution(term, instance)
             return last
         if answer == "help":
             term.say(
@@ -197,9 +206,9 @@ def ask_question(
         if answer == "!":
             if last is None and feedback:
                 last = session.reveal(instance, hints_used, term.clock() - started)
+                term.say("Shown before any answer: this counts as a miss, so the question comes back soon.")
             if feedback:
-                term.say("Solution:\n" + render.solution(instance, "terminal"))
-                term.say(render.terminal_text("Why: " + q.explanation.strip()))
+                _show_solution(term, instance)
                 return last
             term.say("The solutions come at the end of the mock.")
             continue

@@ -471,3 +471,19 @@ def test_the_answer_example_matches_the_keys_shape(bank):
         elif all(np.ndim(k) == 2 for k in keys):
             assert "[[1, 2], [3, 4]]" in line, (q.id, line)
     assert vectors > 0
+
+
+def test_moving_on_after_a_wrong_answer_shows_the_answer(home, demo_banks):
+    read, screen = scripted(pick("this one", other=True), "", "q")  # wrong, then Enter
+    main(["--banks", str(demo_banks), "quiz", "-n", "1"], Terminal(read=read, out=screen))
+    text = screen.getvalue()
+    after = text.split("Enter to move on.")[1]
+    assert f"Solution:\n({shown_letter(text, 'this one')}) this one" in after and "Why: It says so." in after
+
+
+def test_the_solution_shown_before_answering_says_it_counts_as_a_miss(home, demo_banks):
+    read, screen = scripted("!", "q")
+    main(["--banks", str(demo_banks), "quiz", "-n", "1"], Terminal(read=read, out=screen))
+    assert "Shown before any answer: this counts as a miss, so the question comes back soon." in screen.getvalue()
+    with Store() as store:
+        assert [(a["score"], a["rating"]) for a in store.attempts()] == [(0.0, 1)]  # a miss: Again
