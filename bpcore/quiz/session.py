@@ -77,6 +77,9 @@ class Session:
     ) -> Graded:
         q = instance.question
         rating = schedule.rating_for(result.score, hints_used, seconds, schedule.fast_seconds(q), result.rating)
+        first = next((g for g in self.graded if g.question.id == q.id), None)
+        if first is not None and result.rating is None:  # a retry: the first try of the session sets the ceiling
+            rating = min(rating, schedule.retry_ceiling(first.rating))
         state = {}
 
         def review(old):

@@ -351,6 +351,8 @@ def test_stats_shows_every_full_title_with_the_id_topic_takes(home, bank, capsys
     monkeypatch.setenv("COLUMNS", "160")  # wide enough for a topic's row and title on one line
     assert main(["stats"]) == 0
     lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("accuracy: mean score of first tries")  # what the numbers mean, first
+    lines = lines[lines.index("") + 1 :]
     assert lines[0].split()[0] == "topic" and lines[0].split()[-1] == "title"
     rows = {line.split()[0]: line for line in lines[1:] if line.strip()}
     assert max(len(title) for title in bank.titles.values()) > 40  # long titles exist, and none is cut
