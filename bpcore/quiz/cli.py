@@ -7,6 +7,9 @@
     bpcore validate [--seed-sample N]            the authoring check of every bank
     bpcore export FILE / bpcore import FILE      progress as JSON
 
+In a mock each prompt shows the time left; an answer given after the time is up is saved (grade and review,
+like any answer) but not scored, and the learner is told so.
+
 While answering: ``?`` shows a hint, ``!`` the solution, ``q`` quits, an empty line skips.
 Every graded answer is saved the moment it is given; Ctrl-C leaves the store intact.
 Code questions need a notebook (``bp.quiz.ask(id)``), so the terminal skips them.
@@ -25,6 +28,7 @@ import time
 TERMINAL_KINDS = ("single", "multi", "numeric", "matrix", "order", "bughunt", "flashcard")
 MOCK_KINDS = TERMINAL_KINDS[:-1]  # a flashcard shows its model answer at once: that would be feedback
 COMMANDS_HELP = "While answering: ? hint, ! solution, q quit, empty line skips."
+HELP_WORDS = ("help", "hint", "hints", "h?", "help?", "hint?")  # typed instead of ?: pointed to the commands
 
 
 class Quit(Exception):
@@ -32,13 +36,25 @@ class Quit(Exception):
 
 
 class Terminal:
-    """Line input and output, replaceable in tests; ``read`` returns the stripped line."""
+    """Line input and output, replaceable in tests; ``read`` returns the stripped line.
 
-    def __init__(self, read=input, out=None, clock=time.monotonic):
-        self._read, self.out, self.clock = read, out or sys.stdout, clock
+    Everything the CLI prints goes through :meth:`say`, which fits every line to :attr:`width` without
+    breaking a word (:func:`bpcore.quiz.render.fit`)."""
+
+    def __init__(self, read=input, out=None, clock=time.monotonic, width: int | None = None):
+        self._read, self.out, self.clock, self._width = read, out or sys.stdout, clock, width
+
+    @property
+    def width(self) -> int:
+        """Columns to fill: the one given, else the terminal's (``COLUMNS`` if set), looked up each time."""
+        from bpcore.quiz.render import terminal_width
+
+        return terminal_width(self._width)
 
     def say(self, text: str = "") -> None:
-        print(text, file=self.out, flush=True)
+        from bpcore.quiz.render import fit
+
+        print(fit(text, self.width), file=self.out, flush=True)
 
     def read(self, prompt: str) -> str:
         try:
@@ -59,7 +75,20 @@ class Terminal:
 # ----------------------------------------------------------------------------- one question
 
 
-def _help_line(kind: str) -> str:
+def _help_line(instance) -> str:
+    """How to type an answer to this question: for arrays, an example of the shape the key has."""
+    kind = instance.question.kind
+    if kind == "matrix":
+        import numpy as np
+
+        keys = [np.asarray(k) for k in instance.key.values()] if instance.steps else [np.asarray(instance.key)]
+        vector = "Answer like [1, 2, 3] (a vector: flat, a row or a column all count)."
+        matrix = "Answer like [[1, 2], [3, 4]] (or paste numpy's printout)."
+        if all(k.ndim <= 1 for k in keys):
+            return vector
+        if all(k.ndim >= 2 for k in keys):
+            return matrix
+        return "Answer each step like [1, 2, 3] if it is a vector, [[1, 2], [3, 4]] if it is a matrix."
     return {
         "single": "Answer with one letter.",
         "multi": "Answer with every right letter, e.g. a c (wrong picks cost points).",
@@ -71,24 +100,38 @@ def _help_line(kind: str) -> str:
     }[kind]
 
 
-def _read_answer(term: Terminal, instance):
-    """What the learner typed, in the form the checker takes; or '?', '!' or '' (skip)."""
+def _time_left(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d} left"
+
+
+def _read_answer(term: Terminal, instance, clock_prompt=lambda: ""):
+    """What the learner typed, in the form the checker takes; or '?', '!' or '' (skip).
+
+    ``clock_prompt()`` is put before each prompt (a mock shows the time left there). ``help`` or ``hint``
+    typed as an answer comes back as "help": it is not an answer, and the learner is shown the commands."""
     q = instance.question
+    commands = ("?", "!", "", "help")
+
+    def read(prompt: str) -> str:
+        line = term.read(f"{clock_prompt()}{prompt}")
+        return "help" if line.lower() in HELP_WORDS else line
+
     if q.kind == "matrix" and instance.steps:
         answer = {}
         for name in instance.steps:
-            line = term.read(f"{name} = ")
-            if line in ("?", "!", ""):
+            line = read(f"{name} = ")
+            if line in commands:
                 return line
             answer[name] = line
         return answer
     if q.kind == "bughunt":
-        line = term.read("line> ")
-        if line in ("?", "!", ""):
+        line = read("line> ")
+        if line in commands:
             return line
-        fix = term.read("fix> ")
-        return fix if fix in ("?", "!", "") else {"line": line, "fix": fix}
-    return term.read("> ")
+        fix = read("fix> ")
+        return fix if fix in commands else {"line": line, "fix": fix}
+    return read("> ")
 
 
 def _feedback(term: Terminal, graded, show_explanation: bool) -> None:
@@ -104,14 +147,27 @@ def _feedback(term: Terminal, graded, show_explanation: bool) -> None:
     term.say(f"(next review {schedule.describe_due(graded.due)})")
 
 
-def ask_question(term: Terminal, session, instance, *, hints: bool = True, feedback: bool = True):
-    """Ask one question until it is answered right, skipped or revealed. Returns the last Graded or None."""
+def _show_solution(term: Terminal, instance) -> None:
+    from bpcore.quiz import render
+
+    term.say("Solution:\n" + render.solution(instance, "terminal"))
+    term.say(render.terminal_text("Why: " + instance.question.explanation.strip()))
+
+
+def ask_question(
+    term: Terminal, session, instance, *, hints: bool = True, feedback: bool = True, deadline: float | None = None
+):
+    """Ask one question until it is answered right, skipped or revealed. Returns the last Graded or None.
+
+    ``deadline`` (a mock's end, on ``term.clock``): each prompt shows the time left, and an answer given after
+    it is saved but not scored (``Graded.scored`` is False), and the learner is told so."""
     from bpcore.quiz import render
     from bpcore.quiz.parse import ParseError
 
     q = instance.question
     term.say(render.prompt(instance, "terminal"))
-    term.say(f"\n{_help_line(q.kind)}  {COMMANDS_HELP if hints else '(q quits; no hints in a mock)'}")
+    term.say(f"\n{_help_line(instance)}")
+    term.say(COMMANDS_HELP if hints else "q quits; no hints in a mock.")
     started, hints_used, last = term.clock(), 0, None
     if q.kind == "flashcard":
         term.read("(Enter to reveal) ")
@@ -121,10 +177,25 @@ def ask_question(term: Terminal, session, instance, *, hints: bool = True, feedb
                 return session.grade(instance, term.read("again / hard / good / easy? "), 0, term.clock() - started)
             except ParseError as error:
                 term.say(f"Could not read that: {error}")
+
+    def clock_prompt() -> str:
+        return "" if deadline is None else f"[{_time_left(deadline - term.clock())}] "
+
     while True:
-        answer = _read_answer(term, instance)
+        answer = _read_answer(term, instance, clock_prompt)
+        answered = term.clock()
+        late = deadline is not None and answered > deadline
         if answer == "":
+            if feedback and last is not None and not last.result.correct:  # moving on after a wrong answer
+                _show_solution(term, instance)
             return last
+        if answer == "help":
+            term.say(
+                "Type ? for a hint, ! for the solution, q to quit, or press Enter to move on."
+                if hints
+                else "No hints in a mock interview: type your answer, q to quit, or press Enter to skip."
+            )
+            continue
         if answer == "?":
             if hints and hints_used < len(q.hints):
                 hints_used += 1
@@ -135,17 +206,19 @@ def ask_question(term: Terminal, session, instance, *, hints: bool = True, feedb
         if answer == "!":
             if last is None and feedback:
                 last = session.reveal(instance, hints_used, term.clock() - started)
+                term.say("Shown before any answer: this counts as a miss, so the question comes back soon.")
             if feedback:
-                term.say("Solution:\n" + render.solution(instance, "terminal"))
-                term.say(render.terminal_text("Why: " + q.explanation.strip()))
+                _show_solution(term, instance)
                 return last
             term.say("The solutions come at the end of the mock.")
             continue
         try:
-            last = session.grade(instance, answer, hints_used, term.clock() - started)
+            last = session.grade(instance, answer, hints_used, answered - started, scored=not late)
         except ParseError as error:
             term.say(f"Could not read that: {error}")
             continue
+        if late:
+            term.say("Time was up before this answer: it is saved, but not scored.")
         if not feedback:
             return last
         _feedback(term, last, show_explanation=last.result.correct)
@@ -242,32 +315,52 @@ def cmd_mock(args, term: Terminal) -> int:
             if left <= 0:
                 term.say("\nTime is up.")
                 break
-            term.say(f"\n--- [{number}/{len(questions)}] {int(left // 60)}:{int(left % 60):02d} left")
-            ask_question(term, session, session.instance(q), hints=False, feedback=False)
+            term.say(f"\n--- [{number}/{len(questions)}] {_time_left(left)}")
+            ask_question(term, session, session.instance(q), hints=False, feedback=False, deadline=deadline)
     except Quit:
         term.say("\nStopped early.")
     term.say("\n=== Report ===")
     by_topic: dict[str, list[float]] = {}
     for g in session.graded:
-        by_topic.setdefault(g.question.topic, []).append(g.result.score)
-    for topic, scores in by_topic.items():
-        term.say(f"{bank.titles[topic]:<30}{sum(scores):>6.2f} / {len(scores)}")
+        if g.scored:
+            by_topic.setdefault(g.question.topic, []).append(g.result.score)
+    term.say(
+        _report_table([(bank.titles[topic], sum(scores), len(scores)) for topic, scores in by_topic.items()], term)
+    )
     for g in session.graded:
         if not g.result.correct:
             feedback = " ".join(g.result.feedback)
-            term.say("\n" + render.terminal_text(f"{g.question.id} (score {g.result.score:.2f}): {feedback}"))
-            term.say("Solution: " + render.solution(g.instance, "terminal"))
+            late = "" if g.scored else ", after time: not scored"
+            term.say("\n" + render.terminal_text(f"{g.question.id} (score {g.result.score:.2f}{late}): {feedback}"))
+            term.say("Solution:\n" + render.solution(g.instance, "terminal"))
             term.say(render.terminal_text("Why: " + g.question.explanation.strip()))
     total, count = session.score
-    term.say(f"\nTotal: {score_text(total)} / {count} answered of {len(questions)}.")
+    late = sum(not g.scored for g in session.graded)
+    after = f" ({late} answer{'s' * (late != 1)} after time: saved, not scored)" if late else ""
+    term.say(f"\nTotal: {score_text(total)} / {count} answered of {len(questions)}{after}.")
     return 0
+
+
+def _report_table(rows: list[tuple[str, float, int]], term: Terminal) -> str:
+    """The mock's scores by topic, the numbers in one column: a title too long to leave room for them goes
+    on its own line, with its numbers under it."""
+    numbers = 14  # "  12.50 / 10"
+    column = min(max((len(title) for title, _, _ in rows), default=0), term.width - numbers)
+    lines = []
+    for title, total, count in rows:
+        score = f"{total:>7.2f} / {count}"
+        if len(title) > column:
+            lines += [title, " " * column + score]
+        else:
+            lines.append(f"{title:<{column}}{score}")
+    return "\n".join(lines)
 
 
 def cmd_stats(args, term: Terminal) -> int:
     from bpcore.quiz.bank import load_banks
     from bpcore.quiz.stats import format_summary, summarise
 
-    term.say(format_summary(summarise(load_banks(args.banks), _store(term))))
+    term.say(format_summary(summarise(load_banks(args.banks), _store(term)), width=term.width))
     return 0
 
 

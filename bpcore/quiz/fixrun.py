@@ -5,15 +5,15 @@ delta_output``) has written code, and code is judged by running it, as code ques
 :mod:`~bpcore.quiz.functions`): every fix that makes the backward pass agree with the engine's
 gradients is right, however it is worded.
 
-The typed text is never run in the grading process. :func:`judge` starts a child Python process
-(``python -m bpcore.quiz.fixrun``) and sends it JSON on stdin; the child puts each typed line in place
-of the specimen's bug line, compiles the function, runs it on a few random inputs against the
-engine's gradients (as :meth:`~bpcore.quiz.bughunts.Specimen.agrees` compares them), and prints one
-``RESULT`` line of JSON verdicts, marked with a nonce from the request so that nothing the learner's
-code prints passes for it (:func:`judge_many` does several specimens in one child). The child
-stops the learner's code after ``limit`` seconds per input (an interval timer), and the parent kills
-the child if it is still running well after that (a loop inside numpy does not see the timer). What
-the learner's code prints is swallowed; files it writes land in a temporary folder.
+The typed text is never run in the grading process. :func:`judge` starts a child Python process (``python -m
+bpcore.quiz.fixrun``) and sends it JSON on stdin; the child puts each typed line in place of the line the
+learner named (the specimen's bug line if none is given), compiles the function, runs it on a few random
+inputs against the engine's gradients (as :meth:`~bpcore.quiz.bughunts.Specimen.agrees` compares them), and
+prints one ``RESULT`` line of JSON verdicts, marked with a nonce from the request so that nothing the
+learner's code prints passes for it (:func:`judge_many` does several specimens in one child). The child stops
+the learner's code after ``limit`` seconds per input (an interval timer), and the parent kills the child if it
+is still running well after that (a loop inside numpy does not see the timer). What the learner's code prints
+is swallowed; files it writes land in a temporary folder.
 
 A verdict's ``status`` is one of ``agrees``, ``disagrees``, ``error`` (it raised, or returned the
 wrong thing), ``syntax`` (not one valid line of Python: the answer is unreadable, not wrong) or
@@ -55,25 +55,31 @@ def clean(text: str) -> str:
     return _LISTING_NUMBER.sub("", text.strip(), count=1).strip()
 
 
-def judge(specimen: str, lines: list[str], *, limit: float | None = None, seeds=TRIAL_SEEDS) -> list[Verdict]:
-    """Run each typed line in place of ``specimen``'s bug line, in a child process; one Verdict per line.
+def judge(
+    specimen: str, lines: list[str], *, at: int | None = None, limit: float | None = None, seeds=TRIAL_SEEDS
+) -> list[Verdict]:
+    """Run each typed line in place of line ``at`` of ``specimen`` (default: its bug line), in a child process;
+    one Verdict per line.
 
+    ``at``: the 1-based line the learner named: their fix replaces that line, wherever the bug is.
     ``limit``: seconds the learner's code may run per trial input (default :data:`TIME_LIMIT`).
     """
-    return judge_many([(specimen, lines)], limit=limit, seeds=seeds)[0]
+    return judge_many([(specimen, lines, at)], limit=limit, seeds=seeds)[0]
 
 
-def judge_many(jobs: list[tuple[str, list[str]]], *, limit: float | None = None, seeds=TRIAL_SEEDS):
-    """:func:`judge` for several (specimen, lines) pairs in one child process: a list of verdict lists."""
+def judge_many(jobs: list[tuple], *, limit: float | None = None, seeds=TRIAL_SEEDS):
+    """:func:`judge` for several (specimen, lines) or (specimen, lines, at) jobs in one child process:
+    a list of verdict lists."""
     limit = TIME_LIMIT if limit is None else float(limit)
     nonce = secrets.token_hex(16)  # the child's answer carries it: a line the learner's code prints cannot
+    jobs = [(job[0], job[1], job[2] if len(job) > 2 else None) for job in jobs]
     request = {
-        "jobs": [{"specimen": name, "lines": [clean(t) for t in lines]} for name, lines in jobs],
+        "jobs": [{"specimen": name, "lines": [clean(t) for t in lines], "at": at} for name, lines, at in jobs],
         "limit": limit,
         "seeds": list(seeds),
         "nonce": nonce,
     }
-    count = sum(len(lines) for _, lines in jobs)
+    count = sum(len(job[1]) for job in jobs)
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(p for p in (str(_PACKAGE_ROOT), os.environ.get("PYTHONPATH", "")) if p),
@@ -84,7 +90,7 @@ def judge_many(jobs: list[tuple[str, list[str]]], *, limit: float | None = None,
     backstop = limit * len(seeds) * count + STARTUP_ALLOWANCE
 
     def every(status: str, message: str):
-        return [[Verdict(status, message) for _ in lines] for _, lines in jobs]
+        return [[Verdict(status, message) for _ in lines] for _, lines, _ in jobs]
 
     with tempfile.TemporaryDirectory(prefix="bpcore-fix-") as folder:  # whatever the code writes lands here
         try:
@@ -108,9 +114,9 @@ def judge_many(jobs: list[tuple[str, list[str]]], *, limit: float | None = None,
     return every("error", f"checking your fix stopped before it finished ({tail[0]})")
 
 
-def _timeout_message(limit: float) -> str:
+def _timeout_message(limit: float, where: str = "the bug") -> str:
     return (
-        f"with your line in place of the bug, the backward pass did not finish within {limit:g} s, "
+        f"with your line in place of {where}, the backward pass did not finish within {limit:g} s, "
         "so it was stopped: is there a loop that never ends?"
     )
 
@@ -134,7 +140,8 @@ def _describe(error: BaseException, bug_line: int, source_lines: list[str]) -> s
     return text
 
 
-def _run_one(specimen, text: str, seeds, limit: float) -> dict:
+def _run_one(specimen, text: str, seeds, limit: float, at: int | None = None) -> dict:
+    """Judge ``text`` in place of line ``at`` (1-based; default the bug line) of the specimen's listing."""
     import signal
 
     import numpy as np
@@ -142,7 +149,11 @@ def _run_one(specimen, text: str, seeds, limit: float) -> dict:
     if not text or "\n" in text:
         return {"status": "syntax", "message": "expected the fix as one line of Python"}
     lines = list(specimen.lines)
-    index = specimen.bug_line - 1
+    at = specimen.bug_line if at is None else int(at)
+    if not 1 <= at <= len(lines):
+        return {"status": "error", "message": f"there is no line {at} in the listing (it has {len(lines)})"}
+    where = "the bug" if at == specimen.bug_line else f"line {at}"
+    index = at - 1
     indent = lines[index][: len(lines[index]) - len(lines[index].lstrip())]
     lines[index] = indent + text
     try:
@@ -167,23 +178,23 @@ def _run_one(specimen, text: str, seeds, limit: float) -> dict:
             with np.errstate(all="ignore"):
                 mine = fn(**{k: np.array(v, copy=True) for k, v in values.items()})
         except _TimeUp:
-            return {"status": "timeout", "message": _timeout_message(limit)}
+            return {"status": "timeout", "message": _timeout_message(limit, where)}
         except Exception as error:  # their code failed: say what and where, without a traceback through this file
-            return {"status": "error", "message": _describe(error, specimen.bug_line, lines)}
+            return {"status": "error", "message": _describe(error, at, lines)}
         finally:
             if timer:
                 signal.setitimer(signal.ITIMER_REAL, 0)
-        problem = _compare(mine, specimen.engine_grads(values))
+        problem = _compare(mine, specimen.engine_grads(values), where)
         if problem:
             return {"status": "disagrees", "message": problem}
     return {
         "status": "agrees",
-        "message": f"with your line in place of the bug, every gradient agrees with the engine's "
+        "message": f"with your line in place of {where}, every gradient agrees with the engine's "
         f"on {len(seeds)} random inputs",
     }
 
 
-def _compare(mine, truth: dict) -> str | None:
+def _compare(mine, truth: dict, where: str = "the bug") -> str | None:
     """None if ``mine`` holds the engine's gradients; otherwise what differs, for the learner."""
     import numpy as np
 
@@ -205,7 +216,7 @@ def _compare(mine, truth: dict) -> str | None:
             wrong.append(f"d{name} is off by up to {float(np.max(np.abs(got - expected))):.3g}")
     if not wrong:
         return None
-    return "with your line in place of the bug, the gradients still disagree with the engine's: " + "; ".join(wrong)
+    return f"with your line in place of {where}, the gradients still disagree with the engine's: " + "; ".join(wrong)
 
 
 def main() -> None:
@@ -218,7 +229,8 @@ def main() -> None:
 
     limit, seeds = float(request["limit"]), request["seeds"]
     verdicts = [
-        [_run_one(SPECIMENS[job["specimen"]], text, seeds, limit) for text in job["lines"]] for job in request["jobs"]
+        [_run_one(SPECIMENS[job["specimen"]], text, seeds, limit, job.get("at")) for text in job["lines"]]
+        for job in request["jobs"]
     ]
     out.write(f"{_MARKER}{request['nonce']} {json.dumps(verdicts)}\n")
     out.flush()

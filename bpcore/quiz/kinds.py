@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bpcore.gradcheck import compare
 from bpcore.quiz import bughunts, fixrun
 from bpcore.quiz.diagnose import Mistake, as_vector_like, close, diagnose
 from bpcore.quiz.functions import LearnerError, check_function
@@ -147,6 +146,26 @@ def _shape_message(name: str, got: np.ndarray, key: np.ndarray) -> str:
     return f"{name}: expected shape {key.shape}, got {got.shape}."
 
 
+def _where(index: tuple[int, ...], shape: tuple[int, ...]) -> str:
+    """An entry's place as a learner counts it, from 1: "entry 3", "row 2, column 1"."""
+    if len(shape) == 1:
+        return f"entry {index[0] + 1}"
+    if len(shape) == 2:
+        return f"row {index[0] + 1}, column {index[1] + 1}"
+    return "position (" + ", ".join(str(i + 1) for i in index) + ")"
+
+
+def _difference_message(name: str, got: np.ndarray, key: np.ndarray, rtol: float, atol: float) -> str:
+    """A right-shaped wrong array, in the learner's words: how many entries are off, the largest gap and where."""
+    gap = np.abs(got - key)
+    off = int(np.count_nonzero(~np.isclose(got, key, rtol=rtol, atol=atol)))
+    worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(gap)), key.shape))
+    return (
+        f"{name}: {off} of {key.size} entr{'y is' if off == 1 else 'ies are'} not within tolerance of the answer; "
+        f"the largest difference, {float(gap[worst]):.3g}, is at {_where(worst, key.shape)}."
+    )
+
+
 def _grade_array(got: np.ndarray, key: np.ndarray, mistakes: list[Mistake], rtol: float, atol: float, name="answer"):
     """(score, feedback lines, mistake) for one array answer: shape first, then allclose, then diagnosis."""
     key = np.asarray(key, dtype=np.float64)
@@ -157,11 +176,7 @@ def _grade_array(got: np.ndarray, key: np.ndarray, mistakes: list[Mistake], rtol
     if got.shape != key.shape:
         lines = [_shape_message(name, got, key)]
     else:
-        worst = np.unravel_index(int(np.argmax(np.abs(got - key))), key.shape) if key.size else ()
-        lines = [
-            f"{name}: not within tolerance; `{compare(name, got, key, rtol=rtol, atol=atol)}`; "
-            f"largest difference at index {tuple(int(i) for i in worst)}."
-        ]
+        lines = [_difference_message(name, got, key, rtol, atol)]
     return 0.0, lines + _mistake_feedback(mistake), mistake
 
 
@@ -287,9 +302,11 @@ def check_code(instance: Instance, answer) -> Result:
 def check_bughunt(instance: Instance, answer) -> Result:
     """Half for the line, half for the fix: a shown letter, or a line of code judged by running it.
 
-    A typed fix that reads like a listed one (whitespace and comments aside) counts as that one. Any other
-    typed line is run in place of the bug, in a child process with a time limit (:mod:`~bpcore.quiz.fixrun`):
-    if the gradients then agree with the engine's, it is right, however it is worded.
+    A fix goes where the learner says: a typed line replaces the line they named (not the bug's line) and
+    is run there, in a child process with a time limit (:mod:`~bpcore.quiz.fixrun`); if the gradients then
+    agree with the engine's, it is right, however it is worded. A typed fix that reads like a listed one
+    (whitespace and comments aside) counts as that one. A fix at a line that is not the bug is never right:
+    the listed fixes are all for the bug's line, and the feedback never says "right" under a wrong line.
     """
     if isinstance(answer, tuple | list) and len(answer) == 2:
         answer = {"line": answer[0], "fix": answer[1]}
@@ -298,6 +315,7 @@ def check_bughunt(instance: Instance, answer) -> Result:
     bug_line, fix_index = instance.key
     fixes = instance.question.spec["fixes"]
     line = parse_line_number(answer["line"], instance.values["lines"])
+    line_ok = line == bug_line
     fix = str(answer["fix"]).strip()
     if not fix:
         raise ParseError("expected the fix: a letter from the list, or the fixed line typed out")
@@ -308,18 +326,25 @@ def check_bughunt(instance: Instance, answer) -> Result:
         typed = bughunts.normalise(fixrun.clean(fix))
         chosen = next((i for i, f in enumerate(fixes) if bughunts.normalise(f) == typed), None)
         specimen = bughunts.SPECIMENS[instance.question.spec["specimen"]]
-        if chosen is None and typed == bughunts.normalise(specimen.lines[bug_line - 1]):
-            verdict = fixrun.Verdict("disagrees", "that is the buggy line itself, unchanged")
+        if chosen is None and typed == bughunts.normalise(specimen.lines[line - 1]):
+            verdict = fixrun.Verdict("disagrees", f"that is line {line} itself, unchanged")
+            if line_ok:
+                verdict = fixrun.Verdict("disagrees", "that is the buggy line itself, unchanged")
         elif chosen is None:
-            verdict = fixrun.judge(specimen.name, [fix])[0]
+            verdict = fixrun.judge(specimen.name, [fix], at=line)[0]  # in place of the line they named
             if verdict.status == "syntax":
                 raise ParseError(verdict.message)
-    line_ok = line == bug_line
-    fix_ok = verdict.ok if verdict is not None else chosen == fix_index
     if verdict is None:
-        said = "right." if fix_ok else "not the fix that makes this pass agree with the engine."
+        fix_ok = line_ok and chosen == fix_index
+        if not line_ok:
+            said = f"not right at line {line}: a fix counts only at the line that holds the bug."
+        else:
+            said = "right." if fix_ok else "not the fix that makes this pass agree with the engine."
     else:
+        fix_ok = line_ok and verdict.ok
         said = ("right: " if fix_ok else "not yet: ") + verdict.message + ("" if verdict.message[-1] in ".?!" else ".")
+        if verdict.ok and not line_ok:  # agrees at another line: a workaround there, not the fix of the bug
+            said = f"not right: {verdict.message}, but the bug is on another line, and a fix counts only there."
     feedback = [
         f"Line {line}: " + ("that is the bug." if line_ok else "the code there is fine; the bug is elsewhere."),
         "Fix: " + said,

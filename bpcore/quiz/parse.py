@@ -15,6 +15,10 @@ Grammar of an array (numpy's printed form is accepted, so commas are optional)::
     array    := number | "[" ( array ( ","? array )* )? "]"
     rows     := row ( (";" | newline) row )*      without brackets: "1 2; 3 4"  or  "1, 2, 3"
 
+MATLAB's rows are read too: ``[1 2 3; 4 5 6]`` and ``[[1 2 3]; [4 5 6]]`` (a ";" ends a row inside the outer
+brackets; rows that mix both forms are refused as ambiguous), and a vector in round brackets, ``(0.1, 0.2)``,
+as written in maths.
+
 ``array([[1, 2]])`` (numpy's repr) and ``tensor([[1, 2]], requires_grad=True)`` (bpcore's and
 PyTorch's) are accepted too: the wrapper and its keyword arguments (``dtype=``, ...) are dropped.
 """
@@ -35,7 +39,8 @@ _DECIMAL = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 _NUMBER = re.compile(rf"\s*({_DECIMAL})\s*(?:/\s*({_DECIMAL})\s*)?")
 _TOKEN = re.compile(rf"\s*(?:(?P<open>\[)|(?P<close>\])|(?P<comma>,)|(?P<num>{_DECIMAL}(?:\s*/\s*{_DECIMAL})?))")
 _GROUPED = re.compile(r"[+-]?[1-9]\d{0,2}(?:([,_])\d{3})(?:\1\d{3})*")  # one separator, groups of three
-_LETTER_SPLIT = re.compile(r"[\s,;>]+|->")
+_LETTER_SPLIT = re.compile(r"[\s,;>&+]+|->")
+_PAREN_LETTER = re.compile(r"\(\s*(\w+)\s*\)")  # "(b)": a choice as the options are printed
 RATINGS = ("again", "hard", "good", "easy")  # FSRS's four buttons, 1..4
 
 
@@ -166,6 +171,33 @@ def _nested(text: str) -> list:
     return result
 
 
+def _matlab_rows(text: str) -> str:
+    """``[1 2; 3 4]`` or ``[[1 2]; [3 4]]`` -> ``[[1 2], [3 4]]``: a ";" inside the outer brackets ends a row."""
+    if ";" not in text or not text.endswith("]"):
+        return text
+    inner = text[1:-1]
+    if "[" in inner and inner.count("[") != inner.count("]"):
+        return text  # unbalanced: the bracket reader names the problem
+    parts = [part.strip() for part in inner.split(";")]
+    parts = [part for part in parts if part]
+    bracketed = [part.startswith("[") and part.endswith("]") and part.count("[") == 1 for part in parts]
+    bare = ["[" not in part and "]" not in part for part in parts]
+    if not all(r or b for r, b in zip(bracketed, bare, strict=True)):
+        raise ParseError(f"expected ';' only between the rows of a matrix, got {_show(text)}")
+    if any(bracketed) and not all(bracketed):
+        raise ParseError(
+            f"rows written two ways in {_show(text)}: write every row in brackets, [[1 2]; [3 4]], or none, [1 2; 3 4]"
+        )
+    return "[" + ", ".join(part if all(bracketed) else f"[{part}]" for part in parts) + "]"
+
+
+def _round_brackets(text: str) -> str:
+    """``(0.1036, 0.0461)``, a vector as written in maths, -> ``[0.1036, 0.0461]`` (nested round brackets too)."""
+    if not (text.startswith("(") and text.endswith(")")) or "[" in text or "]" in text:
+        return text
+    return text.replace("(", "[").replace(")", "]")
+
+
 def _rows(text: str) -> list:
     """Bracket-free input: rows split by ';' or newlines, entries by commas or spaces."""
     rows = []
@@ -265,13 +297,15 @@ def parse_array(value) -> np.ndarray:
     text = _unwrap(_clean(value, "an array"))
     if not text:
         raise ParseError("expected an array such as [[1, 2], [3, 4]], got an empty answer")
-    nested = _nested(text) if text.startswith("[") else _rows(text)
+    text = _round_brackets(text)
+    nested = _nested(_matlab_rows(text)) if text.startswith("[") else _rows(text)
     _shape_of(nested)
     return np.array(nested, dtype=np.float64)
 
 
 def parse_letters(value, count: int, what: str = "choice") -> list[int]:
-    """0-based indices from letters such as ``"a, c"``, ``"a c"``, ``"ac"`` or ``["a", "c"]`` (a = first).
+    """0-based indices from letters such as ``"a, c"``, ``"a c"``, ``"ac"``, ``"(b)"`` (as the options are printed),
+    ``"a, c and d"`` or ``["a", "c"]`` (a = first).
 
     ``count`` is how many options exist. Typed numbers count from 1, as a person would (``"1 3"`` is a, c);
     Python ints count from 0, as a program would (``2`` is c).
@@ -284,8 +318,10 @@ def parse_letters(value, count: int, what: str = "choice") -> list[int]:
             raise ParseError(f"expected {what} letters from a to {letters[-1]}, got {len(value):,} of them")
         items = list(value)
     else:
-        text = _clean(value, f"{what} letters").lower()
+        text = _PAREN_LETTER.sub(r" \1 ", _clean(value, f"{what} letters").lower())  # "(b)" as printed
         parts = [p for p in _LETTER_SPLIT.split(text) if p]
+        if len(parts) > 2 and parts[-2] == "and" and "and" not in letters:  # "a, c, d and e"
+            parts = parts[:-2] + parts[-1:]
         if len(parts) == 1 and len(parts[0]) > 1 and all(ch in letters for ch in parts[0]):
             parts = list(parts[0])  # "acd"
         items = parts

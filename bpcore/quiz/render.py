@@ -402,6 +402,46 @@ def wrap(text: str, width: int | None = None, indent: str = "") -> str:
     return "\n".join(out)
 
 
+def terminal_width(width: int | None = None) -> int:
+    """``width``, or the terminal's (``COLUMNS`` if set), never under 20."""
+    return max(20, width or shutil.get_terminal_size().columns)
+
+
+def fit(text: str, width: int | None = None) -> str:
+    """Every line of ``text`` at most ``width`` columns, broken only at spaces, never inside a word.
+
+    The last step of everything the terminal prints (:meth:`bpcore.quiz.cli.Terminal.say`): text that
+    :func:`terminal_text` filled passes unchanged; a longer line (a header, a message, a prefix added to
+    filled text, a code line) is broken at its last space that fits. Spacing inside the line is kept (code
+    keeps its indentation); the rest goes on under the text of a list item, or, for an indented line such
+    as code, four columns further in. A single word longer than the width stays whole on its own line.
+    """
+    width = terminal_width(width)
+    out = []
+    for line in text.split("\n"):
+        if len(line) <= width or not line.strip():
+            out.append(line)
+            continue
+        lead = line[: len(line) - len(line.lstrip())]
+        item = _ITEM.match(line)
+        hang = " " * item.end() if item else (lead + "    " if lead else "")
+        if len(hang) > width // 2:
+            hang = ""
+        current, pieces = lead, re.split(r"( +)", line[len(lead) :])
+        words = pieces[0::2]
+        spaces = ["", *pieces[1::2]]
+        for space, word in zip(spaces, words, strict=True):
+            if not word:
+                continue
+            if current.strip() and len(current) + len(space) + len(word) > width:
+                out.append(current)
+                current = hang + word
+            else:
+                current += space + word
+        out.append(current)
+    return "\n".join(out)
+
+
 def terminal_text(markdown: str, width: int | None = None, indent: str = "") -> str:
     """Markdown with $maths$ as a terminal shows it: maths in Unicode, filled to the terminal's width."""
     width = max(20, width or shutil.get_terminal_size().columns)

@@ -8,10 +8,12 @@ Every graded attempt becomes one of FSRS's four ratings::
     right                                    -> Good
     right and fast (under fast_seconds)      -> Easy
     flashcards                               -> the learner's own rating
+    a retry in the same session              -> at best Hard, when the first try was not right
 
 FSRS keeps, per question, a stability (days until recall drops to 90%) and a difficulty; a rating
-updates both and sets the next due date. Mastery of a topic is the mean predicted recall now over
-its questions (unseen ones count as 0). Fuzzing is off, so the same history gives the same dates.
+updates both and sets the next due date. Mastery (in :mod:`~bpcore.quiz.stats`) weighs each question's
+predicted recall by its latest first-try score, so a fresh miss counts 0. Fuzzing is off, so the same
+history gives the same dates.
 """
 
 from __future__ import annotations
@@ -37,6 +39,15 @@ def rating_for(
     if score < 1.0 - 1e-9 or hints_used > 0:
         return int(Rating.Hard)
     return int(Rating.Easy) if seconds < fast_seconds else int(Rating.Good)
+
+
+def retry_ceiling(first_rating: int) -> int:
+    """The best rating a retry in the same session can earn after a first try rated ``first_rating``.
+
+    Right seconds after a wrong answer is not knowing it: a wrong or partly right first try caps the
+    retry at Hard (it comes back soon, not in a day or two). Answers are graded by their first try.
+    """
+    return int(Rating.Easy) if first_rating >= int(Rating.Good) else int(Rating.Hard)
 
 
 def fast_seconds(question) -> float:
@@ -66,14 +77,6 @@ def retrievability(state: dict | None, at: datetime | None = None) -> float:
         return 0.0
     at = at or datetime.now(UTC)
     return float(SCHEDULER.get_card_retrievability(Card.from_dict(state["card"]), current_datetime=at))
-
-
-def mastery(questions, states: dict[str, dict], at: datetime | None = None) -> dict[str, float]:
-    """Per topic, the mean predicted recall of its questions now (0..1)."""
-    totals: dict[str, list[float]] = {}
-    for q in questions:
-        totals.setdefault(q.topic, []).append(retrievability(states.get(q.id), at))
-    return {topic: sum(values) / len(values) for topic, values in totals.items()}
 
 
 def order_for_review(questions, states: dict[str, dict], at: datetime | None = None):

@@ -30,6 +30,7 @@ class Graded:
     attempt_id: int
     hints_used: int
     seconds: float
+    scored: bool = True  # False: given after a mock's time was up (saved, and left out of the session's score)
 
 
 def pick(questions: list[Question], store: Store, n: int | None = None, due_only: bool = False, at=None):
@@ -71,9 +72,14 @@ class Session:
         seed = self._rng.randrange(2**31) if self._rng else new_seed()
         return make_instance(question, seed)
 
-    def _record(self, instance: Instance, answer, result: Result, hints_used: int, seconds: float, at) -> Graded:
+    def _record(
+        self, instance: Instance, answer, result: Result, hints_used: int, seconds: float, at, scored: bool = True
+    ) -> Graded:
         q = instance.question
         rating = schedule.rating_for(result.score, hints_used, seconds, schedule.fast_seconds(q), result.rating)
+        first = next((g for g in self.graded if g.question.id == q.id), None)
+        if first is not None and result.rating is None:  # a retry: the first try of the session sets the ceiling
+            rating = min(rating, schedule.retry_ceiling(first.rating))
         state = {}
 
         def review(old):
@@ -84,16 +90,27 @@ class Session:
         attempt_id = self.store.record_attempt(
             q.id, instance.seed, logged, result.score, hints_used, seconds, self.mode, rating, review, at
         )
-        graded = Graded(q, instance, result, rating, state["due"], attempt_id, hints_used, seconds)
+        graded = Graded(q, instance, result, rating, state["due"], attempt_id, hints_used, seconds, scored)
         self.graded.append(graded)
         return graded
 
     def grade(
-        self, instance: Instance, answer, hints_used: int = 0, seconds: float = 0.0, at: datetime | None = None
+        self,
+        instance: Instance,
+        answer,
+        hints_used: int = 0,
+        seconds: float = 0.0,
+        at: datetime | None = None,
+        scored: bool = True,
     ) -> Graded:
-        """Check ``answer``, record the attempt and its review. Raises ParseError (nothing recorded) if unreadable."""
+        """Check ``answer``, record the attempt and its review. Raises ParseError (nothing recorded) if unreadable.
+
+        ``scored=False``: an answer given after a mock's time was up. It is still recorded in the store with its
+        grade and review (learner data is never dropped, and it is what the learner knows), but it does not count
+        toward this session's score.
+        """
         result = kinds.check(instance, answer)
-        return self._record(instance, answer, result, hints_used, seconds, at)
+        return self._record(instance, answer, result, hints_used, seconds, at, scored)
 
     def reveal(self, instance: Instance, hints_used: int = 0, seconds: float = 0.0, at=None) -> Graded:
         """The learner asked for the solution before answering: recorded as a miss (it comes back soon)."""
@@ -106,8 +123,10 @@ class Session:
 
         Each question counts once, with the score of its first try (a solution shown before answering
         counts as a miss): trying again until right is learning, and is not counted as knowing it.
+        An answer given after a mock's time was up is not counted.
         """
         first: dict[str, float] = {}
         for g in self.graded:
-            first.setdefault(g.question.id, g.result.score)
+            if g.scored:
+                first.setdefault(g.question.id, g.result.score)
         return sum(first.values()), len(first)

@@ -265,7 +265,7 @@ def test_a_mock_is_timed_holds_feedback_and_reports_by_topic(home, demo_banks):
     read, screen = scripted(pick("this one", other=True), "0.75", "[[1, 0], [0, 1]]")
     clock = FakeClock(step=100.0)  # every look at the clock costs 100 s: time runs out after two questions
     code = main(
-        ["--banks", str(demo_banks), "mock", "--minutes", "10", "-n", "3", "--seed", "0"],
+        ["--banks", str(demo_banks), "mock", "--minutes", "15", "-n", "3", "--seed", "0"],
         Terminal(read=read, out=screen, clock=clock),
     )
     text = screen.getvalue()
@@ -274,9 +274,26 @@ def test_a_mock_is_timed_holds_feedback_and_reports_by_topic(home, demo_banks):
     assert "[RIGHT]" not in text.split("=== Report ===")[0]  # no feedback during the mock
     assert "Demo topic" in report and "Total: 1 / 2 answered of 3." in report
     letter = shown_letter(text, "this one")
-    assert "demo-pick (score 0.00)" in report and f"Solution: ({letter}) this one" in report
+    assert "demo-pick (score 0.00)" in report and f"Solution:\n({letter}) this one" in report
     with Store() as store:
         assert {a["mode"] for a in store.attempts()} == {"mock"} and store.count() == 2
+
+
+def test_a_mock_answer_given_after_time_is_up_is_saved_but_not_scored(home, demo_banks):
+    read, screen = scripted(pick("this one", other=True), "0.75", "[[1, 0], [0, 1]]")
+    clock = FakeClock(step=100.0)  # 10 minutes: the second answer arrives at 1000 s, after the deadline (700 s)
+    code = main(
+        ["--banks", str(demo_banks), "mock", "--minutes", "10", "-n", "3", "--seed", "0"],
+        Terminal(read=read, out=screen, clock=clock),
+    )
+    text = screen.getvalue()
+    assert code == 0 and "[5:00 left] > " in text  # the prompt shows the time left
+    during, report = text.split("=== Report ===")
+    assert "Time was up before this answer: it is saved, but not scored." in during
+    assert "Total: 0 / 1 answered of 3 (1 answer after time: saved, not scored)." in report
+    assert "Demo topic   0.00 / 1" in report  # the late right answer is not in the topic score
+    with Store() as store:  # the learner's answer is kept all the same
+        assert [(a["question_id"], a["score"]) for a in store.attempts()] == [("demo-pick", 0.0), ("demo-number", 1.0)]
 
 
 def test_export_and_import_from_the_command_line(home, demo_banks, tmp_path, capsys):
@@ -309,7 +326,7 @@ def test_validate_fails_on_a_broken_bank(tmp_path, home, capsys):
     )
     (banks / "demo.toml").write_text(broken)
     assert main(["--banks", str(banks), "validate", "--seeds", "2"]) == 1
-    out = capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())  # lines are fitted to the terminal's width
     assert "demo-number: mistake 'same as the key' scored 1.0" in out
     assert (
         "question 'demo-number': field 'notebook': notebooks/00_start_here.ipynb has no heading matching #Missing"
@@ -330,9 +347,12 @@ def test_help_needs_no_banks_or_store(capsys):
     assert done.value.code == 0 and "mock" in capsys.readouterr().out
 
 
-def test_stats_shows_every_full_title_with_the_id_topic_takes(home, bank, capsys):
+def test_stats_shows_every_full_title_with_the_id_topic_takes(home, bank, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")  # wide enough for a topic's row and title on one line
     assert main(["stats"]) == 0
     lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("accuracy: mean score of first tries")  # what the numbers mean, first
+    lines = lines[lines.index("") + 1 :]
     assert lines[0].split()[0] == "topic" and lines[0].split()[-1] == "title"
     rows = {line.split()[0]: line for line in lines[1:] if line.strip()}
     assert max(len(title) for title in bank.titles.values()) > 40  # long titles exist, and none is cut
@@ -359,7 +379,7 @@ def test_review_with_nothing_due_says_when_the_next_review_is(home, demo_banks):
 
     read, screen = scripted()
     assert main(["--banks", str(demo_banks), "review"], Terminal(read=read, out=screen)) == 0
-    said = screen.getvalue()
+    said = " ".join(screen.getvalue().split())  # lines are fitted to the terminal's width
     when = f"on {due.astimezone():%Y-%m-%d at %H:%M}"
     assert f"Nothing is due. The next review is {when} (in " in said and f"): {first} and 1 more later." in said, said
     wait = re.search(r"\(in (\d+) (minutes?|hours|days)\)", said)
@@ -415,3 +435,57 @@ def test_a_closed_pipe_ends_the_quiz_without_a_traceback(home, child_env, python
     assert child.returncode == 141, err
     assert "Traceback" not in err and "BrokenPipeError" not in err
     assert "the output was closed" in err
+
+
+@pytest.mark.parametrize("word", ["help", "hint", "Hint"])
+def test_help_or_hint_typed_points_to_the_commands(home, demo_banks, word):
+    read, screen = scripted(word, "q")
+    main(["--banks", str(demo_banks), "quiz", "-n", "1"], Terminal(read=read, out=screen))
+    assert "Type ? for a hint, ! for the solution, q to quit, or press Enter to move on." in screen.getvalue()
+    assert "Could not read that" not in screen.getvalue()
+    with Store() as store:
+        assert store.count() == 0  # not an answer
+
+
+def test_a_choice_typed_as_printed_is_read(home, demo_banks):
+    read, screen = scripted(lambda text: f"({shown_letter(text, 'this one')})", "q")
+    main(["--banks", str(demo_banks), "quiz", "-n", "1"], Terminal(read=read, out=screen))
+    assert ") is right." in screen.getvalue() and "Could not read" not in screen.getvalue()
+
+
+def test_the_answer_example_matches_the_keys_shape(bank):
+    """A vector answer is not shown a matrix example ("Answer like [[1, 2], [3, 4]]"), over every array question."""
+    import numpy as np
+
+    from bpcore.quiz.cli import _help_line
+    from bpcore.quiz.instance import make_instance
+
+    vectors = 0
+    for q in bank.questions:
+        if q.kind != "matrix":
+            continue
+        instance = make_instance(q, 0)
+        keys = list(instance.key.values()) if instance.steps else [instance.key]
+        line = _help_line(instance)
+        if all(np.ndim(k) == 1 for k in keys):
+            vectors += 1
+            assert "[[" not in line and "[1, 2, 3]" in line, (q.id, line)
+        elif all(np.ndim(k) == 2 for k in keys):
+            assert "[[1, 2], [3, 4]]" in line, (q.id, line)
+    assert vectors > 0
+
+
+def test_moving_on_after_a_wrong_answer_shows_the_answer(home, demo_banks):
+    read, screen = scripted(pick("this one", other=True), "", "q")  # wrong, then Enter
+    main(["--banks", str(demo_banks), "quiz", "-n", "1"], Terminal(read=read, out=screen))
+    text = screen.getvalue()
+    after = text.split("Enter to move on.")[1]
+    assert f"Solution:\n({shown_letter(text, 'this one')}) this one" in after and "Why: It says so." in after
+
+
+def test_the_solution_shown_before_answering_says_it_counts_as_a_miss(home, demo_banks):
+    read, screen = scripted("!", "q")
+    main(["--banks", str(demo_banks), "quiz", "-n", "1"], Terminal(read=read, out=screen))
+    assert "Shown before any answer: this counts as a miss, so the question comes back soon." in screen.getvalue()
+    with Store() as store:
+        assert [(a["score"], a["rating"]) for a in store.attempts()] == [(0.0, 1)]  # a miss: Again

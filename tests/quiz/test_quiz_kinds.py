@@ -141,7 +141,21 @@ def test_matrix_checks_shape_first(bank):
     result = kinds.check(instance, "[[1, 2], [3, 4]]")
     assert result.score == 0 and "expected shape (2, 3), got (2, 2)" in result.feedback[0]
     close_but_wrong = kinds.check(instance, array_text(instance.key + 0.05))
-    assert close_but_wrong.score == 0 and "max diff" in close_but_wrong.feedback[0]
+    assert close_but_wrong.score == 0 and "6 of 6 entries are not within tolerance" in close_but_wrong.feedback[0]
+
+
+def test_a_wrong_matrix_is_described_in_the_learners_words(bank):
+    """Not the engine's check output (`answer exact: False close: False max diff: ...`): how many entries are off,
+    the largest difference and where it is, counted from 1."""
+    instance = make_instance(bank.get("three-layer-softmax-ce"), 0)
+    key = np.asarray(instance.key, dtype=float)
+    wrong = key.copy()
+    wrong.flat[-1] += 0.2  # one entry off: the last one
+    (line, *_) = kinds.check(instance, wrong.tolist()).feedback
+    for internal in ("exact:", "close:", "max diff", "`", "index ("):
+        assert internal not in line, line
+    where = f"row {key.shape[0]}, column {key.shape[1]}" if key.ndim == 2 else f"entry {key.size}"
+    assert f"1 of {key.size} entry is not within tolerance" in line and f"0.2, is at {where}." in line, line
 
 
 def test_a_constant_factor_is_noticed():
@@ -268,7 +282,7 @@ def test_code_question_never_runs_text(bank, tmp_path, monkeypatch):
     [
         ({"line": 9, "fix": "a"}, 1.0),
         ({"line": 9, "fix": "b"}, 0.5),
-        ({"line": 7, "fix": "a"}, 0.5),
+        ({"line": 7, "fix": "a"}, 0.0),  # the right fix at a line that is not the bug is not right
         ({"line": 7, "fix": "c"}, 0.0),
         ((9, "delta_hidden = (W2.T @ delta_output)*h*(1 - h)  # typed"), 1.0),
         ({"line": "line 9", "fix": "delta_hidden = h"}, 0.5),

@@ -139,3 +139,52 @@ def test_letters_ratings_and_line_numbers():
     assert parse_line_number("line 7", 12) == 7 and parse_line_number(3, 12) == 3
     with pytest.raises(ParseError, match="from 1 to 12"):
         parse_line_number("13", 12)
+
+
+@pytest.mark.parametrize(
+    ("text", "count", "expected"),
+    [
+        ("(b)", 4, [1]),  # as the options are printed
+        ("(d)", 4, [3]),
+        ("(a) (c)", 4, [0, 2]),
+        ("(a)(c)", 4, [0, 2]),
+        ("a, c, d and e", 5, [0, 2, 3, 4]),
+        ("a and c", 4, [0, 2]),
+    ],
+)
+def test_letters_in_the_forms_learners_type(text, count, expected):
+    assert parse_letters(text, count) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("(0.1036, 0.0461)", [0.1036, 0.0461]),  # a vector as written in maths
+        ("((1, 2), (3, 4))", [[1, 2], [3, 4]]),
+        ("[1 2 3; 4 5 6]", [[1, 2, 3], [4, 5, 6]]),  # MATLAB
+        ("[[1 2 3]; [4 5 6]]", [[1, 2, 3], [4, 5, 6]]),
+        ("[1, 2; 3, 4;]", [[1, 2], [3, 4]]),
+    ],
+)
+def test_arrays_in_maths_and_matlab_forms(text, expected):
+    assert np.array_equal(parse_array(text), np.array(expected, dtype=float))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[1 2; [3 4]]", "rows written two ways"),  # ambiguous: still refused
+        ("[[1 2; 3 4]]", "only between the rows"),
+        ("(1, 2", "expected a number"),
+    ],
+)
+def test_ambiguous_or_broken_forms_are_still_refused(text, message):
+    with pytest.raises(ParseError, match=re.escape(message)):
+        parse_array(text)
+
+
+def test_ambiguous_letters_are_still_refused():
+    with pytest.raises(ParseError, match="from a to d"):
+        parse_letters("b and", 4)
+    with pytest.raises(ParseError, match="from a to d"):
+        parse_letters("(e)", 4)

@@ -135,3 +135,46 @@ def test_a_mock_mixes_levels(bank):
     chosen = pick_mock(bank.questions, 6, seed=3)
     assert [q.level for q in chosen] == ["basic", "intermediate", "advanced"] * 2
     assert len({q.id for q in chosen}) == 6
+
+
+def test_a_right_retry_after_a_wrong_first_try_is_not_rated_easy(store, bank):
+    """Wrong, then right seconds later: Hard (back soon), not Easy (24-48 h); the first try sets the ceiling."""
+    now = datetime.now(UTC)
+    session = Session(store, "quiz", seed=0)
+    q = bank.get("three-layer-dw2")
+    instance = session.instance(q)
+    wrong = session.grade(instance, array_text(instance.key * 2), seconds=5, at=now)
+    right = session.grade(instance, array_text(instance.key), seconds=8, at=now + timedelta(seconds=10))
+    assert wrong.rating == Rating.Again and right.rating == Rating.Hard
+    assert datetime.fromisoformat(right.due) - now < timedelta(hours=1), right.due
+    fresh = Session(store, "quiz", seed=1)  # a first try right and fast in another session: Easy as before
+    other = fresh.instance(q)
+    assert fresh.grade(other, array_text(other.key), seconds=1, at=now).rating == Rating.Easy
+
+
+def test_stats_count_first_tries_and_a_fresh_miss_is_not_mastered(store, bank):
+    """Wrong, then right on the retry: accuracy 0 (the first try), mastery 0 (just failed), not 50% and 100%."""
+    session = Session(store, "quiz", seed=3)
+    q = bank.get("chain-rule-composite")
+    instance = session.instance(q)
+    wrong = next(instance.letter(i) for i in range(len(q.spec["choices"])) if i != instance.key)
+    session.grade(instance, wrong, seconds=20, at=T0)
+    session.grade(instance, instance.letter(instance.key), seconds=30, at=T0 + timedelta(seconds=30))
+    chain = next(t for t in summarise(bank, store, at=T0 + timedelta(minutes=2)).topics if t.topic == "chain_rule")
+    assert chain.attempts == 2 and chain.seen == 1
+    assert chain.accuracy == 0.0 and chain.mastery == 0.0
+    later = Session(store, "quiz", seed=4)  # a new session, a new instance, right at the first try
+    again = later.instance(q)
+    later.grade(again, again.letter(again.key), seconds=30, at=T0 + timedelta(days=1))
+    chain = next(
+        t for t in summarise(bank, store, at=T0 + timedelta(days=1, minutes=1)).topics if t.topic == "chain_rule"
+    )
+    assert chain.accuracy == 0.5 and 0 < chain.mastery <= 1 / chain.questions + 1e-9
+
+
+def test_stats_say_what_accuracy_and_mastery_mean(store, bank):
+    from bpcore.quiz.stats import format_summary, html_summary
+
+    summary = summarise(bank, store)
+    for text in (format_summary(summary, width=200), html_summary(summary)):
+        assert "first tries" in text and "predicted recall" in text

@@ -156,3 +156,21 @@ def test_in_the_terminal_a_reworded_fix_is_right(home, write_bank):
     assert main(["--banks", str(banks), "quiz"], Terminal(read=lambda prompt: next(keys), out=screen)) == 0
     text = screen.getvalue()
     assert "[RIGHT] Line 8: that is the bug." in text and "Fix: right: with your line in place of the bug" in text
+
+
+def test_a_typed_fix_replaces_the_line_the_learner_named(bank):
+    """`line> 12` then a fix for line 12: it runs at line 12 (dZ2 stays defined), not at the bug's line 9."""
+    result = grade(bank, "loss-bughunt-missing-n", "dZ1 = (dZ2 @ W2) * (1 - H**2) / N", line=12)
+    assert result.score == 0 and "NameError" not in result.feedback[1], result.feedback
+    assert "in place of line 12" in result.feedback[1] and "dW2 is off by" in result.feedback[1], result.feedback
+    assert "dW1" not in result.feedback[1]  # line 12 divided by N there: the first layer's gradients agree
+
+
+@pytest.mark.parametrize("fix", ["dZ2 = (P-Y)/N", "dZ2 = (P - Y) / X.shape[0]", "a"])
+def test_a_fix_at_a_line_that_is_not_the_bug_is_never_right(bank, fix):
+    instance = make_instance(bank.get("loss-bughunt-missing-n"), 0)
+    fix = instance.letter(instance.key[1]) if fix == "a" else fix  # the right listed fix, by its shown letter
+    result = kinds.check(instance, {"line": 12, "fix": fix})
+    assert result.score == 0, result.feedback
+    assert result.feedback[0].startswith("Line 12: the code there is fine")
+    assert "right" not in result.feedback[1].replace("not right", ""), result.feedback
