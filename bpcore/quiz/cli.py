@@ -39,7 +39,7 @@ class Terminal:
     """Line input and output, replaceable in tests; ``read`` returns the stripped line.
 
     Everything the CLI prints goes through :meth:`say`, which fits every line to :attr:`width` without
-    breaking a word (:func:`bpcore.quiz.render.fit`)."""
+    breaking a word (:func:`bpcore.quiz.render.fit`); only validate's author report keeps its lines whole."""
 
     def __init__(self, read=input, out=None, clock=time.monotonic, width: int | None = None):
         self._read, self.out, self.clock, self._width = read, out or sys.stdout, clock, width
@@ -51,10 +51,11 @@ class Terminal:
 
         return terminal_width(self._width)
 
-    def say(self, text: str = "") -> None:
+    def say(self, text: str = "", wrap: bool = True) -> None:
+        """Print ``text`` fitted to the width; ``wrap=False`` keeps each line whole (reports to grep)."""
         from bpcore.quiz.render import fit
 
-        print(fit(text, self.width), file=self.out, flush=True)
+        print(fit(text, self.width) if wrap else text, file=self.out, flush=True)
 
     def read(self, prompt: str) -> str:
         try:
@@ -368,7 +369,7 @@ def cmd_validate(args, term: Terminal) -> int:
     from bpcore.quiz.validate import validate
 
     report = validate(args.banks, seeds=args.seeds, seed_sample=args.seed_sample, sample=args.sample)
-    term.say(str(report))
+    term.say(str(report), wrap=False)  # an author greps it: one line per finding, named by file and question
     return 0 if report else 1
 
 
