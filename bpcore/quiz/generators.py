@@ -17,8 +17,9 @@ cancel the generator rejects draws whose answer those shown values cannot give t
 
 A draw yields its parameters before it computes anything, so the tests survey 10,000 seeds of every
 generator cheaply (``Generator.parameters``). A draw is redrawn when two of its answers (the key and the
-mistakes) coincide at grading tolerance; each generator's docstring says when that happens if it is more
-than about 1% of draws, and the tests hold every generator to at most a quarter.
+mistakes) coincide at grading tolerance, or a mistake typed to 3 significant digits comes within it; each
+generator's docstring says when that happens if it is more than about 1% of draws, and the tests hold every
+generator to at most a quarter.
 """
 
 from __future__ import annotations
@@ -124,14 +125,19 @@ class Generator:
             problem = _solve(steps)
             problem.seed, problem.draws = seed, draws
             problem.key = denoise(problem.key)
+            problem.values = denoise(problem.values)  # shown forward values too: 0, not -2.8e-17
             if self.common_mistakes:
                 if self.steps:
                     problem.mistakes = {s: with_common_mistakes(problem.key[s], m) for s, m in problem.mistakes.items()}
                 else:
                     problem.mistakes = with_common_mistakes(problem.key, problem.mistakes)
             problem.mistakes = _denoise_mistakes(problem.mistakes)
-            if distinguishable(problem, *((0.0, 0.0) if self.integer else (DEFAULT_RTOL, DEFAULT_ATOL))) and (
-                self.shown is None or close(self.shown(problem.values), problem.key, DEFAULT_RTOL / 2, DEFAULT_ATOL)
+            if (
+                distinguishable(problem, *((0.0, 0.0) if self.integer else (DEFAULT_RTOL, DEFAULT_ATOL)))
+                and (self.integer or mistakes_typed_are_wrong(problem))
+                and (
+                    self.shown is None or close(self.shown(problem.values), problem.key, DEFAULT_RTOL / 2, DEFAULT_ATOL)
+                )
             ):
                 return problem
         raise RuntimeError(f"generator {self.name!r}: no distinguishable problem in {MAX_DRAWS} draws (seed {seed})")
@@ -164,6 +170,24 @@ def distinguishable(problem: Problem, rtol: float = DEFAULT_RTOL, atol: float = 
             if any(close(a, b, rtol, atol) or close(b, a, rtol, atol) for b in values[i + 1 :]):
                 return False
     return True
+
+
+def _typed(value) -> np.ndarray:
+    """``value`` as a learner types it: every entry to 3 significant digits."""
+    return np.vectorize(lambda x: float(f"{x:.2e}"), otypes=[np.float64])(np.asarray(value, dtype=np.float64))
+
+
+def mistakes_typed_are_wrong(problem: Problem, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL) -> bool:
+    """Every mistake, rounded to 3 significant digits as the prompt asks, is still outside the key's tolerance.
+
+    A mistake 0.82% from the key is distinguishable, yet rounding it (0.3815 -> 0.381 against 0.3783) can bring
+    it within 0.8%: the learner who made it would be graded right.
+    """
+    if isinstance(problem.mistakes, dict):
+        parts = [(problem.key[s], m) for s, m in problem.mistakes.items()]
+    else:
+        parts = [(problem.key, problem.mistakes)]
+    return not any(close(_typed(m.value), key, rtol, atol) for key, mistakes in parts for m in mistakes)
 
 
 GENERATORS: dict[str, Generator] = {}

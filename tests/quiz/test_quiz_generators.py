@@ -118,3 +118,35 @@ def test_an_answer_worked_from_the_shown_values_is_right(name):
         problem = generator(seed)
         learner = np.vectorize(lambda x: float(f"{x:.2e}"))(generator.shown(problem.values))
         assert close(learner, problem.key, DEFAULT_RTOL, 0.0), f"{name}: seed {seed}: {learner} for {problem.key}"
+
+
+@pytest.mark.parametrize("name", ["tanh_batch_db1", "batchnorm_backward", "rnn_hidden_grad"])
+def test_shown_values_carry_no_float_residue_of_an_exact_zero(name):
+    """A forward value that is exactly 0 (tanh(0.18 - 0.08 - 0.1)) is shown as 0, not as -0.00000000000000002776:
+    tanh_batch_db1 seed 7, batchnorm_backward seed 39 and rnn_hidden_grad seed 122 showed such residue."""
+    from bpcore.quiz.render import number
+
+    for seed in range(130):
+        for p, value in GENERATORS[name](seed).values.items():
+            array = np.asarray(value)
+            if array.dtype.kind == "f" and array.size:
+                shown = [number(x) for x in array.ravel()]
+                assert not any(s.lstrip("-").startswith("0.00000000") for s in shown), (
+                    f"{name}: seed {seed}: {p} is shown as {shown}"
+                )
+
+
+@pytest.mark.parametrize(("question", "seed"), [("rnn-hidden-grad", 193), ("ve-sigmoid-chain", 199)])
+def test_a_known_mistake_typed_to_3_significant_digits_is_graded_wrong(question, seed):
+    """A mistake just over the tolerance away from the key (0.3815 against 0.3783) comes within it once the
+    learner who made it rounds it to the 3 digits the prompt asks for (0.381): such draws are redrawn."""
+    from bpcore.quiz import kinds, render
+    from bpcore.quiz.bank import load_banks
+    from bpcore.quiz.instance import make_instance
+
+    q = next(q for q in load_banks(None).questions if q.id == question)
+    instance = make_instance(q, seed)
+    for mistake in instance.mistakes:
+        typed = np.vectorize(lambda x: float(f"{x:.2e}"))(np.asarray(mistake.value, dtype=np.float64))
+        result = kinds.check(instance, render.array_text(typed))
+        assert result.score == 0, f"{question}: seed {seed}: {mistake.name} typed as {typed} is graded right"
