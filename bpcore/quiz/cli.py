@@ -403,37 +403,30 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (`{self.prog} --help` lists the options)\n")
 
 
-def _count(text: str) -> int:
-    """A number of questions: a whole number >= 1."""
+def _whole(text: str, minimum: int, example: str, too_small: str) -> int:
+    """``text`` as a whole number >= ``minimum``, else an argparse error naming what arrived."""
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of questions such as 5, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1 question, got {value}")
+        raise argparse.ArgumentTypeError(f"expected a whole number {example}, got {text!r}") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"{too_small}, got {value}")
     return value
+
+
+def _count(text: str) -> int:
+    """A number of questions: a whole number >= 1."""
+    return _whole(text, 1, "of questions such as 5", "expected at least 1 question")
 
 
 def _seeds(text: str) -> int:
     """Seeds per generator for validate: a whole number >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of seeds such as 50, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1 seed per generator, got {value}")
-    return value
+    return _whole(text, 1, "of seeds such as 50", "expected at least 1 seed per generator")
 
 
 def _seed(text: str) -> int:
     """A random seed: a whole number >= 0 (numpy refuses negative seeds)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number such as 42, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a seed >= 0, got {value}")
-    return value
+    return _whole(text, 0, "such as 42", "expected a seed >= 0")
 
 
 def _minutes(text: str) -> float:
