@@ -1,6 +1,7 @@
 """Neural-network building blocks with PyTorch's names: ``bp.nn.Linear``, ``bp.nn.functional`` ..."""
 
 from bpcore.nn import conv, functional, init, utils
+from bpcore.nn.attention import MultiheadAttention, TransformerEncoderLayer
 from bpcore.nn.conv import AvgPool2d, Conv1d, Conv2d, ConvTranspose2d, MaxPool2d
 from bpcore.nn.layers import (
     ELU,
@@ -64,6 +65,7 @@ __all__ = [
     "MaxPool2d",
     "Mish",
     "Module",
+    "MultiheadAttention",
     "NLLLoss",
     "Parameter",
     "RNNCell",
@@ -78,6 +80,7 @@ __all__ = [
     "Softplus",
     "Softsign",
     "Tanh",
+    "TransformerEncoderLayer",
     "conv",
     "functional",
     "init",

@@ -330,6 +330,97 @@ def dropout(x, p: float = 0.5, training: bool = True, rng=None) -> Tensor:
     return x * (keep / (1 - p)).astype(x.dtype)
 
 
+# ============================================================================ attention
+
+
+def _mask_array(mask) -> np.ndarray:
+    return np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+
+
+def additive_attention_mask(scores_shape, attn_mask=None, is_causal: bool = False, op: str = "attention"):
+    """The mask as a float array added to the scores: 0 where a query may look, -inf where it may not.
+
+    ``attn_mask`` follows scaled_dot_product_attention: a boolean mask is True where a position takes
+    part; a float mask is added as it is. ``is_causal`` keeps the lower triangle (query t sees keys s <= t).
+    Both must broadcast to ``scores_shape`` (..., L, S). Returns None when nothing is masked.
+    """
+    *_, L, S = scores_shape
+    bias = None
+    if attn_mask is not None:
+        mask = _mask_array(attn_mask)
+        try:
+            np.broadcast_shapes(mask.shape, tuple(scores_shape))
+        except ValueError:
+            raise ShapeError(
+                f"{op}: attn_mask of shape {mask.shape} does not broadcast to the scores' shape "
+                f"{tuple(scores_shape)} (..., L, S)"
+            ) from None
+        if mask.dtype == np.bool_:
+            bias = np.where(mask, 0.0, -np.inf)
+        elif np.issubdtype(mask.dtype, np.floating):
+            bias = mask.astype(np.float64)
+        else:
+            raise TypeError(f"{op}: attn_mask must be boolean (True = take part) or float (added), got {mask.dtype}")
+    if is_causal:
+        causal = np.where(np.tril(np.ones((L, S), dtype=bool)), 0.0, -np.inf)
+        bias = causal if bias is None else bias + causal
+    return bias
+
+
+def _refuse_fully_masked(bias, op: str) -> None:
+    if bias is not None and np.isneginf(bias).all(axis=-1).any():
+        where = tuple(int(i) for i in np.argwhere(np.isneginf(bias).all(axis=-1))[0])
+        raise ValueError(
+            f"{op}: query row {where} is masked at every key, so its softmax has nothing to normalise "
+            "(PyTorch returns NaN or zeros there, depending on the path). Let every query see at least one key."
+        )
+
+
+def attention_weights(q, k, v, bias=None, dropout_p: float = 0.0, scale=None, op: str = "attention"):
+    """softmax(scale q k^T + bias) v, and the weights P: shapes (..., L, E), (..., S, E), (..., S, Ev).
+
+    Returns (output (..., L, Ev), P (..., L, S)); P is after dropout, as PyTorch's attention returns it.
+    """
+    if q.shape[-1] != k.shape[-1]:
+        raise ShapeError(f"{op}: query and key must share their last dimension E, got {q.shape} and {k.shape}")
+    if k.shape[-2] != v.shape[-2]:
+        raise ShapeError(f"{op}: key and value must have the same length S, got {k.shape} and {v.shape}")
+    if not 0 <= dropout_p < 1:
+        raise ValueError(f"{op}: dropout_p must be in [0, 1), got {dropout_p}")
+    scale = 1.0 / np.sqrt(q.shape[-1]) if scale is None else float(scale)
+    scores = (q @ k.transpose(-2, -1)) * scale
+    if bias is not None:
+        _refuse_fully_masked(np.broadcast_to(bias, scores.shape), op)
+        scores = scores + bias.astype(scores.dtype)
+    weights = softmax(scores, dim=-1)
+    if dropout_p > 0:
+        weights = dropout(weights, dropout_p, training=True)
+    return weights @ v, weights
+
+
+def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal: bool = False, dropout_p: float = 0.0, scale=None):
+    """softmax(q k^T * scale + mask) v, as torch.nn.functional.scaled_dot_product_attention.
+
+    Shapes: q (..., L, E), k (..., S, E), v (..., S, Ev) -> (..., L, Ev); any leading batch dims.
+    ``scale`` defaults to 1/sqrt(E). A boolean ``attn_mask`` is True where a key takes part; a float
+    one is added to the scores; ``is_causal`` masks keys after the query (the lower triangle stays).
+    ``dropout_p`` drops attention weights whenever it is > 0 (as in PyTorch, the function has no
+    training flag). A query row masked at every key is refused with an error (see README).
+    Built from matmul, softmax and an added -inf mask, so the gradient is the engine's:
+    dV = P^T dO, dP = dO V^T, dS = P * (dP - rowsum(dP * P)), dQ = scale dS K, dK = scale dS^T Q.
+    """
+    op = "scaled_dot_product_attention"
+    for position, (name, value) in enumerate((("q", q), ("k", k), ("v", v))):
+        _tensor_argument(op, name, position, value)
+        if value.ndim < 2:
+            raise ShapeError(f"{op}: {name} needs at least 2 dims (..., length, features), got shape {value.shape}")
+    if is_causal and attn_mask is not None:
+        raise ValueError(f"{op}: give either attn_mask or is_causal=True, not both (as in PyTorch)")
+    scores_shape = (*np.broadcast_shapes(q.shape[:-2], k.shape[:-2]), q.shape[-2], k.shape[-2])
+    bias = additive_attention_mask(scores_shape, attn_mask, is_causal, op)
+    return attention_weights(q, k, v, bias, dropout_p, scale, op)[0]
+
+
 # ======================================================================= more activations, each f and f' side by side
 
 _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
@@ -446,6 +537,7 @@ __all__ = [
     "pad",
     "relu",
     "relu6",
+    "scaled_dot_product_attention",
     "selu",
     "sigmoid",
     "silu",
