@@ -5,6 +5,8 @@ functions), so the tests need no PyTorch. Gradients: float64 gradcheck for input
 differences for module parameters.
 """
 
+import inspect
+
 import numpy as np
 import pytest
 
@@ -301,3 +303,29 @@ def test_encoder_layer_equals_pytorch_formula_and_gradchecks(norm_first):
     upstream = bp.tensor(randn(2, 3, 4))
     assert bp.gradcheck(lambda x: layer(x, src_mask=causal) * upstream, src)
     check_parameter_gradients(layer, lambda: (layer(bp.tensor(src), src_mask=causal) * upstream).sum())
+
+
+def _parameters(fn):
+    return [(p.name, p.default) for p in inspect.signature(fn).parameters.values() if p.name != "self"]
+
+
+def test_signatures_follow_pytorch():
+    empty = inspect.Parameter.empty
+    assert _parameters(F.scaled_dot_product_attention) == [
+        ("query", empty), ("key", empty), ("value", empty), ("attn_mask", None), ("dropout_p", 0.0),
+        ("is_causal", False), ("scale", None),
+    ]  # fmt: skip
+    assert _parameters(bp.nn.MultiheadAttention.forward) == [
+        ("query", empty), ("key", empty), ("value", empty), ("key_padding_mask", None), ("need_weights", True),
+        ("attn_mask", None), ("average_attn_weights", True), ("is_causal", False),
+    ]  # fmt: skip
+    assert [name for name, _ in _parameters(bp.nn.TransformerEncoderLayer.__init__)] == [
+        "d_model", "nhead", "dim_feedforward", "dropout", "activation", "layer_norm_eps", "batch_first",
+        "norm_first", "bias",
+    ]  # fmt: skip
+    assert _parameters(bp.nn.TransformerEncoderLayer.forward) == [
+        ("src", empty), ("src_mask", None), ("src_key_padding_mask", None), ("is_causal", False),
+    ]  # fmt: skip
+    q = bp.tensor(randn(3, 2))
+    by_keyword = F.scaled_dot_product_attention(query=q, key=q, value=q, dropout_p=0.0, is_causal=True)
+    np.testing.assert_allclose(by_keyword.data, np_sdpa(q.data, q.data, q.data, None, True), rtol=1e-12)

@@ -34,6 +34,7 @@ class MultiheadAttention(Module):
     Shapes (batch_first=True): query (N, L, E), key (N, S, kdim), value (N, S, vdim) -> output (N, L, E)
     and weights (N, L, S) averaged over heads, (N, H, L, S) per head, or None. Unbatched inputs
     (L, E) give (L, E) and (L, S). With batch_first=False the inputs are (L, N, E).
+    kdim, vdim and batch_first are keyword-only (PyTorch has add_bias_kv and add_zero_attn before them).
     Masks: key_padding_mask (N, S) and attn_mask (L, S) or (N * H, L, S); boolean True means
     "may not attend", a float mask is added to the scores. Dropout acts on the weights in training.
     """
@@ -44,9 +45,10 @@ class MultiheadAttention(Module):
         num_heads: int,
         dropout: float = 0.0,
         bias: bool = True,
-        batch_first: bool = True,
+        *,
         kdim=None,
         vdim=None,
+        batch_first: bool = True,
     ):
         super().__init__()
         embed_dim = _size("MultiheadAttention", "embed_dim", embed_dim)

@@ -398,27 +398,29 @@ def attention_weights(q, k, v, bias=None, dropout_p: float = 0.0, scale=None, op
     return weights @ v, weights
 
 
-def scaled_dot_product_attention(q, k, v, attn_mask=None, is_causal: bool = False, dropout_p: float = 0.0, scale=None):
-    """softmax(q k^T * scale + mask) v, as torch.nn.functional.scaled_dot_product_attention.
+def scaled_dot_product_attention(
+    query, key, value, attn_mask=None, dropout_p: float = 0.0, is_causal: bool = False, scale=None
+) -> Tensor:
+    """softmax(query key^T * scale + mask) value, as torch.nn.functional.scaled_dot_product_attention.
 
-    Shapes: q (..., L, E), k (..., S, E), v (..., S, Ev) -> (..., L, Ev); any leading batch dims.
-    ``scale`` defaults to 1/sqrt(E). A boolean ``attn_mask`` is True where a key takes part; a float
-    one is added to the scores; ``is_causal`` masks keys after the query (the lower triangle stays).
-    ``dropout_p`` drops attention weights whenever it is > 0 (as in PyTorch, the function has no
-    training flag). A query row masked at every key is refused with an error (see README).
+    Shapes: query (..., L, E), key (..., S, E), value (..., S, Ev) -> (..., L, Ev); any leading batch
+    dims, broadcast. ``scale`` defaults to 1/sqrt(E). A boolean ``attn_mask`` is True where a key takes
+    part; a float one is added to the scores; ``is_causal`` masks the keys after each query (the lower
+    triangle stays). ``dropout_p`` drops attention weights whenever it is > 0 (as in PyTorch, the
+    function has no training flag). A query row masked at every key is refused with an error (README).
     Built from matmul, softmax and an added -inf mask, so the gradient is the engine's:
     dV = P^T dO, dP = dO V^T, dS = P * (dP - rowsum(dP * P)), dQ = scale dS K, dK = scale dS^T Q.
     """
     op = "scaled_dot_product_attention"
-    for position, (name, value) in enumerate((("q", q), ("k", k), ("v", v))):
-        _tensor_argument(op, name, position, value)
-        if value.ndim < 2:
-            raise ShapeError(f"{op}: {name} needs at least 2 dims (..., length, features), got shape {value.shape}")
+    for position, (name, tensor_) in enumerate((("query", query), ("key", key), ("value", value))):
+        _tensor_argument(op, name, position, tensor_)
+        if tensor_.ndim < 2:
+            raise ShapeError(f"{op}: {name} needs at least 2 dims (..., length, features), got shape {tensor_.shape}")
     if is_causal and attn_mask is not None:
         raise ValueError(f"{op}: give either attn_mask or is_causal=True, not both (as in PyTorch)")
-    scores_shape = (*np.broadcast_shapes(q.shape[:-2], k.shape[:-2]), q.shape[-2], k.shape[-2])
+    scores_shape = (*np.broadcast_shapes(query.shape[:-2], key.shape[:-2]), query.shape[-2], key.shape[-2])
     bias = additive_attention_mask(scores_shape, attn_mask, is_causal, op)
-    return attention_weights(q, k, v, bias, dropout_p, scale, op)[0]
+    return attention_weights(query, key, value, bias, dropout_p, scale, op)[0]
 
 
 # ======================================================================= more activations, each f and f' side by side
