@@ -329,3 +329,17 @@ def test_signatures_follow_pytorch():
     q = bp.tensor(randn(3, 2))
     by_keyword = F.scaled_dot_product_attention(query=q, key=q, value=q, dropout_p=0.0, is_causal=True)
     np.testing.assert_allclose(by_keyword.data, np_sdpa(q.data, q.data, q.data, None, True), rtol=1e-12)
+
+
+def test_masked_attention_runs_under_anomaly_mode():
+    q = bp.tensor(randn(2, 4, 3), requires_grad=True)
+    mask = np.zeros((4, 4))
+    mask[:, 1] = -np.inf  # a float mask with -inf, as PyTorch users write it
+    with bp.detect_anomaly():
+        F.scaled_dot_product_attention(q, q, q, is_causal=True).sum().backward()
+        F.scaled_dot_product_attention(q, q, q, attn_mask=mask).sum().backward()
+        bp.nn.MultiheadAttention(3, 1)(q, q, q, key_padding_mask=np.array([[0, 0, 1, 0], [1, 0, 0, 0]], bool))
+    assert np.isfinite(q.grad).all()
+    np.testing.assert_allclose(
+        F.scaled_dot_product_attention(q, q, q, attn_mask=mask).data, np_sdpa(q.data, q.data, q.data, mask), rtol=1e-12
+    )

@@ -390,8 +390,15 @@ def attention_weights(q, k, v, bias=None, dropout_p: float = 0.0, scale=None, op
     scale = 1.0 / np.sqrt(q.shape[-1]) if scale is None else float(scale)
     scores = (q @ k.transpose(-2, -1)) * scale
     if bias is not None:
-        _refuse_fully_masked(np.broadcast_to(bias, scores.shape), op)
-        scores = scores + bias.astype(scores.dtype)
+        bias = np.broadcast_to(bias, scores.shape)
+        _refuse_fully_masked(bias, op)
+        blocked = np.isneginf(bias)
+        added = np.where(blocked, 0.0, bias)
+        if added.any():
+            scores = scores + added.astype(scores.dtype)
+        # the most negative finite number, not -inf: exp gives exactly 0 all the same, and no op
+        # produces an infinity, so anomaly mode stays quiet
+        scores = ops.masked_fill(scores, blocked, np.finfo(scores.dtype).min)
     weights = softmax(scores, dim=-1)
     if dropout_p > 0:
         weights = dropout(weights, dropout_p, training=True)
