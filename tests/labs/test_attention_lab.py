@@ -3,23 +3,10 @@
 import numpy as np
 import pytest
 
+from bpcore.gradcheck import numerical_gradient
 from bpcore.labs.attention import attention_backward, autodiff_attention, autodiff_layer_norm, layer_norm_backward
 
 RNG = np.random.default_rng(10)
-
-
-def central_differences(f, x, eps=1e-6):
-    """d f(x) / dx for a scalar f, one coordinate at a time (x is edited in place and restored)."""
-    grad = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        old = x[i]
-        x[i] = old + eps
-        up = f()
-        x[i] = old - eps
-        down = f()
-        x[i] = old
-        grad[i] = (up - down) / (2 * eps)
-    return grad
 
 
 def attention_problem(lead=(2,), L=3, S=4, E=5, Ev=2):
@@ -67,14 +54,14 @@ def test_attention_backward_by_hand_equals_finite_differences():
         return float((attention_backward(Q, K, V, dO, mask=MASKS["float"])["O"] * dO).sum())
 
     for name, array in (("dQ", Q), ("dK", K), ("dV", V)):
-        np.testing.assert_allclose(hand[name], central_differences(loss, array), rtol=1e-6, atol=1e-8, err_msg=name)
+        np.testing.assert_allclose(hand[name], numerical_gradient(loss, array, 1e-6), 1e-6, 1e-8, err_msg=name)
     scores = hand["scores"].copy()
 
     def loss_from_scores():  # dS, the gradient at the softmax's input
         e = np.exp(scores - scores.max(axis=-1, keepdims=True))
         return float(((e / e.sum(axis=-1, keepdims=True)) @ V * dO).sum())
 
-    np.testing.assert_allclose(hand["dS"], central_differences(loss_from_scores, scores), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(hand["dS"], numerical_gradient(loss_from_scores, scores, 1e-6), rtol=1e-6, atol=1e-8)
 
 
 @pytest.mark.parametrize("shape", [(4, 6), (2, 3, 5)])
@@ -91,4 +78,4 @@ def test_layer_norm_backward_by_hand_equals_autodiff_and_finite_differences(shap
         return float((layer_norm_backward(x, gamma, beta, dy)["y"] * dy).sum())
 
     for name, array in (("dx", x), ("dgamma", gamma), ("dbeta", beta)):
-        np.testing.assert_allclose(hand[name], central_differences(loss, array), rtol=1e-6, atol=1e-8, err_msg=name)
+        np.testing.assert_allclose(hand[name], numerical_gradient(loss, array, 1e-6), 1e-6, 1e-8, err_msg=name)
