@@ -615,7 +615,7 @@ def _conv_solution(x, upstream):
     return np.array([[np.sum(upstream * x[p : p + oh, q : q + ow]) for q in range(kw)] for p in range(kh)])
 
 
-def _conv_wrong(x, upstream):  # flips the kernel: a true convolution instead of the correlation's gradient
+def _conv_wrong(x, upstream):  # flips the result: dL/dW of a true convolution, not of this cross-correlation
     return _conv_solution(x, upstream)[::-1, ::-1]
 
 
@@ -644,7 +644,8 @@ REFERENCES: dict[str, Reference] = {
             returns=("dL/dx", "dL/dW", "dL/db"),
             solution=_linear_backward_solution,
             wrong=_linear_backward_wrong,
-            mistake="averaged the bias gradient: the 1/N is already in upstream",
+            mistake="averaged the bias gradient over the rows: b is added to every row, so its gradient is their sum "
+            "(any 1/N of a mean loss is already in upstream)",
         ),
         Reference(
             name="softmax",
@@ -716,7 +717,7 @@ REFERENCES: dict[str, Reference] = {
             returns=("dL/dx", "dL/dh", "dL/dW_xh", "dL/dW_hh"),
             solution=_rnn_step_solution,
             wrong=_rnn_step_wrong,
-            mistake="skipped the tanh's slope (1 - h_new**2)",
+            mistake="skipped the tanh's slope: upstream must first be multiplied by 1 - h_new^2",
         ),
         Reference(
             name="clip_grad_norm",
@@ -728,7 +729,8 @@ REFERENCES: dict[str, Reference] = {
             returns=("clipped g",),
             solution=_clip_solution,
             wrong=_clip_wrong,
-            mistake="clamped each entry instead of rescaling the row: that changes its direction",
+            mistake="clamped each entry to [-max_norm, max_norm] instead of rescaling the whole row: that can change "
+            "its direction and leave its norm above max_norm",
         ),
         Reference(
             name="momentum_step",
@@ -764,7 +766,8 @@ REFERENCES: dict[str, Reference] = {
             returns=("dL/dW",),
             solution=_conv_solution,
             wrong=_conv_wrong,
-            mistake="flipped the kernel: a true convolution instead of the correlation's gradient",
+            mistake="returned dL/dW flipped (rows and columns reversed): that is the gradient of a true convolution, "
+            "which flips its kernel; this layer is a cross-correlation and flips nothing",
         ),
     )
 }
