@@ -97,6 +97,26 @@ def scatter(points: dict[str, np.ndarray], ax=None, title: str | None = None):
     return ax
 
 
+def latent(codes: np.ndarray, labels: np.ndarray, ax=None, title: str | None = None):
+    """A 2-D latent space: one point per code (N, 2), coloured by its class label (N,), with a legend."""
+    codes, labels = np.asarray(codes), np.asarray(labels)
+    if codes.ndim != 2 or codes.shape[1] != 2 or len(labels) != len(codes):
+        raise ValueError(
+            f"latent: expected codes (N, 2) and labels (N,), got codes {codes.shape} and labels {labels.shape}"
+        )
+    ax = _axes(ax, figsize=(5.5, 5))
+    colours = plt.get_cmap("tab10")
+    for i, label in enumerate(np.unique(labels)):
+        members = codes[labels == label]
+        ax.scatter(members[:, 0], members[:, 1], s=8, alpha=0.7, color=colours(i % 10), label=str(label))
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    ax.legend(title="digit", markerscale=2, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    if title:
+        ax.set_title(title)
+    return ax
+
+
 def smoothed(values: Sequence[float], span: int = 25) -> np.ndarray:
     """Exponential moving average (weight 2 / (span + 1) on the newest value), same length as the input."""
     alpha = 2 / (span + 1)

@@ -38,6 +38,7 @@ from bpcore.nn.conv import Conv2d, MaxPool2d, _check_conv, _pad, _pair, _windows
 from bpcore.nn.functional import cross_entropy
 from bpcore.nn.layers import Flatten, Linear, ReLU, Sequential
 from bpcore.optim import Adam
+from bpcore.progress import progress_bar
 from bpcore.random import manual_seed
 from bpcore.tensor import ShapeError, Tensor, no_grad
 from bpcore.train import evaluate, fit
@@ -312,3 +313,273 @@ def train_reinforce(
         run.mean_reward.append(float(reward.mean()))
         run.best_arm_probability.append(float(policy_probabilities(policy)[np.arange(states), best].mean()))
     return run
+
+
+# ------------------------------------------ a VAE: a gradient through a random sample, two ways
+
+
+def kl_to_standard_normal(mu, logvar):
+    """KL(N(mu, diag exp(logvar)) || N(0, I)) per row: 0.5 sum_j (mu_j^2 + exp(logvar_j) - 1 - logvar_j).
+
+    Shapes: mu, logvar (N, latent) Tensors -> (N,). Its gradient has a closed form, d/dmu = mu and
+    d/dlogvar = 0.5 (exp(logvar) - 1), which :func:`kl_gradient_check` compares with the engine's backward.
+    """
+    return (0.5 * (mu**2 + logvar.exp() - 1.0 - logvar)).sum(axis=1)
+
+
+@dataclass
+class KLGradientCheck:
+    mu: np.ndarray
+    logvar: np.ndarray
+    engine: dict[str, np.ndarray]  # the engine's backward of kl.sum(), per input
+    closed_form: dict[str, np.ndarray]  # mu and 0.5 (exp(logvar) - 1)
+
+    def max_difference(self) -> float:
+        return max(float(np.max(np.abs(self.engine[k] - self.closed_form[k]))) for k in self.engine)
+
+
+def kl_gradient_check(mu: np.ndarray, logvar: np.ndarray) -> KLGradientCheck:
+    """The KL term's gradient by the engine's backward and by the closed form, for the same (N, latent) inputs."""
+    mu_t, logvar_t = Tensor(mu, requires_grad=True), Tensor(logvar, requires_grad=True)
+    kl_to_standard_normal(mu_t, logvar_t).sum().backward()
+    closed = {"mu": np.array(mu, dtype=np.float64), "logvar": 0.5 * (np.exp(logvar) - 1.0)}
+    return KLGradientCheck(mu, logvar, {"mu": mu_t.grad, "logvar": logvar_t.grad}, closed)
+
+
+def quadratic_f(z, target: float = 0.0):
+    """f(z) = (z - target)^2, on a Tensor or an array: E_{z ~ N(mu, sigma^2)}[f] = (mu - target)^2 + sigma^2."""
+    return (z - target) ** 2
+
+
+def exact_quadratic_gradient(mu: float, logvar: float, target: float = 0.0) -> dict[str, float]:
+    """d/dmu and d/dlogvar of (mu - target)^2 + exp(logvar): 2 (mu - target) and exp(logvar)."""
+    return {"mu": 2.0 * (mu - target), "logvar": float(np.exp(logvar))}
+
+
+def reparameterised_samples(f, mu: float, logvar: float, eps: np.ndarray) -> dict[str, np.ndarray]:
+    """One gradient estimate of d/d(mu, logvar) E_q[f(z)] per noise sample, by backprop through z = mu + sigma eps.
+
+    Each sample gets its own copy of mu and logvar (leaves of shape (S,)), so the engine's gradient
+    entry i is sample i's estimate: df/dz * 1 for mu, and df/dz * 0.5 sigma eps for logvar.
+    """
+    eps = np.asarray(eps, dtype=np.float64)
+    mu_t = Tensor(np.full(eps.shape, float(mu)), requires_grad=True)
+    logvar_t = Tensor(np.full(eps.shape, float(logvar)), requires_grad=True)
+    z = mu_t + (0.5 * logvar_t).exp() * eps
+    f(z).sum().backward()
+    return {"mu": mu_t.grad, "logvar": logvar_t.grad}
+
+
+def score_function_samples(f, mu: float, logvar: float, eps: np.ndarray) -> dict[str, np.ndarray]:
+    """The same gradient by REINFORCE: f(z) d/d(mu, logvar) log q(z), with z sampled and f never differentiated.
+
+    z = mu + sigma eps is drawn from the same noise, then held constant; the engine differentiates only
+    log q(z) = -0.5 log(2 pi) - 0.5 logvar - 0.5 (z - mu)^2 / exp(logvar), weighted by the value f(z).
+    """
+    eps = np.asarray(eps, dtype=np.float64)
+    z = float(mu) + np.exp(0.5 * float(logvar)) * eps  # a plain array: no path from f back to mu
+    f_value = np.asarray(f(Tensor(z)).data)
+    mu_t = Tensor(np.full(eps.shape, float(mu)), requires_grad=True)
+    logvar_t = Tensor(np.full(eps.shape, float(logvar)), requires_grad=True)
+    log_q = -0.5 * np.log(2 * np.pi) - 0.5 * logvar_t - 0.5 * (z - mu_t) ** 2 / logvar_t.exp()
+    (log_q * f_value).sum().backward()
+    return {"mu": mu_t.grad, "logvar": logvar_t.grad}
+
+
+@dataclass
+class EstimatorComparison:
+    """Per-sample estimates of the same gradient; means, variances and standard errors by parameter."""
+
+    samples: dict[str, dict[str, np.ndarray]]  # estimator -> parameter -> (S,) estimates
+    exact: dict[str, float] | None = None
+
+    def mean(self, estimator: str, parameter: str) -> float:
+        return float(np.mean(self.samples[estimator][parameter]))
+
+    def variance(self, estimator: str, parameter: str) -> float:
+        return float(np.var(self.samples[estimator][parameter], ddof=1))
+
+    def standard_error(self, estimator: str, parameter: str) -> float:
+        return float(np.sqrt(self.variance(estimator, parameter) / len(self.samples[estimator][parameter])))
+
+    def variance_ratio(self, parameter: str) -> float:
+        """Score-function variance over reparameterised variance: how many more samples REINFORCE needs."""
+        return self.variance("score function", parameter) / self.variance("reparameterised", parameter)
+
+    def table(self) -> str:
+        rows = [f"{'':16}{'parameter':>10}{'mean':>10}{'std err':>10}{'variance':>11}"]
+        for estimator, by_parameter in self.samples.items():
+            for p in by_parameter:
+                rows.append(
+                    f"{estimator:16}{p:>10}{self.mean(estimator, p):>10.3f}{self.standard_error(estimator, p):>10.3f}"
+                    f"{self.variance(estimator, p):>11.3g}"
+                )
+        if self.exact:
+            rows.append("exact gradient: " + ", ".join(f"d/d{p} = {v:.3f}" for p, v in self.exact.items()))
+        return "\n".join(rows)
+
+
+def compare_estimators(
+    f=quadratic_f,
+    mu: float = 1.5,
+    logvar: float = float(np.log(0.25)),
+    samples: int = 10_000,
+    seed: int = 0,
+    exact: dict[str, float] | None = None,
+) -> EstimatorComparison:
+    """Both estimators of d/d(mu, logvar) E_{z ~ N(mu, exp(logvar))}[f(z)] on the SAME ``samples`` noise draws.
+
+    With the default quadratic f the exact gradient is known (:func:`exact_quadratic_gradient`).
+    """
+    eps = np.random.default_rng(seed).standard_normal(samples)
+    if exact is None and f is quadratic_f:
+        exact = exact_quadratic_gradient(mu, logvar)
+    return EstimatorComparison(
+        {
+            "reparameterised": reparameterised_samples(f, mu, logvar, eps),
+            "score function": score_function_samples(f, mu, logvar, eps),
+        },
+        exact,
+    )
+
+
+def variance_ratio_by_sigma(
+    sigmas=(1.0, 0.5, 0.25, 0.1), mu: float = 1.5, samples: int = 10_000, seed: int = 0
+) -> dict[float, dict[str, float]]:
+    """sigma -> {parameter: score-function variance / reparameterised variance} for the quadratic f.
+
+    The score d log q / d mu = eps / sigma grows as sigma shrinks, and f(z) stays near f(mu): the
+    score-function estimator's noise grows like 1/sigma^2 while the reparameterised one's shrinks.
+    """
+    ratios = {}
+    for sigma in sigmas:
+        comparison = compare_estimators(mu=mu, logvar=float(2 * np.log(sigma)), samples=samples, seed=seed)
+        ratios[float(sigma)] = {p: comparison.variance_ratio(p) for p in ("mu", "logvar")}
+    return ratios
+
+
+class VAE(nn.Module):
+    """x (N, n_in) -> (mu, logvar) (N, latent) -> z = mu + exp(logvar / 2) eps -> pixel logits (N, n_in).
+
+    The encoder is one hidden ReLU layer with two heads (mu and logvar); the decoder mirrors it. Pixels
+    are in [0, 1], so the reconstruction term is binary cross-entropy on the decoder's logits.
+    """
+
+    def __init__(self, n_in: int = 64, hidden: int = 32, latent: int = 2, rng=None):
+        super().__init__()
+        self.latent = latent
+        self.hidden = nn.Linear(n_in, hidden, rng=rng)
+        self.to_mu = nn.Linear(hidden, latent, rng=rng)
+        self.to_logvar = nn.Linear(hidden, latent, rng=rng)
+        self.decoder = nn.Sequential(nn.Linear(latent, hidden, rng=rng), nn.ReLU(), nn.Linear(hidden, n_in, rng=rng))
+
+    def encode(self, x):
+        h = self.hidden(x).relu()
+        return self.to_mu(h), self.to_logvar(h)
+
+    def forward(self, x, eps):
+        """Pixel logits, mu and logvar for inputs x (N, n_in) and noise eps (N, latent)."""
+        mu, logvar = self.encode(x)
+        z = mu + (0.5 * logvar).exp() * eps  # reparameterised: the noise is an input, mu and sigma get gradients
+        return self.decoder(z), mu, logvar
+
+
+def negative_elbo(model: VAE, x: np.ndarray, eps: np.ndarray) -> tuple[Tensor, Tensor, Tensor]:
+    """-ELBO per digit, averaged over the batch, and its two terms: (loss, reconstruction, KL), each a Tensor.
+
+    reconstruction = sum over pixels of BCE(decoder(z), x); KL = :func:`kl_to_standard_normal`.
+    The ELBO is a lower bound on log p(x) (for these [0, 1] targets, up to a constant): minimising
+    reconstruction + KL maximises it.
+    """
+    logits, mu, logvar = model(Tensor(x), eps)
+    reconstruction = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / len(x)
+    kl = kl_to_standard_normal(mu, logvar).mean()
+    return reconstruction + kl, reconstruction, kl
+
+
+@dataclass
+class VAERun:
+    model: VAE
+    # per epoch, epoch 0 = before training: the -ELBO and its terms on all training digits, with noise fixed
+    # once (the same eps every epoch, so the curve shows the model changing, not the noise)
+    negative_elbo: list[float] = field(default_factory=list)
+    reconstruction: list[float] = field(default_factory=list)
+    kl: list[float] = field(default_factory=list)
+    test_negative_elbo: float = float("nan")
+    samples: np.ndarray | None = None  # decoded from z ~ N(0, I): pixel probabilities (n_samples, n_in)
+    test_codes: np.ndarray | None = None  # mu of every test digit (N_test, latent)
+    test_labels: np.ndarray | None = None
+    train_codes: np.ndarray | None = None
+
+
+def _evaluate(model: VAE, X: np.ndarray, eps: np.ndarray) -> tuple[float, float, float]:
+    with no_grad():
+        return tuple(float(t.item()) for t in negative_elbo(model, X, eps))
+
+
+def encode_means(model: VAE, X: np.ndarray) -> np.ndarray:
+    with no_grad():
+        return model.encode(Tensor(X))[0].data
+
+
+def decode_prior_samples(model: VAE, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Pixel probabilities decoded from n draws z ~ N(0, I): the VAE used as a generator."""
+    with no_grad():
+        return model.decoder(Tensor(rng.standard_normal((n, model.latent)))).sigmoid().data
+
+
+def train_vae(
+    data,
+    latent: int = 2,
+    hidden: int = 32,
+    epochs: int = 15,
+    batch_size: int = 64,
+    lr: float = 1e-2,
+    seed: int = 0,
+    n_samples: int = 10,
+    progress="auto",
+) -> VAERun:
+    """Train a :class:`VAE` on ``data.X_train`` with Adam, one reparameterised noise draw per digit per step.
+
+    ``progress``: see :func:`bpcore.progress.progress_bar` (a bar in notebooks, none in tests).
+    """
+    init_rng, noise_rng, order_rng, eval_rng = (np.random.default_rng([seed, i]) for i in range(4))
+    model = VAE(data.X_train.shape[1], hidden, latent, rng=init_rng)
+    optimizer = Adam(model.parameters(), lr=lr)
+    eval_eps = eval_rng.standard_normal((len(data.X_train), latent))
+    run = VAERun(model)
+
+    def record():
+        loss, reconstruction, kl = _evaluate(model, data.X_train, eval_eps)
+        run.negative_elbo.append(loss)
+        run.reconstruction.append(reconstruction)
+        run.kl.append(kl)
+
+    record()
+    bar = progress_bar(epochs, "VAE on digits", progress)
+    for epoch in range(1, epochs + 1):
+        order = order_rng.permutation(len(data.X_train))
+        for start in range(0, len(order), batch_size):
+            batch = data.X_train[order[start : start + batch_size]]
+            optimizer.zero_grad()
+            negative_elbo(model, batch, noise_rng.standard_normal((len(batch), latent)))[0].backward()
+            optimizer.step()
+        record()
+        bar.update(epoch, f"-ELBO {run.negative_elbo[-1]:.1f}")
+    bar.close()
+    run.test_negative_elbo = _evaluate(model, data.X_test, eval_rng.standard_normal((len(data.X_test), latent)))[0]
+    run.samples = decode_prior_samples(model, n_samples, eval_rng)
+    run.train_codes = encode_means(model, data.X_train)
+    run.test_codes, run.test_labels = encode_means(model, data.X_test), data.y_test
+    return run
+
+
+def latent_neighbour_accuracy(run: VAERun, train_labels: np.ndarray, k: int = 5) -> float:
+    """Test accuracy of a k-nearest-neighbour vote in the latent space (codes = mu), train codes as the reference.
+
+    The VAE never saw a label: an accuracy far above 1/10 says digits of one class share a region of z.
+    """
+    distances = ((run.test_codes[:, None, :] - run.train_codes[None, :, :]) ** 2).sum(axis=2)
+    nearest = np.argsort(distances, axis=1, kind="stable")[:, :k]
+    votes = np.array([np.bincount(train_labels[row], minlength=10).argmax() for row in nearest])
+    return float(np.mean(votes == run.test_labels))
