@@ -465,7 +465,7 @@ class VAE(nn.Module):
     are in [0, 1], so the reconstruction term is binary cross-entropy on the decoder's logits.
     """
 
-    def __init__(self, n_in: int = 64, hidden: int = 32, latent: int = 2, rng=None):
+    def __init__(self, n_in: int = 64, hidden: int = 64, latent: int = 2, rng=None):
         super().__init__()
         self.latent = latent
         self.hidden = nn.Linear(n_in, hidden, rng=rng)
@@ -531,7 +531,7 @@ def decode_prior_samples(model: VAE, n: int, rng: np.random.Generator) -> np.nda
 def train_vae(
     data,
     latent: int = 2,
-    hidden: int = 32,
+    hidden: int = 64,
     epochs: int = 15,
     batch_size: int = 64,
     lr: float = 1e-2,

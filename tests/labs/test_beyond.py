@@ -152,7 +152,8 @@ def test_score_function_variance_grows_as_sigma_shrinks():
     for p in ("mu", "logvar"):
         column = [ratios[s][p] for s in (1.0, 0.5, 0.25, 0.1)]
         assert all(a < b for a, b in itertools.pairwise(column)), f"d/d{p}: ratios {column} do not grow"
-    assert ratios[0.1]["mu"] > 1000 and ratios[1.0]["mu"] > 5, ratios
+    assert ratios[0.1]["mu"] > 1000, ratios  # the notebook: "from about 10 to over 1,000 times larger"
+    assert min(r for by_parameter in ratios.values() for r in by_parameter.values()) > 9, ratios
 
 
 @pytest.fixture(scope="module")
