@@ -1493,3 +1493,166 @@ def gan_generator_logit_grad(rng) -> Draw:
         ),
     ]
     return Problem({"s": s, "sigma": sig}, float(leaf.grad[0] if np.ndim(leaf.grad) else leaf.grad), mistakes)
+
+
+# ----------------------------------------------------------------------------- 29. a VAE's KL term
+
+
+VAE_KL_STEPS = {
+    "dKL/dmu": r"\partial\,\mathrm{KL} / \partial \mu",
+    "dKL/dlogvar": r"\partial\,\mathrm{KL} / \partial \log\sigma^2",
+}
+
+
+def _kl_numpy(mu, logvar) -> float:
+    return float(0.5 * np.sum(mu**2 + np.exp(logvar) - 1 - logvar))
+
+
+def _check_vae_kl(v):
+    """Central differences of the KL written in numpy (the key is the engine's backward)."""
+    mu, logvar = np.array(v["mu"], dtype=np.float64), np.array(v["logvar"], dtype=np.float64)
+    return {
+        "dKL/dmu": _finite_differences(lambda: _kl_numpy(mu, logvar), mu),
+        "dKL/dlogvar": _finite_differences(lambda: _kl_numpy(mu, logvar), logvar),
+    }
+
+
+@register(
+    "vae_kl_grad",
+    "matrix",
+    check=_check_vae_kl,
+    steps=VAE_KL_STEPS,
+    ranges=_ranges(mu=(-2, 2), logvar=(-2, 2)),
+)
+def vae_kl_grad(rng) -> Draw:
+    """d/dmu and d/dlogvar of KL(N(mu, diag exp(logvar)) || N(0, I)) for a 2-D latent (bpcore.labs.beyond).
+
+    Entries on a 0.1 grid, none of them 0 (at mu = 0 or logvar = 0 the gradient's entry is 0 for the key
+    and for several mistakes alike)."""
+    from bpcore.labs.beyond import kl_to_standard_normal
+
+    mu, logvar = _away_from_kinks(rng, 2, -2, 2), _away_from_kinks(rng, 2, -2, 2)
+    yield {"mu": mu, "logvar": logvar}
+    mu_leaf, logvar_leaf = _leaf(mu.reshape(1, 2)), _leaf(logvar.reshape(1, 2))
+    kl_to_standard_normal(mu_leaf, logvar_leaf).sum().backward()
+    var, sigma = np.exp(logvar), np.exp(0.5 * logvar)
+    key = {"dKL/dmu": mu_leaf.grad[0], "dKL/dlogvar": logvar_leaf.grad[0]}
+    mistakes = {
+        "dKL/dmu": [
+            Mistake(
+                "forgot the 1/2",
+                2 * mu,
+                "KL = 1/2 sum(mu^2 + ...): the 2 that d(mu^2)/dmu brings down cancels the 1/2 in front, leaving mu.",
+            )
+        ],
+        "dKL/dlogvar": [
+            Mistake(
+                "forgot the 1/2",
+                var - 1,
+                "The whole KL carries a factor 1/2: d/dlogvar of 1/2 (exp(logvar) - logvar) is 1/2 (exp(logvar) - 1).",
+            ),
+            Mistake(
+                "differentiated with respect to sigma",
+                sigma - 1 / sigma,
+                "That is dKL/dsigma. The encoder outputs logvar = log sigma^2, so sigma^2 = exp(logvar) and "
+                "d(sigma^2)/dlogvar = sigma^2: dKL/dlogvar = 1/2 (sigma^2 - 1).",
+            ),
+            Mistake(
+                "differentiated with respect to the variance",
+                0.5 * (1 - 1 / var),
+                "That is dKL/d(sigma^2) = 1/2 (1 - 1/sigma^2); the chain rule through sigma^2 = exp(logvar) "
+                "multiplies it by sigma^2.",
+            ),
+            Mistake(
+                "dropped the -log sigma^2 term",
+                0.5 * var,
+                "-log sigma^2 is -logvar itself, whose derivative is -1: it gives the -1 in 1/2 (exp(logvar) - 1).",
+            ),
+        ],
+    }
+    return Problem({"mu": mu, "logvar": logvar, "var": var}, key, mistakes)
+
+
+# ----------------------------------------------------------------------------- 30. the reparameterisation trick
+
+
+VAE_REPARAM_STEPS = {
+    "z": "z",
+    "dL/dmu": r"\partial L / \partial \mu",
+    "dL/dlogvar": r"\partial L / \partial \log\sigma^2",
+}
+
+
+def _check_vae_reparam(v):
+    """z in numpy, and the gradients of L = g . z by central differences (the key is the engine's backward)."""
+    mu, logvar = np.array(v["mu"], dtype=np.float64), np.array(v["logvar"], dtype=np.float64)
+
+    def loss():
+        return float(np.sum(v["g"] * (mu + np.exp(0.5 * logvar) * v["eps"])))
+
+    return {
+        "z": v["mu"] + np.exp(0.5 * v["logvar"]) * v["eps"],
+        "dL/dmu": _finite_differences(loss, mu),
+        "dL/dlogvar": _finite_differences(loss, logvar),
+    }
+
+
+@register(
+    "vae_reparam_grad",
+    "matrix",
+    check=_check_vae_reparam,
+    steps=VAE_REPARAM_STEPS,
+    ranges=_ranges(mu=(-1, 1), logvar=(-2, 1), eps=(-2, 2), g=(-2, 2)),
+)
+def vae_reparam_grad(rng) -> Draw:
+    """A VAE's reparameterised sample z = mu + exp(logvar / 2) eps for a 2-D latent, and, for an upstream
+    gradient g = dL/dz, dL/dmu and dL/dlogvar by the engine's backward.
+
+    logvar, eps and g are never 0 (an entry of the key would then be 0 for the key and its mistakes alike)."""
+    mu, logvar = _grid(rng, 2, -1, 1), _away_from_kinks(rng, 2, -2, 1)
+    eps, g = _away_from_kinks(rng, 2, -2, 2), _away_from_kinks(rng, 2, -2, 2)
+    yield {"mu": mu, "logvar": logvar, "eps": eps, "g": g}
+    mu_leaf, logvar_leaf = _leaf(mu), _leaf(logvar)
+    z = mu_leaf + (0.5 * logvar_leaf).exp() * eps
+    z.backward(g)
+    sigma = np.exp(0.5 * logvar)
+    key = {"z": z.data.copy(), "dL/dmu": mu_leaf.grad, "dL/dlogvar": logvar_leaf.grad}
+    mistakes = {
+        "z": [
+            Mistake(
+                "used the variance as the standard deviation",
+                mu + np.exp(logvar) * eps,
+                "sigma = exp(logvar / 2): logvar is the log of sigma^2, so halve it before exponentiating.",
+            ),
+            Mistake(
+                "used logvar as sigma",
+                mu + logvar * eps,
+                "logvar is log sigma^2, not sigma: sigma = exp(logvar / 2).",
+            ),
+        ],
+        "dL/dmu": [
+            Mistake(
+                "gave dz/dmu, without the upstream gradient",
+                np.ones(2),
+                "dz/dmu = 1 is the local derivative; the chain rule multiplies it by g = dL/dz.",
+            ),
+        ],
+        "dL/dlogvar": [
+            Mistake(
+                "differentiated with respect to sigma",
+                g * eps,
+                "That is dL/dsigma = g eps; through sigma = exp(logvar / 2), dsigma/dlogvar = sigma / 2.",
+            ),
+            Mistake(
+                "forgot the 1/2",
+                g * sigma * eps,
+                "d exp(logvar / 2)/dlogvar = 1/2 exp(logvar / 2): the 1/2 of the exponent comes down.",
+            ),
+            Mistake(
+                "gave dz/dlogvar, without the upstream gradient",
+                0.5 * sigma * eps,
+                "dz/dlogvar = sigma eps / 2 is the local derivative; the chain rule multiplies it by g = dL/dz.",
+            ),
+        ],
+    }
+    return Problem({"mu": mu, "logvar": logvar, "eps": eps, "g": g, "sigma": sigma}, key, mistakes)

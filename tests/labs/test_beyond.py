@@ -184,6 +184,22 @@ def test_vae_codes_sit_on_the_prior_and_group_by_class(vae_run):
     assert np.std(samples, axis=0).mean() > 0.05  # different z, different digits: not one blurred average
 
 
+def test_vae_prior_samples_look_like_digits(vae_run):
+    """Each decoded prior sample is near some training digit, far nearer than the same pixels shuffled.
+    Measured: mean squared distance to the nearest training digit 0.028, shuffled 0.13."""
+    train = bp.data.digits().X_train
+    rng = np.random.default_rng(0)
+    shuffled = np.array([rng.permutation(sample) for sample in vae_run.samples])
+
+    def nearest_distance(images):
+        return ((images[:, None, :] - train[None, :, :]) ** 2).mean(axis=2).min(axis=1)
+
+    assert np.all(nearest_distance(vae_run.samples) < 0.5 * nearest_distance(shuffled)), (
+        nearest_distance(vae_run.samples),
+        nearest_distance(shuffled),
+    )
+
+
 def test_vae_training_is_reproducible_by_seed():
     a = beyond.train_vae(bp.data.digits(), epochs=1, progress=False)
     b = beyond.train_vae(bp.data.digits(), epochs=1, progress=False)

@@ -150,3 +150,44 @@ def test_a_known_mistake_typed_to_3_significant_digits_is_graded_wrong(question,
         typed = np.vectorize(lambda x: float(f"{x:.2e}"))(np.asarray(mistake.value, dtype=np.float64))
         result = kinds.check(instance, render.array_text(typed))
         assert result.score == 0, f"{question}: seed {seed}: {mistake.name} typed as {typed} is graded right"
+
+
+def _mistake(problem, step, name):
+    return next(m.value for m in problem.mistakes[step] if m.name == name)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_vae_kl_mistakes_are_the_gradients_for_the_wrong_parameter(seed):
+    """The KL question's 'with respect to sigma' and 'with respect to the variance' answers are what the engine gives
+    when the KL is written in sigma or sigma^2 and differentiated there; the key is 0 at the prior and mu otherwise."""
+    from bpcore.tensor import Tensor
+
+    problem = GENERATORS["vae_kl_grad"](seed)
+    mu, logvar = problem.values["mu"], problem.values["logvar"]
+    np.testing.assert_allclose(problem.key["dKL/dmu"], mu, rtol=1e-12)
+    for name, parameter in (
+        ("differentiated with respect to sigma", np.exp(0.5 * logvar)),
+        ("differentiated with respect to the variance", np.exp(logvar)),
+    ):
+        leaf = Tensor(parameter.copy(), requires_grad=True)
+        var = leaf**2 if "sigma" in name else leaf
+        (0.5 * (var - 1 - var.log())).sum().backward()
+        np.testing.assert_allclose(_mistake(problem, "dKL/dlogvar", name), leaf.grad, rtol=1e-12)
+    # and neither is the key: the chain rule through sigma^2 = exp(logvar) is what they skip
+    np.testing.assert_allclose(problem.key["dKL/dlogvar"], 0.5 * (np.exp(logvar) - 1), rtol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_vae_reparam_mistakes_are_real_derivatives(seed):
+    """'with respect to sigma' is the engine's dL/dsigma for z = mu + sigma eps; the key is that times
+    dsigma/dlogvar = sigma / 2."""
+    from bpcore.tensor import Tensor
+
+    problem = GENERATORS["vae_reparam_grad"](seed)
+    v = problem.values
+    sigma = Tensor(np.exp(0.5 * v["logvar"]), requires_grad=True)
+    (v["mu"] + sigma * v["eps"]).backward(v["g"])
+    np.testing.assert_allclose(_mistake(problem, "dL/dlogvar", "differentiated with respect to sigma"), sigma.grad)
+    np.testing.assert_allclose(problem.key["dL/dlogvar"], sigma.grad * 0.5 * sigma.data, rtol=1e-12)
+    np.testing.assert_allclose(problem.key["z"], v["mu"] + sigma.data * v["eps"], rtol=1e-12)
+    np.testing.assert_array_equal(problem.key["dL/dmu"], v["g"])
