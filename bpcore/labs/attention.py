@@ -10,7 +10,8 @@ model, and the studies the notebook shows. The claims its tests prove (tests/lab
   blocks, post-LN and pre-LN alike; without it the spread grows with depth.
 * :func:`memory_study`: the (T, T) scores and weights are 4 N H T^2 floats, and dominate as T grows.
 * :class:`CausalLM`, :func:`train_lm`, :func:`sample`: token and position embeddings, causal
-  blocks, tied or untied read-out; its loss starts at ln(vocabulary) and falls.
+  blocks, tied or untied read-out; its loss starts at ln(vocabulary) and falls. After training, one
+  head of block 1 reads mostly the current character (:func:`own_position_weight`).
 
 Attention and LayerNorm by hand:
 
@@ -51,6 +52,19 @@ from bpcore.tensor import Tensor, no_grad, tensor
 
 def _swap(m: np.ndarray) -> np.ndarray:
     return np.swapaxes(m, -1, -2)
+
+
+ATTENTION_STEPS = {  # what each entry of attention_backward's result is, in the order computed
+    "scale": "1 / sqrt(E) unless given",
+    "scores": "scale Q K^T + mask",
+    "P": "softmax(scores) over keys",
+    "O": "P V",
+    "dV": "P^T dO",
+    "dP": "dO V^T",
+    "dS": "P * (dP - rowsum(dP * P))",
+    "dQ": "scale dS K",
+    "dK": "scale dS^T Q",
+}
 
 
 def attention_backward(Q, K, V, dO, mask=None, scale=None) -> dict[str, np.ndarray]:
@@ -211,6 +225,14 @@ class CausalLM(Module):
                 x, x, x, attn_mask=causal_mask(T), need_weights=True, average_attn_weights=False
             )
         return weights.data
+
+
+def own_position_weight(model: CausalLM, ids, layer: int = 0) -> np.ndarray:
+    """Per head of block ``layer``, the mean weight a query puts on its own position, over queries t >= 1
+    (query 0 can only look at itself). Near 1: the head reads the current character; 1/(t+1) on average
+    for a head that spreads evenly over the past."""
+    weights = model.head_attention(ids, layer)
+    return np.diagonal(weights, axis1=-2, axis2=-1)[..., 1:].mean(axis=(0, -1))
 
 
 def _windows(ids: np.ndarray, length: int, batch: int, rng) -> np.ndarray:
@@ -467,6 +489,7 @@ def log_log_slope(x, y) -> float:
 
 
 __all__ = [
+    "ATTENTION_STEPS",
     "Block",
     "CausalLM",
     "DepthProfile",
@@ -482,6 +505,7 @@ __all__ = [
     "layer_norm_backward",
     "log_log_slope",
     "memory_study",
+    "own_position_weight",
     "sample",
     "scale_study",
     "train_lm",
