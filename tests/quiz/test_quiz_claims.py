@@ -276,7 +276,16 @@ def test_attn_masked_positions_get_exactly_zero_gradient(bank):
         out = F.scaled_dot_product_attention(x, x, x, is_causal=True)
         out[i].sum().backward()
         assert np.all(x.grad[i + 1 :] == 0.0) and np.any(x.grad[: i + 1] != 0.0)
-    assert key_text(bank.get("attn-masked-gradient")).startswith("Exactly 0")
+    with bp.detect_anomaly():  # blocked scores hold the most negative finite number: no infinity anywhere
+        x = bp.tensor(rng.standard_normal((T, 4)), requires_grad=True)
+        F.scaled_dot_product_attention(x, x, x, is_causal=True).sum().backward()
+    eye = bp.tensor(np.eye(2))
+    with pytest.raises(ValueError, match="masked at every key"):
+        F.scaled_dot_product_attention(eye, eye, eye, attn_mask=np.array([[True, True], [False, False]]))
+    q = bank.get("attn-masked-gradient")
+    assert key_text(q).startswith("Exactly 0")
+    assert "most negative finite number" in q.explanation
+    assert "only where a query row is masked at every key (bpcore refuses that with an error)" in q.spec["why"][2]
     assert "zero gradient with respect to the\ninputs after $i$" in bank.get("attn-causal-flashcard").spec["answer"]
 
 
