@@ -336,6 +336,53 @@ def bptt_detach_fixed(xs, y, W, U, b, V):
     return {"W": W.grad, "U": U.grad, "b": b.grad, "V": V.grad}
 
 
+# ----------------------------------------------------------------------------- specimen 8: softmax over the wrong axis
+
+
+def causal_attention_buggy(Q, K, V, dO):
+    T, d = Q.shape  # T positions, queries and keys of width d
+    S = Q @ K.T / np.sqrt(d)  # (T, T) scores: row i is query i against every key
+    S = np.where(np.tril(np.ones((T, T))) > 0, S, -np.inf)  # causal: no key after the query
+    P = np.exp(S - S.max(axis=1, keepdims=True))
+    P = P / P.sum(axis=0, keepdims=True)  # softmax
+    dV = P.T @ dO  # L = sum(dO * (P @ V))
+    dP = dO @ V.T
+    dS = P * (dP - (dP * P).sum(axis=1, keepdims=True))
+    dQ = dS @ K / np.sqrt(d)
+    dK = dS.T @ Q / np.sqrt(d)
+    return {"Q": dQ, "K": dK, "V": dV}
+
+
+def causal_attention_fixed(Q, K, V, dO):
+    T, d = Q.shape  # T positions, queries and keys of width d
+    S = Q @ K.T / np.sqrt(d)  # (T, T) scores: row i is query i against every key
+    S = np.where(np.tril(np.ones((T, T))) > 0, S, -np.inf)  # causal: no key after the query
+    P = np.exp(S - S.max(axis=1, keepdims=True))
+    P = P / P.sum(axis=1, keepdims=True)  # softmax
+    dV = P.T @ dO  # L = sum(dO * (P @ V))
+    dP = dO @ V.T
+    dS = P * (dP - (dP * P).sum(axis=1, keepdims=True))
+    dQ = dS @ K / np.sqrt(d)
+    dK = dS.T @ Q / np.sqrt(d)
+    return {"Q": dQ, "K": dK, "V": dV}
+
+
+def _causal_attention_engine(Q, K, V, dO):
+    from bpcore.nn import functional as F
+
+    return (F.scaled_dot_product_attention(Q, K, V, is_causal=True) * dO).sum()
+
+
+def _causal_attention_inputs(rng):
+    T, d, dv = 4, 4, 2
+    return {
+        "Q": rng.standard_normal((T, d)),
+        "K": rng.standard_normal((T, d)),
+        "V": rng.standard_normal((T, dv)),
+        "dO": rng.standard_normal((T, dv)),
+    }
+
+
 # ----------------------------------------------------------------------------- the machinery
 
 
@@ -422,6 +469,14 @@ SPECIMENS: dict[str, Specimen] = {
         Specimen("sigmoid_batch", sigmoid_batch_buggy, sigmoid_batch_fixed, _batch_engine("sigmoid"), _batch_inputs),
         Specimen(
             "bptt_detach", bptt_detach_buggy, bptt_detach_fixed, _rnn_engine, _rnn_inputs, params=("W", "U", "b", "V")
+        ),
+        Specimen(
+            "causal_attention",
+            causal_attention_buggy,
+            causal_attention_fixed,
+            _causal_attention_engine,
+            _causal_attention_inputs,
+            params=("Q", "K", "V"),
         ),
     )
 }

@@ -619,6 +619,33 @@ def _conv_wrong(x, upstream):  # flips the result: dL/dW of a true convolution, 
     return _conv_solution(x, upstream)[::-1, ::-1]
 
 
+def _attention_inputs(rng):
+    L, S, d, dv = 3, int(rng.integers(3, 6)), 4, 2
+    return [rng.standard_normal((L, d)), rng.standard_normal((S, d)), rng.standard_normal((S, dv))]
+
+
+def _attention_forward(Q, K):
+    scores = Q @ K.T / np.sqrt(Q.shape[1])
+    P = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return P / P.sum(axis=1, keepdims=True)
+
+
+def _attention_backward_solution(Q, K, V, dO):
+    P = _attention_forward(Q, K)
+    dV = P.T @ dO
+    dP = dO @ V.T
+    dS = P * (dP - (dP * P).sum(axis=1, keepdims=True))
+    scale = 1 / np.sqrt(Q.shape[1])
+    return scale * dS @ K, scale * dS.T @ Q, dV
+
+
+def _attention_backward_wrong(Q, K, V, dO):  # the softmax's diagonal only: no rowsum term
+    P = _attention_forward(Q, K)
+    dS = P * (dO @ V.T)
+    scale = 1 / np.sqrt(Q.shape[1])
+    return scale * dS @ K, scale * dS.T @ Q, P.T @ dO
+
+
 REFERENCES: dict[str, Reference] = {
     r.name: r
     for r in (
@@ -768,6 +795,19 @@ REFERENCES: dict[str, Reference] = {
             wrong=_conv_wrong,
             mistake="returned dL/dW flipped (rows and columns reversed): that is the gradient of a true convolution, "
             "which flips its kernel; this layer is a cross-correlation and flips nothing",
+        ),
+        Reference(
+            name="attention_backward",
+            signature="def attention_backward(Q, K, V, dO):  # Q (L, d), K (S, d), V (S, dv); returns (dQ, dK, dV)",
+            mode="gradient",
+            inputs=_attention_inputs,
+            engine=lambda Q, K, V: F.scaled_dot_product_attention(Q, K, V),
+            call=lambda fn, inputs, upstream: run_learner(fn, *inputs, upstream),
+            returns=("dL/dQ", "dL/dK", "dL/dV"),
+            solution=_attention_backward_solution,
+            wrong=_attention_backward_wrong,
+            mistake="left out the softmax's rowsum term: dS = P * (dP - rowsum(dP * P)), not P * dP, because each "
+            "weight of a row depends on every score of that row",
         ),
     )
 }

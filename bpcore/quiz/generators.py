@@ -1656,3 +1656,246 @@ def vae_reparam_grad(rng) -> Draw:
         ],
     }
     return Problem({"mu": mu, "logvar": logvar, "eps": eps, "g": g, "sigma": sigma}, key, mistakes)
+
+
+# ----------------------------------------------------------------------------- 31. attention: dV = P^T dO
+
+
+def _attention_rows(rng, rows: int, keys: int) -> np.ndarray:
+    """``rows`` attention rows over ``keys`` keys: positive entries on a 0.1 grid that sum to exactly 1."""
+    tenths = np.array([rng.multinomial(10 - keys, np.full(keys, 1 / keys)) + 1 for _ in range(rows)])
+    return tenths / 10.0
+
+
+def _check_attention_dV(v):
+    """dV by finite differences of L = sum(dO * (P V)) around any V (the loss is linear in V)."""
+    V = np.zeros((v["P"].shape[1], v["dO"].shape[1]))
+    return _finite_differences(lambda: float(np.sum(v["dO"] * (v["P"] @ V))), V)
+
+
+@register("attention_dV", "matrix", check=_check_attention_dV, ranges=_ranges(P=(0.1, 0.8), dO=(-1, 1)))
+def attention_dV(rng) -> Draw:
+    """dL/dV of O = P V for 3 queries, 3 keys, values of width 2, given P and dO = dL/dO.
+
+    The key is the engine's: P is made the softmax of log P inside F.scaled_dot_product_attention (identity
+    keys, scale 1), so autodiff of the real op gives dV. The check rejects about 1% of draws: those where P is
+    close to symmetric (P dO is then P^T dO)."""
+    P, dO = _attention_rows(rng, 3, 3), _grid(rng, (3, 2))
+    yield {"P": P, "dO": dO}
+    value = _leaf(np.zeros((3, 2)))
+    out = F.scaled_dot_product_attention(Tensor(np.log(P)), Tensor(np.eye(3)), value, scale=1.0)
+    out.backward(dO)
+    mistakes = [
+        Mistake(
+            "used P instead of P^T",
+            P @ dO,
+            "O = P V, so each value row j collects dO from every query i in proportion to P[i, j]: dV = P^T dO, "
+            "summing down the columns of P, not along its rows.",
+        ),
+    ]
+    return Problem({"P": P, "dO": dO}, value.grad, mistakes)
+
+
+# ----------------------------------------------------------------------------- 32. attention: the scaled scores
+
+
+def _check_attention_scores(v):
+    Q, K = v["Q"], v["K"]
+    return np.einsum("ie,je->ij", Q, K) / np.sqrt(Q.shape[1])
+
+
+@register("attention_scores", "matrix", check=_check_attention_scores, ranges=_ranges(Q=(-1, 1), K=(-1, 1)))
+def attention_scores(rng) -> Draw:
+    """The scaled scores Q K^T / sqrt(d_k) of 2 queries against 3 keys, d_k = 4 (so the scale is 1/2).
+
+    The key is the engine's: q @ k.T * scale, the first step of F.scaled_dot_product_attention."""
+    Q, K = _grid(rng, (2, 4)), _grid(rng, (3, 4))
+    yield {"Q": Q, "K": K}
+    raw = (Tensor(Q) @ Tensor(K).T).data
+    key = (Tensor(Q) @ Tensor(K).T * (1.0 / np.sqrt(4))).data
+    mistakes = [
+        Mistake(
+            "forgot the 1/sqrt(d_k) scale",
+            raw,
+            "Scaled dot-product attention divides every score by sqrt(d_k) = 2 here, before the softmax.",
+        ),
+        Mistake(
+            "divided by d_k instead of sqrt(d_k)",
+            raw / 4,
+            "The scale is 1/sqrt(d_k): it undoes the growth of the scores' standard deviation, which is sqrt(d_k).",
+        ),
+        Mistake(
+            "transposed",
+            raw.T / 2,
+            "That is K Q^T: the scores have one row per query and one column per key, S = Q K^T of shape (2, 3).",
+        ),
+    ]
+    return Problem({"Q": Q, "K": K}, key, mistakes)
+
+
+# ----------------------------------------------------------------------------- 33. causal attention weights
+
+
+def _causal_softmax(S, axis=1):
+    masked = np.where(np.tril(np.ones(S.shape, dtype=bool)), S, -np.inf)
+    e = np.exp(masked - masked.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _check_causal_weights(v):
+    return _causal_softmax(np.array(v["S"], dtype=np.float64))
+
+
+@register("causal_attention_weights", "matrix", check=_check_causal_weights, ranges=_ranges(S=(-2, 2)))
+def causal_attention_weights(rng) -> Draw:
+    """The attention weights P = softmax(S + causal mask) of 3 positions, given the scaled scores S.
+
+    The key is the engine's: F.scaled_dot_product_attention(S, I, I, is_causal=True, scale=1) is S I^T = S
+    masked, softmaxed and multiplied by V = I, which is P itself."""
+    S = _grid(rng, (3, 3), -2, 2)
+    yield {"S": S}
+    eye = Tensor(np.eye(3))
+    key = F.scaled_dot_product_attention(Tensor(S), eye, eye, is_causal=True, scale=1.0).data
+    unmasked = Tensor(S).softmax(axis=1).data
+    mistakes = [
+        Mistake(
+            "applied the mask after the softmax",
+            np.tril(unmasked),
+            "Zeroing the future weights after the softmax leaves rows that no longer sum to 1: the mask is added "
+            "to the scores (-inf above the diagonal) before the softmax, which then renormalises over the "
+            "visible keys.",
+        ),
+        Mistake(
+            "took the softmax over the wrong axis",
+            _causal_softmax(S, axis=0),
+            "Each query's weights are a distribution over the keys: normalise each row (the keys, axis -1), "
+            "not each column.",
+        ),
+        Mistake(
+            "forgot the causal mask",
+            unmasked,
+            "With a causal mask position i attends to keys 1..i only: the weights above the diagonal are 0.",
+        ),
+    ]
+    return Problem({"S": S}, key, mistakes)
+
+
+# ----------------------------------------------------------------------------- 34. dS through a masked softmax row
+
+
+def _check_masked_row(v):
+    """dS by finite differences of sum(dP * softmax(s + mask)) around s = log p (the masked key at any score)."""
+    s = np.log(np.where(v["p"] > 0, v["p"], 1.0))
+    visible = v["p"] > 0
+
+    def loss():
+        e = np.where(visible, np.exp(s - s[visible].max()), 0.0)
+        return float(np.sum(v["dP"] * e / e.sum()))
+
+    return _finite_differences(loss, s)
+
+
+@register("masked_softmax_row_grad", "matrix", check=_check_masked_row, ranges=_ranges(p=(0, 0.8), dP=(-1, 1)))
+def masked_softmax_row_grad(rng) -> Draw:
+    """dS for query 3 of 4 under a causal mask: weights p = (p1, p2, p3, 0) and dP = dL/dP (4 entries) given.
+
+    The key is the engine's: F.scaled_dot_product_attention with the scores as the query (identity keys,
+    scale 1), the mask hiding key 4 and V = I (so O = P and dO = dP); the query's gradient is dS. The
+    check rejects about 7% of draws: mostly those where dP_4 is 0 (the masked key's mistake is then the key)."""
+    p = np.append(_attention_rows(rng, 1, 3)[0], 0.0)
+    dP = _grid(rng, 4)
+    yield {"p": p, "dP": dP}
+    scores = _leaf(np.log(np.where(p > 0, p, 1.0))[None, :])
+    mask = np.array([[True, True, True, False]])
+    eye = Tensor(np.eye(4))
+    F.scaled_dot_product_attention(scores, eye, eye, attn_mask=mask, scale=1.0).backward(dP[None, :])
+    key = scores.grad[0]
+    rowsum = float(np.sum(dP * p))
+    through = p * (dP - rowsum)
+    through[3] = dP[3]
+    mistakes = [
+        Mistake(
+            "no rowsum term",
+            p * dP,
+            "The softmax's Jacobian is diag(p) - p p^T: besides p * dP there is - p * sum(dP * p), because "
+            "raising one score lowers every other weight of the row.",
+        ),
+        Mistake(
+            "used only the diagonal of the softmax's Jacobian",
+            p * (1 - p) * dP,
+            "p(1 - p) is the diagonal of the Jacobian alone; each weight also depends on the other scores of the "
+            "row (the -p_i p_j terms), which is what the rowsum term collects.",
+        ),
+        Mistake(
+            "let the gradient through the masked key",
+            through,
+            "The masked key's weight is exactly 0 whatever its score, so its score's gradient p_4 (dP_4 - ...) is 0: "
+            "adding -inf passes no gradient to a blocked position.",
+        ),
+    ]
+    return Problem({"p": p, "dP": dP}, key, mistakes)
+
+
+# ----------------------------------------------------------------------------- 35. LayerNorm backward
+
+
+def _check_ln_backward(v):
+    x = np.array(v["x"], dtype=np.float64)
+
+    def loss():
+        xhat = (x - x.mean()) / np.sqrt(x.var() + 1e-5)
+        return float(np.sum(v["dy"] * v["gamma"] * xhat))
+
+    return _finite_differences(loss, x)
+
+
+def _shown_ln(v):
+    xhat, rstd = _as_shown(v["xhat"]), float(_as_shown(v["rstd"]))
+    dxhat = v["dy"] * v["gamma"]
+    return rstd * (dxhat - dxhat.mean() - xhat * (dxhat * xhat).mean())
+
+
+@register(
+    "layernorm_backward",
+    "matrix",
+    check=_check_ln_backward,
+    shown=_shown_ln,
+    ranges=_ranges(x=(-2, 2), gamma=(0.5, 2), dy=(-1, 1)),
+)
+def layernorm_backward(rng) -> Draw:
+    """dL/dx through LayerNorm over 4 features (eps = 1e-5) given gamma and dy = dL/dy; key: nn.LayerNorm.
+
+    The check rejects about 10% of draws: those whose answer cannot be worked out to 3 significant digits from
+    x_hat and 1/sigma as shown, or where two of the mistakes (or a mistake and the key) coincide."""
+    while True:
+        x = _grid(rng, 4, -2, 2)
+        if x.std() > 0.3:
+            break
+    gamma, dy = _grid(rng, 4, 0.5, 2), _grid(rng, 4)
+    yield {"x": x, "gamma": gamma, "dy": dy}
+    from bpcore.labs.attention import autodiff_layer_norm
+
+    key = autodiff_layer_norm(x, gamma, np.zeros(4), dy)["dx"]
+    rstd = 1 / np.sqrt(x.var() + 1e-5)
+    xhat = (x - x.mean()) * rstd
+    dxhat = dy * gamma
+    mistakes = [
+        Mistake(
+            "treated the mean and variance as constants",
+            dxhat * rstd,
+            "The mean and variance are computed from x itself: each feature's gradient also gets the two terms "
+            "that subtract mean(dx_hat) and x_hat * mean(dx_hat * x_hat).",
+        ),
+        Mistake(
+            "forgot the variance's path",
+            rstd * (dxhat - dxhat.mean()),
+            "Subtracting mean(dx_hat) covers the mean's path; the variance's path adds - x_hat * mean(dx_hat * x_hat).",
+        ),
+        Mistake(
+            "forgot gamma",
+            rstd * (dy - dy.mean() - xhat * (dy * xhat).mean()),
+            "y = gamma * x_hat + beta, so the gradient reaching x_hat is dy * gamma before the normalisation's "
+            "backward pass.",
+        ),
+    ]
+    return Problem({"x": x, "gamma": gamma, "dy": dy, "xhat": xhat, "rstd": rstd}, key, mistakes)

@@ -212,3 +212,156 @@ def test_opt_local_minima_random_probes_miss_a_saddle_that_the_smallest_eigenval
     answer = bank.get("opt-local-minima-flashcard").spec["answer"]
     assert "**smallest** Hessian eigenvalue" in answer and "Lanczos" in answer
     assert "random directions points to a genuine minimum" not in answer
+
+
+# ----------------------------------------------------------------------------- the attention topic
+
+
+def _sdpa_grads(q, k, v, d_o, **options):
+    leaves = [bp.tensor(a, requires_grad=True) for a in (q, k, v)]
+    F.scaled_dot_product_attention(*leaves, **options).backward(d_o)
+    return [leaf.grad for leaf in leaves]
+
+
+def test_attn_scale_scores_of_unit_variance_entries_have_variance_d_k(bank):
+    rng = np.random.default_rng(0)
+    for d_k in (4, 64, 512):
+        q, k = rng.standard_normal((20_000, d_k)), rng.standard_normal((20_000, d_k))
+        scores = (bp.tensor(q) * bp.tensor(k)).sum(axis=1).data
+        assert scores.var() == pytest.approx(d_k, rel=0.05)
+        assert (scores / np.sqrt(d_k)).var() == pytest.approx(1.0, rel=0.05)
+    assert np.sqrt(512) == pytest.approx(23, abs=0.5)
+    assert "\\sqrt{512} \\approx 23" in bank.get("attn-unscaled-gradients").explanation
+    assert "has mean 0 and variance $d_k$" in bank.get("attn-scale-flashcard").spec["answer"]
+
+
+def test_attn_unscaled_scores_saturate_most_rows_and_starve_their_gradient(bank):
+    """d_k = 512, 16 positions, 20 draws: without the scale about 70% of the rows have a weight above 0.99 (none
+    with it), and the median row's gradient at its scores is hundreds of times smaller; V still gets its gradient."""
+    rng = np.random.default_rng(0)
+    T, d_k = 16, 512
+    saturated, row_grad, dv = {}, {}, {}
+    for scale in (1 / np.sqrt(d_k), 1.0):
+        saturated[scale], row_grad[scale], dv[scale] = [], [], []
+        for _ in range(20):
+            q, k, v, d_o = (rng.standard_normal(shape) for shape in ((T, d_k), (T, d_k), (T, 8), (T, 8)))
+            scores = bp.tensor(q @ k.T * scale, requires_grad=True)
+            eye = bp.tensor(np.eye(T))
+            weights = F.scaled_dot_product_attention(scores, eye, eye, scale=1.0)  # the scores as queries: P itself
+            weights.backward(rng.standard_normal((T, T)))
+            saturated[scale].append(np.mean(weights.data.max(axis=1) > 0.99))
+            row_grad[scale].append(np.median(np.linalg.norm(scores.grad, axis=1)))
+            dv[scale].append(np.linalg.norm(_sdpa_grads(q, k, v, d_o, scale=scale)[2]))
+    scaled, unscaled = 1 / np.sqrt(d_k), 1.0
+    assert np.mean(saturated[scaled]) == 0.0 and 0.6 < np.mean(saturated[unscaled]) < 0.8
+    assert np.median(row_grad[unscaled]) < np.median(row_grad[scaled]) / 100
+    assert np.median(dv[unscaled]) > 0.5 * np.median(dv[scaled])  # dV = P^T dO does not vanish
+    q_ = bank.get("attn-unscaled-gradients")
+    assert key_text(q_).startswith("Most rows of $P$ become nearly one-hot")
+    assert "about 70% of the rows have a weight above 0.99" in q_.spec["why"][0]
+    assert "hundreds of times smaller" in q_.spec["why"][0]
+
+
+def test_attn_masked_positions_get_exactly_zero_gradient(bank):
+    """The score of a blocked key gets exactly 0, and a causal output has no gradient from later inputs."""
+    rng = np.random.default_rng(0)
+    T = 6
+    scores = bp.tensor(rng.standard_normal((T, T)), requires_grad=True)
+    eye = bp.tensor(np.eye(T))
+    F.scaled_dot_product_attention(scores, eye, eye, is_causal=True, scale=1.0).backward(rng.standard_normal((T, T)))
+    assert np.all(scores.grad[np.triu_indices(T, 1)] == 0.0)
+    assert np.all(scores.grad[np.tril_indices(T)][1:] != 0.0)  # (0, 0) is 0 too: one visible key, weight always 1
+    for i in range(T):
+        x = bp.tensor(rng.standard_normal((T, 4)), requires_grad=True)
+        out = F.scaled_dot_product_attention(x, x, x, is_causal=True)
+        out[i].sum().backward()
+        assert np.all(x.grad[i + 1 :] == 0.0) and np.any(x.grad[: i + 1] != 0.0)
+    with bp.detect_anomaly():  # blocked scores hold the most negative finite number: no infinity anywhere
+        x = bp.tensor(rng.standard_normal((T, 4)), requires_grad=True)
+        F.scaled_dot_product_attention(x, x, x, is_causal=True).sum().backward()
+    eye = bp.tensor(np.eye(2))
+    with pytest.raises(ValueError, match="masked at every key"):
+        F.scaled_dot_product_attention(eye, eye, eye, attn_mask=np.array([[True, True], [False, False]]))
+    q = bank.get("attn-masked-gradient")
+    assert key_text(q).startswith("Exactly 0")
+    assert "most negative finite number" in q.explanation
+    assert "only where a query row is masked at every key (bpcore refuses that with an error)" in q.spec["why"][2]
+    assert "zero gradient with respect to the\ninputs after $i$" in bank.get("attn-causal-flashcard").spec["answer"]
+
+
+def test_attn_softmax_ignores_a_shift_not_a_scale_and_ds_rows_sum_to_zero(bank):
+    rng = np.random.default_rng(0)
+    s = rng.standard_normal((4, 5))
+    p = bp.tensor(s).softmax(axis=-1).data
+    np.testing.assert_allclose(bp.tensor(s + 3.0).softmax(axis=-1).data, p, atol=1e-15)
+    assert not np.allclose(bp.tensor(2 * s).softmax(axis=-1).data, p)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+    assert not np.allclose(p.sum(axis=0), 1.0)
+    leaf = bp.tensor(s, requires_grad=True)
+    leaf.softmax(axis=-1).backward(rng.standard_normal((4, 5)))
+    np.testing.assert_allclose(leaf.grad.sum(axis=1), 0.0, atol=1e-15)
+    assert bank.get("attn-softmax-axis-multi").spec["answers"] == ["a", "b"]
+
+
+def test_attn_layernorm_gradient_is_orthogonal_to_constants_and_to_x_hat(bank):
+    from bpcore.labs.attention import autodiff_layer_norm, layer_norm_backward
+
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        x, gamma, dy = rng.standard_normal(4) * 2, rng.uniform(0.5, 2, 4), rng.standard_normal(4)
+        for eps in (0.0, 1e-5):
+            dx = autodiff_layer_norm(x, gamma, np.zeros(4), dy, eps=eps)["dx"]
+            x_hat = layer_norm_backward(x, gamma, np.zeros(4), dy, eps=eps)["x_hat"]
+            assert abs(dx.sum()) < 1e-12
+            # exactly orthogonal to x_hat without eps; with it, off by about eps / var of the gradient's size
+            assert abs(dx @ x_hat) < (1e-12 if eps == 0 else 1e-3 * np.linalg.norm(dx) * np.linalg.norm(x_hat))
+    explanation = " ".join(bank.get("attn-layernorm-backward").explanation.split())
+    assert "orthogonal to the constant vector and to $\\hat x$" in explanation
+    assert "for $\\hat x$ up to the effect of $\\epsilon$" in explanation
+
+
+def test_attn_self_attention_is_permutation_equivariant_without_a_mask(bank):
+    rng = np.random.default_rng(0)
+    x, order = rng.standard_normal((5, 4)), rng.permutation(5)
+    out = F.scaled_dot_product_attention(bp.tensor(x), bp.tensor(x), bp.tensor(x)).data
+    shuffled = F.scaled_dot_product_attention(bp.tensor(x[order]), bp.tensor(x[order]), bp.tensor(x[order])).data
+    np.testing.assert_allclose(shuffled, out[order], atol=1e-12)
+    assert "permutation-equivariant" in bank.get("attn-position-flashcard").spec["answer"]
+
+
+def test_attn_kv_cache_step_equals_the_full_causal_pass(bank):
+    """The new token's query against the cached keys and values gives the causal layer's last output."""
+    rng = np.random.default_rng(0)
+    q, k, v = (rng.standard_normal((7, 4)) for _ in range(3))
+    full = F.scaled_dot_product_attention(bp.tensor(q), bp.tensor(k), bp.tensor(v), is_causal=True).data
+    for t in range(7):
+        step = F.scaled_dot_product_attention(bp.tensor(q[t : t + 1]), bp.tensor(k[: t + 1]), bp.tensor(v[: t + 1]))
+        np.testing.assert_allclose(step.data[0], full[t], atol=1e-12)
+    assert "no backward pass through it" in bank.get("attn-kv-cache-flashcard").spec["answer"]
+
+
+def test_attn_multihead_has_the_parameters_of_one_full_width_head(bank):
+    def count(heads):
+        return sum(p.data.size for p in bp.nn.MultiheadAttention(16, heads).parameters())
+
+    assert count(1) == count(2) == count(4) == count(8)
+    assert "The parameters and the compute are about those of one full-width head" in " ".join(
+        bank.get("attn-multihead-flashcard").spec["answer"].split()
+    )
+
+
+def test_attn_code_backward_without_the_rowsum_term_still_gets_dv_right(bank):
+    from bpcore.quiz import functions
+
+    reference = functions.REFERENCES["attention_backward"]
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        q, k, v = reference.inputs(rng)
+        d_o = rng.standard_normal((q.shape[0], v.shape[1]))
+        right, wrong = reference.solution(q, k, v, d_o), reference.wrong(q, k, v, d_o)
+        engine = _sdpa_grads(q, k, v, d_o)
+        for mine, truth in zip(right, engine, strict=True):
+            np.testing.assert_allclose(mine, truth, atol=1e-12)
+        np.testing.assert_allclose(wrong[2], engine[2], atol=1e-12)
+        assert not np.allclose(wrong[0], engine[0]) and not np.allclose(wrong[1], engine[1])
+    assert "Dropping the rowsum term still gives the right\n`dV`" in bank.get("attn-code-backward").explanation

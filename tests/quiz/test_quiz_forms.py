@@ -12,6 +12,8 @@ from bpcore.quiz.render import array_text
 # every engine-computed question whose key is a vector (the chain has two vector steps, tested below)
 VECTOR_QUESTIONS = [
     "act-leaky-backward",
+    "attn-layernorm-backward",
+    "attn-masked-row-ds",
     "gen-reinforce",
     "opt-adam-two-steps",
     "reg-l2-step",

@@ -46,7 +46,7 @@ def letters_in_prompt(instance) -> dict[str, str]:
 
 
 def test_every_choice_question_is_shuffled(bank):
-    assert len(choice_questions(bank, "single")) == 70 and len(choice_questions(bank, "multi")) == 10
+    assert len(choice_questions(bank, "single")) == 73 and len(choice_questions(bank, "multi")) == 11
     q = bank.get("chain-rule-composite")
     orders = {tuple(make_instance(q, seed).display) for seed in range(50)}
     assert len(orders) > 10  # 4 choices: 24 orders, most of them seen in 50 attempts
