@@ -6,7 +6,10 @@ Each explorer is built as its notebook builds it; then, in each round, one contr
 (untimed) and back (timed), so the timed update lands on the settings named: "default" (as the
 notebook opens it) and "max" (every control at its most expensive end: the longest run, the
 deepest net, the largest batch). The time is the whole callback a slider triggers, drawing
-included; the figure is the median of the rounds, printed beside the 150 ms target.
+included; the figure is the median of the rounds, printed beside the 150 ms target. Wall-clock
+time is what a learner waits; the kernel's CPU time is printed beside it, because on a machine
+shared with other work the wall clock also counts the time the kernel waited for a core. BLAS runs
+on one thread (``--blas-threads``), so the CPU time is not inflated by idle BLAS workers.
 
 The measurement runs inside a Jupyter kernel (the venv's python3 kernel), because that is where a
 learner's explorer runs: an explorer that draws with pyplot into an Output widget only renders its
@@ -97,32 +100,36 @@ def _control(explorer, path: str):
     return obj
 
 
-def time_updates(explorer, settings: dict, moved, rounds: int) -> float:
-    """Median milliseconds of ``rounds`` updates landing on ``settings``."""
+def time_updates(explorer, settings: dict, moved, rounds: int) -> tuple[float, float]:
+    """Median wall-clock and CPU milliseconds of ``rounds`` updates landing on ``settings``."""
     for path, value in settings.items():
         _control(explorer, path).value = value
-    times = []
+    times, cpu_times = [], []
     for _ in range(rounds):
         if moved is None:  # the stepper: a click on Next, then back to the first step (untimed)
             explorer.go(0)
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             explorer.next_button.click()
         else:
             path, away = moved
             control = _control(explorer, path)
             back = control.value
             control.value = away
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             control.value = back
         times.append((time.perf_counter() - start) * 1e3)
+        cpu_times.append((time.process_time() - cpu_start) * 1e3)
         errors = getattr(explorer, "errors", None)
         if errors is not None and errors.value:
             raise RuntimeError(f"the explorer reported a failure instead of updating: {errors.last_error!r}")
-    return statistics.median(times)
+    return statistics.median(times), statistics.median(cpu_times)
 
 
-def measure(rounds: int, only: list[str] | None = None) -> dict:
-    """{explorer: {"default": ms, "max": ms}}; runs wherever it is called (in the kernel, normally)."""
+def measure(rounds: int, only: list[str] | None = None, blas_threads: int = 1) -> dict:
+    """{explorer: {"default": (wall ms, cpu ms), "max": ...}}; runs where it is called (in the kernel, normally)."""
+    from threadpoolctl import threadpool_limits  # installed with scikit-learn
+
+    threadpool_limits(blas_threads)
     results = {}
     for name, (build, settings, moved) in cases().items():
         if only and name not in only:
@@ -134,7 +141,7 @@ def measure(rounds: int, only: list[str] | None = None) -> dict:
     return results
 
 
-def measure_in_kernel(rounds: int, only: list[str] | None) -> dict:
+def measure_in_kernel(rounds: int, only: list[str] | None, blas_threads: int = 1) -> dict:
     from jupyter_client.manager import start_new_kernel
 
     manager, client = start_new_kernel(kernel_name="python3", cwd=str(REPO))
@@ -142,7 +149,7 @@ def measure_in_kernel(rounds: int, only: list[str] | None) -> dict:
         code = (
             "import json, runpy\n"
             f"_bench = runpy.run_path({str(Path(__file__).resolve())!r}, run_name='bench_explorers')\n"
-            f"print('RESULT ' + json.dumps(_bench['measure']({rounds}, {only!r})))\n"
+            f"print('RESULT ' + json.dumps(_bench['measure']({rounds}, {only!r}, {blas_threads})))\n"
         )
         lines, errors = [], []
 
@@ -165,11 +172,19 @@ def measure_in_kernel(rounds: int, only: list[str] | None) -> dict:
         manager.shutdown_kernel(now=True)
 
 
+def worst(row: dict) -> float:
+    return max(wall for wall, _cpu in row.values())
+
+
 def report(results: dict) -> str:
-    lines = [f"{'explorer':<12} {'default ms':>11} {'max ms':>9} {'target ms':>10}  verdict"]
+    lines = [
+        "median ms per update: wall clock (what a learner waits) and the kernel's CPU time (the same when idle)",
+        f"{'explorer':<12} {'default wall':>12} {'cpu':>7} {'max wall':>9} {'cpu':>7} {'target':>7}  verdict",
+    ]
     for name, row in results.items():
-        verdict = "ok" if max(row.values()) <= TARGET_MS else "MISSED"
-        lines.append(f"{name:<12} {row['default']:>11.1f} {row['max']:>9.1f} {TARGET_MS:>10.0f}  {verdict}")
+        (dw, dc), (mw, mc) = row["default"], row["max"]
+        verdict = "ok" if worst(row) <= TARGET_MS else "MISSED"
+        lines.append(f"{name:<12} {dw:>12.1f} {dc:>7.1f} {mw:>9.1f} {mc:>7.1f} {TARGET_MS:>7.0f}  {verdict}")
     return "\n".join(lines)
 
 
@@ -178,11 +193,15 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="timed updates per setting (the median is shown)")
     parser.add_argument("--only", default="", help="comma-separated explorer names, e.g. Depth,Memory")
     parser.add_argument("--here", action="store_true", help="time in this process instead of a kernel")
+    parser.add_argument("--blas-threads", type=int, default=1, help="BLAS threads in the timed process")
     args = parser.parse_args(argv)
     only = [name for name in args.only.split(",") if name] or None
-    results = measure(args.rounds, only) if args.here else measure_in_kernel(args.rounds, only)
+    if args.here:
+        results = measure(args.rounds, only, args.blas_threads)
+    else:
+        results = measure_in_kernel(args.rounds, only, args.blas_threads)
     print(report(results))
-    return 0 if all(max(row.values()) <= TARGET_MS for row in results.values()) else 1
+    return 0 if all(worst(row) <= TARGET_MS for row in results.values()) else 1
 
 
 if __name__ == "__main__":
