@@ -139,3 +139,136 @@ def test_stepper_buttons_report_failures(monkeypatch):
     monkeypatch.undo()
     stepper.next_button.click()
     assert stepper.errors.value == "" and stepper.current["title"] in stepper.title.value
+
+
+def test_memory_explorer_formula_is_the_measured_graph_byte_for_byte():
+    from bpcore.labs.cost import measure_checkpointing, mlp
+    from bpcore.widgets.memory import graph_memory
+
+    for depth, width, batch in [(1, 16, 16), (2, 32, 16), (3, 16, 48), (5, 48, 32)]:
+        x, targets = np.random.default_rng(0).normal(size=(batch, 64)), np.arange(batch) % 10
+        for segments in range(depth + 1):
+            measured = measure_checkpointing(mlp(depth, width, 64, 10), x, targets, segments=segments, repeats=1)
+            formula = graph_memory(depth, width, batch, segments)
+            assert (formula.stored_graph_bytes, formula.recomputed_graph_bytes, formula.recomputations) == (
+                measured.stored_graph_bytes,
+                measured.recomputed_graph_bytes,
+                measured.recomputations,
+            ), (depth, width, batch, segments)
+            assert formula.peak_graph_bytes == measured.peak_graph_bytes
+
+
+def test_memory_explorer_at_its_largest_settings_shows_the_formula():
+    from bpcore.labs.cost import expected_activation_bytes
+    from bpcore.widgets import MemoryExplorer
+
+    explorer = MemoryExplorer()
+    explorer.depth.value, explorer.width.value, explorer.batch.value = 24, 512, 512
+    assert explorer.row.peak_graph_bytes == expected_activation_bytes(24, 512, 512, 10)
+    explorer.segments.value = 8
+    assert explorer.row.recomputations == 8 and explorer.row.peak_graph_bytes < expected_activation_bytes(
+        24, 512, 512, 10
+    )
+    assert f"{explorer.row.peak_graph_bytes / 1e6:.2f} MB" in explorer.summary.value
+
+
+def test_plotting_explorers_draw_into_one_image_and_redraw_it_on_each_change():
+    import matplotlib.pyplot as plt
+
+    import bpcore as bp
+    from bpcore.widgets import (
+        AttentionExplorer,
+        BatchSizeExplorer,
+        DepthExplorer,
+        OptimizerExplorer,
+        ThroughTimeExplorer,
+    )
+    from bpcore.widgets.figure import PNG_MAGIC
+
+    digits = bp.data.digits()
+    open_before = plt.get_fignums()
+    explorers = {
+        "batch size": (BatchSizeExplorer(digits, epochs=1), "lr", 0.1),
+        "depth": (DepthExplorer(digits.X_train[:64], digits.y_train[:64]), "depth", 5),
+        "optimizer": (OptimizerExplorer(), "landscape", "saddle"),
+        "through time": (ThroughTimeExplorer(), "length", 10),
+        "attention": (AttentionExplorer(), "d_k", 8),
+    }
+    for name, (explorer, control, value) in explorers.items():
+        image = explorer.plot.widget
+        assert image in explorer.widget.children, name
+        first = bytes(image.value)  # ipywidgets keeps it as a memoryview
+        assert first.startswith(PNG_MAGIC), f"{name}: expected PNG bytes in the Image, got {first[:8]!r}"
+        getattr(explorer, control).value = value
+        assert explorer.errors.value == "", (name, explorer.errors.value)
+        assert bytes(image.value).startswith(PNG_MAGIC) and bytes(image.value) != first, (
+            f"{name}: the image was not redrawn"
+        )
+        assert explorer.plot.renders == 2, name  # one at the start, one per change: no figure made twice
+    assert plt.get_fignums() == open_before  # no pyplot figure left open per update
+
+
+def test_attention_explorer_unscaled_scores_saturate_and_starve_q_and_k_of_gradient():
+    from bpcore.widgets import AttentionExplorer
+    from bpcore.widgets.attention import D_K_MAX
+
+    explorer = AttentionExplorer()
+    explorer.d_k.value = D_K_MAX
+    scaled = explorer.result
+    explorer.scaled.value = False
+    unscaled = explorer.result
+    assert scaled["score_std"] == pytest.approx(1, abs=0.2)  # Var(q . k / sqrt(d_k)) = 1
+    assert unscaled["score_std"] == pytest.approx(np.sqrt(D_K_MAX), rel=0.2)  # Var(q . k) = d_k
+    assert unscaled["max_weight"] > 0.9 > 0.5 > scaled["max_weight"]  # nearly one-hot rows
+    assert unscaled["grad_norm_q"] < 0.1 * scaled["grad_norm_q"]
+    assert unscaled["grad_norm_k"] < 0.5 * scaled["grad_norm_k"]
+    assert f"{unscaled['grad_norm_q']:.3e}" in explorer.summary.value
+    # the right panel: at d_k = 1 scaling changes nothing; unscaled, the gradient falls off with d_k
+    assert explorer.sweep["scaled"][0] == explorer.sweep["unscaled"][0]
+    assert explorer.sweep["unscaled"][-1] < 0.1 * explorer.sweep["scaled"][-1]
+    assert explorer.sweep["unscaled"][-1] == unscaled["grad_norm_q"]
+
+
+def test_attention_explorer_gradients_are_the_hand_derivation():
+    from bpcore.labs.attention import attention_backward
+    from bpcore.widgets.attention import D_V, LENGTH, attention_step
+
+    for d_k, scaled, causal in [(4, True, False), (64, False, True)]:
+        result = attention_step(d_k, scaled, causal, seed=3)
+        rng = np.random.default_rng(3)  # the same draws as attention_step
+        Q, K = rng.standard_normal((2, LENGTH, d_k))
+        V, dO = rng.standard_normal((2, LENGTH, D_V))
+        mask = np.tril(np.ones((LENGTH, LENGTH), dtype=bool)) if causal else None
+        hand = attention_backward(Q, K, V, dO, mask=mask, scale=None if scaled else 1.0)
+        np.testing.assert_allclose(result["weights"], hand["P"], rtol=1e-12, atol=1e-15)
+        assert result["grad_norm_q"] == pytest.approx(np.median(np.linalg.norm(hand["dQ"], axis=-1)), rel=1e-10)
+        assert result["grad_norm_k"] == pytest.approx(np.median(np.linalg.norm(hand["dK"], axis=-1)), rel=1e-10)
+
+
+def test_attention_explorer_causal_pattern_has_a_zero_upper_triangle():
+    from bpcore.widgets import AttentionExplorer
+
+    explorer = AttentionExplorer()
+    weights = explorer.result["weights"]
+    above = np.triu_indices_from(weights, k=1)
+    assert (weights[above] > 0).all()  # without the mask every key takes part
+    explorer.causal.value = True
+    weights = explorer.result["weights"]
+    assert (weights[above] == 0).all()
+    assert (np.diag(weights) > 0).all() and weights[0, 0] == 1.0  # the first query sees only itself
+    np.testing.assert_allclose(weights.sum(axis=-1), 1.0, rtol=1e-12)
+    explorer.seed.value = 5
+    assert (explorer.result["weights"][above] == 0).all() and "causal" in explorer.summary.value
+
+
+def test_attention_explorer_reports_a_failing_update_and_recovers(monkeypatch):
+    from bpcore.widgets import AttentionExplorer, attention
+
+    explorer = AttentionExplorer()
+    real = attention.attention_step
+    monkeypatch.setattr(attention, "attention_step", lambda *args, **kwargs: {}["grad_norm_q"])
+    explorer.d_k.value = 16  # raises nothing: the explorer reports it
+    assert "recomputing the attention" in explorer.errors.value and "KeyError" in explorer.errors.value
+    monkeypatch.setattr(attention, "attention_step", real)
+    explorer.d_k.value = 32
+    assert explorer.errors.value == "" and "d_k = 32" in explorer.summary.value

@@ -5,6 +5,7 @@ Importing this package also gives long training runs a progress bar in notebooks
 """
 
 from bpcore import progress as _progress
+from bpcore.widgets.attention import AttentionExplorer
 from bpcore.widgets.batch_size import BatchSizeExplorer
 from bpcore.widgets.chain_rule import ChainRuleExplorer
 from bpcore.widgets.conv import ConvExplorer
@@ -18,6 +19,7 @@ from bpcore.widgets.through_time import ThroughTimeExplorer
 _progress.register_display(WidgetBar)
 
 __all__ = [
+    "AttentionExplorer",
     "BatchSizeExplorer",
     "ChainRuleExplorer",
     "ConvExplorer",

@@ -15,6 +15,7 @@ from bpcore.nn.functional import cross_entropy
 from bpcore.optim import SGD
 from bpcore.random import manual_seed
 from bpcore.train import evaluate, fit
+from bpcore.widgets.figure import FigureImage
 from bpcore.widgets.guard import ErrorArea
 
 BATCH_SIZES = [1, 4, 16, 64, 256, 1347]
@@ -35,12 +36,21 @@ class BatchSizeExplorer:
             value=0.05, base=10, min=-3, max=0, step=0.25, description="lr", continuous_update=False
         )
         self.summary = widgets.HTML()
-        self.plot = widgets.Output()
+        self.plot = FigureImage(figsize=(6, 3), margins=(0.12, 0.17, 0.97, 0.95))
+        (self.line,) = self.plot.ax.plot([], [], label="loss per update")
+        self.plot.log_y()
+        from matplotlib.ticker import FuncFormatter
+
+        plain = FuncFormatter(lambda value, _position: f"{value:.3g}")  # a loss often spans less than a decade
+        self.plot.ax.yaxis.set_major_formatter(plain)
+        self.plot.ax.yaxis.set_minor_formatter(plain)
+        self.plot.ax.set(xlabel="samples seen", ylabel="loss")
+        self.plot.ax.legend()
         self.errors = ErrorArea()
         for control in (self.batch_size, self.lr):
             control.observe(self.errors.guard(lambda _change: self.run(), "training the network"), names="value")
         self.widget = widgets.VBox(
-            [widgets.HBox([self.batch_size, self.lr]), self.errors.widget, self.summary, self.plot]
+            [widgets.HBox([self.batch_size, self.lr]), self.errors.widget, self.summary, self.plot.widget]
         )
         self.result: dict = {}
         self.run()
@@ -78,17 +88,9 @@ class BatchSizeExplorer:
         return self.result
 
     def _draw(self, history) -> None:
-        import matplotlib.pyplot as plt
-
-        from bpcore import plots
-
-        self.plot.clear_output(wait=True)
-        with self.plot:
-            _, ax = plt.subplots(figsize=(6, 3))
-            plots.curves(
-                {"loss per update": history.loss}, x=history.samples_seen, ax=ax, xlabel="samples seen", logy=True
-            )
-            plt.show()
+        self.line.set_data(history.samples_seen, history.loss)
+        self.plot.rescale()
+        self.plot.render()
 
     def _ipython_display_(self):
         from IPython.display import display

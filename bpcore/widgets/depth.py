@@ -6,6 +6,7 @@ import ipywidgets as widgets
 
 from bpcore.labs.vanishing import ACTIVATIONS, INITS, deep_mlp, depth_profile
 from bpcore.nn.functional import cross_entropy
+from bpcore.widgets.figure import FigureImage
 from bpcore.widgets.guard import ErrorArea
 
 
@@ -20,13 +21,16 @@ class DepthExplorer:
         self.batchnorm = widgets.Checkbox(value=False, description="BatchNorm")
         self.residual = widgets.Checkbox(value=False, description="residual")
         self.summary = widgets.HTML()
-        self.plot = widgets.Output()
+        self.plot = FigureImage(figsize=(7, 3))
+        (self.line,) = self.plot.ax.plot([], [], marker="o")
+        self.plot.log_y()
+        self.plot.ax.set(xlabel="block (1 = nearest the input)", ylabel="||dL/dh||")
         controls = [self.depth, self.activation, self.init, self.batchnorm, self.residual]
         self.errors = ErrorArea()
         for control in controls:
             control.observe(self.errors.guard(lambda _change: self.update(), "measuring the gradients"), names="value")
         self.widget = widgets.VBox(
-            [widgets.HBox(controls[:3]), widgets.HBox(controls[3:]), self.errors.widget, self.summary, self.plot]
+            [widgets.HBox(controls[:3]), widgets.HBox(controls[3:]), self.errors.widget, self.summary, self.plot.widget]
         )
         self.update()
 
@@ -47,16 +51,10 @@ class DepthExplorer:
         self._draw()
 
     def _draw(self) -> None:
-        import matplotlib.pyplot as plt
-
-        self.plot.clear_output(wait=True)
-        with self.plot:
-            _, ax = plt.subplots(figsize=(7, 3))
-            ax.semilogy(
-                range(1, len(self.profile.activation_grad_norms) + 1), self.profile.activation_grad_norms, marker="o"
-            )
-            ax.set(xlabel="block (1 = nearest the input)", ylabel="||dL/dh||")
-            plt.show()
+        norms = self.profile.activation_grad_norms
+        self.line.set_data(range(1, len(norms) + 1), norms)
+        self.plot.rescale()
+        self.plot.render()
 
     def _ipython_display_(self):
         from IPython.display import display

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 
 from bpcore.labs.pitfalls import LANDSCAPES, OPTIMIZERS, optimizer_path
+from bpcore.widgets.figure import FigureImage
 from bpcore.widgets.guard import ErrorArea
 
 
@@ -19,13 +20,15 @@ class OptimizerExplorer:
         )
         self.steps = widgets.IntSlider(value=steps, min=10, max=300, description="steps", continuous_update=False)
         self.summary = widgets.HTML()
-        self.plot = widgets.Output()
+        self.plot = FigureImage(figsize=(6, 4), margins=(0.09, 0.08, 0.98, 0.98))
+        self.drawn_landscape = None  # the contour lines are drawn again only when the landscape changes
+        self.path_line = None
         controls = [self.landscape, self.optimizer, self.lr, self.steps]
         self.errors = ErrorArea()
         for control in controls:
             control.observe(self.errors.guard(lambda _change: self.update(), "running the optimizer"), names="value")
         self.widget = widgets.VBox(
-            [widgets.HBox(controls[:2]), widgets.HBox(controls[2:]), self.errors.widget, self.summary, self.plot]
+            [widgets.HBox(controls[:2]), widgets.HBox(controls[2:]), self.errors.widget, self.summary, self.plot.widget]
         )
         self.update()
 
@@ -39,18 +42,30 @@ class OptimizerExplorer:
         self._draw()
 
     def _draw(self) -> None:
-        import matplotlib.pyplot as plt
         import numpy as np
 
         from bpcore.plots import contour
 
-        self.plot.clear_output(wait=True)
-        with self.plot:
-            ax = contour(self.landscape.value)
-            shown = self.points[np.all(np.abs(self.points) < 10, axis=1)]
-            ax.plot(shown[:, 0], shown[:, 1], ".-", color="tab:red", label=self.optimizer.value)
-            ax.legend()
-            plt.show()
+        ax = self.plot.ax
+        if self.drawn_landscape != self.landscape.value:
+            ax.clear()
+            contour(self.landscape.value, ax=ax)
+            (self.path_line,) = ax.plot([], [], ".-", color="tab:red")
+            self.landscape_view = np.array([ax.get_xlim(), ax.get_ylim()])
+            self.drawn_landscape = self.landscape.value
+        shown = self.points[np.all(np.abs(self.points) < 10, axis=1)]
+        self.path_line.set_data(shown[:, 0], shown[:, 1])
+        # the view holds the landscape and the whole path, as a fresh plot of both would
+        (x0, x1), (y0, y1) = self.landscape_view
+        if len(shown):
+            (px0, py0), (px1, py1) = shown.min(axis=0), shown.max(axis=0)
+            pad_x, pad_y = 0.05 * (max(x1, px1) - min(x0, px0)), 0.05 * (max(y1, py1) - min(y0, py0))
+            x0, x1 = min(x0, px0 - pad_x), max(x1, px1 + pad_x)
+            y0, y1 = min(y0, py0 - pad_y), max(y1, py1 + pad_y)
+        ax.set(xlim=(x0, x1), ylim=(y0, y1))
+        self.path_line.set_label(self.optimizer.value)
+        ax.legend()
+        self.plot.render()
 
     def _ipython_display_(self):
         from IPython.display import display

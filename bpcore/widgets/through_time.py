@@ -10,6 +10,7 @@ from bpcore.nn import RecurrentNet
 from bpcore.nn.functional import mse_loss
 from bpcore.nn.recurrent import init_forget_gate_bias_
 from bpcore.random import manual_seed
+from bpcore.widgets.figure import FigureImage
 from bpcore.widgets.guard import ErrorArea
 
 
@@ -24,13 +25,16 @@ class ThroughTimeExplorer:
         )
         self.hidden = widgets.IntSlider(value=16, min=4, max=64, step=4, description="hidden", continuous_update=False)
         self.summary = widgets.HTML()
-        self.plot = widgets.Output()
+        self.plot = FigureImage(figsize=(7, 3))
+        (self.line,) = self.plot.ax.plot([], [])
+        self.plot.log_y()
+        self.plot.ax.set(xlabel="time step t (the loss is at the last step)", ylabel="||dL/dh_t||")
         controls = [self.kind, self.length, self.forget_bias, self.hidden]
         self.errors = ErrorArea()
         for control in controls:
             control.observe(self.errors.guard(lambda _change: self.update(), "measuring the gradients"), names="value")
         self.widget = widgets.VBox(
-            [widgets.HBox(controls[:2]), widgets.HBox(controls[2:]), self.errors.widget, self.summary, self.plot]
+            [widgets.HBox(controls[:2]), widgets.HBox(controls[2:]), self.errors.widget, self.summary, self.plot.widget]
         )
         self.update()
 
@@ -47,14 +51,9 @@ class ThroughTimeExplorer:
         self._draw()
 
     def _draw(self) -> None:
-        import matplotlib.pyplot as plt
-
-        self.plot.clear_output(wait=True)
-        with self.plot:
-            _, ax = plt.subplots(figsize=(7, 3))
-            ax.semilogy(range(1, len(self.norms) + 1), self.norms)
-            ax.set(xlabel="time step t (the loss is at the last step)", ylabel="||dL/dh_t||")
-            plt.show()
+        self.line.set_data(range(1, len(self.norms) + 1), self.norms)
+        self.plot.rescale()
+        self.plot.render()
 
     def _ipython_display_(self):
         from IPython.display import display
