@@ -538,11 +538,13 @@ def _adopt_or_copy(g: np.ndarray, dtype: np.dtype) -> np.ndarray:
     array it saved, and a hook may keep what it was given. If a leaf adopted one of those, an
     in-place change of its ``.grad`` (``+=`` on the next backward, an optimizer, clipping) would
     change another tensor's gradient or a saved value too. So ``g`` is adopted only when it owns its
-    memory (not a view), is writeable, has the leaf's dtype, and the only reference to it is the one
-    run_backward holds (nothing else can be aliased to it).
+    memory (not a view), is a plain writeable ndarray of the leaf's dtype, and the only reference to
+    it is the caller's one local variable (nothing else can be aliased to it). A caller must hold
+    ``g`` in exactly one variable and nowhere else, or the count below adopts nothing.
     """
     # references here: the caller's variable, this parameter and getrefcount's argument
-    if g.base is None and g.dtype == dtype and g.flags.writeable and sys.getrefcount(g) <= _ALONE + 1:
+    owned = type(g) is np.ndarray and g.base is None and g.dtype == dtype and g.flags.writeable
+    if owned and sys.getrefcount(g) <= _ALONE + 1:
         return g
     return np.array(g, dtype=dtype, copy=True)
 
