@@ -86,7 +86,7 @@ check-browser:
 		echo "Install it, then run make test again:  sudo apt-get install chromium" >&2; exit 1; }
 
 lint: install-test
-	$(BIN)/ruff check bpcore tests bench
+	$(BIN)/ruff check bpcore bpcore_cli.py tests bench
 
 unit: install-test
 	$(BIN)/python -m pytest -n 2 -q tests --ignore=tests/browser

@@ -6,7 +6,7 @@ numpy step of the same math, and against PyTorch on the CPU when it is installed
 The three implementations are timed in interleaved rounds in one process, so machine noise hits
 them alike; the ratios are medians over rounds. All three run single-threaded (OpenBLAS through
 threadpoolctl, PyTorch through set_num_threads), so the comparison is of the same arithmetic.
-Targets (bpcore / numpy): <= 1.5, <= 1.3, <= 1.1 for the three sizes; faster than PyTorch on
+Targets (bpcore / numpy): <= 1.6, <= 1.3, <= 1.05 for the three sizes; faster than PyTorch on
 the two small ones; within 1.2x of it on the large one; and bpcore's backward <= 2.3x its
 forward on the large size.
 """

@@ -15,6 +15,11 @@ input's shape (in ``tensor.run_backward``) and turns shape mismatches into reada
 Arguments passed by keyword (``axis=``, ``keepdims=`` ...) are settings, never differentiated.
 
 You can add your own op the same way: ``bp.primitive("name")`` on a function of numpy arrays.
+
+The rule a VJP follows: never change ``g`` in place (other VJPs read it too), and never change an
+array after returning it. Backward keeps a returned array as a leaf's ``.grad`` without copying it
+when nothing else references it (a fresh result such as ``g * y``); ``g`` itself, a view of it, or
+an array the op saved are still referenced elsewhere, so those are copied (``tensor._adopt_or_copy``).
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ Reverse-mode automatic differentiation in three ideas:
 1. Every primitive op (see ``ops.py``) records, on its output, the inputs it read and one
    vector-Jacobian product (VJP) per input: a function that turns dL/d(output) into
    dL/d(input).
-2. ``backward()`` orders the recorded graph topologically (iteratively, so a chain of
-   100,000 ops is fine) and walks it from the output to the leaves, calling each VJP once.
+2. ``backward()`` walks the recorded graph from the output to the leaves in reverse creation
+   order (a heap, no recursion, so a chain of 100,000 ops is fine), calling each VJP once.
 3. Gradients that reach the same tensor along different paths are added (the multivariable
    chain rule), and leaves accumulate into ``.grad`` until someone zeroes it.
 """
@@ -21,6 +21,7 @@ import os
 import sys
 import weakref
 from collections.abc import Callable
+from heapq import heappop, heappush
 
 import numpy as np
 
@@ -328,7 +329,8 @@ class Tensor:
                     f"shape {self.shape}. Reduce it first (y.sum().backward()) or pass dL/dy: "
                     f"y.backward(np.ones({self.shape}))"
                 )
-            grad = np.ones_like(self.data)
+            data = self.data  # dL/dL = 1: a 0-d array is the cheapest fresh one to make
+            grad = np.array(1, data.dtype) if data.ndim == 0 else np.ones(data.shape, data.dtype)
         else:
             grad = grad.data if isinstance(grad, Tensor) else grad
             grad = np.asarray(grad, dtype=self.data.dtype)
@@ -519,11 +521,32 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return grad
 
 
-def _accumulate_grad(t: Tensor, g: np.ndarray) -> None:
-    if t.grad is None:
-        t.grad = np.array(g, dtype=t.data.dtype, copy=True)  # own copy: g may be shared with other nodes
-    else:
-        t.grad += g
+def _sole_reference_count() -> int:
+    """What ``sys.getrefcount`` reports for an array held by one local variable only (see _adopt_or_copy)."""
+    array = np.empty(0)
+    return sys.getrefcount(array)
+
+
+_ALONE = _sole_reference_count()
+
+
+def _adopt_or_copy(g: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """The array a leaf keeps as its new ``.grad``: ``g`` itself when nothing else can see it, else a copy.
+
+    A VJP usually returns a fresh array (``g * y``, ``g @ w``): copying it would only cost time. But
+    a VJP may also hand back its upstream gradient (``add``: ``lambda g: g``), a view of it, or an
+    array it saved, and a hook may keep what it was given. If a leaf adopted one of those, an
+    in-place change of its ``.grad`` (``+=`` on the next backward, an optimizer, clipping) would
+    change another tensor's gradient or a saved value too. So ``g`` is adopted only when it owns its
+    memory (not a view), is a plain writeable ndarray of the leaf's dtype, and the only reference to
+    it is the caller's one local variable (nothing else can be aliased to it). A caller must hold
+    ``g`` in exactly one variable and nowhere else, or the count below adopts nothing.
+    """
+    # references here: the caller's variable, this parameter and getrefcount's argument
+    owned = type(g) is np.ndarray and g.base is None and g.dtype == dtype and g.flags.writeable
+    if owned and sys.getrefcount(g) <= _ALONE + 1:
+        return g
+    return np.array(g, dtype=dtype, copy=True)
 
 
 def check_finite(array: np.ndarray, what: str, op: str, inputs: tuple, site: str | None) -> None:
@@ -539,42 +562,56 @@ def check_finite(array: np.ndarray, what: str, op: str, inputs: tuple, site: str
 
 
 def run_backward(root: Tensor, grad: np.ndarray) -> None:
-    """Walk the graph from ``root`` back to the leaves, calling each recorded VJP once."""
+    """Walk the graph from ``root`` back to the leaves, calling each recorded VJP once.
+
+    The walk is in decreasing creation number (see :func:`topological_order`), kept in a heap of the
+    tensors a gradient has reached: a tensor is taken off only when every tensor made from it is
+    done, so its gradient is complete. Tensors no gradient reaches are never visited.
+
+    A leaf with no ``.grad`` yet keeps the array that arrives (see :func:`_adopt_or_copy`); a second
+    backward adds into it in place.
+    """
     grads: dict[Tensor, np.ndarray] = {root: grad}
     summed: set[Tensor] = set()  # tensors whose gradient so far is an array made here by adding
+    waiting = [(-root._number, root)]  # a heap: the most recently created tensor comes first
     check = SWITCHES.anomaly
     epoch = SWITCHES.inplace_epoch
-    for node in reversed(topological_order(root)):
-        g = grads.pop(node, None)
-        if g is None:
-            continue  # no path from root reached this node with a gradient
+    while waiting:
+        node = heappop(waiting)[1]
+        g = grads.pop(node)
         if epoch > node._epoch and node._edges:  # something changed in place since this op ran
             check_unchanged(node)
         if node._hooks:
             g = _run_hooks(node, g)
         if node.op is None or node._retain:
-            _accumulate_grad(node, g)
+            if node.grad is None:
+                node.grad = _adopt_or_copy(g, node.data.dtype)
+            else:
+                node.grad += g
         for index, x, vjp in node._edges:
             if check:
                 with np.errstate(all="ignore"):
                     gx = vjp(g)
             else:
                 gx = vjp(g)
-            if gx.shape != x.data.shape:
-                gx = unbroadcast(gx, x.data.shape)
-            if gx.dtype != x.data.dtype:
-                gx = gx.astype(x.data.dtype)
+            data = x.data
+            if gx.shape != data.shape:
+                gx = unbroadcast(gx, data.shape)
+            if gx.dtype != data.dtype:
+                gx = gx.astype(data.dtype)
             if check:
                 which = f"the gradient for input {index}" if len(node.inputs) > 1 else "its gradient"
                 check_finite(gx, which, node.op, node.inputs, node._site)
             previous = grads.get(x)
             if previous is None:
                 grads[x] = gx
+                heappush(waiting, (-x._number, x))
             elif x in summed and isinstance(previous, np.ndarray):  # a sum made here: add in place
                 previous += gx
             else:
                 grads[x] = previous + gx
                 summed.add(x)
+        gx = previous = None  # hold no gradient between nodes: a leaf adopts only what nothing else holds
 
 
 def _run_hooks(node: Tensor, g: np.ndarray) -> np.ndarray:

@@ -190,6 +190,15 @@ def cross_entropy(
             "(reduction='sum' gives 0, reduction='none' an empty loss)"
         )
     t = _targets(targets)
+    if (
+        logits.ndim == 2
+        and t.dtype.kind in "iu"
+        and t.shape == shape[:1]
+        and label_smoothing == 0
+        and not 0 <= ignore_index < shape[1]
+        and (t.astype(np.uint64, copy=False) < shape[1]).all()  # one pass: negatives wrap to huge
+    ):  # the common case, checked with one reduction: class indices, all valid, none ignored
+        return _cross_entropy(logits, targets=t, reduction=reduction)
     if logits.ndim > 2:  # (N, C, d1, ...) -> (N d1 ..., C): each position is a sample
         classes = logits.shape[1]
         moved = ops.permute(logits, 0, *range(2, logits.ndim), 1)

@@ -12,6 +12,8 @@ from bpcore.nn import init
 from bpcore.nn.module import Module, Parameter
 from bpcore.tensor import ShapeError, Tensor, no_grad
 
+_MODULE_CALL = Module.__call__
+
 
 def _size(layer: str, name: str, value) -> int:
     """A layer's size argument (a count of features): a non-negative integer, or an error naming it."""
@@ -48,6 +50,8 @@ class Linear(Module):
             self.bias = None
 
     def forward(self, x):
+        if isinstance(x, Tensor):  # what F.linear checks first: go straight to the op
+            return F._linear(x, self.weight, self.bias)
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
@@ -66,7 +70,8 @@ class Sequential(Module):
 
     def forward(self, x):
         for module in self._modules.values():
-            x = module(x)
+            # Module.__call__ only refuses a list or tuple: a tensor goes to forward directly
+            x = module.forward(x) if isinstance(x, Tensor) and type(module).__call__ is _MODULE_CALL else module(x)
         return x
 
     def __getitem__(self, index: int | slice) -> Module:

@@ -149,6 +149,21 @@ class SGD(Optimizer):
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0")
 
+    def step(self) -> None:
+        group = self.param_groups[0]
+        plain = len(self.param_groups) == 1 and not group["momentum"] and not group["weight_decay"]
+        if not plain or type(self).update is not SGD.update:  # a subclass's own update() is honoured
+            return super().step()
+        lr = group["lr"]  # plain SGD, the common case, in one loop: p <- p - lr g
+        for index, p in enumerate(group["params"]):
+            g = p.grad
+            if g is None:
+                continue
+            if type(g) is not np.ndarray or g.shape != p.data.shape:
+                _check_grad(p, index, type(self).__name__)
+            p.data -= lr * g
+        return None
+
     def update(self, p, g, state, group):
         if group["weight_decay"]:
             g = g + group["weight_decay"] * p.data

@@ -347,6 +347,24 @@ def test_help_needs_no_banks_or_store(capsys):
     assert done.value.code == 0 and "mock" in capsys.readouterr().out
 
 
+def test_the_console_script_prints_help_without_loading_the_engine():
+    import sys
+    import tomllib
+    from pathlib import Path
+
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    entry = pyproject["project"]["scripts"]["bpcore"]
+    module, function = entry.split(":")
+    probe = (
+        f"import sys, {module}\n"
+        f"try:\n    {module}.{function}(['--help'])\nexcept SystemExit as done:\n    assert done.code == 0\n"
+        "print('loaded:', *sorted(m for m in sys.modules if m == 'numpy' or m.split('.')[0] == 'bpcore'))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert "COMMAND" in result.stdout  # the help was printed
+    assert result.stdout.splitlines()[-1] == "loaded:"  # neither numpy nor any module of the package
+
+
 def test_stats_shows_every_full_title_with_the_id_topic_takes(home, bank, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "160")  # wide enough for a topic's row and title on one line
     assert main(["stats"]) == 0
