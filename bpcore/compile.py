@@ -247,7 +247,8 @@ class _Tracer:
         self.read_values: list = []
         self.problem: str | None = None
         self.in_backward = False
-        self.vjp_results: dict[tuple[int, int], tuple] = {}  # (id(node), input index) -> (shape, dtype) returned
+        self.vjp_results: dict[tuple[int, int], tuple] = {}  # (id(node), input index) -> (shape, dtype, fresh)
+        self.vjp_arrays: dict[int, np.ndarray] = {}  # every array a watched VJP returned (alive: ids stay unique)
 
     # -- hooks called by the engine --------------------------------------------------
     def op(self, primitive, inputs, settings, out) -> None:
@@ -286,7 +287,11 @@ class _Tracer:
     def _watch(self, node: Tensor, index: int, vjp):
         def watched(g):
             gx = vjp(g)
-            self.vjp_results[id(node), index] = (np.shape(gx), getattr(gx, "dtype", None))
+            # fresh: an array this VJP made for this edge alone, which a leaf may keep as its .grad uncopied
+            fresh = (isinstance(gx, np.ndarray) and gx is not g and gx.flags.owndata and gx.flags.writeable
+                     and id(gx) not in self.vjp_arrays)
+            self.vjp_arrays[id(gx)] = gx
+            self.vjp_results[id(node), index] = (np.shape(gx), getattr(gx, "dtype", None), fresh)
             return gx
 
         return watched
@@ -474,6 +479,7 @@ class _Record:
         lines.append(f"    {first} = {seed}  # backward from {root.op}")
         grads: dict[Tensor, str] = {root: first}
         summed: set[Tensor] = set()
+        fresh: set[str] = set()  # gradient variables holding an array nothing else refers to
         for node in reversed(topological_order(root)):
             g = grads.pop(node, None)
             if g is None:
@@ -484,11 +490,12 @@ class _Record:
             if node.op is None:  # a leaf: its own copy the first time, then summed into (as eager)
                 leaf, dtype = self._leaf_code(node), self._constant(node.data.dtype, "D")
                 known = self._grad_known.get(id(node))
+                first = g if g in fresh else f"np.array({g}, dtype={dtype}, copy=True)"  # a fresh array is kept as is
                 if known is None:
-                    lines.append(f"    if {leaf}.grad is None: {leaf}.grad = np.array({g}, dtype={dtype}, copy=True)")
+                    lines.append(f"    if {leaf}.grad is None: {leaf}.grad = {first}")
                     lines.append(f"    else: {leaf}.grad += {g}")
                 elif known == "none":
-                    lines.append(f"    {leaf}.grad = np.array({g}, dtype={dtype}, copy=True)")
+                    lines.append(f"    {leaf}.grad = {first}")
                 else:
                     lines.append(f"    {leaf}.grad += {g}")
                 self._grad_known[id(node)] = "set"
@@ -504,10 +511,14 @@ class _Record:
                 returned = self._tracer.vjp_results.get((id(node), index))
                 if returned is None:
                     raise _Fallback(f"backward through '{node.op}' was not watched while tracing")
+                if returned[2]:
+                    fresh.add(d)
                 if returned[0] != x.data.shape:  # a broadcast input: sum the gradient back to its shape
                     lines.append(f"    {d} = _unbroadcast({d}, {x.data.shape!r})")
+                    fresh.discard(d)  # (the sum may keep a view)
                 if returned[1] != x.data.dtype:
                     lines.append(f"    {d} = {d}.astype({self._constant(x.data.dtype, 'D')})")
+                    fresh.add(d)
                 previous = grads.get(x)
                 if previous is None:
                     grads[x] = d
@@ -518,6 +529,8 @@ class _Record:
                     lines.append(f"    {total} = {previous} + {d}")
                     grads[x] = total
                     summed.add(x)
+                    if isinstance(x.data, np.ndarray) and x.data.ndim:  # (a 0-d sum is a numpy scalar)
+                        fresh.add(total)
         return lines
 
     def _call_line(self, method, args, kwargs) -> str:

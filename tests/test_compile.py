@@ -451,3 +451,13 @@ def test_fewer_python_calls_than_eager():
     counts = cost.python_calls_per_step()
     assert counts.compiled * 2 < counts.eager
     assert counts.compiled_ops == counts.eager_ops  # the same primitives run, only the bookkeeping goes
+
+
+def test_step_profile_and_timing_have_every_part():
+    from bpcore.labs import cost
+
+    shares = cost.eager_step_profile(steps=20)
+    assert list(shares) == list(cost.STEP_PARTS)
+    assert all(share >= 0 for share in shares.values()) and sum(shares.values()) == pytest.approx(1.0)
+    times = cost.step_microseconds(rounds=1, steps=3)
+    assert set(times) == {"eager", "bp.compile"} and all(t > 0 for t in times.values())
