@@ -240,8 +240,9 @@ class _Tracer:
             if isinstance(a, Tensor):
                 self.input_index.setdefault(id(a.data), k)
         self.ops: list[tuple] = []  # (primitive, arg specs, setting specs)
-        self.outs: list[Tensor] = []  # keeps every output alive, so ids stay unique while recording
-        self.slot_of: dict[int, int] = {}  # id(output tensor or its data) -> op index
+        self.outs: list[tuple] = []  # keeps every output alive, so ids stay unique while recording
+        self.slot_of: dict[int, int] = {}  # id(output tensor or its data) -> op index (the data decides first:
+        # after x += y inside a graph, the tensor x holds the add's output)
         self.events: list[tuple] = []  # ("op", k) / ("backward", root, grad spec) / ("call", fn, args, kwargs)
         self.reads: dict[int, tuple] = {}  # id(returned value) -> (op slot, how) for item()/numpy()/tolist()
         self.read_values: list = []
@@ -262,7 +263,7 @@ class _Tracer:
             self._refuse(str(why))
             specs, setting_specs = (), ()
         self.ops.append((primitive, specs, setting_specs, out.requires_grad))
-        self.outs.append(out)
+        self.outs.append((out, out.data))  # (an in-place change later gives out other data: keep this one)
         self.slot_of[id(out)] = k
         self.slot_of[id(out.data)] = k
         self.events.append(("op", k))
@@ -321,7 +322,7 @@ class _Tracer:
     # -- where an op's argument comes from -----------------------------------------
     def _spec(self, x):
         if isinstance(x, Tensor):
-            k = self.slot_of.get(id(x), self.slot_of.get(id(x.data)))
+            k = self.slot_of.get(id(x.data), self.slot_of.get(id(x)))
             if k is not None:
                 return ("value", k)
             k = self.input_index.get(id(x), self.input_index.get(id(x.data)))
@@ -356,7 +357,7 @@ class _Tracer:
         if isinstance(value, np.ndarray) and id(value) in self.input_index:
             return ("input", self.input_index[id(value)])
         if isinstance(value, Tensor):
-            k = self.slot_of.get(id(value), self.slot_of.get(id(value.data)))
+            k = self.slot_of.get(id(value.data), self.slot_of.get(id(value)))
             if k is not None:
                 return ("tensor", k)
             k = self.input_index.get(id(value))
@@ -367,7 +368,7 @@ class _Tracer:
             raise _Fallback("the function returns a tensor made outside bpcore ops (bp.tensor(...) of computed values)")
         if id(value) in self.reads:
             tensor, how = self.reads.pop(id(value))
-            k = self.slot_of.get(id(tensor), self.slot_of.get(id(tensor.data)))
+            k = self.slot_of.get(id(tensor.data), self.slot_of.get(id(tensor)))
             if k is None:
                 raise _Fallback(f"{how}() of a tensor that no op made is returned")
             return ("read", k, how)
@@ -454,7 +455,7 @@ class _Record:
 
     def _node_slot(self, node: Tensor) -> int | None:
         tracer = self._tracer
-        return tracer.slot_of.get(id(node), tracer.slot_of.get(id(node.data)))
+        return tracer.slot_of.get(id(node.data), tracer.slot_of.get(id(node)))
 
     def _leaf_code(self, node: Tensor) -> str:
         k = self._tracer.input_index.get(id(node))

@@ -461,3 +461,30 @@ def test_step_profile_and_timing_have_every_part():
     assert all(share >= 0 for share in shares.values()) and sum(shares.values()) == pytest.approx(1.0)
     times = cost.step_microseconds(rounds=1, steps=3)
     assert set(times) == {"eager", "bp.compile"} and all(t > 0 for t in times.values())
+
+
+def test_in_place_change_inside_the_graph_and_keyword_arguments():
+    results = []
+    for compiled in (False, True):
+        bp.manual_seed(2)
+        model = bp.nn.Linear(3, 4)
+        optimizer = bp.optim.SGD(model.parameters(), lr=0.1, momentum=0.5)
+
+        def train_step(x, *, target, model=model, optimizer=optimizer):
+            optimizer.zero_grad()
+            h = model(bp.Tensor(x))
+            h += 1.0  # recorded as an op: h now holds the add's output
+            h *= h
+            loss = F.mse_loss(h, target)
+            loss.backward()
+            optimizer.step()
+            return loss
+
+        fn = bp.compile(train_step) if compiled else train_step
+        rng = np.random.default_rng(4)
+        results.append([fn(rng.standard_normal((5, 3)), target=rng.standard_normal((5, 4))).item() for _ in range(5)])
+        results.append(model.weight.data.copy())
+        if compiled:
+            assert fn.replays == 3 and fn.fallback_reason is None
+    assert results[0] == results[2]
+    assert same(results[1], results[3])
