@@ -5,8 +5,9 @@ JAX with the whole step jitted when they are installed (neither is a dependency)
     .venv/bin/python bench/mlp_step.py [--rounds 15]
 
 The three implementations are timed in interleaved rounds in one process, so machine noise hits
-them alike; the ratios are medians over rounds. All three run single-threaded (OpenBLAS through
-threadpoolctl, PyTorch through set_num_threads), so the comparison is of the same arithmetic.
+them alike; the ratios are medians over rounds. All run single-threaded (OpenBLAS through
+threadpoolctl, PyTorch through set_num_threads, XLA through XLA_FLAGS), so the comparison is of the
+same arithmetic.
 Targets (bpcore / numpy): <= 1.5, <= 1.3, <= 1.1 for the three sizes; faster than PyTorch on
 the two small ones; within 1.2x of it on the large one; and bpcore's backward <= 2.3x its
 forward on the large size. bp.compile (compiled / numpy): <= 1.25, <= 1.15, <= 1.03, and faster
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import statistics
 import time
 
@@ -186,6 +188,8 @@ def main() -> None:
     except ImportError:
         torch = None
         print("PyTorch is not installed: no torch column (pip install torch to add it)")
+    # XLA's CPU backend runs its own thread pool: one thread, as for BLAS and PyTorch
+    os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
     try:
         import jax
     except ImportError:
