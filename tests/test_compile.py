@@ -488,3 +488,48 @@ def test_in_place_change_inside_the_graph_and_keyword_arguments():
             assert fn.replays == 3 and fn.fallback_reason is None
     assert results[0] == results[2]
     assert same(results[1], results[3])
+
+
+def retain_grad_step():
+    model, optimizer = simple_model()
+
+    def train_step(x):
+        optimizer.zero_grad()
+        hidden = model(bp.Tensor(x))
+        hidden.retain_grad()
+        loss = (hidden * hidden).sum()
+        loss.backward()
+        optimizer.step()
+        return hidden.grad
+
+    return train_step
+
+
+def checkpoint_step():
+    model, optimizer = simple_model()
+
+    def train_step(x):
+        optimizer.zero_grad()
+        loss = bp.checkpoint(model, bp.Tensor(x)).sum()
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    return train_step
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"), [(retain_grad_step, "retain_grad"), (checkpoint_step, "inside backward")]
+)
+def test_graph_features_the_replay_cannot_follow_run_eagerly(make, reason):
+    x = np.arange(6.0).reshape(2, 3)
+    step = bp.compile(make())
+    outputs, _ = run_three(step, x)
+    assert reason in step.fallback_reason and step.replays == 0
+    eager = make()
+    for output in outputs:
+        assert _same_output(output, eager(x))
+
+
+def _same_output(a, b) -> bool:
+    return same(a.data, b.data) if isinstance(a, bp.Tensor) else same(a, b)
