@@ -1,20 +1,24 @@
-"""One MLP training step (forward, backward, SGD update) in float32: bpcore against a hand-written
-numpy step of the same math, and against PyTorch on the CPU when it is installed.
+"""One MLP training step (forward, backward, SGD update) in float32: bpcore (eager, and replayed by
+bp.compile) against a hand-written numpy step of the same math, and against PyTorch on the CPU and
+JAX with the whole step jitted when they are installed (neither is a dependency).
 
     .venv/bin/python bench/mlp_step.py [--rounds 15]
 
 The three implementations are timed in interleaved rounds in one process, so machine noise hits
-them alike; the ratios are medians over rounds. All three run single-threaded (OpenBLAS through
-threadpoolctl, PyTorch through set_num_threads), so the comparison is of the same arithmetic.
+them alike; the ratios are medians over rounds. All run single-threaded (OpenBLAS through
+threadpoolctl, PyTorch through set_num_threads, XLA through XLA_FLAGS), so the comparison is of the
+same arithmetic.
 Targets (bpcore / numpy): <= 1.6, <= 1.3, <= 1.05 for the three sizes; faster than PyTorch on
 the two small ones; within 1.2x of it on the large one; and bpcore's backward <= 2.3x its
-forward on the large size.
+forward on the large size. bp.compile (compiled / numpy): <= 1.25, <= 1.15, <= 1.03, and faster
+than JAX's jitted step on the two small sizes.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import statistics
 import time
 
@@ -102,6 +106,45 @@ class BpcoreMLP:
         return statistics.median(forward), statistics.median(backward)
 
 
+class CompiledMLP(BpcoreMLP):
+    """The same bpcore step, wrapped in bp.compile: traced once, checked once, then replayed."""
+
+    def __init__(self, weights):
+        super().__init__(weights)
+        self.step = bp.compile(super().step)
+
+
+class JaxMLP:
+    """The same network with the whole step (forward, grad, SGD update) under jax.jit, float32 on the CPU."""
+
+    def __init__(self, weights):
+        import jax
+        import jax.numpy as jnp
+
+        self.params = [(jnp.asarray(w), jnp.asarray(b)) for w, b in weights]
+
+        def loss_fn(params, x, y):
+            h = x
+            for i, (w, b) in enumerate(params):
+                h = h @ w.T + b
+                if i < len(params) - 1:
+                    h = jnp.maximum(h, 0)
+            log_probs = jax.nn.log_softmax(h, axis=1)
+            return -jnp.mean(log_probs[jnp.arange(len(y)), y])
+
+        @jax.jit
+        def step(params, x, y):
+            loss, grads = jax.value_and_grad(loss_fn)(params, x, y)
+            return [(w - LR * gw, b - LR * gb) for (w, b), (gw, gb) in zip(params, grads, strict=True)], loss
+
+        self._step = step
+
+    def step(self, x, y):
+        self.params, loss = self._step(self.params, x, y)
+        loss.block_until_ready()
+        return loss
+
+
 class TorchMLP:
     def __init__(self, weights):
         import torch
@@ -144,15 +187,28 @@ def main() -> None:
         import torch
     except ImportError:
         torch = None
-        print("PyTorch is not installed: comparing with numpy only (pip install torch to add it)")
-    print(f"{'size':<20}{'batch':>6}{'numpy us':>10}{'bpcore us':>11}{'torch us':>10}{'bp/numpy':>10}{'bp/torch':>10}")
+        print("PyTorch is not installed: no torch column (pip install torch to add it)")
+    # XLA's CPU backend runs its own thread pool: one thread, as for BLAS and PyTorch
+    os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+    try:
+        import jax
+    except ImportError:
+        jax = None
+        print("JAX is not installed: no jitted-step column (pip install jax to add it)")
+    if jax is not None:
+        jax.config.update("jax_platforms", "cpu")
+    print(f"{'size':<20}{'batch':>6}{'numpy us':>10}{'bpcore us':>11}{'torch us':>10}{'bp/numpy':>10}{'bp/torch':>10}"
+          f"{'compiled us':>13}{'comp/numpy':>12}{'jax us':>9}{'jax/numpy':>11}{'comp/jax':>10}")
     for widths, batch in SIZES:
         rng = np.random.default_rng(1)
         x = rng.standard_normal((batch, widths[0])).astype(np.float32)
         y = rng.integers(0, widths[-1], size=batch)
         weights = make_weights(widths)
-        runners = {"numpy": NumpyMLP(weights), "bpcore": BpcoreMLP(weights)}
-        inputs = {"numpy": (x, y), "bpcore": (x, y)}
+        runners = {"numpy": NumpyMLP(weights), "bpcore": BpcoreMLP(weights), "compiled": CompiledMLP(weights)}
+        inputs = {"numpy": (x, y), "bpcore": (x, y), "compiled": (x, y)}
+        if jax is not None:
+            runners["jax"] = JaxMLP(weights)
+            inputs["jax"] = (jax.numpy.asarray(x), jax.numpy.asarray(y))
         if torch is not None:
             runners["torch"] = TorchMLP(weights)
             inputs["torch"] = (torch.from_numpy(x), torch.from_numpy(y))
@@ -169,11 +225,21 @@ def main() -> None:
         if "torch" in times:
             ratio_torch = statistics.median(b / t for b, t in zip(times["bpcore"], times["torch"], strict=True))
             torch_cols = (f"{med['torch']:.1f}", f"{ratio_torch:.2f}")
+        ratio_compiled = statistics.median(c / n for c, n in zip(times["compiled"], times["numpy"], strict=True))
+        jax_cols = ("", "", "")
+        if "jax" in times:
+            ratio_jax = statistics.median(j / n for j, n in zip(times["jax"], times["numpy"], strict=True))
+            compiled_vs_jax = statistics.median(c / j for c, j in zip(times["compiled"], times["jax"], strict=True))
+            jax_cols = (f"{med['jax']:.1f}", f"{ratio_jax:.2f}", f"{compiled_vs_jax:.2f}")
         label = "-".join(map(str, widths))
         print(
             f"{label:<20}{batch:>6}{med['numpy']:>10.1f}{med['bpcore']:>11.1f}{torch_cols[0]:>10}"
-            f"{ratio_np:>10.2f}{torch_cols[1]:>10}"
+            f"{ratio_np:>10.2f}{torch_cols[1]:>10}{med['compiled']:>13.1f}{ratio_compiled:>12.2f}"
+            f"{jax_cols[0]:>9}{jax_cols[1]:>11}{jax_cols[2]:>10}"
         )
+        replay = runners["compiled"].step
+        if replay.fallback_reason is not None:
+            print(f"  bp.compile ran eagerly on {label}: {replay.fallback_reason}")
         if widths[0] > 100:
             fwd, bwd = runners["bpcore"].forward_backward_times(x, y, 30)
             print(

@@ -11,7 +11,7 @@ A compact reverse-mode autodiff engine on numpy with a PyTorch-shaped API::
 Importing bpcore loads numpy only. The package has three parts, and imports run one way:
 
 * the engine, at the top level: tensor, ops, gradcheck, graph, forward_mode, checkpointing, nn/,
-  optim, train, bptt, data, diagnostics;
+  optim, train, bptt, data, diagnostics, compile (traced replay of a training step);
 * the labs (``bpcore.labs``): one module per notebook, the experiments it runs;
 * the teaching UI: plots, widgets/, quiz/ (matplotlib, ipywidgets, SQLite).
 
@@ -22,6 +22,7 @@ import numpy as np
 
 from bpcore import bptt, checkpointing, creation, data, diagnostics, forward_mode, graph, nn, ops, optim, train
 from bpcore.checkpointing import checkpoint
+from bpcore.compile import CompileWarning, compile
 from bpcore.creation import (
     arange,
     empty,
@@ -137,6 +138,7 @@ to_dot = graph.to_dot
 
 __all__ = [
     "AnomalyError",
+    "CompileWarning",
     "GradcheckReport",
     "ShapeError",
     "Tensor",
@@ -153,6 +155,7 @@ __all__ = [
     "chunk",
     "clip",
     "compare",
+    "compile",
     "concat",
     "cos",
     "creation",

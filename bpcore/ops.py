@@ -82,6 +82,8 @@ class Primitive:
             out._static = settings
             if SWITCHES.record_sites:
                 out._site = user_site()
+        if SWITCHES.tracer is not None:  # bp.compile is recording this call
+            SWITCHES.tracer.op(self, inputs, settings, out)
         return out
 
 

@@ -72,6 +72,25 @@ def bars(values: dict[str, float], logy: bool = False, ax=None, ylabel: str = ""
     return ax
 
 
+def step_cost(shares: dict[str, float], microseconds: dict[str, float], figsize=(11, 3.6)):
+    """Left: where one eager training step's time goes (shares of a profile, one stacked bar).
+    Right: microseconds per step, eager beside compiled. Returns the figure."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=figsize, gridspec_kw={"width_ratios": [3, 1.3]})
+    start = 0.0
+    for index, (part, share) in enumerate(shares.items()):
+        left.barh([0], [share * 100], left=start, color=plt.cm.tab10(index), label=f"{part} ({share:.0%})")
+        start += share * 100
+    left.set_xlim(0, 100)
+    left.set_yticks([])
+    left.set_xlabel("% of an eager step's time (tiny MLP, cProfile)")
+    left.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=3, fontsize=8, frameon=False)
+    right.bar(list(microseconds), list(microseconds.values()), color=["tab:gray", "tab:green"])
+    right.set_ylabel("us per step (median)")
+    right.set_title("the same step")
+    fig.tight_layout()
+    return fig
+
+
 def images(rows: dict[str, np.ndarray], shape=(8, 8), figsize=None):
     """A grid of small images: one row per name (e.g. originals and reconstructions)."""
     n = max(len(v) for v in rows.values())

@@ -35,6 +35,7 @@ class _Switches:
     anomaly = False  # True inside detect_anomaly(): every value and gradient is checked
     record_sites = 0  # > 0: ops remember the line of user code that created them
     inplace_epoch = 0  # counts in-place changes (x += 1, x.zero_() ...); see mark_changed
+    tracer = None  # set by bp.compile while it records one call of a function (see compile.py)
 
 
 SWITCHES = _Switches()
@@ -233,6 +234,8 @@ class Tensor:
         return len(self.data)
 
     def item(self) -> float:
+        if SWITCHES.tracer is not None:
+            return SWITCHES.tracer.read(self, "item", _item)
         if self.data.size != 1:
             raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
         return self.data.item()
@@ -241,6 +244,8 @@ class Tensor:
         return float(self.item())
 
     def __bool__(self) -> bool:
+        if SWITCHES.tracer is not None:
+            SWITCHES.tracer.branch(self, "bool()")
         if self.data.size != 1:
             raise ValueError(
                 f"the truth value of a tensor of shape {self.shape} is ambiguous: "
@@ -250,9 +255,13 @@ class Tensor:
 
     def numpy(self) -> np.ndarray:
         """The underlying array itself (not a copy), as ``torch.Tensor.numpy()`` does."""
+        if SWITCHES.tracer is not None:
+            return SWITCHES.tracer.read(self, "numpy", lambda t: t.data)
         return self.data
 
     def tolist(self):
+        if SWITCHES.tracer is not None:
+            return SWITCHES.tracer.read(self, "tolist", lambda t: t.data.tolist())
         return self.data.tolist()
 
     def __repr__(self) -> str:
@@ -338,6 +347,8 @@ class Tensor:
                 raise ShapeError(
                     f"backward(grad): grad has shape {grad.shape}, but the tensor has shape {self.shape}"
                 )
+        if SWITCHES.tracer is not None:  # bp.compile records the pass (and runs it)
+            return SWITCHES.tracer.backward(self, grad)
         run_backward(self, grad)
 
     # -- comparisons: plain boolean arrays, no gradient ---------------------------
@@ -347,23 +358,55 @@ class Tensor:
         return self
 
     def __eq__(self, other):
+        if SWITCHES.tracer is not None:
+            SWITCHES.tracer.branch(self, "a comparison (==)")
         return self.data == _raw(other)
 
     def __ne__(self, other):
+        if SWITCHES.tracer is not None:
+            SWITCHES.tracer.branch(self, "a comparison (!=)")
         return self.data != _raw(other)
 
     def __lt__(self, other):
+        if SWITCHES.tracer is not None:
+            SWITCHES.tracer.branch(self, "a comparison (<)")
         return self.data < _raw(other)
 
     def __le__(self, other):
+        if SWITCHES.tracer is not None:
+            SWITCHES.tracer.branch(self, "a comparison (<=)")
         return self.data <= _raw(other)
 
     def __gt__(self, other):
+        if SWITCHES.tracer is not None:
+            SWITCHES.tracer.branch(self, "a comparison (>)")
         return self.data > _raw(other)
 
     def __ge__(self, other):
+        if SWITCHES.tracer is not None:
+            SWITCHES.tracer.branch(self, "a comparison (>=)")
         return self.data >= _raw(other)
 
+
+
+def _item(t: Tensor):
+    if t.data.size != 1:
+        raise ValueError(f"item() needs a tensor with one element, this one has shape {t.shape}")
+    return t.data.item()
+
+
+def replayed(method: Callable) -> Callable:
+    """Mark a method (an optimizer's ``step``, ``zero_grad``) that ``bp.compile`` records as one call and
+    replays as a whole: it works on raw arrays, so the replay simply calls it again."""
+
+    def recorded(*args, **kwargs):
+        if SWITCHES.tracer is None:
+            return method(*args, **kwargs)
+        return SWITCHES.tracer.call(method, args, kwargs)
+
+    recorded.__name__, recorded.__qualname__, recorded.__doc__ = method.__name__, method.__qualname__, method.__doc__
+    recorded.__wrapped__ = method
+    return recorded
 
 
 def check_can_require_grad(dtype) -> None:

@@ -470,3 +470,191 @@ def cost_comparison(n: int = 100, m: int = 100, hidden: int = 32, seed: int = 0)
         measure_jacobian_cost(wide, rng.standard_normal(n), name="wide (loss-like)"),
         measure_jacobian_cost(tall, rng.standard_normal(1), name="tall (curve-like)"),
     ]
+
+
+# ============================================================================ (e) where eager autodiff spends its time
+# A tiny training step is mostly not arithmetic: each op wraps its result in a Tensor and records
+# its inputs and VJPs, backward sorts the graph and checks every edge, modules add call layers.
+# bp.compile pays that once (a trace) and then replays the same forward and VJP functions on raw
+# arrays. Counting Python calls shows the difference without a clock; the profile shows where it goes.
+
+
+@dataclass(frozen=True)
+class PythonCalls:
+    """Python function calls in one training step, eager and compiled, and how many were primitives."""
+
+    eager: int
+    compiled: int
+    eager_ops: int  # calls of a primitive's forward function (the table of derivatives in ops.py)
+    compiled_ops: int
+
+
+def tiny_training_step(widths=(2, 16, 16, 2), batch: int = 32, seed: int = 0):
+    """The tiny step of bench/mlp_step.py: an MLP in float32, cross-entropy, SGD; returns (step, x, y)."""
+    from bpcore import optim
+
+    rng = np.random.default_rng(seed)
+    layers: list[Module] = []
+    for fan_in, fan_out in itertools.pairwise(widths):
+        layers += [Linear(fan_in, fan_out, rng=rng), ReLU()]
+    model = Sequential(*layers[:-1]).to(np.float32)
+    optimizer = optim.SGD(model.parameters(), lr=0.01)
+
+    def train_step(x, y):
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(Tensor(x)), y)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    x = rng.standard_normal((batch, widths[0])).astype(np.float32)
+    y = rng.integers(0, widths[-1], size=batch)
+    return train_step, x, y
+
+
+def _primitive_codes() -> set:
+    """Code objects of every primitive's forward function (ops, layers, losses)."""
+    import sys
+
+    from bpcore.ops import Primitive
+
+    codes = set()
+    for name, module in list(sys.modules.items()):
+        if name.startswith("bpcore.") and module is not None:
+            for value in vars(module).values():
+                if isinstance(value, Primitive):
+                    codes.add(value.forward.__code__)
+    return codes
+
+
+def _count_calls(fn, *args) -> tuple[int, int]:
+    import sys
+
+    primitive_codes = _primitive_codes()
+    counts = [0, 0]
+
+    def profiler(frame, event, arg):
+        if event == "call":
+            counts[0] += 1
+            if frame.f_code in primitive_codes:
+                counts[1] += 1
+
+    sys.setprofile(profiler)
+    try:
+        fn(*args)
+    finally:
+        sys.setprofile(None)
+    return counts[0], counts[1]
+
+
+def python_calls_per_step() -> PythonCalls:
+    """Count Python-level calls (``sys.setprofile``) in one tiny step, eager and compiled (after its trace)."""
+    from bpcore.compile import compile as compile_step
+
+    eager, x, y = tiny_training_step()
+    eager(x, y)
+    compiled, x, y = tiny_training_step()
+    compiled = compile_step(compiled)
+    for _ in range(3):
+        compiled(x, y)
+    if compiled.fallback_reason is not None or compiled.replays == 0:
+        raise RuntimeError(f"the compiled step did not replay: {compiled.fallback_reason}")
+    eager_calls, eager_ops = _count_calls(eager, x, y)
+    compiled_calls, compiled_ops = _count_calls(compiled, x, y)
+    return PythonCalls(eager_calls, compiled_calls, eager_ops, compiled_ops)
+
+
+STEP_PARTS = (
+    "numpy arithmetic",  # inside the forward and VJP functions, and numpy itself
+    "backward bookkeeping",  # ordering the graph, per-edge shape and dtype checks, leaf-gradient copies
+    "op recording",  # Primitive.__call__, Tensor objects, operator and method dispatch
+    "module call layers",  # Module.__call__, forward methods, F.linear
+    "loss argument checks",  # cross_entropy's target validation
+    "optimizer",
+    "other Python",
+)
+
+
+def _part_of(key, primitive_codes: set) -> str | None:
+    """Which part of the step a profiled function belongs to (None for C functions: their callers decide)."""
+    filename, _, name = key
+    if filename == "~" or filename.startswith("<"):
+        return None
+    if "numpy" in filename and "bpcore" not in filename:
+        return "numpy arithmetic"
+    if (filename, name) in primitive_codes:
+        return "numpy arithmetic"
+    path = filename.replace("\\", "/")
+    if path.endswith("bpcore/tensor.py"):
+        backward = {"run_backward", "topological_order", "unbroadcast", "_accumulate_grad", "check_unchanged",
+                    "changed_since", "_owner", "backward", "_run_hooks"}
+        return "backward bookkeeping" if name in backward else "op recording"
+    if path.endswith("bpcore/ops.py"):
+        return "op recording"
+    if path.endswith("bpcore/nn/functional.py"):
+        return "module call layers" if name in ("linear", "_tensor_argument") else "loss argument checks"
+    if "/bpcore/nn/" in path:
+        return "module call layers"
+    if "/bpcore/optim/" in path:
+        return "optimizer"
+    return "other Python"
+
+
+def eager_step_profile(steps: int = 300) -> dict[str, float]:
+    """Shares (summing to 1) of one tiny eager training step's time, by part (:data:`STEP_PARTS`).
+
+    Measured with cProfile; a C function's time (a numpy ufunc, ``sorted``) goes to the part of
+    the Python function that called it. The profiler adds a little to every Python call, so the
+    Python parts come out somewhat larger than they are without it.
+    """
+    import cProfile
+    import pstats
+
+    codes = _primitive_codes()
+    primitive_codes = set()
+    pending = list(codes)
+    while pending:  # the forward functions and the VJPs defined inside them
+        code = pending.pop()
+        primitive_codes.add((code.co_filename, code.co_name))
+        pending.extend(c for c in code.co_consts if hasattr(c, "co_code"))
+    step, x, y = tiny_training_step()
+    for _ in range(10):
+        step(x, y)
+    profiler = cProfile.Profile()
+    profiler.runcall(lambda: [step(x, y) for _ in range(steps)])
+    stats = pstats.Stats(profiler).stats
+    parts = dict.fromkeys(STEP_PARTS, 0.0)
+    for key, (_, _, own, _, callers) in stats.items():
+        part = _part_of(key, primitive_codes)
+        if part is not None:
+            parts[part] += own
+            continue
+        called = sum(caller[2] for caller in callers.values()) or 1.0
+        for caller, caller_stats in callers.items():
+            part = _part_of(caller, primitive_codes) or "other Python"
+            parts[part] += own * caller_stats[2] / called
+    total = sum(parts.values())
+    return {part: seconds / total for part, seconds in parts.items()}
+
+
+def step_microseconds(rounds: int = 7, steps: int = 200) -> dict[str, float]:
+    """Median microseconds per tiny training step, eager and compiled, timed in interleaved rounds."""
+    import statistics
+
+    from bpcore.compile import compile as compile_step
+
+    runners = {}
+    for name in ("eager", "bp.compile"):
+        step, x, y = tiny_training_step()
+        runners[name] = (compile_step(step) if name == "bp.compile" else step, x, y)
+    for step, x, y in runners.values():
+        for _ in range(5):
+            step(x, y)
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(rounds):
+        for name, (step, x, y) in runners.items():
+            start = time.perf_counter()
+            for _ in range(steps):
+                step(x, y)
+            times[name].append((time.perf_counter() - start) / steps * 1e6)
+    return {name: statistics.median(t) for name, t in times.items()}

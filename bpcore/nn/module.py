@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from bpcore.tensor import Tensor
+from bpcore.tensor import Tensor, replayed
 
 
 class Parameter(Tensor):
@@ -101,6 +101,7 @@ class Module:
         return sum(p.size for p in self.parameters())
 
     # -- state -------------------------------------------------------------------
+    @replayed
     def zero_grad(self) -> None:
         """Forget the gradients of the last backward pass (they would otherwise accumulate)."""
         for param in self.parameters():

@@ -15,7 +15,7 @@ import numpy as np
 
 from bpcore.optim import lr_scheduler
 from bpcore.optim.lr_scheduler import CosineAnnealingLR, ExponentialLR, LRScheduler, StepLR, WarmupCosineLR
-from bpcore.tensor import Tensor
+from bpcore.tensor import Tensor, replayed
 
 
 def _as_list(params, optimizer: str = "the optimizer") -> list[Tensor]:
@@ -112,11 +112,19 @@ class Optimizer:
         self.param_groups = [group]
         self.state: dict[int, dict] = {}
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in ("step", "zero_grad"):  # an override is recorded whole by bp.compile too
+            if name in cls.__dict__:
+                setattr(cls, name, replayed(cls.__dict__[name]))
+
+    @replayed
     def zero_grad(self) -> None:
         for group in self.param_groups:
             for p in group["params"]:
                 p.grad = None
 
+    @replayed
     def step(self) -> None:
         for group in self.param_groups:
             for index, p in enumerate(group["params"]):

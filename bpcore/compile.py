@@ -1,0 +1,662 @@
+"""Traced replay: ``step = bp.compile(train_step)`` runs the same step with far less Python per op.
+
+Eager autodiff pays, on every call, for work whose outcome never changes while the shapes stay
+the same: wrapping each result in a Tensor, recording its inputs and VJPs, sorting the graph for
+backward, checking shapes and dtypes at every edge, walking module layers. ``compile`` pays it
+once. The first call runs eagerly while a tracer writes down what happened:
+
+* every primitive (its ``forward`` function from ``ops.py``, which arrays it read, its settings);
+* every ``backward()``: the order in which the VJPs ran and where their gradients were summed;
+* every optimizer ``zero_grad()`` and ``step()`` (they work on raw arrays: replayed as calls).
+
+From that record it writes one straight-line Python function (``step.source`` shows it) that calls
+the *same* forward functions and the *same* VJPs, in the same order, on raw numpy arrays, so
+its results are bitwise identical to eager. The second call with the same shapes runs eagerly
+again and checks the replay against it (parameters, gradients, optimizer state and the returned
+values, bit for bit); from the third call on the replay runs alone. The record is kept per
+signature (the shapes and dtypes of the array arguments, the values of plain ones): a new shape
+traces again.
+
+When replay could not be trusted the call runs eagerly, and ``step.fallback_reason`` (plus one
+warning per reason) says why: anomaly mode; a hook or ``retain_grad`` in the graph; Python that
+reads a tensor's value to decide what to do (``if loss > 1``, ``bool(x)``, ``.item()`` used other
+than as a returned value); ops run inside backward (checkpointing); a second call that ran
+different ops; a replay that did not match eager (a side effect outside the ops and optimizers).
+
+What it cannot see, as with ``jax.jit`` and ``torch.jit.trace``: values read through ``.data``
+or numpy and Python state outside the arguments are frozen at trace time (the check on the second
+call catches them when they change between the first two calls). The returned tensors carry
+values, not a graph: backward already ran inside the step.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+
+from bpcore.nn.module import Module
+from bpcore.optim import Optimizer
+from bpcore.tensor import SWITCHES, Tensor, run_backward, topological_order, unbroadcast
+
+__all__ = ["CompileWarning", "CompiledFunction", "compile"]
+
+
+class CompileWarning(UserWarning):
+    """A compiled function ran eagerly; the message (and ``fallback_reason``) says why."""
+
+
+class _Fallback(Exception):
+    """Raised inside the tracer's bookkeeping: this call cannot be replayed (the reason is the message)."""
+
+
+def compile(fn: Callable) -> CompiledFunction:
+    """``step = bp.compile(train_step)``: the same function, replayed from a record of its first call.
+
+    ``train_step`` may take tensors, numpy arrays and plain numbers (ints, floats, strings, None),
+    and do anything eager bpcore does: forward, ``loss.backward()``, ``optimizer.zero_grad()``,
+    ``optimizer.step()``. It may return tensors, numbers (``loss.item()``), or tuples, lists and
+    dicts of them. See the module docstring for what makes a call run eagerly instead.
+    """
+    return CompiledFunction(fn)
+
+
+def _signature_part(value, arrays: list, objects: list):
+    """The cache key of one argument; arrays (and tensors) are collected in call order."""
+    if isinstance(value, Tensor):
+        arrays.append(value)
+        return ("T", value.data.shape, value.data.dtype.str, value.requires_grad)
+    if isinstance(value, np.ndarray):
+        arrays.append(value)
+        return ("A", value.shape, value.dtype.str)
+    if value is None or isinstance(value, bool | int | float | str | np.generic):
+        return (type(value).__name__, value)
+    if isinstance(value, tuple | list):
+        return (type(value).__name__, *(_signature_part(v, arrays, objects) for v in value))
+    if isinstance(value, dict):
+        return ("dict", *((k, _signature_part(v, arrays, objects)) for k, v in value.items()))
+    objects.append(value)  # a model or any other object: the same object, the same record
+    return ("object", id(value))
+
+
+def _quick_key(args: tuple) -> tuple | None:
+    key = [SWITCHES.grad_enabled]
+    for a in args:
+        if type(a) is np.ndarray:
+            key.append(a.shape)
+            key.append(a.dtype)
+        elif isinstance(a, Tensor):
+            data = a.data
+            key.append((data.shape, data.dtype, a.requires_grad))
+        else:
+            return None
+    return tuple(key)
+
+
+class CompiledFunction:
+    """What :func:`compile` returns. Call it like the function it wraps.
+
+    Attributes:
+        fallback_reason: None while calls are traced or replayed; why the last call ran eagerly otherwise.
+        traces, replays, eager_calls: how many calls were recorded, replayed, run eagerly.
+        source: the replay function generated for the most recent signature (None before one exists).
+    """
+
+    def __init__(self, fn: Callable):
+        if not callable(fn):
+            raise TypeError(
+                f"bp.compile expects a function to compile (the training step, e.g. def step(x, y): ...), "
+                f"got {type(fn).__name__} {fn!r}"
+            )
+        self._fn = fn
+        self.__name__ = getattr(fn, "__name__", type(fn).__name__)
+        self.__doc__ = getattr(fn, "__doc__", None)
+        self.__wrapped__ = fn
+        self._entries: dict[tuple, _Entry] = {}
+        self._quick: dict[tuple, Callable] = {}  # positional tensors and arrays only: a cheaper key
+        self._warned: set[str] = set()
+        self.fallback_reason: str | None = None
+        self.source: str | None = None
+        self.traces = self.replays = self.eager_calls = 0
+
+    def __repr__(self) -> str:
+        return f"<compiled {self.__name__}: {len(self._entries)} signature(s)>"
+
+    def __call__(self, *args, **kwargs):
+        if not kwargs and SWITCHES.tracer is None and not SWITCHES.anomaly:  # the common call: arrays only
+            quick = _quick_key(args)
+            replay = self._quick.get(quick) if quick is not None else None
+            if replay is not None:
+                self.replays += 1
+                self.fallback_reason = None
+                return replay(args)
+        if SWITCHES.tracer is not None:  # inside another compiled function's trace: be part of it
+            return self._fn(*args, **kwargs)
+        if SWITCHES.anomaly:
+            return self._eager("anomaly mode is on (detect_anomaly checks every op, which replay skips)", args, kwargs)
+        arrays: list = []
+        objects: list = []
+        key = (
+            SWITCHES.grad_enabled,
+            tuple(_signature_part(a, arrays, objects) for a in args),
+            tuple((k, _signature_part(v, arrays, objects)) for k, v in kwargs.items()),
+        )
+        entry = self._entries.get(key)
+        if entry is not None and entry.replay is not None:
+            self.replays += 1
+            self.fallback_reason = None
+            return entry.replay(arrays)
+        if entry is not None and entry.eager_reason is not None:
+            return self._eager(entry.eager_reason, args, kwargs)
+        if entry is None:
+            entry = self._entries[key] = _Entry(objects)
+        return self._trace(entry, args, kwargs, arrays)
+
+    # -- the two slow paths -----------------------------------------------------------
+    def _eager(self, reason: str, args, kwargs):
+        self.eager_calls += 1
+        self.fallback_reason = reason
+        if reason not in self._warned:
+            self._warned.add(reason)
+            warnings.warn(f"bp.compile({self.__name__}) runs eagerly: {reason}", CompileWarning, stacklevel=3)
+        return self._fn(*args, **kwargs)
+
+    def _trace(self, entry: _Entry, args, kwargs, arrays: list):
+        """Run eagerly while recording. The first call keeps the record; the second checks the replay."""
+        checking = entry.record is not None
+        before = entry.record.snapshot() if checking else None
+        tracer = _Tracer(arrays)
+        SWITCHES.tracer = tracer
+        try:
+            result = self._fn(*args, **kwargs)
+        finally:
+            SWITCHES.tracer = None
+        self.traces += 1
+        self.fallback_reason = None
+        try:
+            record = tracer.finish(result)
+            if not checking:
+                entry.record = record
+                self.source = record.source
+                return result
+            entry.record.check_same_ops(record)
+            after = entry.record.snapshot()
+            entry.record.restore(before)
+            try:
+                replayed = entry.record.replay(arrays)
+                mismatch = entry.record.compare(after, replayed, result)
+            finally:
+                entry.record.restore(after)  # eager's outcome is the truth, whatever the replay did
+            if mismatch:
+                raise _Fallback(mismatch)
+        except _Fallback as why:
+            entry.eager_reason = str(why)
+            entry.record = None
+            self.eager_calls += 1
+            self.traces -= 1
+            self.fallback_reason = entry.eager_reason
+            if entry.eager_reason not in self._warned:
+                self._warned.add(entry.eager_reason)
+                warnings.warn(f"bp.compile({self.__name__}) runs eagerly: {entry.eager_reason}", CompileWarning,
+                              stacklevel=3)
+            return result
+        entry.replay = entry.record.replay
+        self.source = entry.record.source
+        if not kwargs and len(arrays) == len(args):
+            quick = _quick_key(args)
+            if quick is not None:
+                self._quick[quick] = entry.replay
+        return result
+
+
+class _Entry:
+    """One signature: its record, and either the trusted replay (a function of the argument arrays) or the
+    reason to stay eager."""
+
+    __slots__ = ("eager_reason", "objects", "record", "replay")
+
+    def __init__(self, objects: list):
+        self.objects = objects  # keeps the objects the key names by id alive
+        self.record: _Record | None = None
+        self.replay: Callable | None = None
+        self.eager_reason: str | None = None
+
+
+# ----------------------------------------------------------------------------- recording
+
+
+class _Tracer:
+    """Set as ``SWITCHES.tracer`` during a recorded call; the engine's hooks call its methods."""
+
+    def __init__(self, arrays: list):
+        self.start = Tensor(np.empty(0))._number + 1  # tensors made during the call get this number or more
+        self.inputs = arrays  # tensors and arrays of the arguments, in call order
+        self.input_index = {}  # id(array or tensor) -> position among the inputs
+        for k, a in enumerate(arrays):
+            self.input_index.setdefault(id(a), k)
+            if isinstance(a, Tensor):
+                self.input_index.setdefault(id(a.data), k)
+        self.ops: list[tuple] = []  # (primitive, arg specs, setting specs)
+        self.outs: list[tuple] = []  # keeps every output alive, so ids stay unique while recording
+        self.slot_of: dict[int, int] = {}  # id(output tensor or its data) -> op index (the data decides first:
+        # after x += y inside a graph, the tensor x holds the add's output)
+        self.events: list[tuple] = []  # ("op", k) / ("backward", root, grad spec) / ("call", fn, args, kwargs)
+        self.reads: dict[int, tuple] = {}  # id(returned value) -> (op slot, how) for item()/numpy()/tolist()
+        self.read_values: list = []
+        self.problem: str | None = None
+        self.in_backward = False
+        self.vjp_results: dict[tuple[int, int], tuple] = {}  # (id(node), input index) -> (shape, dtype, fresh)
+        self.vjp_arrays: dict[int, np.ndarray] = {}  # every array a watched VJP returned (alive: ids stay unique)
+
+    # -- hooks called by the engine --------------------------------------------------
+    def op(self, primitive, inputs, settings, out) -> None:
+        if self.in_backward:
+            self._refuse(f"'{primitive.name}' ran inside backward() (checkpointing or a VJP that calls ops)")
+        k = len(self.ops)
+        try:
+            specs = tuple(self._spec(x) for x in inputs)
+            setting_specs = tuple((name, self._spec(v)) for name, v in settings.items())
+        except _Fallback as why:
+            self._refuse(str(why))
+            specs, setting_specs = (), ()
+        self.ops.append((primitive, specs, setting_specs, out.requires_grad))
+        self.outs.append((out, out.data))  # (an in-place change later gives out other data: keep this one)
+        self.slot_of[id(out)] = k
+        self.slot_of[id(out.data)] = k
+        self.events.append(("op", k))
+
+    def backward(self, root: Tensor, grad) -> None:
+        if SWITCHES.anomaly:
+            self._refuse("anomaly mode was switched on inside the function")
+        self.events.append(("backward", root, grad))
+        wrapped = []
+        for node in topological_order(root):  # watch each VJP once, to learn the shape and dtype it returns
+            if node._edges:
+                wrapped.append((node, node._edges))
+                node._edges = type(node._edges)((i, x, self._watch(node, i, vjp)) for i, x, vjp in node._edges)
+        self.in_backward = True
+        try:
+            run_backward(root, grad)
+        finally:
+            self.in_backward = False
+            for node, edges in wrapped:
+                node._edges = edges
+
+    def _watch(self, node: Tensor, index: int, vjp):
+        def watched(g):
+            gx = vjp(g)
+            # fresh: an array this VJP made for this edge alone, which a leaf may keep as its .grad uncopied
+            fresh = (isinstance(gx, np.ndarray) and gx is not g and gx.flags.owndata and gx.flags.writeable
+                     and id(gx) not in self.vjp_arrays)
+            self.vjp_arrays[id(gx)] = gx
+            self.vjp_results[id(node), index] = (np.shape(gx), getattr(gx, "dtype", None), fresh)
+            return gx
+
+        return watched
+
+    def call(self, method, args, kwargs):
+        self.events.append(("call", method, args, kwargs))
+        SWITCHES.tracer = None  # what the call does inside is part of the call
+        try:
+            return method(*args, **kwargs)
+        finally:
+            SWITCHES.tracer = self
+
+    def read(self, tensor: Tensor, how: str, reader):
+        value = reader(tensor)
+        self.read_values.append(value)  # alive until finish(), so its id stays its own
+        self.reads[id(value)] = (tensor, how)
+        return value
+
+    def branch(self, tensor: Tensor, how: str) -> None:
+        self._refuse(f"Python reads a tensor's value to decide what to do ({how} on a tensor of shape "
+                     f"{tensor.shape}): the replay could not follow a different branch")
+
+    def _refuse(self, reason: str) -> None:
+        if self.problem is None:
+            self.problem = reason
+
+    # -- where an op's argument comes from -----------------------------------------
+    def _spec(self, x):
+        if isinstance(x, Tensor):
+            k = self.slot_of.get(id(x.data), self.slot_of.get(id(x)))
+            if k is not None:
+                return ("value", k)
+            k = self.input_index.get(id(x), self.input_index.get(id(x.data)))
+            if k is not None:
+                return ("input", k)
+            if x._number >= self.start:
+                if x.requires_grad:
+                    raise _Fallback(f"a tensor requiring grad (shape {x.shape}) was created inside the function; "
+                                    "create parameters outside it")
+                return ("constant", x.data)
+            return ("leaf", x)
+        if isinstance(x, np.ndarray):
+            k = self.slot_of.get(id(x))
+            if k is not None:
+                return ("value", k)
+            k = self.input_index.get(id(x))
+            if k is not None:
+                return ("input", k)
+            return ("constant", x)
+        if isinstance(x, tuple) and any(isinstance(v, np.ndarray | Tensor) for v in x):
+            return ("tuple", tuple(self._spec(v) for v in x))
+        return ("constant", x)
+
+    # -- the record ------------------------------------------------------------------
+    def finish(self, result) -> _Record:
+        if self.problem is not None:
+            raise _Fallback(self.problem)
+        returns = self._return_spec(result)
+        return _Record(self, returns)
+
+    def _return_spec(self, value):
+        if isinstance(value, np.ndarray) and id(value) in self.input_index:
+            return ("input", self.input_index[id(value)])
+        if isinstance(value, Tensor):
+            k = self.slot_of.get(id(value.data), self.slot_of.get(id(value)))
+            if k is not None:
+                return ("tensor", k)
+            k = self.input_index.get(id(value))
+            if k is not None:
+                return ("input", k)
+            if value._number < self.start:
+                return ("object", value)
+            raise _Fallback("the function returns a tensor made outside bpcore ops (bp.tensor(...) of computed values)")
+        if id(value) in self.reads:
+            tensor, how = self.reads.pop(id(value))
+            k = self.slot_of.get(id(tensor.data), self.slot_of.get(id(tensor)))
+            if k is None:
+                raise _Fallback(f"{how}() of a tensor that no op made is returned")
+            return ("read", k, how)
+        if isinstance(value, tuple | list):
+            return (type(value), [self._return_spec(v) for v in value])
+        if isinstance(value, dict):
+            return (dict, [(k, self._return_spec(v)) for k, v in value.items()])
+        if isinstance(value, np.ndarray) and id(value) in self.slot_of:
+            return ("array", self.slot_of[id(value)])
+        return ("object", value)
+
+
+def _check_reads(tracer: _Tracer) -> None:
+    if tracer.reads:
+        tensor, how = next(iter(tracer.reads.values()))
+        raise _Fallback(f"{how}() reads a tensor's value inside the function (shape {tensor.shape}) and uses it other "
+                        "than by returning it: Python may act on it, which the replay could not follow. "
+                        "Return the tensor and call .item() outside")
+
+
+# ----------------------------------------------------------------------------- the replay
+
+
+_NAMES = {"value": "v", "input": "I", "leaf": "L", "constant": "C"}
+
+
+class _Record:
+    """The straight-line replay of one traced call, and the state it touches (to check it)."""
+
+    def __init__(self, tracer: _Tracer, returns):
+        _check_reads(tracer)
+        self.namespace: dict = {"np": np, "_unbroadcast": unbroadcast, "Tensor": Tensor}
+        self._names: dict[int, str] = {}
+        self._grad_known: dict[int, str] = {}  # id(leaf) -> "none" / "set" where the record shows it
+        self.leaves: list[Tensor] = []
+        self.optimizers: list = []
+        self.op_names = tuple(primitive.name for primitive, *_ in tracer.ops)
+        self.call_names = tuple(
+            getattr(event[1], "__qualname__", "?") for event in tracer.events if event[0] == "call")
+        lines = ["def replay(I):"]
+        self._tracer = tracer
+        for event in tracer.events:
+            if event[0] == "op":
+                lines.append(self._op_line(event[1]))
+            elif event[0] == "backward":
+                lines.extend(self._backward_lines(event[1], event[2]))
+            else:
+                lines.append(self._call_line(*event[1:]))
+        lines.append(f"    return {self._return_code(returns)}")
+        self.source = "\n".join(lines) + "\n"
+        exec(self.source, self.namespace)
+        self.replay = self.namespace["replay"]
+        del self._tracer, self._names, self._grad_known
+
+    # -- code for each event -----------------------------------------------------
+    def _constant(self, value, prefix: str = "C") -> str:
+        name = self._names.get(id(value))
+        if name is None:
+            name = self._names[id(value)] = f"{prefix}{len(self._names)}"
+            self.namespace[name] = value
+            if prefix == "L":
+                self.leaves.append(value)
+        return name
+
+    def _arg_code(self, spec) -> str:
+        kind, what = spec
+        if kind == "value":
+            return f"v{what}"
+        if kind == "input":
+            return f"I[{what}].data" if isinstance(self._tracer.inputs[what], Tensor) else f"I[{what}]"
+        if kind == "leaf":
+            return f"{self._constant(what, 'L')}.data"
+        if kind == "tuple":
+            return "(" + "".join(self._arg_code(s) + ", " for s in what) + ")"
+        if what is None or isinstance(what, bool | int | str) or (isinstance(what, float) and np.isfinite(what)):
+            return repr(what)
+        return self._constant(what)
+
+    def _op_line(self, k: int) -> str:
+        primitive, specs, setting_specs, _ = self._tracer.ops[k]
+        forward = self._constant(primitive.forward, "F")
+        args = [self._arg_code(s) for s in specs] + [f"{name}={self._arg_code(s)}" for name, s in setting_specs]
+        return f"    v{k}, j{k} = {forward}({', '.join(args)})  # {primitive.name}"
+
+    def _node_slot(self, node: Tensor) -> int | None:
+        tracer = self._tracer
+        return tracer.slot_of.get(id(node.data), tracer.slot_of.get(id(node)))
+
+    def _leaf_code(self, node: Tensor) -> str:
+        k = self._tracer.input_index.get(id(node))
+        if k is not None:
+            raise _Fallback("an argument tensor requires grad (its .grad would belong to the first call's tensor)")
+        return self._constant(node, "L")
+
+    def _backward_lines(self, root: Tensor, grad) -> list[str]:
+        """The schedule run_backward follows, written out: same VJPs, same order, same sums."""
+        lines = []
+        names = itertools.count()
+        root_slot = self._node_slot(root)
+        if root_slot is None:
+            raise _Fallback("backward() from a tensor that no op in the function made")
+        if isinstance(grad, np.ndarray) and grad.shape == root.shape and grad.dtype == root.dtype and \
+                np.all(grad == 1) and grad.size == 1:  # backward() of a single number: dL/dL = 1
+            dtype = self._constant(grad.dtype, "D")
+            seed = f"np.ones_like(v{root_slot})" if grad.ndim else f"np.array(1, dtype={dtype})"
+        else:
+            seed = f"np.asarray({self._arg_code(self._tracer._spec(grad))}, dtype=v{root_slot}.dtype)"
+        first = f"g{next(names)}"
+        lines.append(f"    {first} = {seed}  # backward from {root.op}")
+        grads: dict[Tensor, str] = {root: first}
+        summed: set[Tensor] = set()
+        fresh: set[str] = set()  # gradient variables holding an array nothing else refers to
+        for node in reversed(topological_order(root)):
+            g = grads.pop(node, None)
+            if g is None:
+                continue
+            if node._hooks:
+                raise _Fallback(f"a hook is registered on a tensor of shape {node.shape} (hooks run Python on "
+                                "gradients, which replay skips)")
+            if node.op is None:  # a leaf: its own copy the first time, then summed into (as eager)
+                leaf, dtype = self._leaf_code(node), self._constant(node.data.dtype, "D")
+                known = self._grad_known.get(id(node))
+                first = g if g in fresh else f"np.array({g}, dtype={dtype}, copy=True)"  # a fresh array is kept as is
+                if known is None:
+                    lines.append(f"    if {leaf}.grad is None: {leaf}.grad = {first}")
+                    lines.append(f"    else: {leaf}.grad += {g}")
+                elif known == "none":
+                    lines.append(f"    {leaf}.grad = {first}")
+                else:
+                    lines.append(f"    {leaf}.grad += {g}")
+                self._grad_known[id(node)] = "set"
+                continue
+            if node._retain:
+                raise _Fallback("retain_grad() on an intermediate tensor (replay makes no tensors to keep it on)")
+            k = self._node_slot(node)
+            if k is None:
+                raise _Fallback(f"backward through '{node.op}', which ran outside the function")
+            for index, x, _ in node._edges:
+                d = f"g{next(names)}"
+                lines.append(f"    {d} = j{k}[{index}]({g})  # d {node.op} / d input {index}")
+                returned = self._tracer.vjp_results.get((id(node), index))
+                if returned is None:
+                    raise _Fallback(f"backward through '{node.op}' was not watched while tracing")
+                if returned[2]:
+                    fresh.add(d)
+                if returned[0] != x.data.shape:  # a broadcast input: sum the gradient back to its shape
+                    lines.append(f"    {d} = _unbroadcast({d}, {x.data.shape!r})")
+                    fresh.discard(d)  # (the sum may keep a view)
+                if returned[1] != x.data.dtype:
+                    lines.append(f"    {d} = {d}.astype({self._constant(x.data.dtype, 'D')})")
+                    fresh.add(d)
+                previous = grads.get(x)
+                if previous is None:
+                    grads[x] = d
+                elif x in summed:
+                    lines.append(f"    {previous} += {d}")
+                else:
+                    total = f"g{next(names)}"
+                    lines.append(f"    {total} = {previous} + {d}")
+                    grads[x] = total
+                    summed.add(x)
+                    if isinstance(x.data, np.ndarray) and x.data.ndim:  # (a 0-d sum is a numpy scalar)
+                        fresh.add(total)
+        return lines
+
+    def _call_line(self, method, args, kwargs) -> str:
+        owner = args[0] if args else None
+        if owner is not None and hasattr(owner, "param_groups") and owner not in self.optimizers:
+            self.optimizers.append(owner)
+        if owner is not None and hasattr(owner, "parameters") and callable(owner.parameters):
+            for p in owner.parameters():
+                self._constant(p, "L")
+        if hasattr(owner, "param_groups"):
+            for group in owner.param_groups:
+                for p in group["params"]:
+                    self._constant(p, "L")
+        if method is _OPTIMIZER_STEP and len(args) == 1 and not kwargs:
+            return self._step_lines(owner)
+        if method in _ZERO_GRADS and len(args) == 1 and not kwargs:
+            params = [p for g in owner.param_groups for p in g["params"]] if hasattr(owner, "param_groups") \
+                else list(owner.parameters())
+            lines = [f"    {self._constant(p, 'L')}.grad = None" for p in params] or ["    pass"]
+            self._grad_known.update((id(p), "none") for p in params)
+            return "\n".join(lines) + f"  # {method.__qualname__}"
+        self._grad_known.clear()  # a call we do not know may change any gradient
+        fn = self._constant(method, "M")
+        parts = [self._arg_code(self._tracer._spec(a)) for a in args]
+        parts += [f"{name}={self._arg_code(self._tracer._spec(v))}" for name, v in kwargs.items()]
+        return f"    {fn}({', '.join(parts)})  # {getattr(method, '__qualname__', method)}"
+
+    def _step_lines(self, optimizer) -> str:
+        """Optimizer.step written out: each parameter's update (the optimizer's own ``update``) in order."""
+        o = self._constant(optimizer, "O")
+        update = self._constant(optimizer.update, "U")
+        lines = [f"    {o}_state = {o}.state  # {type(optimizer).__name__}.step"]
+        for i, group in enumerate(optimizer.param_groups):
+            lines.append(f"    {o}_group = {o}.param_groups[{i}]")
+            for p in group["params"]:
+                leaf = self._constant(p, "L")
+                state = f"{o}_state.setdefault({id(p)}, {{}})"
+                known = self._grad_known.get(id(p))
+                if known == "set":
+                    lines.append(f"    {update}({leaf}, {leaf}.grad, {state}, {o}_group)")
+                elif known is None:
+                    lines.append(f"    if {leaf}.grad is not None: {update}({leaf}, {leaf}.grad, {state}, {o}_group)")
+        return "\n".join(lines)
+
+    def _return_code(self, spec) -> str:
+        kind = spec[0]
+        if kind == "tensor":
+            return f"Tensor(v{spec[1]})"
+        if kind == "input":
+            return f"I[{spec[1]}]"
+        if kind == "array":
+            return f"v{spec[1]}"
+        if kind == "read":
+            _, k, how = spec
+            return {"item": f"v{k}.item()", "numpy": f"v{k}", "tolist": f"v{k}.tolist()"}[how]
+        if kind == "object":
+            value = spec[1]
+            return repr(value) if value is None or isinstance(value, bool | int | str) else self._constant(value)
+        if kind is dict:
+            return "{" + ", ".join(f"{self._constant(k)}: {self._return_code(s)}" for k, s in spec[1]) + "}"
+        items = "".join(self._return_code(s) + ", " for s in spec[1])
+        return f"({items})" if kind is tuple else f"[{items}]" if kind is list else f"{self._constant(kind)}([{items}])"
+
+    # -- checking the replay against eager (second call) -------------------------------
+    def check_same_ops(self, other: _Record) -> None:
+        if (other.op_names, other.call_names, [id(p) for p in other.leaves]) != (
+                self.op_names, self.call_names, [id(p) for p in self.leaves]):
+            raise _Fallback("the second call ran different ops than the first (Python control flow that depends "
+                            "on values, or on state outside the arguments)")
+
+    def snapshot(self):
+        leaves = [(p, p.data.copy(), None if p.grad is None else np.array(p.grad, copy=True)) for p in self.leaves]
+        optimizers = [(o, copy.deepcopy(o.state), [{k: v for k, v in g.items() if k != "params"}
+                                                  for g in o.param_groups]) for o in self.optimizers]
+        return leaves, optimizers
+
+    def restore(self, snapshot) -> None:
+        leaves, optimizers = snapshot
+        for p, data, grad in leaves:
+            if p.data.shape == data.shape and p.data.dtype == data.dtype:
+                p.data[...] = data
+            else:
+                p.data = data.copy()
+            p.grad = None if grad is None else grad.copy()
+        for o, state, groups in optimizers:
+            o.state.clear()
+            o.state.update(copy.deepcopy(state))
+            for group, saved in zip(o.param_groups, groups, strict=True):
+                group.update(saved)
+
+    def compare(self, eager_state, replayed_result, eager_result) -> str | None:
+        """None when the replay left every parameter, gradient and optimizer state bit for bit as eager did."""
+        now = self.snapshot()
+        for (p, data, grad), (_, eager_data, eager_grad) in zip(now[0], eager_state[0], strict=True):
+            if not _same(data, eager_data):
+                return (f"the replay changed a parameter of shape {p.shape} differently from eager (something outside "
+                        "bpcore ops, backward() and the optimizer changes it)")
+            if (grad is None) != (eager_grad is None) or (grad is not None and not _same(grad, eager_grad)):
+                return (f"the replay left a different .grad on a tensor of shape {p.shape} than eager (a gradient "
+                        "changed by hand, clipping, or an array computed outside bpcore ops)")
+        for (o, state, groups), (_, eager_opt_state, eager_groups) in zip(now[1], eager_state[1], strict=True):
+            if not _same_tree(state, eager_opt_state) or groups != eager_groups:
+                return f"the replay left {type(o).__name__}'s state different from eager"
+        if not _same_tree(replayed_result, eager_result):
+            return ("the replay returned different values than eager (an array computed from the arguments or from "
+                    "random numbers outside bpcore ops is frozen in the record)")
+        return None
+
+
+def _same(a, b) -> bool:
+    a, b = np.asarray(a), np.asarray(b)
+    return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+def _same_tree(a, b) -> bool:
+    if isinstance(a, Tensor) or isinstance(b, Tensor):
+        return isinstance(a, Tensor) and isinstance(b, Tensor) and _same(a.data, b.data)
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_tree(a[k], b[k]) for k in a)
+    if isinstance(a, tuple | list) and isinstance(b, tuple | list):
+        return type(a) is type(b) and len(a) == len(b) and all(_same_tree(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, np.ndarray | np.generic | float | int) and isinstance(b, np.ndarray | np.generic | float | int):
+        return type(a) is type(b) and _same(a, b)
+    return a is b or a == b
+
+
+_OPTIMIZER_STEP = Optimizer.step.__wrapped__
+_ZERO_GRADS = (Optimizer.zero_grad.__wrapped__, Module.zero_grad.__wrapped__)
