@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bpcore import data as datasets
+from bpcore.labs import one_blas_thread
 from bpcore.nn import functional as F
 from bpcore.nn.layers import Linear, Sequential, Tanh
 from bpcore.optim import SGD
@@ -481,6 +482,7 @@ METHODS: dict[str, Callable[[Problem, Budget], TrainingResult]] = {
 }
 
 
+@one_blas_thread
 def compare_all(
     task: str = "spirals", budget: Budget | None = None, methods=None, progress="auto"
 ) -> list[TrainingResult]:
