@@ -58,18 +58,89 @@ def digits(test_fraction: float = 0.25, seed: int = 0) -> Dataset:
     """scikit-learn's 8x8 handwritten digits (1,797 images, 10 classes), pixels scaled to [0, 1].
 
     The split is scikit-learn's stratified ``train_test_split`` with ``random_state=seed``, so a
-    scikit-learn model trained on the same seed sees exactly the same samples.
+    scikit-learn model trained on the same seed sees exactly the same samples. Both the file and
+    the split are done here without importing scikit-learn, whose import (scipy with it) takes
+    seconds, more than everything else a notebook does before its first plot; tests/test_data.py
+    checks the result against scikit-learn's own functions.
     """
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+    X, y = _digits_arrays()
+    train, test = _stratified_train_test_indices(y, test_fraction, seed)
+    return Dataset("digits", X[train], y[train], X[test], y[test], classes=10)
 
-    bunch = load_digits()
-    X = bunch.data.astype(np.float64) / 16.0
-    y = bunch.target.astype(np.int64)
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=test_fraction, stratify=y, random_state=seed
-    )
-    return Dataset("digits", X_train, y_train, X_test, y_test, classes=10)
+
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """The digits as scikit-learn's ``load_digits`` gives them: X (1797, 64) in [0, 1], y (1797,) int64.
+
+    Read from the compressed CSV scikit-learn installs (the file ``load_digits`` parses), found
+    through the import system without running scikit-learn's ``__init__``; if that file is not
+    where it has always been, ``load_digits`` itself.
+    """
+    import gzip
+    from importlib.util import find_spec
+    from pathlib import Path
+
+    spec = find_spec("sklearn")
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    found = [path for folder in folders if (path := Path(folder) / "datasets" / "data" / "digits.csv.gz").is_file()]
+    if found:
+        with gzip.open(found[0], mode="rt", encoding="utf-8") as text:
+            table = np.loadtxt(text, delimiter=",")
+        pixels, labels = table[:, :-1], table[:, -1]
+    else:
+        from sklearn.datasets import load_digits
+
+        bunch = load_digits()
+        pixels, labels = bunch.data, bunch.target
+    return pixels.astype(np.float64) / 16.0, labels.astype(np.int64)
+
+
+def _stratified_train_test_indices(y: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) indices of ``sklearn.model_selection.train_test_split(..., stratify=y, random_state=seed)``.
+
+    Its algorithm (StratifiedShuffleSplit), step for step with the same legacy RandomState draws:
+    each class's share of the test set is the mode of a multivariate hypergeometric, approximated
+    by flooring and handing the leftover samples to the largest remainders (ties broken at random);
+    each class's members are then permuted and cut, and both index lists permuted once more.
+    """
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, float) or not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be a float between 0 and 1 (exclusive), got {test_fraction!r}")
+    n = len(y)
+    n_test = int(np.ceil(test_fraction * n))
+    n_train = n - n_test
+    classes, y_indices, class_counts = np.unique(y, return_inverse=True, return_counts=True)
+    if class_counts.min() < 2 or min(n_train, n_test) < len(classes):
+        raise ValueError(
+            f"a stratified split of {n} samples with test_fraction {test_fraction} needs every class twice and "
+            f"at least {len(classes)} samples on each side; got class counts {class_counts.tolist()}"
+        )
+    class_indices = np.split(np.argsort(y_indices, kind="stable"), np.cumsum(class_counts)[:-1])
+    rng = np.random.RandomState(seed)
+    train_counts = _approximate_mode(class_counts, n_train, rng)
+    test_counts = _approximate_mode(class_counts - train_counts, n_test, rng)
+    train, test = [], []
+    for members, n_i, t_i in zip(class_indices, train_counts, test_counts, strict=True):
+        shuffled = members.take(rng.permutation(len(members)), mode="clip")
+        train.extend(shuffled[:n_i])
+        test.extend(shuffled[n_i : n_i + t_i])
+    return rng.permutation(train), rng.permutation(test)
+
+
+def _approximate_mode(class_counts: np.ndarray, n_draws: int, rng: np.random.RandomState) -> np.ndarray:
+    """How many of ``n_draws`` samples each class gets: floor of its share, then one more for the
+    largest remainders until the total is reached, ties broken by ``rng`` (as scikit-learn does)."""
+    continuous = class_counts / class_counts.sum() * n_draws
+    floored = np.floor(continuous)
+    need_to_add = int(n_draws - floored.sum())
+    if need_to_add > 0:
+        remainder = continuous - floored
+        for value in np.sort(np.unique(remainder))[::-1]:
+            (tied,) = np.where(remainder == value)
+            add_now = min(len(tied), need_to_add)
+            floored[rng.choice(tied, size=add_now, replace=False)] += 1
+            need_to_add -= add_now
+            if need_to_add == 0:
+                break
+    return floored.astype(int)
 
 
 def spirals(n: int = 600, classes: int = 3, noise: float = 0.2, test_fraction: float = 0.25, seed: int = 0) -> Dataset:

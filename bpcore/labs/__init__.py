@@ -22,3 +22,35 @@ lab                    notebook
 
 Import a lab by name (``from bpcore.labs import vanishing``); this package loads none of them itself.
 """
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import TypeVar
+
+_F = TypeVar("_F", bound=Callable)
+_controller = None
+
+
+def one_blas_thread(function: _F) -> _F:
+    """Run ``function`` with numpy's BLAS limited to one thread (through threadpoolctl), then restore it.
+
+    For the labs' training runs: their matrices (tens to a few hundred rows) are too small for a
+    second BLAS thread to pay off, and on a busy machine every product waits for that thread to be
+    scheduled. Notebook 05's overfitting study took 12 s of CPU with two threads on a loaded
+    2-core machine and 1.1 s with one. The numbers are the same either way (the notebooks are
+    checked on another thread count by tests/numerics/run_perturbed.py).
+    """
+
+    @functools.wraps(function)
+    def on_one_thread(*args, **kwargs):
+        global _controller
+        if _controller is None:
+            from threadpoolctl import ThreadpoolController
+
+            _controller = ThreadpoolController()
+        with _controller.limit(limits=1, user_api="blas"):
+            return function(*args, **kwargs)
+
+    return on_one_thread  # type: ignore[return-value]

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bpcore import data as datasets
+from bpcore.labs import one_blas_thread
 from bpcore.nn import functional as F
 from bpcore.nn.layers import Linear, Sequential, Tanh
 from bpcore.optim import SGD
@@ -105,9 +106,13 @@ def weights_of(model: Sequential) -> dict[str, np.ndarray]:
 
 
 def forward(w: dict[str, np.ndarray], X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Plain numpy forward pass. X (N, D) -> hidden h (N, H), logits (N, C)."""
-    h = np.tanh(X @ w["W1"].T + w["b1"])
-    return h, h @ w["W2"].T + w["b2"]
+    """Plain numpy forward pass. X (N, D) -> hidden h (N, H), logits (N, C).
+
+    Weights with leading axes (K networks: W1 (K, H, D), b1 (K, H), ...) give h (K, N, H) and
+    logits (K, N, C), each network's numbers exactly those of its own call.
+    """
+    h = np.tanh(X @ np.swapaxes(w["W1"], -1, -2) + w["b1"][..., None, :])
+    return h, h @ np.swapaxes(w["W2"], -1, -2) + w["b2"][..., None, :]
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -117,8 +122,17 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 def cross_entropy(logits: np.ndarray, y: np.ndarray) -> float:
     """Mean negative log-likelihood of the integer targets y (N,) under softmax(logits)."""
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    return float(np.mean(np.log(np.exp(shifted).sum(axis=1)) - shifted[np.arange(len(y)), y]))
+    return float(cross_entropies(logits, y))
+
+
+def cross_entropies(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """:func:`cross_entropy` of each network's logits (K, N, C) -> (K,); logits (N, C) -> a 0-d array."""
+    # the row maximum column by column: exact like logits.max(axis=-1), and much faster over 3 to 10 classes
+    top = logits[..., 0]
+    for c in range(1, logits.shape[-1]):
+        top = np.maximum(top, logits[..., c])
+    shifted = logits - top[..., None]
+    return np.mean(np.log(np.exp(shifted).sum(axis=-1)) - shifted[..., np.arange(len(y)), y], axis=-1)
 
 
 def accuracy(w: dict[str, np.ndarray], X: np.ndarray, y: np.ndarray) -> float:
@@ -142,9 +156,10 @@ class FlatParameters:
         return np.concatenate([p.data.reshape(-1) for p in self.params])
 
     def as_weights(self, theta: np.ndarray) -> dict[str, np.ndarray]:
-        """theta (P,) -> {"W1": (H, D), ...}, as views into theta."""
-        parts = np.split(theta, np.cumsum(self.sizes)[:-1])
-        return {n: part.reshape(s) for n, part, s in zip(self.names, parts, self.shapes, strict=True)}
+        """theta (P,) -> {"W1": (H, D), ...}, as views into theta; thetas (K, P) -> {"W1": (K, H, D), ...}."""
+        parts = np.split(theta, np.cumsum(self.sizes)[:-1], axis=-1)
+        lead = theta.shape[:-1]
+        return {n: part.reshape(lead + s) for n, part, s in zip(self.names, parts, self.shapes, strict=True)}
 
     def set_grad(self, flat_grad: np.ndarray) -> None:
         """Hand a gradient (or an estimate of one) to the optimizer through each parameter's .grad."""
@@ -155,6 +170,8 @@ class FlatParameters:
 class CountedLoss:
     """L(theta) on the training set, counting every evaluation: the currency of derivative-free methods."""
 
+    chunk = 16  # networks per batched forward pass in many(): small enough for the arrays to stay in cache
+
     def __init__(self, problem: Problem, flat: FlatParameters):
         self.problem, self.flat, self.evaluations = problem, flat, 0
 
@@ -162,6 +179,23 @@ class CountedLoss:
         self.evaluations += 1
         _, logits = forward(self.flat.as_weights(theta), self.problem.X_train)
         return cross_entropy(logits, self.problem.y_train)
+
+    def many(self, thetas: np.ndarray) -> np.ndarray:
+        """L at each row of thetas (K, P): K evaluations, each a full forward pass and bitwise the value
+        of ``self(theta)``, run ``chunk`` networks at a time so numpy loops in C instead of Python."""
+        self.evaluations += len(thetas)
+        losses = []
+        for start in range(0, len(thetas), self.chunk):
+            _, logits = forward(self.flat.as_weights(thetas[start : start + self.chunk]), self.problem.X_train)
+            losses.append(cross_entropies(logits, self.problem.y_train))
+        return np.concatenate(losses) if losses else np.empty(0)
+
+
+def losses_at(loss: Callable, thetas: np.ndarray) -> np.ndarray:
+    """loss at each row of thetas (K, P): through ``loss.many`` when it has one (:class:`CountedLoss`),
+    otherwise one call per row. Either way K evaluations."""
+    many = getattr(loss, "many", None)
+    return many(thetas) if many is not None else np.array([loss(theta) for theta in thetas])
 
 
 @dataclass
@@ -305,8 +339,8 @@ def es_gradient(loss: Callable, theta: np.ndarray, sigma: float, pairs: int, rng
     ``rank_shaping`` uses centred ranks of the 2n losses instead of their values (OpenAI-ES).
     """
     eps = rng.standard_normal((pairs, theta.size))
-    up = np.array([loss(theta + sigma * e) for e in eps])
-    down = np.array([loss(theta - sigma * e) for e in eps])
+    up = losses_at(loss, theta + sigma * eps)
+    down = losses_at(loss, theta - sigma * eps)
     if rank_shaping:
         shaped = centred_ranks(np.concatenate([up, down]))
         up, down = shaped[:pairs], shaped[pairs:]
@@ -363,10 +397,10 @@ def random_search(problem: Problem, budget: Budget, candidates: int = 10, sigma:
     for _ in range(budget.steps):
         curve.append(best)  # the loss of the kept point is known: monitoring is free here
         trials = theta + sigma * rng.standard_normal((candidates, theta.size))
-        losses = [loss(t) for t in trials]
+        losses = losses_at(loss, trials)
         winner = int(np.argmin(losses))
         if losses[winner] < best:
-            theta, best = trials[winner], losses[winner]
+            theta, best = trials[winner], float(losses[winner])
     seconds = time.perf_counter() - start
     for p, value in zip(flat.params, flat.as_weights(theta).values(), strict=True):
         p.data[...] = value
@@ -382,16 +416,14 @@ def finite_difference_gradient(loss: Callable, theta: np.ndarray, eps: float = 1
     dL/dtheta_i ~ (L(theta + eps e_i) - L(theta - eps e_i)) / (2 eps), error O(eps^2) plus rounding
     O(machine eps / eps) (see gradcheck.py for the trade-off).
     """
-    grad = np.empty_like(theta)
-    probe = theta.copy()
-    for i in range(theta.size):
-        probe[i] = theta[i] + eps
-        up = loss(probe)
-        probe[i] = theta[i] - eps
-        down = loss(probe)
-        probe[i] = theta[i]
-        grad[i] = (up - down) / (2 * eps)
-    return grad
+    # row 2i is theta + eps e_i, row 2i + 1 is theta - eps e_i
+    probes = np.repeat(theta[None, :], 2 * theta.size, axis=0)
+    index = np.arange(theta.size)
+    probes[2 * index, index] = theta + eps
+    probes[2 * index + 1, index] = theta - eps
+    losses = losses_at(loss, probes)
+    up, down = losses[0::2], losses[1::2]
+    return (up - down) / (2 * eps)
 
 
 def finite_differences(problem: Problem, budget: Budget, lr: float = 1.0, momentum: float = 0.9, eps: float = 1e-5):
@@ -481,6 +513,7 @@ METHODS: dict[str, Callable[[Problem, Budget], TrainingResult]] = {
 }
 
 
+@one_blas_thread
 def compare_all(
     task: str = "spirals", budget: Budget | None = None, methods=None, progress="auto"
 ) -> list[TrainingResult]:
@@ -529,12 +562,14 @@ __all__ = [
     "backprop",
     "centred_ranks",
     "compare_all",
+    "cross_entropies",
     "es_gradient",
     "evolution_strategies",
     "feedback_alignment",
     "finite_difference_gradient",
     "finite_differences",
     "format_results",
+    "losses_at",
     "make_problem",
     "manual_gradients",
     "oja",

@@ -39,9 +39,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from bpcore import data
+from bpcore.labs import one_blas_thread
 from bpcore.nn import Embedding, LayerNorm, Linear, Module, Parameter, TransformerEncoderLayer, init
 from bpcore.nn import functional as F
 from bpcore.optim import Adam, clip_grad_norm_
@@ -253,6 +253,7 @@ class LMRun:
     held_out: float  # mean loss on held-out windows from the last tenth of the text, after training
 
 
+@one_blas_thread
 def train_lm(
     updates: int = 150,
     batch: int = 16,
@@ -276,8 +277,7 @@ def train_lm(
     rng = np.random.default_rng(seed)
     losses = []
     bar = progress_bar(updates, "causal transformer", progress)
-    with threadpool_limits(1, user_api="blas"):  # small matrices: BLAS threads only fight over the cores
-        _train(model, optimizer, ids[:split], batch, updates, rng, losses, bar)
+    _train(model, optimizer, ids[:split], batch, updates, rng, losses, bar)
     bar.close()
     with no_grad():
         held_out = float(_lm_loss(model, _windows(ids[split:], model.context + 1, 64, rng)).data)
@@ -397,6 +397,7 @@ class DepthProfile:
         return float(self.stream_grad_norms.max() / self.stream_grad_norms.min())
 
 
+@one_blas_thread
 def depth_profile(
     depth: int,
     norm_first: bool,
@@ -425,11 +426,10 @@ def depth_profile(
         **model_options,
     )
     windows = _windows(text.ids, model.context + 1, batch, np.random.default_rng(seed))
-    with threadpool_limits(1, user_api="blas"):
-        logits = model(windows[:, :-1])
-        for h in model.block_inputs:
-            h.retain_grad()
-        F.cross_entropy(logits.reshape(-1, logits.shape[-1]), windows[:, 1:].reshape(-1)).backward()
+    logits = model(windows[:, :-1])
+    for h in model.block_inputs:
+        h.retain_grad()
+    F.cross_entropy(logits.reshape(-1, logits.shape[-1]), windows[:, 1:].reshape(-1)).backward()
     blocks = [np.sqrt(sum(float(np.sum(p.grad**2)) for p in block.parameters())) for block in model.blocks]
     stream = [float(np.linalg.norm(h.grad)) for h in model.block_inputs]
     return DepthProfile(depth, norm_first, residual, np.array(stream), np.array(blocks))

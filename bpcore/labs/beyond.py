@@ -41,6 +41,7 @@ import numpy as np
 
 from bpcore import data as datasets
 from bpcore import nn
+from bpcore.labs import one_blas_thread
 from bpcore.nn import functional as F
 from bpcore.nn.conv import Conv2d, MaxPool2d, _check_conv, _pad, _pair, _windows
 from bpcore.nn.functional import cross_entropy
@@ -103,6 +104,7 @@ def digits_mlp() -> nn.Sequential:
     return nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
 
 
+@one_blas_thread
 def cnn_versus_mlp(seeds=(0, 1, 2), epochs: int = 15) -> dict[str, list[float]]:
     """Test accuracy on digits of the MLP and the CNN, same data, optimizer (Adam 1e-2), batch and seeds.
 
@@ -163,6 +165,7 @@ def reconstruction_error(model: Autoencoder, X: np.ndarray) -> float:
         return float(F.mse_loss(model(Tensor(X)), X).item())
 
 
+@one_blas_thread
 def train_autoencoder(
     data,
     code_size: int = 8,
@@ -250,6 +253,7 @@ def generator_step(G, D, optimizer_g, noise) -> float:
     return float(loss.item())
 
 
+@one_blas_thread
 def train_gan(steps: int = 2000, batch_size: int = 256, noise_dim: int = 2, lr: float = 1e-3, seed: int = 0) -> GANRun:
     """Alternate one discriminator step and one generator step, ``steps`` times."""
     manual_seed(seed)
@@ -293,6 +297,7 @@ def policy_probabilities(policy: nn.Module) -> np.ndarray:
         return policy(Tensor(np.eye(ARM_MEANS.shape[0]))).softmax(axis=1).data
 
 
+@one_blas_thread
 def train_reinforce(
     batches: int = 200, batch_size: int = 32, lr: float = 0.05, seed: int = 0, baseline: bool = True
 ) -> BanditRun:

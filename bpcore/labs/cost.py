@@ -48,6 +48,7 @@ import numpy as np
 from bpcore.checkpointing import checkpointed_sequential, recorded_recomputations
 from bpcore.forward_mode import Dual, _array, jacobian_forward, jacobian_reverse
 from bpcore.graph import graph_bytes
+from bpcore.labs import one_blas_thread
 from bpcore.nn import functional as F
 from bpcore.nn.layers import Linear, ReLU, Sequential, Tanh
 from bpcore.nn.module import Module
@@ -336,6 +337,7 @@ def measure_checkpointing(model: Sequential, x, targets, loss_fn=F.cross_entropy
     return CheckpointCost(segments, stored, max(rebuilt, default=0), len(rebuilt), peak - baseline, best)
 
 
+@one_blas_thread
 def checkpoint_sweep(model: Sequential, x, targets, loss_fn=F.cross_entropy, segment_counts=(2, 3, 4, 6), repeats=3):
     """No checkpointing, then each segment count: memory falls towards ~sqrt(n) segments, time rises."""
     return [measure_checkpointing(model, x, targets, loss_fn, k, repeats) for k in (0, *segment_counts)]

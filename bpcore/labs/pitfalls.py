@@ -26,6 +26,7 @@ from bpcore import data as datasets
 from bpcore import nn
 from bpcore.diagnostics import dead_relu_fraction
 from bpcore.gradcheck import numerical_gradient
+from bpcore.labs import one_blas_thread
 from bpcore.nn.functional import cross_entropy
 from bpcore.optim import SGD, Adam, AdamW, RMSprop
 from bpcore.progress import progress_bar
@@ -56,6 +57,7 @@ class RegularisationRun:
     model: nn.Module
 
 
+@one_blas_thread
 def overfitting_study(
     n_train: int = 16,
     n_val: int = 48,
@@ -128,6 +130,7 @@ def overfitting_study(
     return runs, d
 
 
+@one_blas_thread
 def dead_relu_study(lrs=(0.01, 3.0), epochs: int = 3, seed: int = 0) -> dict[float, float]:
     """Fraction of hidden ReLUs that never fire on the test digits after SGD training at each lr.
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from bpcore import bptt, data
 from bpcore.bptt import _as_tensor, _norm, detach_state
+from bpcore.labs import one_blas_thread
 from bpcore.labs.three_layer import ManualPass
 from bpcore.nn import RecurrentNet
 from bpcore.nn import functional as F
@@ -50,6 +51,7 @@ def _test_mse(model, X, Y) -> float:
     return float(np.mean((prediction.data - Y) ** 2))
 
 
+@one_blas_thread
 def train_adding(
     kind: str = "lstm",
     length: int = 20,
@@ -87,6 +89,7 @@ def train_adding(
     return run
 
 
+@one_blas_thread
 def train_forecaster(
     kind: str = "gru",
     window: int = 24,
@@ -130,6 +133,7 @@ class CharRun:
     samples: dict[float, str]  # temperature -> generated text
 
 
+@one_blas_thread
 def train_char_model(
     epochs: int = 5,
     hidden: int = 48,

@@ -167,3 +167,36 @@ def test_backprop_is_as_accurate_as_every_alternative_with_far_fewer_evaluations
             assert result.loss_evaluations >= 10 * reference.loss_evaluations, name
     table = alt.format_results([reference, *results.values()])
     assert all(name in table for name in alt.METHODS)
+
+
+# ----------------------------------------------------------------------------- batched evaluation
+
+
+def test_counted_loss_many_is_bitwise_one_call_per_row_and_counts_every_row():
+    model = SPIRALS.new_model()
+    flat = alt.FlatParameters(model)
+    loss = alt.CountedLoss(SPIRALS, flat)
+    thetas = flat.get() + 0.05 * np.random.default_rng(0).standard_normal((2 * loss.chunk + 3, flat.size))
+    one_by_one = np.array([loss(theta) for theta in thetas])
+    assert loss.evaluations == len(thetas)
+    batched = loss.many(thetas)
+    assert loss.evaluations == 2 * len(thetas), f"expected {2 * len(thetas)} evaluations, counted {loss.evaluations}"
+    assert batched.tolist() == one_by_one.tolist(), f"max difference {np.max(np.abs(batched - one_by_one))}"
+
+
+def test_finite_difference_gradient_is_the_same_for_a_plain_function_and_a_counted_loss():
+    model = SPIRALS.new_model()
+    flat = alt.FlatParameters(model)
+    loss = alt.CountedLoss(SPIRALS, flat)
+    theta = flat.get()
+    calls = []
+
+    def plain(t):  # no many(): evaluated one row at a time
+        calls.append(1)
+        return alt.cross_entropy(alt.forward(flat.as_weights(t), SPIRALS.X_train)[1], SPIRALS.y_train)
+
+    by_rows, batched = alt.finite_difference_gradient(plain, theta), alt.finite_difference_gradient(loss, theta)
+    assert len(calls) == loss.evaluations == 2 * flat.size
+    assert batched.tolist() == by_rows.tolist(), f"max difference {np.max(np.abs(batched - by_rows))}"
+    _, expected = engine_gradients(SPIRALS)
+    np.testing.assert_allclose(by_rows, np.concatenate([g.ravel() for g in expected.values()]), rtol=1e-6, atol=1e-9)
