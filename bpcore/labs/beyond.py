@@ -541,6 +541,7 @@ def decode_prior_samples(model: VAE, n: int, rng: np.random.Generator) -> np.nda
         return model.decoder(Tensor(rng.standard_normal((n, model.latent)))).sigmoid().data
 
 
+@one_blas_thread
 def train_vae(
     data,
     latent: int = 2,

@@ -3,7 +3,7 @@
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from bpcore.labs import alternatives, beyond, cost, one_blas_thread, pitfalls, through_time
+from bpcore.labs import alternatives, attention, beyond, cost, one_blas_thread, pitfalls, through_time
 
 
 def blas_threads() -> list[int]:
@@ -43,6 +43,9 @@ def test_one_blas_thread_restores_the_threads_when_the_function_raises():
         beyond.train_autoencoder,
         beyond.train_gan,
         beyond.train_reinforce,
+        beyond.train_vae,
+        attention.train_lm,
+        attention.depth_profile,
         cost.checkpoint_sweep,
     ],
     ids=lambda f: f.__name__,
