@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bpcore.quiz import bughunts, functions, generators
+from bpcore.quiz.diagnose import DEFAULT_DIGITS
 from bpcore.quiz.parse import ParseError, parse_array, parse_number
 
 LEVELS = ("basic", "intermediate", "advanced")
@@ -44,6 +45,7 @@ PACKAGED_BANKS = Path(__file__).resolve().parent / "banks"
 REPO_BANKS = Path(__file__).resolve().parents[2] / "quizzes"
 _ID = re.compile(r"[a-z0-9][a-z0-9-]*\Z")
 _POINTER = re.compile(r"notebooks/[\w.-]+\.ipynb(#.+)?\Z")
+SIGNIFICANT_DIGITS = re.compile(r"(\d+)\s+significant\s+digits", re.IGNORECASE)  # what a prompt asks for
 PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*(?:\|\s*(row|col)\s*)?\}\}")  # {{b1}} or {{b1|row}}
 
 
@@ -80,14 +82,22 @@ class Question:
         return isinstance(answer, int) and not isinstance(answer, bool)
 
     @property
-    def tolerances(self) -> tuple[float, float]:
-        """(rtol, atol) for numeric and matrix answers; (0, 0) for an integer answer, which is exact."""
-        if self.integer:
-            return 0.0, 0.0
-        return (
-            float(self.spec.get("rtol", generators.DEFAULT_RTOL)),
-            float(self.spec.get("atol", generators.DEFAULT_ATOL)),
-        )
+    def digits(self) -> int:
+        """The significant digits a numeric or matrix answer is graded to (bpcore.quiz.diagnose states the rule).
+
+        Said once: by the prompt ("Give 3 significant digits", "(4 significant digits.)"), or by the ``digits``
+        field where the prompt does not say it; 3 when neither does. The schema refuses a prompt and a field
+        that disagree. An integer answer is graded exactly, whatever this says.
+        """
+        return stated_digits(self.prompt, self.spec)
+
+
+def stated_digits(prompt: str, spec: dict) -> int:
+    """The significant digits a prompt or its ``digits`` field asks for; 3 (DEFAULT_DIGITS) when neither says."""
+    if "digits" in spec:
+        return int(spec["digits"])
+    found = SIGNIFICANT_DIGITS.search(prompt)
+    return int(found.group(1)) if found else DEFAULT_DIGITS
 
 
 @dataclass
@@ -191,9 +201,10 @@ def _number(value, spec) -> str | None:
 
 
 def _tolerance(value, spec) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < float("inf"):
-        return f"expected a finite number >= 0, got {_got(value)}"
-    return None
+    return (
+        "is no longer read: numbers are graded to significant digits (bpcore.quiz.diagnose); say how many in "
+        'the prompt ("3 significant digits") or with digits = N, and an integer answer is graded exactly'
+    )
 
 
 def _array(value, spec) -> str | None:
@@ -260,14 +271,16 @@ COMMON_REQUIRED = {
     "tags": _texts(0),
 }
 COMMON_OPTIONAL = {"topic": _text, "fast_seconds": _positive}
+
+
 def _digits(value, spec) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 15:
         return f"expected a whole number of significant digits from 1 to 15, got {_got(value)}"
     return None
 
 
-# digits: how many significant digits the tolerances demand, when the prompt does not say ("3 significant
-# digits"); the bank's tests hold rtol/atol to it
+# digits: how many significant digits an answer is graded to, when the prompt does not say ("3 significant
+# digits"); rtol/atol are refused with a message that says so (the grading rule is in bpcore.quiz.diagnose)
 _ANSWER_CHECK = {"atol": _tolerance, "rtol": _tolerance, "digits": _digits, "mistakes": _mistakes}
 _GENERATED = {"generator": _registered(generators.GENERATORS, "generator")}
 
@@ -318,6 +331,16 @@ def _check_fields(raw: dict, topic: str, where) -> list[Issue]:
         hint = f" (did you mean {near[0]!r}?)" if near else ""
         problems.append(where(name, f"unknown field for a {kind} question{hint}"))
     if kind in ("numeric", "matrix"):
+        said = {
+            int(n)
+            for n in SIGNIFICANT_DIGITS.findall(raw.get("prompt", "") if isinstance(raw.get("prompt"), str) else "")
+        }
+        if len(said) > 1:
+            problems.append(where("prompt", f"asks for {sorted(said)} significant digits: expected one count"))
+        elif said and "digits" in raw and said != {raw["digits"]}:
+            problems.append(
+                where("digits", f"is {raw['digits']!r} but the prompt asks for {said.pop()} significant digits")
+            )
         if ("answer" in raw) == ("generator" in raw):
             problems.append(where("answer", "give either an answer or a generator (exactly one)"))
         name = raw.get("generator")

@@ -82,18 +82,52 @@ def as_vector_like(answer: np.ndarray, key: np.ndarray) -> np.ndarray:
     return answer
 
 
-# Entries far smaller than an array's largest are graded against a tenth of the largest instead of
-# themselves: an entry where terms cancel (0.0312 - 0.0309) cannot be worked out to 3 significant digits of
-# itself from numbers shown to 4, but it can to 3 significant digits of the array's scale.
-SCALE_FLOOR = 0.1
+# How numeric and matrix answers are graded: the one statement of the rule (the README and the prompts point here).
+#
+# A question asks for ``digits`` significant digits (its prompt says "3 significant digits", or its ``digits``
+# field does; 3 when neither does: bpcore.quiz.bank.Question.digits). Every entry of the answer is judged on its
+# own digits, not on the array's scale: an entry passes when it is within half a unit in the last asked digit of
+# the key's entry, |a - k| <= 0.5 * 10**(floor(log10|k|) - digits + 1), plus a slack of TIE_SLACK of that half
+# unit. So
+#
+# * every honest rounding of the key passes: to the asked digits (0.786 for 0.78645), to more (0.7865, the full
+#   value), and a rounding that left off its trailing zeros (0.78 for 0.78002 is the number 0.780);
+# * an answer with fewer digits than asked fails unless it is that same number (0.79 for 0.78645 fails), and so
+#   does a slip of one unit in the last asked digit (0.787 and 0.785 for 0.78645), whatever the leading digits;
+# * more digits than asked are judged on the asked ones: 0.7869 for 0.78645 passes (within half a unit), 0.7871
+#   does not;
+# * at a key within TIE_SLACK of a rounding boundary (0.7865 exactly, which a float holds as 0.78649999...),
+#   both neighbours are honest roundings and both pass; a key past the boundary (0.78650001) has one honest
+#   rounding (0.787), and 0.786 fails;
+# * an entry whose key is exactly 0 takes 0 (and float residue below NOISE of the array's largest entry, what
+#   bpcore.quiz.generators.denoise calls an exact 0); so 0 is never right for a nonzero key, nor the wrong sign,
+#   however small the entry.
+#
+# A generator whose prompt shows rounded values for convenience checks that the answer worked from them, rounded
+# to the asked digits, passes this rule entry by entry (Generator.shown), and redraws when it would not.
+DEFAULT_DIGITS = 3
+TIE_SLACK = 1e-6  # of the half unit: a key on a rounding boundary, up to float rounding
+NOISE = 1e-12  # relative to a key's largest entry: what is left of an exact 0 after float rounding
 
 
-def close(answer, key, rtol: float, atol: float) -> bool:
-    """Same shape (a vector in any of its forms) and every entry within ``atol + rtol * max(|k|, f * max|key|)``.
+def half_unit(key, digits: int) -> np.ndarray:
+    """Half a unit in the ``digits``-th significant digit of each entry of ``key`` (0 where the key is 0)."""
+    k = np.abs(_array(key))
+    safe = np.where(k > 0, k, 1.0)
+    return np.where(k > 0, 0.5 * 10.0 ** (np.floor(np.log10(safe)) - digits + 1), 0.0)
 
-    The one test of "equal" for keys and mistakes. For a single number it is ``|a - k| <= atol + rtol |k|``
-    (allclose); in an array, entries smaller than ``f = SCALE_FLOOR`` of the largest get the tolerance of an
-    entry that size.
+
+def allowed_gap(key, digits: int) -> np.ndarray:
+    """How far each entry of an answer may lie from ``key`` and still pass at ``digits`` significant digits."""
+    k = _array(key)
+    zero = NOISE * float(np.max(np.abs(k))) if k.size else 0.0
+    return np.where(k != 0, half_unit(k, digits) * (1 + TIE_SLACK), zero)
+
+
+def close(answer, key, digits: int = DEFAULT_DIGITS) -> bool:
+    """Same shape (a vector in any of its forms) and every entry right to ``digits`` significant digits of its own.
+
+    The one test of "equal" for keys and mistakes; the rule is stated above :data:`DEFAULT_DIGITS`.
     """
     k = _array(key)
     a = as_vector_like(_array(answer), k)
@@ -101,9 +135,12 @@ def close(answer, key, rtol: float, atol: float) -> bool:
         return False
     if not k.size:
         return True
-    magnitude = np.abs(k)
-    allowed = atol + rtol * np.maximum(magnitude, SCALE_FLOOR * float(np.max(magnitude)))
-    return bool(np.all(np.abs(a - k) <= allowed))
+    return bool(np.all(np.abs(a - k) <= allowed_gap(k, digits)))
+
+
+def round_to_digits(value, digits: int) -> np.ndarray:
+    """Every entry of ``value`` rounded to ``digits`` significant digits, as a learner writes it."""
+    return np.vectorize(lambda x: float(f"{x:.{digits - 1}e}"), otypes=[np.float64])(_array(value))
 
 
 def with_common_mistakes(key, mistakes: list[Mistake]) -> list[Mistake]:
@@ -118,16 +155,16 @@ def with_common_mistakes(key, mistakes: list[Mistake]) -> list[Mistake]:
     return [*mistakes, *extra]
 
 
-def diagnose(answer, key, mistakes: list[Mistake], rtol: float, atol: float) -> Mistake | None:
+def diagnose(answer, key, mistakes: list[Mistake], digits: int = DEFAULT_DIGITS) -> Mistake | None:
     """The first mistake whose value matches ``answer``; else a constant factor if there is one.
 
     A mistake that happens to equal the key cannot explain a wrong answer and is skipped.
     """
     a = as_vector_like(_array(answer), _array(key))
     for mistake in mistakes:
-        if close(a, mistake.value, rtol, atol) and not close(mistake.value, key, rtol, atol):
+        if close(a, mistake.value, digits) and not close(mistake.value, key, digits):
             return mistake
-    return constant_factor(a, _array(key), rtol, atol)
+    return constant_factor(a, _array(key), digits)
 
 
 def _simple_factor(c: float) -> bool:
@@ -136,12 +173,12 @@ def _simple_factor(c: float) -> bool:
     return 2 <= round(r) <= 10 and bool(np.isclose(r, round(r), rtol=1e-3))
 
 
-def constant_factor(answer: np.ndarray, key: np.ndarray, rtol: float, atol: float) -> Mistake | None:
-    """``answer == c * key`` for one number c (not 1, not -1): a dropped or extra factor."""
-    if answer.shape != key.shape or not np.any(np.abs(key) > atol):
+def constant_factor(answer: np.ndarray, key: np.ndarray, digits: int = DEFAULT_DIGITS) -> Mistake | None:
+    """``answer == c * key`` for one number c (not 1, not -1), to ``digits`` digits: a dropped or extra factor."""
+    if answer.shape != key.shape or not np.any(key):
         return None
     c = float(np.sum(answer * key) / np.sum(key * key))
-    if abs(c) < 1e-12 or np.isclose(abs(c), 1.0, rtol=rtol) or not np.allclose(answer, c * key, rtol=rtol, atol=atol):
+    if abs(c) < 1e-12 or close(abs(c), 1.0, digits) or not close(answer, c * key, digits):
         return None
     if key.size == 1 and not _simple_factor(abs(c)):  # any wrong number is *some* multiple of a scalar key
         return None

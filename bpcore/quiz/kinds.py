@@ -7,8 +7,8 @@ kind       answer                                                              s
 =========  ==================================================================  ==========================
 single     a letter as shown ("b") or a 0-based shown position                 1 or 0
 multi      letters as shown ("a, c", "ac", ["a", "c"])                         (right - wrong picks) / right
-numeric    text ("3/4", "1e-3", "73,856") or a number; abs + rel tolerance,    1 or 0, mistake named
-           an integer answer (a size, a count) exactly
+numeric    text ("3/4", "1e-3", "73,856") or a number; right to the asked         1 or 0, mistake named
+           significant digits (diagnose.close), a whole-number answer exactly
 matrix     text ("[[1, 2], [3, 4]]", numpy's printout) or an array; a vector   1 or 0, mistake named;
            key also takes its row and column forms; a chained derivation        per step, first wrong named
            takes {step: answer} or a list in step order
@@ -34,8 +34,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bpcore.quiz import bughunts, fixrun
-from bpcore.quiz.diagnose import Mistake, as_vector_like, close, diagnose
+from bpcore.quiz.diagnose import Mistake, allowed_gap, as_vector_like, close, diagnose
 from bpcore.quiz.functions import LearnerError, check_function
+from bpcore.quiz.generators import as_shown
 from bpcore.quiz.instance import LETTERS, Instance
 from bpcore.quiz.parse import (
     ParseError,
@@ -46,6 +47,7 @@ from bpcore.quiz.parse import (
     parse_rating,
 )
 
+EXACT_DIGITS = 15  # what a float holds: a whole-number answer's mistakes are named when they match to all of them
 FLASHCARD_SCORES = {1: 0.0, 2: 0.5, 3: 1.0, 4: 1.0}  # again, hard, good, easy
 
 
@@ -124,16 +126,19 @@ def _shown_number(value: float) -> str:
 
 def check_numeric(instance: Instance, answer) -> Result:
     value = parse_number(answer, grouped=instance.question.integer)
-    rtol, atol = instance.question.tolerances
     shown = _shown_number(value)
-    if close(value, instance.key, rtol, atol):
-        return Result(1.0, [f"{shown} is right."])
-    mistake = diagnose(value, instance.key, instance.mistakes, rtol, atol)
     if instance.question.integer:
+        if value == instance.key:
+            return Result(1.0, [f"{shown} is right."])
+        mistake = diagnose(value, instance.key, instance.mistakes, EXACT_DIGITS)
         why = "is not a whole number" if not float(value).is_integer() else "is not the answer"
         head = f"{shown} {why} (a count is graded exactly: no tolerance)."
-    else:
-        head = f"{shown} is not within tolerance of the answer."
+        return Result(0.0, [head, *_mistake_feedback(mistake)], mistake)
+    digits = instance.question.digits
+    if close(value, instance.key, digits):
+        return Result(1.0, [f"{shown} is right."])
+    mistake = diagnose(value, instance.key, instance.mistakes, digits)
+    head = f"{shown} is not the answer to {digits} significant digits."
     return Result(0.0, [head, *_mistake_feedback(mistake)], mistake)
 
 
@@ -155,40 +160,41 @@ def _where(index: tuple[int, ...], shape: tuple[int, ...]) -> str:
     return "position (" + ", ".join(str(i + 1) for i in index) + ")"
 
 
-def _difference_message(name: str, got: np.ndarray, key: np.ndarray, rtol: float, atol: float) -> str:
+def _difference_message(name: str, got: np.ndarray, key: np.ndarray, digits: int) -> str:
     """A right-shaped wrong array, in the learner's words: how many entries are off, the largest gap and where."""
-    gap = np.abs(got - key)
-    off = int(np.count_nonzero(~np.isclose(got, key, rtol=rtol, atol=atol)))
+    wrong = np.abs(got - key) > allowed_gap(key, digits)
+    off = int(np.count_nonzero(wrong))
+    gap = np.where(wrong, np.abs(got - key), -1.0)
     worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(gap)), key.shape))
     return (
-        f"{name}: {off} of {key.size} entr{'y is' if off == 1 else 'ies are'} not within tolerance of the answer; "
-        f"the largest difference, {float(gap[worst]):.3g}, is at {_where(worst, key.shape)}."
+        f"{name}: {off} of {key.size} entr{'y is' if off == 1 else 'ies are'} not right to {digits} significant "
+        f"digits; the largest difference, {float(gap[worst]):.3g}, is at {_where(worst, key.shape)}."
     )
 
 
-def _grade_array(got: np.ndarray, key: np.ndarray, mistakes: list[Mistake], rtol: float, atol: float, name="answer"):
-    """(score, feedback lines, mistake) for one array answer: shape first, then allclose, then diagnosis."""
+def _grade_array(got: np.ndarray, key: np.ndarray, mistakes: list[Mistake], digits: int, name="answer"):
+    """(score, feedback lines, mistake) for one array answer: shape first, then every entry's digits, then diagnosis."""
     key = np.asarray(key, dtype=np.float64)
     got = as_vector_like(got, key)
-    if close(got, key, rtol, atol):
+    if close(got, key, digits):
         return 1.0, [f"{name}: right."], None
-    mistake = diagnose(got, key, mistakes, rtol, atol)
+    mistake = diagnose(got, key, mistakes, digits)
     if got.shape != key.shape:
         lines = [_shape_message(name, got, key)]
     else:
-        lines = [_difference_message(name, got, key, rtol, atol)]
+        lines = [_difference_message(name, got, key, digits)]
     return 0.0, lines + _mistake_feedback(mistake), mistake
 
 
 def check_matrix(instance: Instance, answer) -> Result:
-    rtol, atol = instance.question.tolerances
+    digits = instance.question.digits
     if instance.steps:
-        return check_steps(instance, answer, rtol, atol)
-    score, lines, mistake = _grade_array(parse_array(answer), instance.key, instance.mistakes, rtol, atol)
+        return check_steps(instance, answer, digits)
+    score, lines, mistake = _grade_array(parse_array(answer), instance.key, instance.mistakes, digits)
     return Result(score, lines, mistake)
 
 
-def check_steps(instance: Instance, answer, rtol: float, atol: float) -> Result:
+def check_steps(instance: Instance, answer, digits: int) -> Result:
     """A chained derivation: each step graded on its own; the first wrong one is named.
 
     Follow-through: a later step is also right if it is what the learner's *own* earlier answer implies
@@ -221,9 +227,9 @@ def check_steps(instance: Instance, answer, rtol: float, atol: float) -> Result:
             scores[name], lines, mistake = 0.0, [f"{name}: no answer."], None
         else:
             scores[name], lines, mistake = _grade_array(
-                read[name], instance.key[name], instance.mistakes[name], rtol, atol, name
+                read[name], instance.key[name], instance.mistakes[name], digits, name
             )
-            if scores[name] < 1 and _follows(read[name], implied.get(name), rtol, atol):
+            if scores[name] < 1 and _follows(read[name], implied.get(name), digits):
                 scores[name], lines, mistake = 1.0, [f"{name}: right, given your {instance.upstream[name]}."], None
                 followed.append(name)
         feedback += lines
@@ -244,17 +250,25 @@ def _implied_steps(instance: Instance, read: dict) -> dict:
     if instance.follow is None:
         return {}
     usable = {name: value for name, value in read.items() if value.shape == np.shape(instance.key[name])}
-    return instance.follow(instance.values, usable) if usable else {}
+    if not usable:
+        return {}
+    # what their answers imply from the exact forward values, and from the values as the prompt shows them
+    # (4 digits): a learner who multiplies by the shown h is as right as one who kept every digit
+    exact, shown = instance.follow(instance.values, usable), instance.follow(as_shown(instance.values), usable)
+    return {name: (exact[name], shown[name]) for name in exact}
 
 
-def _follows(got: np.ndarray, implied, rtol: float, atol: float) -> bool:
+def _follows(got: np.ndarray, implied, digits: int) -> bool:
     """``got`` is what the learner's earlier answer implies, and that is not trivially zero (all-zero answers
     down the chain are consistent, but show no working)."""
     if implied is None:
         return False
-    implied = np.asarray(implied, dtype=np.float64)
-    scale = float(np.max(np.abs(implied))) if implied.size else 0.0
-    return scale > max(atol, 1e-12) and close(got, implied, rtol, atol)
+    for value in implied:
+        value = np.asarray(value, dtype=np.float64)
+        scale = float(np.max(np.abs(value))) if value.size else 0.0
+        if scale > 1e-12 and close(got, value, digits):
+            return True
+    return False
 
 
 # ----------------------------------------------------------------------------- order

@@ -2,7 +2,7 @@
 
 Each bank below passed ``load_bank`` before: 27 choices (letters stop at z), a ``why`` list shorter than
 ``choices`` (an IndexError when the uncovered choice was picked), a mistake whose answer cannot be read (a
-ParseError when the question was shown), ``rtol = nan`` (every answer wrong), a file in Latin-1 (a
+ParseError when the question was shown), ``rtol`` (no longer read: digits are), a file in Latin-1 (a
 UnicodeDecodeError traceback).
 """
 
@@ -91,12 +91,18 @@ BAD_BANKS = [
         "field 'mistakes': entry 0: expected its name as non-empty text",
     ),
     (
-        NUMERIC.format(kind="numeric", answer="0.5", extra="rtol = nan"),
-        "question 'demo-number': field 'rtol': expected a finite number >= 0, got float nan",
+        NUMERIC.format(kind="numeric", answer="0.5", extra="rtol = 0.01"),
+        "question 'demo-number': field 'rtol': is no longer read: numbers are graded to significant digits",
     ),
     (
-        NUMERIC.format(kind="numeric", answer="0.5", extra="atol = inf"),
-        "question 'demo-number': field 'atol': expected a finite number >= 0, got float inf",
+        NUMERIC.format(kind="numeric", answer="0.5", extra="atol = 0.5"),
+        "question 'demo-number': field 'atol': is no longer read",
+    ),
+    (
+        NUMERIC.format(kind="numeric", answer="0.5", extra="digits = 4").replace(
+            "What is it?", "What is it? (3 significant digits.)"
+        ),
+        "question 'demo-number': field 'digits': is 4 but the prompt asks for 3 significant digits",
     ),
     (NUMERIC.format(kind="numeric", answer="nan", extra=""), "question 'demo-number': field 'answer': expected a"),
 ]

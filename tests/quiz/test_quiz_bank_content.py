@@ -3,13 +3,17 @@
 * every generator's key agrees with its independent check over 200 seeds (validate runs 50);
 * every code reference accepts its correct solution and rejects its known-wrong one over many seeds;
 * every bug-hunt specimen's fixed version matches the engine and its buggy version does not, over 50 inputs;
-* the bank meets the content targets of issue 7.
+* the bank meets the content targets of issue 7;
+* every generator meets the targets of issue 13: over 10,000 seeds it never fails, draws at least 50 distinct
+  problems (or all that exist), covers every declared parameter range, and rarely needs a redraw (the survey
+  helpers are in generator_survey.py, shared with test_quiz_generators.py and test_quiz_tolerances.py).
 """
 
 from collections import Counter
 
 import numpy as np
 import pytest
+from generator_survey import FULL_SEEDS, MAX_REDRAW_RATE, SEEDS, redraw_rate, survey
 
 from bpcore.quiz import bughunts, functions
 from bpcore.quiz.generators import GENERATORS
@@ -96,3 +100,46 @@ def test_no_choice_length_gives_the_answer_away(bank):
     assert len(longest) <= 0.35 * len(singles), f"the key is the longest choice in {len(longest)}: {longest}"
     for rank, count in sorted(ranks.items()):
         assert count <= 0.40 * len(singles), f"the key is length rank {rank} in {count} of {len(singles)}: {ranks}"
+
+
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_generator_never_fails_to_draw_over_10000_seeds(name):
+    failures = survey(name)["failures"]
+    assert failures == [], f"{name}: {len(failures)} of {SEEDS} seeds failed, e.g. {failures[:3]}"
+
+
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_generator_draws_many_distinct_problems(name):
+    generator, count = GENERATORS[name], survey(name)["distinct"]
+    if generator.total is None:
+        assert count >= 50, f"{name}: expected at least 50 distinct problems over {SEEDS} seeds, got {count}"
+    else:
+        assert count == generator.total, f"{name}: its docstring says {generator.total} problems exist, drew {count}"
+
+
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_generator_covers_every_parameter_range(name):
+    generator, found = GENERATORS[name], survey(name)
+    assert found["names"] == {tuple(sorted(generator.ranges))}, (
+        f"{name}: expected to yield the parameters {sorted(generator.ranges)}, yielded {sorted(found['names'])}"
+    )
+    for p, declared in generator.ranges.items():
+        if isinstance(declared, set):
+            assert found["seen"][p] == {float(v) for v in declared}, (
+                f"{name}: parameter {p}: expected every one of {sorted(declared)}, drew {sorted(found['seen'][p])}"
+            )
+        else:
+            reached = (found["low"][p], found["high"][p])
+            assert np.allclose(reached, declared), (
+                f"{name}: parameter {p}: expected the range {declared}, drew {reached}"
+            )
+
+
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_generator_problems_rarely_need_a_redraw(name):
+    """The full problem for a sample of seeds: built, its parameters are the survey's unless it was redrawn."""
+    rate, redraws = redraw_rate(name)
+    assert rate <= MAX_REDRAW_RATE, (
+        f"{name}: the distinguishability check rejected {redraws} of {FULL_SEEDS + redraws} draws "
+        f"({rate:.0%}); expected at most {MAX_REDRAW_RATE:.0%}"
+    )

@@ -140,7 +140,7 @@ def test_quiz_in_a_terminal_right_wrong_quit(home, child_env, python, demo_banks
     term.expect("What is three quarters?")
     term.expect("> ")
     term.send("0.7")
-    term.expect("[score 0.00] 0.7 is not within tolerance")
+    term.expect("[score 0.00] 0.7 is not the answer to 3 significant digits")
     term.expect("Try again")
     term.send("")  # move on
     term.expect("Give the 2 x 2 identity.")

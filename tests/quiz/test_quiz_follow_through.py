@@ -6,6 +6,7 @@ import pytest
 
 from bpcore.quiz import kinds
 from bpcore.quiz.instance import make_instance
+from bpcore.quiz.parse import parse_array
 from bpcore.quiz.render import array_text, number
 
 QUESTION = "three-layer-chain"
@@ -34,7 +35,7 @@ def carried(instance, step: str, value) -> dict[str, np.ndarray]:
     v, key = instance.values, instance.key
     h = v["h"]
     answers = {name: np.asarray(a, dtype=np.float64) for name, a in key.items()}
-    answers[step] = np.asarray(value, dtype=np.float64)
+    answers[step] = parse_array(array_text(value))  # as written down (4 digits): later steps build on that
     if step == "dL/dz2":
         answers["dL/dW2"] = np.outer(answers["dL/dz2"], h)
         answers["dL/dh"] = v["W2"].T @ answers["dL/dz2"]

@@ -141,7 +141,10 @@ def test_matrix_checks_shape_first(bank):
     result = kinds.check(instance, "[[1, 2], [3, 4]]")
     assert result.score == 0 and "expected shape (2, 3), got (2, 2)" in result.feedback[0]
     close_but_wrong = kinds.check(instance, array_text(instance.key + 0.05))
-    assert close_but_wrong.score == 0 and "6 of 6 entries are not within tolerance" in close_but_wrong.feedback[0]
+    assert (
+        close_but_wrong.score == 0
+        and "6 of 6 entries are not right to 3 significant digits" in close_but_wrong.feedback[0]
+    )
 
 
 def test_a_wrong_matrix_is_described_in_the_learners_words(bank):
@@ -155,21 +158,23 @@ def test_a_wrong_matrix_is_described_in_the_learners_words(bank):
     for internal in ("exact:", "close:", "max diff", "`", "index ("):
         assert internal not in line, line
     where = f"row {key.shape[0]}, column {key.shape[1]}" if key.ndim == 2 else f"entry {key.size}"
-    assert f"1 of {key.size} entry is not within tolerance" in line and f"0.2, is at {where}." in line, line
+    assert f"1 of {key.size} entry is not right to 3 significant digits" in line and f"0.2, is at {where}." in line, (
+        line
+    )
 
 
 def test_a_constant_factor_is_noticed():
     key = np.array([[0.3, -0.1], [0.2, 0.5]])
-    found = diagnose(2 * key, key, [Mistake("wrong sign", -key)], rtol=1e-2, atol=1e-4)
+    found = diagnose(2 * key, key, [Mistake("wrong sign", -key)], 3)
     assert found.name == "off by a constant factor" and "times 2" in found.explanation
 
 
 def test_a_scalar_is_off_by_a_factor_only_when_the_factor_is_a_simple_one():
     """Every wrong number is *some* multiple of a scalar key: only 2..10 or their inverses mean a dropped factor."""
-    assert "times 0.5" in diagnose(0.25, 0.5, [], rtol=1e-2, atol=1e-4).explanation
-    assert "times 3" in diagnose(1.5, 0.5, [], rtol=1e-2, atol=1e-4).explanation
-    assert diagnose(0.6, 0.5, [], rtol=1e-2, atol=1e-4) is None  # times 1.2: just a wrong number
-    assert diagnose(73729, 73856, [], rtol=0, atol=0) is None
+    assert "times 0.5" in diagnose(0.25, 0.5, [], 3).explanation
+    assert "times 3" in diagnose(1.5, 0.5, [], 3).explanation
+    assert diagnose(0.6, 0.5, [], 3) is None  # times 1.2: just a wrong number
+    assert diagnose(73729, 73856, [], 15) is None
 
 
 # ----------------------------------------------------------------------------- chained derivation
@@ -321,13 +326,11 @@ def test_static_matrix_question_with_its_own_mistakes():
 
 
 def test_a_mistake_the_checker_would_call_the_key_is_not_distinguishable():
-    """allclose is not symmetric (rtol scales its second argument): ve-sigmoid-chain seed 63 drew a mistake
-    that passed the generator's check one way round and was skipped as 'the key' by the diagnosis the other."""
+    """The digits rule is not symmetric (the half unit is the second argument's): ve-sigmoid-chain seed 63 once
+    drew a mistake that passed the generator's check one way round and was skipped as 'the key' the other."""
     from bpcore.quiz.generators import Problem, distinguishable
 
-    key, mistake = 0.0035051955775915553, 0.003370380363068803  # at the tolerances of the time
-    assert not distinguishable(Problem({}, key, [Mistake("used only the slopes", mistake)]), 1e-2, 1e-4)
-    assert not distinguishable(Problem({}, mistake, [Mistake("used only the slopes", key)]), 1e-2, 1e-4)
-    key, mistake = 1.0, 1.00805  # at today's defaults: close measured against the mistake, not against the key
+    key, mistake = 0.0999, 0.1003  # 4e-4 apart: over half a unit of 0.0999 (5e-5), under half of 0.1003 (5e-4)
     assert not distinguishable(Problem({}, key, [Mistake("used only the slopes", mistake)]))
     assert not distinguishable(Problem({}, mistake, [Mistake("used only the slopes", key)]))
+    assert distinguishable(Problem({}, 0.0999, [Mistake("used only the slopes", 0.1012)]))
