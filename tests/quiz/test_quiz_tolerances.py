@@ -17,7 +17,7 @@ prompt ("3 significant digits") or its ``digits`` field (Question.digits). Here:
 
 import numpy as np
 import pytest
-from generator_survey import SEEDS, rejected_correct_answers
+from generator_survey import rejected_correct_answers
 
 from bpcore.quiz import kinds
 from bpcore.quiz.bank import Question, load_banks
@@ -145,12 +145,16 @@ def test_every_question_grades_to_its_digits_entry_by_entry(q):
     assert problems == [], f"{q.id} ({q.digits} digits):\n" + "\n".join(problems)
 
 
+# 2,000 full builds each (about a minute): a 10,000-seed survey took 4.6 minutes, half the suite's budget
+BATCHNORM_SEEDS = 2_000
+
+
 @pytest.mark.parametrize("qid", ["norm-bn-backward", "norm-bn-forward"])
-def test_batchnorm_over_10000_seeds_right_answers_pass_and_a_small_sign_slip_fails(qid):
+def test_batchnorm_over_2000_seeds_right_answers_pass_and_a_small_sign_slip_fails(qid):
     q = load_banks().get(qid)
-    assert rejected_correct_answers(q, range(SEEDS)) == []
+    assert rejected_correct_answers(q, range(BATCHNORM_SEEDS)) == []
     accepted = []
-    for seed in range(SEEDS):
+    for seed in range(BATCHNORM_SEEDS):
         instance = make_instance(q, seed)
         key = np.asarray(instance.key)
         smallest = np.unravel_index(int(np.argmin(np.abs(key))), key.shape)
