@@ -3,11 +3,14 @@ model, and the studies the notebook shows. The claims its tests prove (tests/lab
 
 * :func:`attention_backward`, :func:`layer_norm_backward`: every intermediate by name, equal to the
   engine (:func:`autodiff_attention`, :func:`autodiff_layer_norm`) to 1e-12 and to finite differences.
-* :func:`scale_study`: Var(q . k) = d_k unscaled and 1 scaled; unscaled, the softmax saturates and
-  the typical row's gradient reaching Q and K vanishes as d_k grows; scaled, neither depends on d_k.
+* :func:`scale_study`: Var(q . k) = d_k unscaled and 1 scaled; unscaled, the softmax saturates, the
+  median row's gradient reaching Q vanishes as d_k grows (K's falls less), while the total ||dQ|| grows:
+  the few near-tied rows get gradients of order ||k|| = sqrt(d_k). Scaled, none of it depends on d_k.
 * :func:`causal_gradient`: with the causal mask, output t sends exactly zero gradient to inputs s > t.
 * :func:`depth_profile`: at initialisation the residual keeps ||dL/dh|| within a factor 1.6 across 16
   blocks, post-LN and pre-LN alike; without it the spread grows with depth.
+* :func:`weight_gradient_profile`: with nn.Transformer's Xavier initialisation and 16 blocks, post-LN's
+  ||dL/dW|| of the feed-forward's second linear grows towards the output, pre-LN's falls.
 * :func:`memory_study`: the (T, T) scores and weights are 4 N H T^2 floats, and dominate as T grows.
 * :class:`CausalLM`, :func:`train_lm`, :func:`sample`: token and position embeddings, causal
   blocks, tied or untied read-out; its loss starts at ln(vocabulary) and falls. After training, one
@@ -323,6 +326,8 @@ class ScaleStudy:
     grad_q: dict[str, np.ndarray]  # median over query rows of ||dQ_t||
     grad_k: dict[str, np.ndarray]  # median over key rows of ||dK_s||
     T: int
+    total_grad_q: dict[str, np.ndarray]  # ||dQ|| over every row of every problem (Frobenius)
+    total_grad_k: dict[str, np.ndarray]  # ||dK|| likewise
 
 
 def scale_study(d_ks=(4, 16, 64, 256, 1024), T: int = 16, d_v: int = 16, trials: int = 64, seed: int = 0) -> ScaleStudy:
@@ -330,12 +335,13 @@ def scale_study(d_ks=(4, 16, 64, 256, 1024), T: int = 16, d_v: int = 16, trials:
 
     A score is a sum of d_k products of unit variance, so Var(q . k) = d_k; times 1/sqrt(d_k) it is 1.
     Large scores make the softmax nearly one-hot, and then dS = P * (dP - rowsum(dP * P)) is nearly 0,
-    so little gradient reaches Q and K. The median over rows is reported: a saturated row gets almost
-    nothing, while the rare row with two near-equal top scores still gets a large gradient.
+    so little gradient reaches the typical row of Q. The median over rows is reported: a saturated row
+    gets almost nothing, while a row with two near-equal top scores gets a gradient of order
+    ||k|| = sqrt(d_k), so the total ||dQ|| (also reported) grows with d_k.
     V (T, d_v) and the upstream dO are N(0, 1) whatever d_k is.
     """
     rng = np.random.default_rng(seed)
-    out = {name: {"scaled": [], "unscaled": []} for name in ("var", "max", "entropy", "dq", "dk")}
+    out = {name: {"scaled": [], "unscaled": []} for name in ("var", "max", "entropy", "dq", "dk", "tq", "tk")}
     for d_k in d_ks:
         Q, K = rng.standard_normal((2, trials, T, d_k))
         V, dO = rng.standard_normal((2, trials, T, d_v))
@@ -348,8 +354,10 @@ def scale_study(d_ks=(4, 16, 64, 256, 1024), T: int = 16, d_v: int = 16, trials:
             out["entropy"][name].append(float(-plogp.sum(axis=-1).mean()))
             out["dq"][name].append(float(np.median(np.linalg.norm(r["dQ"], axis=-1))))
             out["dk"][name].append(float(np.median(np.linalg.norm(r["dK"], axis=-1))))
+            out["tq"][name].append(float(np.linalg.norm(r["dQ"])))
+            out["tk"][name].append(float(np.linalg.norm(r["dK"])))
     a = {key: {name: np.array(v) for name, v in value.items()} for key, value in out.items()}
-    return ScaleStudy(np.asarray(d_ks), a["var"], a["max"], a["entropy"], a["dq"], a["dk"], T)
+    return ScaleStudy(np.asarray(d_ks), a["var"], a["max"], a["entropy"], a["dq"], a["dk"], T, a["tq"], a["tk"])
 
 
 # ======================================================================= the causal mask and its gradient
@@ -435,6 +443,41 @@ def depth_profile(
     return DepthProfile(depth, norm_first, residual, np.array(stream), np.array(blocks))
 
 
+def weight_gradient_profile(
+    depth: int,
+    norm_first: bool,
+    seeds=range(8),
+    xavier: bool = True,
+    batch: int = 8,
+    **model_options,
+) -> np.ndarray:
+    """||dL/dW|| of each block's feed-forward second linear (linear2.weight) at initialisation, blocks 1 ..
+    depth, averaged over ``seeds`` (a CausalLM as in :func:`depth_profile`: untied, N(0, 1) embeddings).
+
+    ``xavier``: re-initialise every block matrix with xavier_uniform_, as nn.Transformer (and the original
+    transformer) does; False keeps nn.TransformerEncoderLayer's own initialisation, whose sublayers start
+    with outputs much smaller than the stream they are added to. The parameter gradients are what the
+    pre- and post-LN argument (Xiong et al., 2020) is about: post-LN's grow towards the output at
+    initialisation, pre-LN's do not.
+    """
+    text = data.char_text()
+    norms = []
+    for seed in seeds:
+        manual_seed(seed)
+        model = CausalLM(text.vocab_size, num_layers=depth, norm_first=norm_first, embed_std=1.0, tied=False,
+                         **model_options)  # fmt: skip
+        if xavier:
+            for block in model.blocks:
+                for p in block.parameters():
+                    if p.data.ndim > 1:
+                        init.xavier_uniform_(p)
+        windows = _windows(text.ids, model.context + 1, batch, np.random.default_rng(seed))
+        with threadpool_limits(1, user_api="blas"):
+            _lm_loss(model, windows).backward()
+        norms.append([float(np.linalg.norm(block.linear2.weight.grad)) for block in model.blocks])
+    return np.mean(norms, axis=0)
+
+
 # ======================================================================= cost: memory grows as T^2
 
 
@@ -509,4 +552,5 @@ __all__ = [
     "sample",
     "scale_study",
     "train_lm",
+    "weight_gradient_profile",
 ]

@@ -22,6 +22,7 @@ from bpcore.labs.attention import (
     sample,
     scale_study,
     train_lm,
+    weight_gradient_profile,
 )
 
 RNG = np.random.default_rng(10)
@@ -201,6 +202,16 @@ def test_without_the_scale_the_gradient_reaching_q_and_k_vanishes():
     assert q_fall < k_fall < 0.2, f"median ||dK_s|| fell by {k_fall:.1e}, ||dQ_t|| by {q_fall:.1e}"
 
 
+def test_without_the_scale_the_total_gradient_grows_while_the_median_row_vanishes():
+    study = scale_study()
+    for name in ("total_grad_q", "total_grad_k"):
+        scaled, unscaled = getattr(study, name)["scaled"], getattr(study, name)["unscaled"]
+        assert scaled.max() / scaled.min() < 1.2, f"{name} scaled {scaled}: should not depend on d_k"
+        assert np.all(np.diff(unscaled) > 0), f"{name} unscaled {unscaled}: should grow with d_k"
+        at_1024 = f"unscaled {unscaled[-1]:.0f}, scaled {scaled[-1]:.0f}"
+        assert unscaled[-1] > 10 * scaled[-1], f"{name} at d_k = 1024: {at_1024}"
+
+
 # ----------------------------------------------------------------------------- the causal mask's gradient
 
 
@@ -229,6 +240,19 @@ def test_without_the_residual_the_spread_grows_with_depth(norm_first):
     assert deep.spread > 4 * depth_profile(16, norm_first).spread
 
 
+def test_post_ln_weight_gradients_grow_towards_the_output_and_pre_ln_do_not():
+    post, pre = weight_gradient_profile(16, norm_first=False), weight_gradient_profile(16, norm_first=True)
+    assert post.shape == pre.shape == (16,)
+    assert post[-1] / post[0] > 1.5, f"post-LN ||dL/dW2||, last block over first: {post[-1] / post[0]:.2f}"
+    assert pre[-1] / pre[0] < 0.8, f"pre-LN ||dL/dW2||, last block over first: {pre[-1] / pre[0]:.2f}"
+    assert post.mean() > 1.5 * pre.mean(), f"mean ||dL/dW2||: post-LN {post.mean():.3f}, pre-LN {pre.mean():.3f}"
+
+
+def test_with_the_blocks_own_initialisation_post_ln_weight_gradients_stay_level():
+    post = weight_gradient_profile(16, norm_first=False, xavier=False)
+    assert 0.8 < post[-1] / post[0] < 1.3, f"post-LN ||dL/dW2||, last block over first: {post[-1] / post[0]:.2f}"
+
+
 # ----------------------------------------------------------------------------- memory grows as T^2
 
 
@@ -239,6 +263,32 @@ def test_attention_memory_grows_as_t_squared():
     slope = log_log_slope(study.T, study.graph_bytes)
     assert 1.8 < slope <= 2.0, f"total graph memory grows as T^{slope:.2f} between T = 256 and 512"
     assert study.square_bytes[-1] / study.graph_bytes[-1] > 0.8, "at T = 512 the (T, T) arrays should dominate"
+
+
+def test_softmax_over_the_queries_lets_later_queries_leak_in():
+    T, E = 5, 4
+    Q, K = RNG.standard_normal((2, T, E))
+    V = RNG.standard_normal((T, 3))
+
+    def outputs(Q, axis):
+        scores = np.where(np.tril(np.ones((T, T), dtype=bool)), Q @ K.T / np.sqrt(E), -np.inf)
+        e = np.exp(scores - scores.max(axis=axis, keepdims=True))
+        return (e / e.sum(axis=axis, keepdims=True)) @ V
+
+    later = Q.copy()
+    later[-1] += 1.0  # change only the last query
+    for axis, leaks in ((-1, False), (-2, True)):
+        changed = np.abs(outputs(later, axis)[:-1] - outputs(Q, axis)[:-1]).max()
+        assert (changed > 1e-9) == leaks, f"softmax over axis {axis}: earlier outputs moved by {changed:.2e}"
+
+
+def test_a_tied_read_out_with_unit_embeddings_starts_far_above_ln_vocab():
+    text_ids = np.random.default_rng(3).integers(0, 11, (4, 9))
+    for embed_std, low, high in ((0.02, -0.05, 0.05), (1.0, 1.0, np.inf)):
+        model = small_lm(tied=True, embed_std=embed_std)
+        logits = model(text_ids[:, :-1])
+        loss = float(bp.nn.functional.cross_entropy(logits.reshape(-1, 11), text_ids[:, 1:].reshape(-1)).data)
+        assert low < loss - np.log(11) < high, f"embed_std {embed_std}: first loss {loss:.2f}, ln V = {np.log(11):.2f}"
 
 
 def test_every_intermediate_has_its_equation():
