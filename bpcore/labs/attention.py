@@ -10,7 +10,9 @@ model, and the studies the notebook shows. The claims its tests prove (tests/lab
 * :func:`depth_profile`: at initialisation the residual keeps ||dL/dh|| within a factor 1.6 across 16
   blocks, post-LN and pre-LN alike; without it the spread grows with depth.
 * :func:`weight_gradient_profile`: with nn.Transformer's Xavier initialisation and 16 blocks, post-LN's
-  ||dL/dW|| of the feed-forward's second linear grows towards the output, pre-LN's falls.
+  ||dL/dW|| of the feed-forward's second linear grows towards the output, pre-LN's falls; with the
+  blocks' own initialisation post-LN's stays level, its sublayers' outputs starting small
+  (:func:`sublayer_output_scale`).
 * :func:`memory_study`: the (T, T) scores and weights are 4 N H T^2 floats, and dominate as T grows.
 * :class:`CausalLM`, :func:`train_lm`, :func:`sample`: token and position embeddings, causal
   blocks, tied or untied read-out; its loss starts at ln(vocabulary) and falls. After training, one
@@ -467,15 +469,42 @@ def weight_gradient_profile(
         model = CausalLM(text.vocab_size, num_layers=depth, norm_first=norm_first, embed_std=1.0, tied=False,
                          **model_options)  # fmt: skip
         if xavier:
-            for block in model.blocks:
-                for p in block.parameters():
-                    if p.data.ndim > 1:
-                        init.xavier_uniform_(p)
+            _xavier_blocks(model)
         windows = _windows(text.ids, model.context + 1, batch, np.random.default_rng(seed))
         with threadpool_limits(1, user_api="blas"):
             _lm_loss(model, windows).backward()
         norms.append([float(np.linalg.norm(block.linear2.weight.grad)) for block in model.blocks])
     return np.mean(norms, axis=0)
+
+
+def _xavier_blocks(model: CausalLM) -> None:
+    """xavier_uniform_ on every matrix of every block, as nn.Transformer's _reset_parameters does."""
+    for block in model.blocks:
+        for p in block.parameters():
+            if p.data.ndim > 1:
+                init.xavier_uniform_(p)
+
+
+def sublayer_output_scale(xavier: bool, seeds=range(4), batch: int = 8) -> tuple[float, float]:
+    """std(sublayer output) / std(its input) of a pre-LN block's attention and feed-forward at
+    initialisation, on LN(embeddings) of the bundled text, averaged over ``seeds``: how much each
+    sublayer adds to the stream at first. ``xavier`` as in :func:`weight_gradient_profile`."""
+    text = data.char_text()
+    ratios = []
+    for seed in seeds:
+        manual_seed(seed)
+        model = CausalLM(text.vocab_size, num_layers=1, norm_first=True, embed_std=1.0, tied=False)
+        if xavier:
+            _xavier_blocks(model)
+        block = model.blocks[0]
+        ids = _windows(text.ids, model.context, batch, np.random.default_rng(seed))
+        with no_grad():
+            x = block.norm1(model.token(ids) + model.position[: model.context])
+            attended = block._sa_block(x, causal_mask(model.context), None, True)
+            fed = block._ff_block(x)
+        ratios.append((np.std(attended.data) / np.std(x.data), np.std(fed.data) / np.std(x.data)))
+    attention_ratio, ff_ratio = np.mean(ratios, axis=0)
+    return float(attention_ratio), float(ff_ratio)
 
 
 # ======================================================================= cost: memory grows as T^2
@@ -551,6 +580,7 @@ __all__ = [
     "own_position_weight",
     "sample",
     "scale_study",
+    "sublayer_output_scale",
     "train_lm",
     "weight_gradient_profile",
 ]

@@ -21,6 +21,7 @@ from bpcore.labs.attention import (
     own_position_weight,
     sample,
     scale_study,
+    sublayer_output_scale,
     train_lm,
     weight_gradient_profile,
 )
@@ -98,6 +99,7 @@ def test_layer_norm_backward_by_hand_equals_autodiff_and_finite_differences(shap
 
     for name, array in (("dx", x), ("dgamma", gamma), ("dbeta", beta)):
         np.testing.assert_allclose(hand[name], numerical_gradient(loss, array, 1e-6), 1e-6, 1e-8, err_msg=name)
+    np.testing.assert_allclose(hand["dx"].sum(axis=-1), 0.0, atol=1e-13, err_msg="rows of dx must sum to 0")
 
 
 # ----------------------------------------------------------------------------- the small causal language model
@@ -200,6 +202,8 @@ def test_without_the_scale_the_gradient_reaching_q_and_k_vanishes():
     k_fall = study.grad_k["unscaled"][-1] / study.grad_k["unscaled"][0]
     assert q_fall < 1e-3, f"median ||dQ_t|| fell only by {q_fall:.1e} from d_k = 4 to 1024"
     assert q_fall < k_fall < 0.2, f"median ||dK_s|| fell by {k_fall:.1e}, ||dQ_t|| by {q_fall:.1e}"
+    first = study.grad_q["unscaled"][:2]
+    assert first[1] > first[0], f"median ||dQ_t|| unscaled at d_k = 4, 16: {first}, expected a rise first"
 
 
 def test_without_the_scale_the_total_gradient_grows_while_the_median_row_vanishes():
@@ -241,16 +245,30 @@ def test_without_the_residual_the_spread_grows_with_depth(norm_first):
 
 
 def test_post_ln_weight_gradients_grow_towards_the_output_and_pre_ln_do_not():
-    post, pre = weight_gradient_profile(16, norm_first=False), weight_gradient_profile(16, norm_first=True)
-    assert post.shape == pre.shape == (16,)
-    assert post[-1] / post[0] > 1.5, f"post-LN ||dL/dW2||, last block over first: {post[-1] / post[0]:.2f}"
-    assert pre[-1] / pre[0] < 0.8, f"pre-LN ||dL/dW2||, last block over first: {pre[-1] / pre[0]:.2f}"
-    assert post.mean() > 1.5 * pre.mean(), f"mean ||dL/dW2||: post-LN {post.mean():.3f}, pre-LN {pre.mean():.3f}"
+    post = {d: weight_gradient_profile(d, norm_first=False) for d in (4, 8, 16)}
+    pre = {d: weight_gradient_profile(d, norm_first=True) for d in (4, 8, 16)}
+    assert post[16].shape == pre[16].shape == (16,)
+    growth = {d: post[d][-1] / post[d][0] for d in post}
+    assert growth[8] > 1.4 and growth[16] > 1.5, f"post-LN ||dL/dW2||, last block over first: {growth}"
+    assert growth[4] < 1.1, f"post-LN at 4 blocks: last block over first {growth[4]:.2f}, expected no growth"
+    fall = {d: pre[d][-1] / pre[d][0] for d in pre}
+    assert max(fall.values()) < 0.8 and fall[16] < 0.6, f"pre-LN ||dL/dW2||, last block over first: {fall}"
+    assert post[16].mean() > 1.5 * pre[16].mean(), (
+        f"mean ||dL/dW2||: post-LN {post[16].mean():.3f}, pre-LN {pre[16].mean():.3f}"
+    )
+    shrink = pre[16].mean() / pre[4].mean()
+    assert 0.6 < shrink < 1.0, f"pre-LN mean ||dL/dW2|| from 4 to 16 blocks: x{shrink:.2f} (1/sqrt(L) gives 0.5)"
 
 
 def test_with_the_blocks_own_initialisation_post_ln_weight_gradients_stay_level():
     post = weight_gradient_profile(16, norm_first=False, xavier=False)
     assert 0.8 < post[-1] / post[0] < 1.3, f"post-LN ||dL/dW2||, last block over first: {post[-1] / post[0]:.2f}"
+
+
+def test_the_blocks_own_initialisation_starts_the_sublayers_small():
+    own, xavier = sublayer_output_scale(xavier=False), sublayer_output_scale(xavier=True)
+    assert max(own) < 0.3, f"own initialisation: attention and feed-forward add {own} of the stream's scale"
+    assert xavier[0] > 1.5 * own[0] and xavier[1] > 2 * own[1], f"Xavier {xavier}, own {own}"
 
 
 # ----------------------------------------------------------------------------- memory grows as T^2
