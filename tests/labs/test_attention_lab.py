@@ -171,6 +171,17 @@ def test_sample_is_seeded_and_in_the_alphabet(lm_run):
     assert text == sample(lm_run.model, lm_run.text, "MENENIUS:\n", 50, temperature=0.8, seed=3)
 
 
+def test_low_temperature_repeats_itself_and_temperature_1_keeps_the_texts_line_breaks(lm_run):
+    text = lm_run.text.text
+    breaks_per_char = text.count("\n") / len(text)
+    for seed in range(3):
+        low, one = (sample(lm_run.model, lm_run.text, "MENENIUS:\n", 300, t, seed)[10:] for t in (0.6, 1.0))
+        pairs = {name: len({s[i : i + 2] for i in range(len(s) - 1)}) for name, s in (("0.6", low), ("1.0", one))}
+        assert pairs["0.6"] < 0.8 * pairs["1.0"], f"seed {seed}: distinct character pairs {pairs}"
+        ratio = one.count("\n") / len(one) / breaks_per_char
+        assert 0.5 < ratio < 2, f"seed {seed}: line breaks at temperature 1 are {ratio:.2f} times the text's rate"
+
+
 def test_after_training_one_head_of_block_1_reads_the_current_character(lm_run):
     ids = lm_run.text.ids
     windows = np.stack([ids[s : s + 32] for s in np.random.default_rng(5).integers(0, len(ids) - 32, 32)])
@@ -307,6 +318,32 @@ def test_a_tied_read_out_with_unit_embeddings_starts_far_above_ln_vocab():
         logits = model(text_ids[:, :-1])
         loss = float(bp.nn.functional.cross_entropy(logits.reshape(-1, 11), text_ids[:, 1:].reshape(-1)).data)
         assert low < loss - np.log(11) < high, f"embed_std {embed_std}: first loss {loss:.2f}, ln V = {np.log(11):.2f}"
+
+
+def test_scaling_by_one_over_d_k_makes_attention_almost_uniform():
+    rng = np.random.default_rng(4)
+    Q, K = rng.standard_normal((2, 64, 16, 1024))
+    V, dO = rng.standard_normal((2, 64, 16, 8))
+    P = attention_backward(Q, K, V, dO, scale=1 / 1024)["P"]
+    entropy = float(-(P * np.log(P)).sum(axis=-1).mean())
+    assert abs(entropy - np.log(16)) < 0.01, f"entropy {entropy:.3f} with 1/d_k, uniform is ln 16 = {np.log(16):.3f}"
+    assert P.max(axis=-1).mean() < 1.1 / 16, f"mean largest weight {P.max(axis=-1).mean():.3f}, uniform 1/16"
+
+
+def test_masking_after_the_softmax_breaks_the_rows_and_lets_gradient_into_masked_scores():
+    rng = np.random.default_rng(5)
+    scores, V, dO = rng.standard_normal((4, 4)), rng.standard_normal((4, 2)), rng.standard_normal((4, 2))
+    keep = np.tril(np.ones((4, 4), dtype=bool))
+
+    def loss(scores):
+        e = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        return float(((np.where(keep, e / e.sum(axis=-1, keepdims=True), 0.0)) @ V * dO).sum())
+
+    e = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    rows = np.where(keep, e / e.sum(axis=-1, keepdims=True), 0.0).sum(axis=-1)
+    assert np.all(rows[:-1] < 1 - 1e-3), f"row sums after masking the weights: {rows}"
+    grad = numerical_gradient(lambda: loss(scores), scores, 1e-6)
+    assert np.abs(grad[~keep]).min() > 1e-6, f"gradient at the masked scores: {grad[~keep]}"
 
 
 def test_every_intermediate_has_its_equation():
