@@ -3,11 +3,16 @@ model, and the studies the notebook shows. The claims its tests prove (tests/lab
 
 * :func:`attention_backward`, :func:`layer_norm_backward`: every intermediate by name, equal to the
   engine (:func:`autodiff_attention`, :func:`autodiff_layer_norm`) to 1e-12 and to finite differences.
-* :func:`scale_study`: Var(q . k) = d_k unscaled and 1 scaled; unscaled, the softmax saturates and
-  the typical row's gradient reaching Q and K vanishes as d_k grows; scaled, neither depends on d_k.
+* :func:`scale_study`: Var(q . k) = d_k unscaled and 1 scaled; unscaled, the softmax saturates, the
+  median row's gradient reaching Q vanishes as d_k grows (K's falls less), while the total ||dQ|| grows:
+  the few near-tied rows get gradients of order ||k|| = sqrt(d_k). Scaled, none of it depends on d_k.
 * :func:`causal_gradient`: with the causal mask, output t sends exactly zero gradient to inputs s > t.
 * :func:`depth_profile`: at initialisation the residual keeps ||dL/dh|| within a factor 1.6 across 16
   blocks, post-LN and pre-LN alike; without it the spread grows with depth.
+* :func:`weight_gradient_profile`: with nn.Transformer's Xavier initialisation and 16 blocks, post-LN's
+  ||dL/dW|| of the feed-forward's second linear grows towards the output, pre-LN's falls; with the
+  blocks' own initialisation post-LN's stays level, its sublayers' outputs starting small
+  (:func:`sublayer_output_scale`).
 * :func:`memory_study`: the (T, T) scores and weights are 4 N H T^2 floats, and dominate as T grows.
 * :class:`CausalLM`, :func:`train_lm`, :func:`sample`: token and position embeddings, causal
   blocks, tied or untied read-out; its loss starts at ln(vocabulary) and falls. After training, one
@@ -323,6 +328,8 @@ class ScaleStudy:
     grad_q: dict[str, np.ndarray]  # median over query rows of ||dQ_t||
     grad_k: dict[str, np.ndarray]  # median over key rows of ||dK_s||
     T: int
+    total_grad_q: dict[str, np.ndarray]  # ||dQ|| over every row of every problem (Frobenius)
+    total_grad_k: dict[str, np.ndarray]  # ||dK|| likewise
 
 
 def scale_study(d_ks=(4, 16, 64, 256, 1024), T: int = 16, d_v: int = 16, trials: int = 64, seed: int = 0) -> ScaleStudy:
@@ -330,12 +337,13 @@ def scale_study(d_ks=(4, 16, 64, 256, 1024), T: int = 16, d_v: int = 16, trials:
 
     A score is a sum of d_k products of unit variance, so Var(q . k) = d_k; times 1/sqrt(d_k) it is 1.
     Large scores make the softmax nearly one-hot, and then dS = P * (dP - rowsum(dP * P)) is nearly 0,
-    so little gradient reaches Q and K. The median over rows is reported: a saturated row gets almost
-    nothing, while the rare row with two near-equal top scores still gets a large gradient.
+    so little gradient reaches the typical row of Q. The median over rows is reported: a saturated row
+    gets almost nothing, while a row with two near-equal top scores gets a gradient of order
+    ||k|| = sqrt(d_k), so the total ||dQ|| (also reported) grows with d_k.
     V (T, d_v) and the upstream dO are N(0, 1) whatever d_k is.
     """
     rng = np.random.default_rng(seed)
-    out = {name: {"scaled": [], "unscaled": []} for name in ("var", "max", "entropy", "dq", "dk")}
+    out = {name: {"scaled": [], "unscaled": []} for name in ("var", "max", "entropy", "dq", "dk", "tq", "tk")}
     for d_k in d_ks:
         Q, K = rng.standard_normal((2, trials, T, d_k))
         V, dO = rng.standard_normal((2, trials, T, d_v))
@@ -348,8 +356,10 @@ def scale_study(d_ks=(4, 16, 64, 256, 1024), T: int = 16, d_v: int = 16, trials:
             out["entropy"][name].append(float(-plogp.sum(axis=-1).mean()))
             out["dq"][name].append(float(np.median(np.linalg.norm(r["dQ"], axis=-1))))
             out["dk"][name].append(float(np.median(np.linalg.norm(r["dK"], axis=-1))))
+            out["tq"][name].append(float(np.linalg.norm(r["dQ"])))
+            out["tk"][name].append(float(np.linalg.norm(r["dK"])))
     a = {key: {name: np.array(v) for name, v in value.items()} for key, value in out.items()}
-    return ScaleStudy(np.asarray(d_ks), a["var"], a["max"], a["entropy"], a["dq"], a["dk"], T)
+    return ScaleStudy(np.asarray(d_ks), a["var"], a["max"], a["entropy"], a["dq"], a["dk"], T, a["tq"], a["tk"])
 
 
 # ======================================================================= the causal mask and its gradient
@@ -435,6 +445,68 @@ def depth_profile(
     return DepthProfile(depth, norm_first, residual, np.array(stream), np.array(blocks))
 
 
+def weight_gradient_profile(
+    depth: int,
+    norm_first: bool,
+    seeds=range(8),
+    xavier: bool = True,
+    batch: int = 8,
+    **model_options,
+) -> np.ndarray:
+    """||dL/dW|| of each block's feed-forward second linear (linear2.weight) at initialisation, blocks 1 ..
+    depth, averaged over ``seeds`` (a CausalLM as in :func:`depth_profile`: untied, N(0, 1) embeddings).
+
+    ``xavier``: re-initialise every block matrix with xavier_uniform_, as nn.Transformer (and the original
+    transformer) does; False keeps nn.TransformerEncoderLayer's own initialisation, whose sublayers start
+    with outputs much smaller than the stream they are added to. The parameter gradients are what the
+    pre- and post-LN argument (Xiong et al., 2020) is about: post-LN's grow towards the output at
+    initialisation, pre-LN's do not.
+    """
+    text = data.char_text()
+    norms = []
+    for seed in seeds:
+        manual_seed(seed)
+        model = CausalLM(text.vocab_size, num_layers=depth, norm_first=norm_first, embed_std=1.0, tied=False,
+                         **model_options)  # fmt: skip
+        if xavier:
+            _xavier_blocks(model)
+        windows = _windows(text.ids, model.context + 1, batch, np.random.default_rng(seed))
+        with threadpool_limits(1, user_api="blas"):
+            _lm_loss(model, windows).backward()
+        norms.append([float(np.linalg.norm(block.linear2.weight.grad)) for block in model.blocks])
+    return np.mean(norms, axis=0)
+
+
+def _xavier_blocks(model: CausalLM) -> None:
+    """xavier_uniform_ on every matrix of every block, as nn.Transformer's _reset_parameters does."""
+    for block in model.blocks:
+        for p in block.parameters():
+            if p.data.ndim > 1:
+                init.xavier_uniform_(p)
+
+
+def sublayer_output_scale(xavier: bool, seeds=range(4), batch: int = 8) -> tuple[float, float]:
+    """std(sublayer output) / std(its input) of a pre-LN block's attention and feed-forward at
+    initialisation, on LN(embeddings) of the bundled text, averaged over ``seeds``: how much each
+    sublayer adds to the stream at first. ``xavier`` as in :func:`weight_gradient_profile`."""
+    text = data.char_text()
+    ratios = []
+    for seed in seeds:
+        manual_seed(seed)
+        model = CausalLM(text.vocab_size, num_layers=1, norm_first=True, embed_std=1.0, tied=False)
+        if xavier:
+            _xavier_blocks(model)
+        block = model.blocks[0]
+        ids = _windows(text.ids, model.context, batch, np.random.default_rng(seed))
+        with no_grad():
+            x = block.norm1(model.token(ids) + model.position[: model.context])
+            attended = block._sa_block(x, causal_mask(model.context), None, True)
+            fed = block._ff_block(x)
+        ratios.append((np.std(attended.data) / np.std(x.data), np.std(fed.data) / np.std(x.data)))
+    attention_ratio, ff_ratio = np.mean(ratios, axis=0)
+    return float(attention_ratio), float(ff_ratio)
+
+
 # ======================================================================= cost: memory grows as T^2
 
 
@@ -508,5 +580,7 @@ __all__ = [
     "own_position_weight",
     "sample",
     "scale_study",
+    "sublayer_output_scale",
     "train_lm",
+    "weight_gradient_profile",
 ]

@@ -21,7 +21,9 @@ from bpcore.labs.attention import (
     own_position_weight,
     sample,
     scale_study,
+    sublayer_output_scale,
     train_lm,
+    weight_gradient_profile,
 )
 
 RNG = np.random.default_rng(10)
@@ -97,6 +99,7 @@ def test_layer_norm_backward_by_hand_equals_autodiff_and_finite_differences(shap
 
     for name, array in (("dx", x), ("dgamma", gamma), ("dbeta", beta)):
         np.testing.assert_allclose(hand[name], numerical_gradient(loss, array, 1e-6), 1e-6, 1e-8, err_msg=name)
+    np.testing.assert_allclose(hand["dx"].sum(axis=-1), 0.0, atol=1e-13, err_msg="rows of dx must sum to 0")
 
 
 # ----------------------------------------------------------------------------- the small causal language model
@@ -168,6 +171,17 @@ def test_sample_is_seeded_and_in_the_alphabet(lm_run):
     assert text == sample(lm_run.model, lm_run.text, "MENENIUS:\n", 50, temperature=0.8, seed=3)
 
 
+def test_low_temperature_repeats_itself_and_temperature_1_keeps_the_texts_line_breaks(lm_run):
+    text = lm_run.text.text
+    breaks_per_char = text.count("\n") / len(text)
+    for seed in range(3):
+        low, one = (sample(lm_run.model, lm_run.text, "MENENIUS:\n", 300, t, seed)[10:] for t in (0.6, 1.0))
+        pairs = {name: len({s[i : i + 2] for i in range(len(s) - 1)}) for name, s in (("0.6", low), ("1.0", one))}
+        assert pairs["0.6"] < 0.8 * pairs["1.0"], f"seed {seed}: distinct character pairs {pairs}"
+        ratio = one.count("\n") / len(one) / breaks_per_char
+        assert 0.5 < ratio < 2, f"seed {seed}: line breaks at temperature 1 are {ratio:.2f} times the text's rate"
+
+
 def test_after_training_one_head_of_block_1_reads_the_current_character(lm_run):
     ids = lm_run.text.ids
     windows = np.stack([ids[s : s + 32] for s in np.random.default_rng(5).integers(0, len(ids) - 32, 32)])
@@ -199,6 +213,18 @@ def test_without_the_scale_the_gradient_reaching_q_and_k_vanishes():
     k_fall = study.grad_k["unscaled"][-1] / study.grad_k["unscaled"][0]
     assert q_fall < 1e-3, f"median ||dQ_t|| fell only by {q_fall:.1e} from d_k = 4 to 1024"
     assert q_fall < k_fall < 0.2, f"median ||dK_s|| fell by {k_fall:.1e}, ||dQ_t|| by {q_fall:.1e}"
+    first = study.grad_q["unscaled"][:2]
+    assert first[1] > first[0], f"median ||dQ_t|| unscaled at d_k = 4, 16: {first}, expected a rise first"
+
+
+def test_without_the_scale_the_total_gradient_grows_while_the_median_row_vanishes():
+    study = scale_study()
+    for name in ("total_grad_q", "total_grad_k"):
+        scaled, unscaled = getattr(study, name)["scaled"], getattr(study, name)["unscaled"]
+        assert scaled.max() / scaled.min() < 1.2, f"{name} scaled {scaled}: should not depend on d_k"
+        assert np.all(np.diff(unscaled) > 0), f"{name} unscaled {unscaled}: should grow with d_k"
+        at_1024 = f"unscaled {unscaled[-1]:.0f}, scaled {scaled[-1]:.0f}"
+        assert unscaled[-1] > 10 * scaled[-1], f"{name} at d_k = 1024: {at_1024}"
 
 
 # ----------------------------------------------------------------------------- the causal mask's gradient
@@ -229,6 +255,33 @@ def test_without_the_residual_the_spread_grows_with_depth(norm_first):
     assert deep.spread > 4 * depth_profile(16, norm_first).spread
 
 
+def test_post_ln_weight_gradients_grow_towards_the_output_and_pre_ln_do_not():
+    post = {d: weight_gradient_profile(d, norm_first=False) for d in (4, 8, 16)}
+    pre = {d: weight_gradient_profile(d, norm_first=True) for d in (4, 8, 16)}
+    assert post[16].shape == pre[16].shape == (16,)
+    growth = {d: post[d][-1] / post[d][0] for d in post}
+    assert growth[8] > 1.4 and growth[16] > 1.5, f"post-LN ||dL/dW2||, last block over first: {growth}"
+    assert growth[4] < 1.1, f"post-LN at 4 blocks: last block over first {growth[4]:.2f}, expected no growth"
+    fall = {d: pre[d][-1] / pre[d][0] for d in pre}
+    assert max(fall.values()) < 0.8 and fall[16] < 0.6, f"pre-LN ||dL/dW2||, last block over first: {fall}"
+    assert post[16].mean() > 1.5 * pre[16].mean(), (
+        f"mean ||dL/dW2||: post-LN {post[16].mean():.3f}, pre-LN {pre[16].mean():.3f}"
+    )
+    shrink = pre[16].mean() / pre[4].mean()
+    assert 0.6 < shrink < 1.0, f"pre-LN mean ||dL/dW2|| from 4 to 16 blocks: x{shrink:.2f} (1/sqrt(L) gives 0.5)"
+
+
+def test_with_the_blocks_own_initialisation_post_ln_weight_gradients_stay_level():
+    post = weight_gradient_profile(16, norm_first=False, xavier=False)
+    assert 0.8 < post[-1] / post[0] < 1.3, f"post-LN ||dL/dW2||, last block over first: {post[-1] / post[0]:.2f}"
+
+
+def test_the_blocks_own_initialisation_starts_the_sublayers_small():
+    own, xavier = sublayer_output_scale(xavier=False), sublayer_output_scale(xavier=True)
+    assert max(own) < 0.3, f"own initialisation: attention and feed-forward add {own} of the stream's scale"
+    assert xavier[0] > 1.5 * own[0] and xavier[1] > 2 * own[1], f"Xavier {xavier}, own {own}"
+
+
 # ----------------------------------------------------------------------------- memory grows as T^2
 
 
@@ -239,6 +292,58 @@ def test_attention_memory_grows_as_t_squared():
     slope = log_log_slope(study.T, study.graph_bytes)
     assert 1.8 < slope <= 2.0, f"total graph memory grows as T^{slope:.2f} between T = 256 and 512"
     assert study.square_bytes[-1] / study.graph_bytes[-1] > 0.8, "at T = 512 the (T, T) arrays should dominate"
+
+
+def test_softmax_over_the_queries_lets_later_queries_leak_in():
+    T, E = 5, 4
+    Q, K = RNG.standard_normal((2, T, E))
+    V = RNG.standard_normal((T, 3))
+
+    def outputs(Q, axis):
+        scores = np.where(np.tril(np.ones((T, T), dtype=bool)), Q @ K.T / np.sqrt(E), -np.inf)
+        e = np.exp(scores - scores.max(axis=axis, keepdims=True))
+        return (e / e.sum(axis=axis, keepdims=True)) @ V
+
+    later = Q.copy()
+    later[-1] += 1.0  # change only the last query
+    for axis, leaks in ((-1, False), (-2, True)):
+        changed = np.abs(outputs(later, axis)[:-1] - outputs(Q, axis)[:-1]).max()
+        assert (changed > 1e-9) == leaks, f"softmax over axis {axis}: earlier outputs moved by {changed:.2e}"
+
+
+def test_a_tied_read_out_with_unit_embeddings_starts_far_above_ln_vocab():
+    text_ids = np.random.default_rng(3).integers(0, 11, (4, 9))
+    for embed_std, low, high in ((0.02, -0.05, 0.05), (1.0, 1.0, np.inf)):
+        model = small_lm(tied=True, embed_std=embed_std)
+        logits = model(text_ids[:, :-1])
+        loss = float(bp.nn.functional.cross_entropy(logits.reshape(-1, 11), text_ids[:, 1:].reshape(-1)).data)
+        assert low < loss - np.log(11) < high, f"embed_std {embed_std}: first loss {loss:.2f}, ln V = {np.log(11):.2f}"
+
+
+def test_scaling_by_one_over_d_k_makes_attention_almost_uniform():
+    rng = np.random.default_rng(4)
+    Q, K = rng.standard_normal((2, 64, 16, 1024))
+    V, dO = rng.standard_normal((2, 64, 16, 8))
+    P = attention_backward(Q, K, V, dO, scale=1 / 1024)["P"]
+    entropy = float(-(P * np.log(P)).sum(axis=-1).mean())
+    assert abs(entropy - np.log(16)) < 0.01, f"entropy {entropy:.3f} with 1/d_k, uniform is ln 16 = {np.log(16):.3f}"
+    assert P.max(axis=-1).mean() < 1.1 / 16, f"mean largest weight {P.max(axis=-1).mean():.3f}, uniform 1/16"
+
+
+def test_masking_after_the_softmax_breaks_the_rows_and_lets_gradient_into_masked_scores():
+    rng = np.random.default_rng(5)
+    scores, V, dO = rng.standard_normal((4, 4)), rng.standard_normal((4, 2)), rng.standard_normal((4, 2))
+    keep = np.tril(np.ones((4, 4), dtype=bool))
+
+    def loss(scores):
+        e = np.exp(scores - scores.max(axis=-1, keepdims=True))
+        return float(((np.where(keep, e / e.sum(axis=-1, keepdims=True), 0.0)) @ V * dO).sum())
+
+    e = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    rows = np.where(keep, e / e.sum(axis=-1, keepdims=True), 0.0).sum(axis=-1)
+    assert np.all(rows[:-1] < 1 - 1e-3), f"row sums after masking the weights: {rows}"
+    grad = numerical_gradient(lambda: loss(scores), scores, 1e-6)
+    assert np.abs(grad[~keep]).min() > 1e-6, f"gradient at the masked scores: {grad[~keep]}"
 
 
 def test_every_intermediate_has_its_equation():
