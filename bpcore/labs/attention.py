@@ -445,6 +445,7 @@ def depth_profile(
     return DepthProfile(depth, norm_first, residual, np.array(stream), np.array(blocks))
 
 
+@one_blas_thread
 def weight_gradient_profile(
     depth: int,
     norm_first: bool,
@@ -471,8 +472,7 @@ def weight_gradient_profile(
         if xavier:
             _xavier_blocks(model)
         windows = _windows(text.ids, model.context + 1, batch, np.random.default_rng(seed))
-        with threadpool_limits(1, user_api="blas"):
-            _lm_loss(model, windows).backward()
+        _lm_loss(model, windows).backward()
         norms.append([float(np.linalg.norm(block.linear2.weight.grad)) for block in model.blocks])
     return np.mean(norms, axis=0)
 

@@ -46,6 +46,7 @@ def test_one_blas_thread_restores_the_threads_when_the_function_raises():
         beyond.train_vae,
         attention.train_lm,
         attention.depth_profile,
+        attention.weight_gradient_profile,
         cost.checkpoint_sweep,
     ],
     ids=lambda f: f.__name__,
