@@ -97,6 +97,49 @@ def scatter(points: dict[str, np.ndarray], ax=None, title: str | None = None):
     return ax
 
 
+def _shown(ch: str) -> str:
+    return {" ": "\u2423", "\n": "\u21b5", "\t": "\u21e5"}.get(ch, ch)  # space, newline, tab made visible
+
+
+def attention_maps(
+    maps: dict[str, np.ndarray],
+    tokens: str | None = None,
+    label: str = "attention weight",
+    size: float = 3.6,
+    columns: int | None = None,
+    cmap: str = "magma_r",
+):
+    """One heatmap per name, ``columns`` to a row (default: all in one row): row t is what query t looks
+    at (or sends gradient to), column s the key (or input) position. ``maps`` values are (T, S) arrays
+    on one colour scale; ``tokens`` labels both axes with the characters (spaces and newlines drawn
+    as visible signs). Returns the figure.
+    """
+    columns = columns or len(maps)
+    rows = -(-len(maps) // columns)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(size * columns + 1.0, size * rows), squeeze=False, sharex=True, sharey=True
+    )
+    fig.subplots_adjust(left=0.08, right=0.86, bottom=0.1, top=0.93, wspace=0.12, hspace=0.22)
+    top = max(float(np.max(m)) for m in maps.values())
+    for ax in axes.flat[len(maps) :]:
+        ax.set_axis_off()
+    for ax, (name, matrix) in zip(axes.flat, maps.items(), strict=False):
+        image = ax.imshow(np.asarray(matrix), cmap=cmap, vmin=0, vmax=top)
+        ax.set_title(name, fontsize=10)
+    for ax in axes[-1]:
+        ax.set_xlabel("key position s", fontsize=9)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("query position t", fontsize=9)
+    if tokens is not None:  # the axes share their ticks, so setting them once labels every heatmap
+        shown = [_shown(c) for c in tokens]
+        axes[0, 0].set_xticks(range(len(tokens)), shown)
+        axes[0, 0].set_yticks(range(len(tokens)), shown)
+        for ax in axes.flat:
+            ax.tick_params(labelsize=7)
+    fig.colorbar(image, cax=fig.add_axes((0.89, 0.2, 0.02, 0.6)), label=label)
+    return fig
+
+
 def smoothed(values: Sequence[float], span: int = 25) -> np.ndarray:
     """Exponential moving average (weight 2 / (span + 1) on the newest value), same length as the input."""
     alpha = 2 / (span + 1)

@@ -17,7 +17,7 @@ lab                    notebook
 ``beyond``             07 beyond the MLP: convolution, autoencoder, GAN, REINFORCE
 ``cost``               08 cost of backprop: FLOPs, memory, checkpointing, forward mode
 ``alternatives``       08 training without backprop: feedback alignment, ES, Oja
-``attention``          10 attention and transformers: attention and LayerNorm backward by hand
+``attention``          10 attention and transformers: backward by hand, a causal LM, 1/sqrt(d_k)
 =====================  ==============================================================
 
 Import a lab by name (``from bpcore.labs import vanishing``); this package loads none of them itself.
