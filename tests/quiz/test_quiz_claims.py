@@ -430,3 +430,23 @@ def test_attn_masked_row_ds_key_is_never_float_residue_of_an_exact_zero():
     for seed in range(500):
         key = np.asarray(generator(seed).key)
         assert not 0 < np.abs(key).max() < 1e-9, f"seed {seed}: the key {key} is float residue of 0"
+
+
+def test_attn_pre_ln_key_names_parameter_gradients_which_notebook_10_does_not_measure(bank):
+    """Notebook 10 finds the gradients at the blocks' inputs level at initialisation for pre- and post-LN alike;
+    the key's large gradients near the output (Xiong et al., 2020) are the parameters', and it must say so."""
+    import json
+    from pathlib import Path
+
+    notebook = json.loads(
+        (Path(__file__).resolve().parents[2] / "notebooks/10_attention_and_transformers.ipynb").read_text()
+    )
+    markdown = " ".join(
+        " ".join("".join(c["source"]).split()) for c in notebook["cells"] if c["cell_type"] == "markdown"
+    )
+    assert "At initialisation, pre-LN and post-LN look alike here" in markdown
+    q = bank.get("attn-pre-ln")
+    key = " ".join(key_text(q).split())
+    assert "the parameters near the output start out with large gradients" in key
+    assert "the gradients near the output start out large" not in key
+    assert "gradient at each block's input instead" in q.spec["why"][0]
