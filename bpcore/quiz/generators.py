@@ -1834,9 +1834,13 @@ def masked_softmax_row_grad(rng) -> Draw:
 
     The key is the engine's: F.scaled_dot_product_attention with the scores as the query (identity keys,
     scale 1), the mask hiding key 4 and V = I (so O = P and dO = dP); the query's gradient is dS. The
-    check rejects about 7% of draws: mostly those where dP_4 is 0 (the masked key's mistake is then the key)."""
+    check rejects about 7% of draws: mostly those where dP_4 is 0 (the masked key's mistake is then the key).
+    A dP equal at the three visible keys is drawn again before it is shown: dS would be 0, left by float
+    rounding as entries near 1e-17 that a learner's exact 0 could not match."""
     p = np.append(_attention_rows(rng, 1, 3)[0], 0.0)
     dP = _grid(rng, 4)
+    while np.ptp(dP[:3]) == 0:  # equal at the visible keys: dS would be exactly 0, its key float residue
+        dP = _grid(rng, 4)
     yield {"p": p, "dP": dP}
     scores = _leaf(np.log(np.where(p > 0, p, 1.0))[None, :])
     mask = np.array([[True, True, True, False]])

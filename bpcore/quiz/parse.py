@@ -191,6 +191,15 @@ def _matlab_rows(text: str) -> str:
     return "[" + ", ".join(part if all(bracketed) else f"[{part}]" for part in parts) + "]"
 
 
+_ROW = r"\[[^\[\]]*\]"
+_BARE_ROWS = re.compile(rf"{_ROW}(?:\s*,?\s*{_ROW})+")
+
+
+def _outer_brackets(text: str) -> str:
+    """``[1, 2], [3, 4]``, the rows of a matrix without its outer brackets, -> ``[[1, 2], [3, 4]]``."""
+    return f"[{text}]" if _BARE_ROWS.fullmatch(text) else text
+
+
 def _round_brackets(text: str) -> str:
     """``(0.1036, 0.0461)``, a vector as written in maths, -> ``[0.1036, 0.0461]`` (nested round brackets too)."""
     if not (text.startswith("(") and text.endswith(")")) or "[" in text or "]" in text:
@@ -297,7 +306,7 @@ def parse_array(value) -> np.ndarray:
     text = _unwrap(_clean(value, "an array"))
     if not text:
         raise ParseError("expected an array such as [[1, 2], [3, 4]], got an empty answer")
-    text = _round_brackets(text)
+    text = _outer_brackets(_round_brackets(text))
     nested = _nested(_matlab_rows(text)) if text.startswith("[") else _rows(text)
     _shape_of(nested)
     return np.array(nested, dtype=np.float64)

@@ -365,3 +365,88 @@ def test_attn_code_backward_without_the_rowsum_term_still_gets_dv_right(bank):
         np.testing.assert_allclose(wrong[2], engine[2], atol=1e-12)
         assert not np.allclose(wrong[0], engine[0]) and not np.allclose(wrong[1], engine[1])
     assert "Dropping the rowsum term still gives the right\n`dV`" in bank.get("attn-code-backward").explanation
+
+
+def test_attn_unscaled_total_dq_grows_while_the_median_row_shrinks(bank):
+    """d_k = 512, 16 positions, 20 draws: without the scale about 30% of the rows get a larger dQ, which makes the
+    total norm of dQ about 10 times larger, while the median row's dQ is tens of times smaller."""
+    rng = np.random.default_rng(1)
+    T, d_k = 16, 512
+    total, rows, rows_scaled = [], [], []
+    for _ in range(20):
+        q, k, v, d_o = (rng.standard_normal(shape) for shape in ((T, d_k), (T, d_k), (T, 8), (T, 8)))
+        scaled = _sdpa_grads(q, k, v, d_o, scale=1 / np.sqrt(d_k))[0]
+        unscaled = _sdpa_grads(q, k, v, d_o, scale=1.0)[0]
+        total.append(np.linalg.norm(unscaled) / np.linalg.norm(scaled))
+        rows.extend(np.linalg.norm(unscaled, axis=1))
+        rows_scaled.extend(np.linalg.norm(scaled, axis=1))
+    rows, rows_scaled = np.array(rows), np.array(rows_scaled)
+    assert 6 < np.median(total) < 15
+    assert 10 < np.median(rows_scaled) / np.median(rows) < 200  # the median of all 320 rows
+    assert 0.2 < np.mean(rows > rows_scaled) < 0.4
+    q_ = bank.get("attn-unscaled-gradients")
+    why = q_.spec["why"][1]
+    assert "about 30% of them" in why and "about 10 times larger" in why and "tens of times smaller" in why
+    explanation = " ".join(q_.explanation.split())
+    assert "about 30% here" in explanation and "about 10 times larger" in explanation
+    for text in (texts(q_), texts(bank.get("attn-scale-flashcard"))):
+        flat = " ".join(text.split())
+        assert "the few rows" not in flat and "rare rows" not in flat, "a third of the rows is neither few nor rare"
+    flashcard = " ".join(bank.get("attn-scale-flashcard").spec["answer"].split())
+    assert "total gradient norm larger, not smaller" in flashcard
+
+
+def test_attn_bughunt_axis_finite_differences_of_the_buggy_code_flag_q_and_k_but_not_v(bank):
+    """dV = P.T @ dO is right for the buggy forward's own P: only the engine (the true attention) catches dV."""
+    from bpcore.gradcheck import numerical_gradient
+    from bpcore.quiz.bughunts import SPECIMENS
+
+    specimen = SPECIMENS["causal_attention"]
+    inputs = specimen.inputs(np.random.default_rng(0))
+    Q, K, V, d_o = (np.ascontiguousarray(inputs[n]) for n in ("Q", "K", "V", "dO"))
+    T, d = Q.shape
+
+    def buggy_loss():  # the listing's forward, lines 3 to 6, and its loss
+        S = np.where(np.tril(np.ones((T, T))) > 0, Q @ K.T / np.sqrt(d), -np.inf)
+        P = np.exp(S - S.max(axis=1, keepdims=True))
+        return float(np.sum(d_o * (P / P.sum(axis=0, keepdims=True) @ V)))
+
+    hand = specimen.buggy(Q, K, V, d_o)
+    engine = dict(zip("QKV", _sdpa_grads(Q, K, V, d_o, is_causal=True), strict=True))
+    for name, array in (("Q", Q), ("K", K), ("V", V)):
+        numeric = numerical_gradient(buggy_loss, array, 1e-6)
+        assert np.allclose(hand[name], numeric, atol=1e-6) == (name == "V"), name
+        assert not np.allclose(hand[name], engine[name], atol=1e-6), name
+    q = bank.get("attn-bughunt-axis")
+    prompt = " ".join(q.prompt.split())
+    assert "gradient check fails for `Q`, `K` and `V`" not in prompt
+    assert "all differ from the engine's autodiff" in prompt
+    assert "would flag only `Q` and `K`" in " ".join(q.explanation.split())
+
+
+def test_attn_masked_row_ds_key_is_never_float_residue_of_an_exact_zero():
+    """dP equal at the three visible keys makes dS exactly 0; such a draw must not reach the learner as 1e-17s."""
+    generator = GENERATORS["masked_softmax_row_grad"]
+    for seed in range(500):
+        key = np.asarray(generator(seed).key)
+        assert not 0 < np.abs(key).max() < 1e-9, f"seed {seed}: the key {key} is float residue of 0"
+
+
+def test_attn_pre_ln_key_names_parameter_gradients_which_notebook_10_does_not_measure(bank):
+    """Notebook 10 finds the gradients at the blocks' inputs level at initialisation for pre- and post-LN alike;
+    the key's large gradients near the output (Xiong et al., 2020) are the parameters', and it must say so."""
+    import json
+    from pathlib import Path
+
+    notebook = json.loads(
+        (Path(__file__).resolve().parents[2] / "notebooks/10_attention_and_transformers.ipynb").read_text()
+    )
+    markdown = " ".join(
+        " ".join("".join(c["source"]).split()) for c in notebook["cells"] if c["cell_type"] == "markdown"
+    )
+    assert "At initialisation, pre-LN and post-LN look alike here" in markdown
+    q = bank.get("attn-pre-ln")
+    key = " ".join(key_text(q).split())
+    assert "the parameters near the output start out with large gradients" in key
+    assert "the gradients near the output start out large" not in key
+    assert "gradient at each block's input instead" in q.spec["why"][0]

@@ -77,7 +77,7 @@ def test_arrays_in_python_numpy_and_plain_forms():
         ("[1, x]", "could not read 'x]'"),
         ("]", "got ']'"),
         ("", "empty"),
-        ("[1, 2] [3]", "after the closing"),
+        ("[1, 2] [3]", "rows of different lengths"),
     ],
 )
 def test_arrays_refused_with_a_message_saying_where(text, message):
@@ -164,6 +164,9 @@ def test_letters_in_the_forms_learners_type(text, count, expected):
         ("[1 2 3; 4 5 6]", [[1, 2, 3], [4, 5, 6]]),  # MATLAB
         ("[[1 2 3]; [4 5 6]]", [[1, 2, 3], [4, 5, 6]]),
         ("[1, 2; 3, 4;]", [[1, 2], [3, 4]]),
+        ("[-33/200, 0.67, 2.85e-1], [-0.115, 29/100, 0.405]", [[-0.165, 0.67, 0.285], [-0.115, 0.29, 0.405]]),
+        ("[1 2] [3 4]", [[1, 2], [3, 4]]),  # the rows without the outer brackets
+        ("(1, 2), (3, 4)", [[1, 2], [3, 4]]),
     ],
 )
 def test_arrays_in_maths_and_matlab_forms(text, expected):
@@ -176,6 +179,8 @@ def test_arrays_in_maths_and_matlab_forms(text, expected):
         ("[1 2; [3 4]]", "rows written two ways"),  # ambiguous: still refused
         ("[[1 2; 3 4]]", "only between the rows"),
         ("(1, 2", "expected a number"),
+        ("[1, 2], 3", "after the closing bracket"),  # a row and a bare number: not the rows of a matrix
+        ("[1, 2], [3]", "rows of different lengths"),
     ],
 )
 def test_ambiguous_or_broken_forms_are_still_refused(text, message):
