@@ -23,10 +23,20 @@ reads a tensor's value to decide what to do (``if loss > 1``, ``bool(x)``, ``.it
 than as a returned value); ops run inside backward (checkpointing); a second call that ran
 different ops; a replay that did not match eager (a side effect outside the ops and optimizers).
 
+Before each replay it checks what the record took as given, and traces again (eagerly) when any
+of it changed: each module's mode and plain settings and its parameters (``model.eval()``, a
+Dropout's ``p``, ``requires_grad_(False)``, a replaced Parameter), each optimizer's parameters,
+the globals and closure variables the function names (plain values by value, small dicts and
+lists by their items, other objects by identity), and the class targets of ``cross_entropy`` and
+``nll_loss`` (out-of-range targets raise eager's error; an ignored target means other ops).
+BatchNorm's running statistics, ``scheduler.step()`` and gradient clipping work on raw arrays and
+are replayed as calls, like the optimizer.
+
 What it cannot see, as with ``jax.jit`` and ``torch.jit.trace``: values read through ``.data``
-or numpy and Python state outside the arguments are frozen at trace time (the check on the second
-call catches them when they change between the first two calls). The returned tensors carry
-values, not a graph: backward already ran inside the step.
+or numpy, and Python state the function reaches only through other functions or objects (a
+global read by a helper, an attribute of an object that is not a module), are frozen at trace
+time (the check on the second call catches them when they change between the first two calls).
+The returned tensors carry values, not a graph: backward already ran inside the step.
 """
 
 from __future__ import annotations
@@ -47,6 +57,11 @@ __all__ = ["CompileWarning", "CompiledFunction", "compile"]
 
 class CompileWarning(UserWarning):
     """A compiled function ran eagerly; the message (and ``fallback_reason``) says why."""
+
+
+class _Stale(Exception):
+    """A record's assumptions no longer hold (a module switched to eval, a parameter frozen or replaced, a global
+    changed): the call is traced again, eagerly."""
 
 
 class _Fallback(Exception):
@@ -130,9 +145,14 @@ class CompiledFunction:
             quick = _quick_key(args)
             replay = self._quick.get(quick) if quick is not None else None
             if replay is not None:
-                self.replays += 1
-                self.fallback_reason = None
-                return replay(args)
+                try:
+                    result = replay(args)
+                except _Stale:
+                    self._forget(replay)
+                else:
+                    self.replays += 1
+                    self.fallback_reason = None
+                    return result
         if SWITCHES.tracer is not None:  # inside another compiled function's trace: be part of it
             return self._fn(*args, **kwargs)
         if SWITCHES.anomaly:
@@ -146,14 +166,27 @@ class CompiledFunction:
         )
         entry = self._entries.get(key)
         if entry is not None and entry.replay is not None:
-            self.replays += 1
-            self.fallback_reason = None
-            return entry.replay(arrays)
+            try:
+                result = entry.replay(arrays)
+            except _Stale:
+                self._forget(entry.replay)
+                entry = None
+            else:
+                self.replays += 1
+                self.fallback_reason = None
+                return result
         if entry is not None and entry.eager_reason is not None:
             return self._eager(entry.eager_reason, args, kwargs)
         if entry is None:
             entry = self._entries[key] = _Entry(objects)
         return self._trace(entry, args, kwargs, arrays)
+
+    def _forget(self, replay) -> None:
+        """Drop a record whose assumptions no longer hold: the next call of its signature is traced anew."""
+        for key in [k for k, e in self._entries.items() if e.replay is replay]:
+            del self._entries[key]
+        for key in [k for k, r in self._quick.items() if r is replay]:
+            del self._quick[key]
 
     # -- the two slow paths -----------------------------------------------------------
     def _eager(self, reason: str, args, kwargs):
@@ -168,7 +201,7 @@ class CompiledFunction:
         """Run eagerly while recording. The first call keeps the record; the second checks the replay."""
         checking = entry.record is not None
         before = entry.record.snapshot() if checking else None
-        tracer = _Tracer(arrays)
+        tracer = _Tracer(arrays, self._fn)
         SWITCHES.tracer = tracer
         try:
             result = self._fn(*args, **kwargs)
@@ -203,7 +236,7 @@ class CompiledFunction:
                 warnings.warn(f"bp.compile({self.__name__}) runs eagerly: {entry.eager_reason}", CompileWarning,
                               stacklevel=3)
             return result
-        entry.replay = entry.record.replay
+        entry.replay = entry.record.guarded_replay
         self.source = entry.record.source
         if not kwargs and len(arrays) == len(args):
             quick = _quick_key(args)
@@ -231,7 +264,8 @@ class _Entry:
 class _Tracer:
     """Set as ``SWITCHES.tracer`` during a recorded call; the engine's hooks call its methods."""
 
-    def __init__(self, arrays: list):
+    def __init__(self, arrays: list, fn: Callable | None = None):
+        self.function_state = _FunctionState(fn)
         self.start = Tensor(np.empty(0))._number + 1  # tensors made during the call get this number or more
         self.inputs = arrays  # tensors and arrays of the arguments, in call order
         self.input_index = {}  # id(array or tensor) -> position among the inputs
@@ -250,6 +284,8 @@ class _Tracer:
         self.in_backward = False
         self.vjp_results: dict[tuple[int, int], tuple] = {}  # (id(node), input index) -> (shape, dtype, fresh)
         self.vjp_arrays: dict[int, np.ndarray] = {}  # every array a watched VJP returned (alive: ids stay unique)
+        self.checks: list[tuple] = []  # (argument position, check, what it returned while tracing)
+        self.modules: dict[int, tuple] = {}  # id(module) -> (module, its state when first called)
 
     # -- hooks called by the engine --------------------------------------------------
     def op(self, primitive, inputs, settings, out) -> None:
@@ -267,6 +303,17 @@ class _Tracer:
         self.slot_of[id(out)] = k
         self.slot_of[id(out.data)] = k
         self.events.append(("op", k))
+
+    def check_input(self, value, check: Callable) -> None:
+        """``check(array)`` validates an argument (class targets) and returns what the ops taken depend on;
+        the replay runs it on each call's argument first: the same error as eager, or a new trace."""
+        k = self.input_index.get(id(value))
+        if k is not None:
+            self.checks.append((k, check, check(value.data if isinstance(value, Tensor) else value)))
+
+    def module(self, module) -> None:
+        if id(module) not in self.modules:
+            self.modules[id(module)] = (module, _module_state(module))
 
     def backward(self, root: Tensor, grad) -> None:
         if SWITCHES.anomaly:
@@ -405,6 +452,7 @@ class _Record:
         self._grad_known: dict[int, str] = {}  # id(leaf) -> "none" / "set" where the record shows it
         self.leaves: list[Tensor] = []
         self.optimizers: list = []
+        self.owners: list = []  # other objects whose recorded methods ran (a scheduler, a BatchNorm): their state
         self.op_names = tuple(primitive.name for primitive, *_ in tracer.ops)
         self.call_names = tuple(
             getattr(event[1], "__qualname__", "?") for event in tracer.events if event[0] == "call")
@@ -421,7 +469,45 @@ class _Record:
         self.source = "\n".join(lines) + "\n"
         exec(self.source, self.namespace)
         self.replay = self.namespace["replay"]
+        self.modules = [(m, state, m.training) for m, state in tracer.modules.values()]
+        self.function_state = tracer.function_state
+        self.checks = tracer.checks
+        self.state = self.current_state()  # as the trace saw it: modules when called, the function's scope at the start
+        self.state[:len(self.modules)] = [state for _, state, _ in self.modules]
+        self.state[-1] = self.function_state.start
         del self._tracer, self._names, self._grad_known
+
+    # -- what the record assumes about state outside the arguments -------------------------
+    def current_state(self) -> list:
+        """What replay takes as given: each module's mode, settings and parameters (as it was called), which
+        parameters require grad, each optimizer's parameters, and the values the function reads from its
+        globals and closure. (Plain loops: this runs before every replay.)"""
+        state: list = []
+        for m, _, _ in self.modules:
+            state.append(_module_state(m))
+        for p in self.leaves:
+            state.append(p.requires_grad)
+        for o in self.optimizers:
+            for group in o.param_groups:
+                state.append(len(group["params"]))
+                for p in group["params"]:
+                    state.append(id(p))
+        state.append(self.function_state.now())
+        return state
+
+    def guarded_replay(self, arrays):
+        """The replay, when the state it assumes still holds; otherwise ``_Stale`` (the caller traces again)."""
+        if self.current_state() != self.state:
+            raise _Stale
+        for k, check, expected in self.checks:
+            a = arrays[k]
+            if check(a.data if isinstance(a, Tensor) else a) != expected:
+                raise _Stale
+        result = self.replay(arrays)
+        for m, _, training in self.modules:  # the mode the function left each module in
+            if m.training is not training:
+                object.__setattr__(m, "training", training)
+        return result
 
     # -- code for each event -----------------------------------------------------
     def _constant(self, value, prefix: str = "C") -> str:
@@ -545,6 +631,9 @@ class _Record:
             for group in owner.param_groups:
                 for p in group["params"]:
                     self._constant(p, "L")
+        if owner is not None and not hasattr(owner, "param_groups") and hasattr(owner, "__dict__") and \
+                not any(owner is o for o in self.owners):
+            self.owners.append(owner)
         if method is _OPTIMIZER_STEP and len(args) == 1 and not kwargs:
             return self._step_lines(owner)
         if method in _ZERO_GRADS and len(args) == 1 and not kwargs:
@@ -606,10 +695,13 @@ class _Record:
         leaves = [(p, p.data.copy(), None if p.grad is None else np.array(p.grad, copy=True)) for p in self.leaves]
         optimizers = [(o, copy.deepcopy(o.state), [{k: v for k, v in g.items() if k != "params"}
                                                   for g in o.param_groups]) for o in self.optimizers]
-        return leaves, optimizers
+        owners = [(o, _state_of(o)) for o in self.owners]
+        return leaves, optimizers, owners
 
     def restore(self, snapshot) -> None:
-        leaves, optimizers = snapshot
+        leaves, optimizers, owners = snapshot
+        for o, state in owners:
+            vars(o).update(_state_of(state))
         for p, data, grad in leaves:
             if p.data.shape == data.shape and p.data.dtype == data.dtype:
                 p.data[...] = data
@@ -635,10 +727,73 @@ class _Record:
         for (o, state, groups), (_, eager_opt_state, eager_groups) in zip(now[1], eager_state[1], strict=True):
             if not _same_tree(state, eager_opt_state) or groups != eager_groups:
                 return f"the replay left {type(o).__name__}'s state different from eager"
+        for (o, state), (_, eager_owner_state) in zip(now[2], eager_state[2], strict=True):
+            if not _same_tree(state, eager_owner_state):
+                return f"the replay left {type(o).__name__}'s state different from eager"
         if not _same_tree(replayed_result, eager_result):
             return ("the replay returned different values than eager (an array computed from the arguments or from "
                     "random numbers outside bpcore ops is frozen in the record)")
         return None
+
+
+_PLAIN = (bool, int, float, complex, str, type(None))
+_SMALL = (dict, list, tuple)
+
+
+def _fingerprint(value, depth: int = 1):
+    """Plain values by value; small dicts, lists and tuples of them by their items; anything else by identity."""
+    if type(value) in _PLAIN:
+        return (type(value), value)
+    if depth and type(value) in (dict, list, tuple) and len(value) <= 64:
+        items = value.items() if type(value) is dict else enumerate(value)
+        return (type(value), id(value), tuple((k, _fingerprint(v, depth - 1)) for k, v in items))
+    return id(value)
+
+
+def _module_state(module) -> list:
+    """A module's mode, plain settings (Dropout's p, BatchNorm's eps), and its parameters, buffers and
+    sub-modules by identity. Buffers count only in eval mode, where the forward reads them as constants
+    (training, BatchNorm replaces them on every call, through a recorded method)."""
+    skip = module._buffers if module.training else ()
+    state = []
+    for k, v in module.__dict__.items():
+        if k not in skip:
+            state.append((k, type(v), v) if type(v) in _PLAIN else (k, id(v)))
+    return state
+
+
+class _FunctionState:
+    """The globals and closure variables the traced function names, as fingerprints."""
+
+    def __init__(self, fn):
+        fn = getattr(fn, "__func__", fn)
+        code = getattr(fn, "__code__", None)
+        self.cells = tuple(fn.__closure__ or ()) if code is not None else ()
+        scope = getattr(fn, "__globals__", {})
+        self.scope = scope
+        self.names = tuple(n for n in code.co_names if n in scope) if code is not None else ()
+        self.start = self.now()
+
+    def now(self) -> list:
+        state = []
+        for cell in self.cells:
+            try:
+                v = cell.cell_contents
+            except ValueError:  # a cell not yet filled
+                v = None
+            state.append((type(v), v) if type(v) in _PLAIN else _fingerprint(v) if type(v) in _SMALL else id(v))
+        scope = self.scope
+        for name in self.names:
+            v = scope.get(name)
+            state.append((type(v), v) if type(v) in _PLAIN else _fingerprint(v) if type(v) in _SMALL else id(v))
+        return state
+
+
+def _state_of(owner) -> dict:
+    """A copy of an object's attributes that its recorded methods may change (arrays copied, numbers kept)."""
+    items = owner.items() if isinstance(owner, dict) else vars(owner).items()
+    return {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in items
+            if isinstance(v, np.ndarray | np.generic | bool | int | float | str) or v is None}
 
 
 def _same(a, b) -> bool:

@@ -533,3 +533,173 @@ def test_graph_features_the_replay_cannot_follow_run_eagerly(make, reason):
 
 def _same_output(a, b) -> bool:
     return same(a.data, b.data) if isinstance(a, bp.Tensor) else same(a, b)
+
+
+# ----------------------------------------------------------------------------- state the record must not freeze
+
+CASE_X = [np.random.default_rng(7).standard_normal((8, 4)) for _ in range(6)]
+CASE_Y = [np.random.default_rng(8 + i).integers(0, 3, 8) for i in range(6)]
+LOSS_SCALE = 1.0  # read by scaled_step below, changed between calls by a test
+
+
+def case(model_layers=None, optimizer=lambda ps: bp.optim.SGD(ps, lr=0.1), extra=None):
+    """A fresh model, optimizer and step; ``extra(env)`` runs between backward and the optimizer step."""
+    bp.manual_seed(0)
+    model = bp.nn.Sequential(*(model_layers() if model_layers else
+                               [bp.nn.Linear(4, 8), bp.nn.Tanh(), bp.nn.Linear(8, 3)]))
+    env = {"model": model, "opt": optimizer(model.parameters())}
+
+    def train_step(x, y):
+        env["opt"].zero_grad()
+        loss = F.cross_entropy(model(bp.Tensor(x)), y)
+        loss.backward()
+        if extra is not None:
+            extra(env)
+        env["opt"].step()
+        return loss
+
+    return env, train_step
+
+
+def compare_six_calls(make, between=lambda env, i: None, check=lambda env: (), inputs=CASE_X):
+    """Eager and compiled side by side over six calls: losses, parameters and ``check(env)`` bit for bit."""
+    (env_e, eager), (env_c, step_fn) = make(), make()
+    step = bp.compile(step_fn)
+    for i in range(6):
+        between(env_e, i)
+        between(env_c, i)
+        loss_e, loss_c = eager(inputs[i], CASE_Y[i]), step(inputs[i], CASE_Y[i])
+        assert same(loss_e.data, loss_c.data), f"call {i + 1}: the loss differs from eager"
+        for (name, p), (_, q) in zip(env_e["model"].named_parameters(), env_c["model"].named_parameters(), strict=True):
+            assert same(p.data, q.data), f"call {i + 1}: parameter {name} differs from eager"
+        for a, b in zip(check(env_e), check(env_c), strict=True):
+            assert same(a, b), f"call {i + 1}: {check.__name__} differs from eager"
+    return step
+
+
+def bn_layers():
+    return [bp.nn.Linear(4, 8), bp.nn.BatchNorm1d(8), bp.nn.Tanh(), bp.nn.Linear(8, 3)]
+
+
+def dropout_layers():
+    return [bp.nn.Linear(4, 8), bp.nn.Dropout(0.3, rng=np.random.default_rng(3)), bp.nn.Linear(8, 3)]
+
+
+def running_stats_and_eval_output(env):
+    model, bn = env["model"], env["model"][1]
+    model.eval()
+    out = model(bp.Tensor(CASE_X[0])).data
+    model.train()
+    return bn.running_mean, bn.running_var, bn.num_batches_tracked, out
+
+
+def test_batchnorm_running_statistics_are_updated_on_every_replay():
+    step = compare_six_calls(lambda: case(bn_layers), check=running_stats_and_eval_output)
+    assert step.replays == 4 and step.fallback_reason is None
+
+
+@pytest.mark.parametrize("train_at", [lambda i: i < 3, lambda i: i >= 3, lambda i: i % 2 == 0],
+                         ids=["eval-from-call-4", "train-from-call-4", "alternating"])
+@pytest.mark.parametrize("layers", [bn_layers, dropout_layers], ids=["batchnorm", "dropout"])
+def test_switching_train_and_eval_between_calls_traces_again(layers, train_at):
+    compare_six_calls(lambda: case(layers), between=lambda env, i: env["model"].train(train_at(i)))
+
+
+def test_scheduler_stepping_inside_the_step_is_replayed():
+    def make():
+        env, train_step = case(optimizer=lambda ps: bp.optim.SGD(ps, lr=0.5, momentum=0.9))
+        scheduler = bp.optim.StepLR(env["opt"], step_size=3, gamma=0.1)  # the rate first drops on the 3rd call
+
+        def step_and_schedule(x, y):
+            loss = train_step(x, y)
+            scheduler.step()
+            return loss
+
+        return env, step_and_schedule
+
+    step = compare_six_calls(make, check=lambda env: (env["opt"].param_groups[0]["lr"],))
+    assert step.replays == 4
+
+
+def test_clipping_that_starts_after_the_check_is_replayed():
+    """The clip factor depends on the gradients: 1 on the first calls (small inputs), small later (large ones)."""
+    def clip(env):
+        bp.nn.utils.clip_grad_norm_(env["model"].parameters(), 1.0)
+
+    inputs = [x * (0.01 if i < 3 else 50.0) for i, x in enumerate(CASE_X)]
+    step = compare_six_calls(lambda: case(extra=clip), inputs=inputs)
+    assert step.replays == 4 and step.fallback_reason is None
+
+
+@pytest.mark.parametrize("change", ["freeze", "unfreeze", "replace"])
+def test_parameters_frozen_or_replaced_between_calls_trace_again(change):
+    def between(env, i):
+        fc = env["model"][2]
+        if change == "freeze":
+            env["model"][0].weight.requires_grad_(i < 3)
+        elif change == "unfreeze":
+            env["model"][0].weight.requires_grad_(i >= 3)
+        elif i == 3:
+            fc.weight = bp.nn.Parameter(np.full(fc.weight.shape, 0.1))
+            env["opt"].param_groups[0]["params"][2] = fc.weight
+
+    compare_six_calls(case, between=between)
+
+
+def test_a_global_read_by_the_step_that_changes_traces_again():
+    global LOSS_SCALE
+
+    def make():
+        bp.manual_seed(0)
+        model = bp.nn.Linear(4, 3)
+        optimizer = bp.optim.SGD(model.parameters(), lr=0.1)
+
+        def scaled_step(x, y):
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(bp.Tensor(x)), y) * LOSS_SCALE
+            loss.backward()
+            optimizer.step()
+            return loss
+
+        return {"model": model}, scaled_step
+
+    try:
+        compare_six_calls(make, between=lambda env, i: globals().__setitem__("LOSS_SCALE", 1.0 if i < 3 else 4.0))
+    finally:
+        LOSS_SCALE = 1.0
+
+
+@pytest.mark.parametrize("bad, error", [(5, "targets must lie in"), (-1, "targets must lie in"),
+                                        (np.float64(1.0), "integer class indices")])
+def test_bad_targets_after_the_check_raise_as_eager(bad, error):
+    _, train_step = case()
+    step = bp.compile(train_step)
+    for i in range(4):
+        step(CASE_X[i], CASE_Y[i])
+    assert step.replays == 2
+    y = CASE_Y[4].astype(type(bad)) if isinstance(bad, np.floating) else CASE_Y[4].copy()
+    y[3] = bad
+    with pytest.raises((ValueError, TypeError), match=error):
+        step(CASE_X[4], y)
+
+
+def test_ignored_targets_appearing_later_are_not_replayed_as_kept():
+    _, eager = case()
+    _, train_step = case()
+    step = bp.compile(train_step)
+    for i in range(5):
+        y = CASE_Y[i].copy()
+        if i == 4:
+            y[0] = -100  # cross_entropy's ignore_index: a different computation
+        assert same(eager(CASE_X[i], y).data, step(CASE_X[i], y).data), f"call {i + 1} differs from eager"
+
+
+@pytest.mark.parametrize("optimizer", [
+    lambda ps: bp.optim.SGD(ps, lr=0.1, weight_decay=0.01),
+    lambda ps: bp.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
+    lambda ps: bp.optim.Adam(ps, lr=0.01, amsgrad=True),
+], ids=["weight-decay", "nesterov", "amsgrad"])
+def test_optimizer_settings_and_lr_changed_by_hand(optimizer):
+    step = compare_six_calls(lambda: case(optimizer=optimizer),
+                             between=lambda env, i: env["opt"].param_groups[0].__setitem__("lr", 0.1 / (i + 1)))
+    assert step.replays == 4
