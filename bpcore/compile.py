@@ -306,7 +306,7 @@ class _Tracer:
 
     def check_input(self, value, check: Callable) -> None:
         """``check(array)`` validates an argument (class targets) and returns what the ops taken depend on;
-        the replay runs it on each call's argument first: the same error as eager, or a new trace."""
+        the replay runs it on each call's argument first: an error or another answer means an eager trace."""
         k = self.input_index.get(id(value))
         if k is not None:
             self.checks.append((k, check, check(value.data if isinstance(value, Tensor) else value)))
@@ -501,7 +501,11 @@ class _Record:
             raise _Stale
         for k, check, expected in self.checks:
             a = arrays[k]
-            if check(a.data if isinstance(a, Tensor) else a) != expected:
+            try:
+                same_path = check(a.data if isinstance(a, Tensor) else a) == expected
+            except Exception:  # bad targets: run eagerly, so the error comes where and as eager raises it
+                raise _Stale from None
+            if not same_path:
                 raise _Stale
         result = self.replay(arrays)
         for m, _, training in self.modules:  # the mode the function left each module in

@@ -672,7 +672,7 @@ def test_a_global_read_by_the_step_that_changes_traces_again():
 @pytest.mark.parametrize("bad, error", [(5, "targets must lie in"), (-1, "targets must lie in"),
                                         (np.float64(1.0), "integer class indices")])
 def test_bad_targets_after_the_check_raise_as_eager(bad, error):
-    _, train_step = case()
+    env, train_step = case()
     step = bp.compile(train_step)
     for i in range(4):
         step(CASE_X[i], CASE_Y[i])
@@ -681,6 +681,9 @@ def test_bad_targets_after_the_check_raise_as_eager(bad, error):
     y[3] = bad
     with pytest.raises((ValueError, TypeError), match=error):
         step(CASE_X[4], y)
+    assert all(p.grad is None for p in env["model"].parameters())  # as eager: zero_grad ran before the loss
+    step(CASE_X[5], CASE_Y[5])  # good targets again: traced anew, no stale record
+    assert step.fallback_reason is None
 
 
 def test_ignored_targets_appearing_later_are_not_replayed_as_kept():
@@ -703,3 +706,87 @@ def test_optimizer_settings_and_lr_changed_by_hand(optimizer):
     step = compare_six_calls(lambda: case(optimizer=optimizer),
                              between=lambda env, i: env["opt"].param_groups[0].__setitem__("lr", 0.1 / (i + 1)))
     assert step.replays == 4
+
+
+def returning(kind):
+    def make():
+        env, _ = case()
+        model, optimizer = env["model"], env["opt"]
+
+        def train_step(x, y):
+            optimizer.zero_grad()
+            logits = model(bp.Tensor(x))
+            loss = F.cross_entropy(logits, y)
+            loss.backward()
+            optimizer.step()
+            return (loss, logits) if kind == "tuple" else {"loss": loss, "logits": logits, "kind": kind}
+
+        return env, train_step
+
+    return make
+
+
+@pytest.mark.parametrize("kind", ["tuple", "dict"])
+def test_returned_tuple_or_dict_equals_eager(kind):
+    (_, eager), (_, step_fn) = returning(kind)(), returning(kind)()
+    step = bp.compile(step_fn)
+    for i in range(6):
+        out_e, out_c = eager(CASE_X[i], CASE_Y[i]), step(CASE_X[i], CASE_Y[i])
+        if kind == "dict":
+            assert out_c["kind"] == "dict"
+            out_e, out_c = (out_e["loss"], out_e["logits"]), (out_c["loss"], out_c["logits"])
+        for a, b in zip(out_e, out_c, strict=True):
+            assert same(a.data, b.data), f"call {i + 1}: a returned tensor differs from eager"
+    assert step.replays == 4
+
+
+def test_float32_and_dropout_in_eval_mode_replay_as_eager():
+    def make():
+        env, train_step = case(dropout_layers)
+        env["model"].to(np.float32).eval()
+        return env, lambda x, y: train_step(x.astype(np.float32), y)
+
+    step = compare_six_calls(make)
+    assert step.replays == 4
+
+
+def test_a_captured_tensor_changed_in_place_is_read_live():
+    def make():
+        env, _ = case()
+        model, optimizer, scale = env["model"], env["opt"], bp.tensor(np.ones(4))
+        env["scale"] = scale
+
+        def train_step(x, y):
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(bp.Tensor(x) * scale), y)
+            loss.backward()
+            optimizer.step()
+            return loss
+
+        return env, train_step
+
+    step = compare_six_calls(make, between=lambda env, i: env["scale"].data.__imul__(0.5) if i >= 3 else None)
+    assert step.replays == 4
+
+
+def test_gradient_accumulation_on_a_python_counter_runs_eagerly_and_says_why():
+    def make():
+        env, _ = case()
+        model, optimizer, count = env["model"], env["opt"], [0]
+
+        def train_step(x, y):
+            count[0] += 1
+            if count[0] % 2 == 1:
+                optimizer.zero_grad()
+            loss = F.cross_entropy(model(bp.Tensor(x)), y)
+            loss.backward()
+            if count[0] % 2 == 0:
+                optimizer.step()
+            return loss
+
+        return env, train_step
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bp.CompileWarning)
+        step = compare_six_calls(make)
+    assert step.replays == 0 and "different ops" in step.fallback_reason
