@@ -358,6 +358,10 @@ class _Tracer:
         self.reads[id(value)] = (tensor, how)
         return value
 
+    def random(self) -> None:
+        self._refuse("random numbers are drawn inside the function (a Dropout mask in training mode, bp.randn, "
+                     "bp.rand): a replay would reuse the first call's numbers")
+
     def branch(self, tensor: Tensor, how: str) -> None:
         self._refuse(f"Python reads a tensor's value to decide what to do ({how} on a tensor of shape "
                      f"{tensor.shape}): the replay could not follow a different branch")

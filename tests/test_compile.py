@@ -363,7 +363,7 @@ def test_dropout_masks_are_not_frozen():
 
     step = bp.compile(f)
     outputs, _ = run_three(step, np.ones((4, 3)))
-    assert step.fallback_reason is not None and step.replays == 0
+    assert "random numbers" in step.fallback_reason and step.replays == 0
     assert len({o.item() for o in outputs}) == 3  # a fresh mask each call, as eager
 
 
