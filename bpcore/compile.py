@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import operator
 import warnings
 from collections.abc import Callable
 
@@ -313,7 +314,9 @@ class _Tracer:
 
     def module(self, module) -> None:
         if id(module) not in self.modules:
-            self.modules[id(module)] = (module, _module_state(module))
+            getter = _module_getter(module)
+            values = getter(module.__dict__)  # kept alive with the record: their ids stay theirs
+            self.modules[id(module)] = (module, getter, values, (len(module.__dict__), tuple(map(id, values))))
 
     def backward(self, root: Tensor, grad) -> None:
         if SWITCHES.anomaly:
@@ -473,11 +476,11 @@ class _Record:
         self.source = "\n".join(lines) + "\n"
         exec(self.source, self.namespace)
         self.replay = self.namespace["replay"]
-        self.modules = [(m, state, m.training) for m, state in tracer.modules.values()]
+        self.modules = [(m, getter, values, m.training) for m, getter, values, _ in tracer.modules.values()]
         self.function_state = tracer.function_state
         self.checks = tracer.checks
         self.state = self.current_state()  # as the trace saw it: modules when called, the function's scope at the start
-        self.state[:len(self.modules)] = [state for _, state, _ in self.modules]
+        self.state[:len(self.modules)] = [state for *_, state in tracer.modules.values()]
         self.state[-1] = self.function_state.start
         del self._tracer, self._names, self._grad_known
 
@@ -487,8 +490,12 @@ class _Record:
         parameters require grad, each optimizer's parameters, and the values the function reads from its
         globals and closure. (Plain loops: this runs before every replay.)"""
         state: list = []
-        for m, _, _ in self.modules:
-            state.append(_module_state(m))
+        for m, getter, _, _ in self.modules:
+            d = m.__dict__
+            try:
+                state.append((len(d), tuple(map(id, getter(d)))))
+            except KeyError:  # an attribute deleted
+                state.append(None)
         for p in self.leaves:
             state.append(p.requires_grad)
         for o in self.optimizers:
@@ -512,7 +519,7 @@ class _Record:
             if not same_path:
                 raise _Stale
         result = self.replay(arrays)
-        for m, _, training in self.modules:  # the mode the function left each module in
+        for m, _, _, training in self.modules:  # the mode the function left each module in
             if m.training is not training:
                 object.__setattr__(m, "training", training)
         return result
@@ -758,16 +765,14 @@ def _fingerprint(value, depth: int = 1):
     return id(value)
 
 
-def _module_state(module) -> list:
-    """A module's mode, plain settings (Dropout's p, BatchNorm's eps), and its parameters, buffers and
-    sub-modules by identity. Buffers count only in eval mode, where the forward reads them as constants
-    (training, BatchNorm replaces them on every call, through a recorded method)."""
+def _module_getter(module) -> operator.itemgetter:
+    """Reads the attributes of a module that the record depends on: its mode, settings (Dropout's p,
+    BatchNorm's eps), parameters, sub-modules and, in eval mode, buffers; replay compares them by
+    identity. In training mode BatchNorm replaces its buffers on every call through a recorded method,
+    and reads them only there, so they are left out."""
     skip = module._buffers if module.training else ()
-    state = []
-    for k, v in module.__dict__.items():
-        if k not in skip:
-            state.append((k, type(v), v) if type(v) in _PLAIN else (k, id(v)))
-    return state
+    keys = [k for k in module.__dict__ if k not in skip]
+    return operator.itemgetter(*keys, "training")  # (at least two keys: a tuple, always)
 
 
 class _FunctionState:

@@ -121,8 +121,11 @@ def _check_class_targets(shape: tuple, t: np.ndarray, op: str, ignore_index: int
             f"{op}: expected scores of shape (N, C) and targets of shape (N,), got {shape} and {t.shape}"
         )
     classes = shape[1]
+    in_range = (t.astype(np.uint64, copy=False) < classes).all()  # negatives wrap to huge
+    if in_range and (ignore_index is None or not 0 <= ignore_index < classes):
+        return None if ignore_index is None else False  # (the common case, checked first: it runs on every replay)
     checked = t if ignore_index is None else t[t != ignore_index]
-    if checked.size and not (checked.astype(np.uint64, copy=False) < classes).all():  # negatives wrap to huge
+    if checked.size and not (checked.astype(np.uint64, copy=False) < classes).all():
         raise ValueError(
             f"{op}: targets must lie in [0, {classes - 1}], got values from {checked.min()} to {checked.max()}"
         )
