@@ -316,7 +316,9 @@ class _Tracer:
         if id(module) not in self.modules:
             getter = _module_getter(module)
             values = getter(module.__dict__)  # kept alive with the record: their ids stay theirs
-            self.modules[id(module)] = (module, getter, values, (len(module.__dict__), tuple(map(id, values))))
+            read = () if module.training else tuple(module._buffers)  # eval: the forward reads them as constants
+            state = (len(module.__dict__), tuple(map(id, values)), _buffer_bytes(module.__dict__, read))
+            self.modules[id(module)] = (module, getter, values, read, state)
 
     def backward(self, root: Tensor, grad) -> None:
         if SWITCHES.anomaly:
@@ -476,7 +478,8 @@ class _Record:
         self.source = "\n".join(lines) + "\n"
         exec(self.source, self.namespace)
         self.replay = self.namespace["replay"]
-        self.modules = [(m, getter, values, m.training) for m, getter, values, _ in tracer.modules.values()]
+        self.modules = [(m, getter, values, read, m.training) for m, getter, values, read, _ in
+                        tracer.modules.values()]
         self.function_state = tracer.function_state
         self.checks = tracer.checks
         self.state = self.current_state()  # as the trace saw it: modules when called, the function's scope at the start
@@ -490,10 +493,10 @@ class _Record:
         parameters require grad, each optimizer's parameters, and the values the function reads from its
         globals and closure. (Plain loops: this runs before every replay.)"""
         state: list = []
-        for m, getter, _, _ in self.modules:
+        for m, getter, _, read, _ in self.modules:
             d = m.__dict__
             try:
-                state.append((len(d), tuple(map(id, getter(d)))))
+                state.append((len(d), tuple(map(id, getter(d))), _buffer_bytes(d, read) if read else ()))
             except KeyError:  # an attribute deleted
                 state.append(None)
         for p in self.leaves:
@@ -519,7 +522,7 @@ class _Record:
             if not same_path:
                 raise _Stale
         result = self.replay(arrays)
-        for m, _, _, training in self.modules:  # the mode the function left each module in
+        for m, _, _, _, training in self.modules:  # the mode the function left each module in
             if m.training is not training:
                 object.__setattr__(m, "training", training)
         return result
@@ -768,11 +771,20 @@ def _fingerprint(value, depth: int = 1):
 def _module_getter(module) -> operator.itemgetter:
     """Reads the attributes of a module that the record depends on: its mode, settings (Dropout's p,
     BatchNorm's eps), parameters, sub-modules and, in eval mode, buffers; replay compares them by
-    identity. In training mode BatchNorm replaces its buffers on every call through a recorded method,
-    and reads them only there, so they are left out."""
+    identity (eval-mode buffers by content too). In training mode BatchNorm replaces its buffers on every
+    call through a recorded method, and reads them only there, so they are left out."""
     skip = module._buffers if module.training else ()
     keys = [k for k in module.__dict__ if k not in skip]
     return operator.itemgetter(*keys, "training")  # (at least two keys: a tuple, always)
+
+
+def _buffer_bytes(attributes: dict, names: tuple) -> tuple:
+    """The contents of a module's buffers (a changed running mean in eval mode, even changed in place)."""
+    contents = []
+    for name in names:
+        value = attributes[name]
+        contents.append(value.tobytes() if isinstance(value, np.ndarray) else id(value))
+    return tuple(contents)
 
 
 class _FunctionState:

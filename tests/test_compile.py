@@ -790,3 +790,19 @@ def test_gradient_accumulation_on_a_python_counter_runs_eagerly_and_says_why():
         warnings.simplefilter("ignore", bp.CompileWarning)
         step = compare_six_calls(make)
     assert step.replays == 0 and "different ops" in step.fallback_reason
+
+
+def test_an_eval_step_sees_batchnorm_statistics_changed_in_place():
+    def make():
+        bp.manual_seed(0)
+        model = bp.nn.Sequential(*bn_layers()).eval()
+        return model, lambda x: model(bp.Tensor(x))
+
+    (model_e, eager), (model_c, eval_fn) = make(), make()
+    step = bp.compile(eval_fn)
+    for i in range(6):
+        if i == 3:
+            model_e[1].running_mean[...] = 2.0
+            model_c[1].running_mean[...] = 2.0
+        assert same(eager(CASE_X[i]).data, step(CASE_X[i]).data), f"call {i + 1} differs from eager"
+    assert step.replays == 2  # calls 3 and 6: call 4 traced again, call 5 checked the new record
