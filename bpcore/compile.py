@@ -285,6 +285,7 @@ class _Tracer:
         self.in_backward = False
         self.vjp_results: dict[tuple[int, int], tuple] = {}  # (id(node), input index) -> (shape, dtype, fresh)
         self.vjp_arrays: dict[int, np.ndarray] = {}  # every array a watched VJP returned (alive: ids stay unique)
+        self.call_results: dict[int, int] = {}  # id(value a recorded call returned) -> its event's index
         self.checks: list[tuple] = []  # (argument position, check, what it returned while tracing)
         self.modules: dict[int, tuple] = {}  # id(module) -> (module, its state when first called)
 
@@ -350,12 +351,17 @@ class _Tracer:
         return watched
 
     def call(self, method, args, kwargs):
+        n = len(self.events)
         self.events.append(("call", method, args, kwargs))
         SWITCHES.tracer = None  # what the call does inside is part of the call
         try:
-            return method(*args, **kwargs)
+            result = method(*args, **kwargs)
         finally:
             SWITCHES.tracer = self
+        if isinstance(result, float | np.ndarray | np.generic):  # (clip_grad_norm_'s norm): returned, it is c{n}
+            self.read_values.append(result)  # alive until finish(), so its id stays its own
+            self.call_results[id(result)] = n
+        return result
 
     def read(self, tensor: Tensor, how: str, reader):
         value = reader(tensor)
@@ -422,6 +428,8 @@ class _Tracer:
             if value._number < self.start:
                 return ("object", value)
             raise _Fallback("the function returns a tensor made outside bpcore ops (bp.tensor(...) of computed values)")
+        if id(value) in self.call_results:
+            return ("call", self.call_results[id(value)])
         if id(value) in self.reads:
             tensor, how = self.reads.pop(id(value))
             k = self.slot_of.get(id(tensor.data), self.slot_of.get(id(tensor)))
@@ -467,13 +475,13 @@ class _Record:
             getattr(event[1], "__qualname__", "?") for event in tracer.events if event[0] == "call")
         lines = ["def replay(I):"]
         self._tracer = tracer
-        for event in tracer.events:
+        for n, event in enumerate(tracer.events):
             if event[0] == "op":
                 lines.append(self._op_line(event[1]))
             elif event[0] == "backward":
                 lines.extend(self._backward_lines(event[1], event[2]))
             else:
-                lines.append(self._call_line(*event[1:]))
+                lines.append(self._call_line(*event[1:], n))
         lines.append(f"    return {self._return_code(returns)}")
         self.source = "\n".join(lines) + "\n"
         exec(self.source, self.namespace)
@@ -638,7 +646,7 @@ class _Record:
                         fresh.add(total)
         return lines
 
-    def _call_line(self, method, args, kwargs) -> str:
+    def _call_line(self, method, args, kwargs, n: int) -> str:
         owner = args[0] if args else None
         if owner is not None and hasattr(owner, "param_groups") and owner not in self.optimizers:
             self.optimizers.append(owner)
@@ -664,7 +672,7 @@ class _Record:
         fn = self._constant(method, "M")
         parts = [self._arg_code(self._tracer._spec(a)) for a in args]
         parts += [f"{name}={self._arg_code(self._tracer._spec(v))}" for name, v in kwargs.items()]
-        return f"    {fn}({', '.join(parts)})  # {getattr(method, '__qualname__', method)}"
+        return f"    c{n} = {fn}({', '.join(parts)})  # {getattr(method, '__qualname__', method)}"
 
     def _step_lines(self, optimizer) -> str:
         """Optimizer.step written out: each parameter's update (the optimizer's own ``update``) in order."""
@@ -691,6 +699,8 @@ class _Record:
             return f"I[{spec[1]}]"
         if kind == "array":
             return f"v{spec[1]}"
+        if kind == "call":
+            return f"c{spec[1]}"
         if kind == "read":
             _, k, how = spec
             return {"item": f"v{k}.item()", "numpy": f"v{k}", "tolist": f"v{k}.tolist()"}[how]

@@ -806,3 +806,28 @@ def test_an_eval_step_sees_batchnorm_statistics_changed_in_place():
             model_c[1].running_mean[...] = 2.0
         assert same(eager(CASE_X[i]).data, step(CASE_X[i]).data), f"call {i + 1} differs from eager"
     assert step.replays == 2  # calls 3 and 6: call 4 traced again, call 5 checked the new record
+
+
+def test_the_norm_clip_grad_norm_returns_is_recomputed_on_each_replay():
+    def make():
+        env, _ = case()
+        model, optimizer = env["model"], env["opt"]
+
+        def train_step(x, y):
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(bp.Tensor(x)), y)
+            loss.backward()
+            norm = bp.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+            optimizer.step()
+            return loss, norm
+
+        return env, train_step
+
+    (_, eager), (_, step_fn) = make(), make()
+    step = bp.compile(step_fn)
+    norms = []
+    for i in range(6):
+        (loss_e, norm_e), (loss_c, norm_c) = eager(CASE_X[i], CASE_Y[i]), step(CASE_X[i], CASE_Y[i])
+        assert same(loss_e.data, loss_c.data) and type(norm_c) is float and norm_c == norm_e, f"call {i + 1}"
+        norms.append(norm_c)
+    assert step.replays == 4 and len(set(norms)) == 6
