@@ -469,6 +469,7 @@ class _Record:
         self._grad_known: dict[int, str] = {}  # id(leaf) -> "none" / "set" where the record shows it
         self.leaves: list[Tensor] = []
         self.optimizers: list = []
+        self.constant_arrays: list[tuple] = []  # (op name, array) for each array an op took that is frozen
         self.owners: list = []  # other objects whose recorded methods ran (a scheduler, a BatchNorm): their state
         self.op_names = tuple(primitive.name for primitive, *_ in tracer.ops)
         self.call_names = tuple(
@@ -563,6 +564,9 @@ class _Record:
         primitive, specs, setting_specs, _ = self._tracer.ops[k]
         forward = self._constant(primitive.forward, "F")
         args = [self._arg_code(s) for s in specs] + [f"{name}={self._arg_code(s)}" for name, s in setting_specs]
+        for kind, what in (*specs, *(spec for _, spec in setting_specs)):
+            if kind == "constant" and isinstance(what, np.ndarray):
+                self.constant_arrays.append((primitive.name, what))
         return f"    v{k}, j{k} = {forward}({', '.join(args)})  # {primitive.name}"
 
     def _node_slot(self, node: Tensor) -> int | None:
@@ -718,6 +722,15 @@ class _Record:
                 self.op_names, self.call_names, [id(p) for p in self.leaves]):
             raise _Fallback("the second call ran different ops than the first (Python control flow that depends "
                             "on values, or on state outside the arguments)")
+        if len(self.constant_arrays) != len(other.constant_arrays):
+            raise _Fallback("the second call passed its ops other arrays than the first (an argument on one call, "
+                            "an array made inside the function on the other)")
+        for (name, first), (_, second) in zip(self.constant_arrays, other.constant_arrays, strict=True):
+            if not _same(first, second):
+                raise _Fallback(
+                    f"an array that '{name}' reads, which is not an argument of the function (shape {first.shape}), "
+                    "changed between the first two calls, and the replay would keep the first one: pass it as an "
+                    "argument (step(x, y) rather than next(batches) inside the step), or compute it with bpcore ops")
 
     def snapshot(self):
         leaves = [(p, p.data.copy(), None if p.grad is None else np.array(p.grad, copy=True)) for p in self.leaves]

@@ -831,3 +831,15 @@ def test_the_norm_clip_grad_norm_returns_is_recomputed_on_each_replay():
         assert same(loss_e.data, loss_c.data) and type(norm_c) is float and norm_c == norm_e, f"call {i + 1}"
         norms.append(norm_c)
     assert step.replays == 4 and len(set(norms)) == 6
+
+
+def test_data_read_inside_the_step_runs_eagerly_and_says_to_pass_it():
+    batches = iter(zip(CASE_X, CASE_Y, strict=True))
+    _, train_step = case()
+    step = bp.compile(lambda: train_step(*next(batches)))
+    with pytest.warns(bp.CompileWarning, match="not an argument"):
+        losses = [step() for _ in range(4)]
+    _, eager = case()
+    for i, loss in enumerate(losses):
+        assert same(eager(CASE_X[i], CASE_Y[i]).data, loss.data), f"call {i + 1} differs from eager"
+    assert step.replays == 0
