@@ -26,17 +26,18 @@ different ops; a replay that did not match eager (a side effect outside the ops 
 Before each replay it checks what the record took as given, and traces again (eagerly) when any
 of it changed: each module's mode and plain settings and its parameters (``model.eval()``, a
 Dropout's ``p``, ``requires_grad_(False)``, a replaced Parameter), each optimizer's parameters,
-the globals and closure variables the function names (plain values by value, small dicts and
-lists by their items, other objects by identity), and the class targets of ``cross_entropy`` and
+the globals and closure variables the function names, and those its own helper functions name, a
+few calls deep (plain values by value, small dicts and lists by their items, other objects by
+identity), and the class targets of ``cross_entropy`` and
 ``nll_loss`` (out-of-range targets raise eager's error; an ignored target means other ops).
 BatchNorm's running statistics, ``scheduler.step()`` and gradient clipping work on raw arrays and
 are replayed as calls, like the optimizer.
 
 What it cannot see, as with ``jax.jit`` and ``torch.jit.trace``: values read through ``.data``
-or numpy, and Python state the function reaches only through other functions or objects (a
-global read by a helper, an attribute of an object that is not a module), are frozen at trace
-time (the check on the second call catches them when they change between the first two calls).
-The returned tensors carry values, not a graph: backward already ran inside the step.
+or numpy, and Python state the function reaches only through objects (an attribute of an object
+that is not a module, a method's globals), are frozen at trace time (the check on the second
+call catches them when they change between the first two calls). The returned tensors carry
+values, not a graph: backward already ran inside the step.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from __future__ import annotations
 import copy
 import itertools
 import operator
+import types
 import warnings
 from collections.abc import Callable
 
@@ -779,6 +781,7 @@ class _Record:
 
 _PLAIN = (bool, int, float, complex, str, type(None))
 _SMALL = (dict, list, tuple)
+_LIBRARIES = ("bpcore", "numpy")  # their functions read no learner state that the record could miss
 
 
 def _fingerprint(value, depth: int = 1):
@@ -811,16 +814,41 @@ def _buffer_bytes(attributes: dict, names: tuple) -> tuple:
 
 
 class _FunctionState:
-    """The globals and closure variables the traced function names, as fingerprints."""
+    """The globals and closure variables the traced function names, as fingerprints; and, a few calls deep,
+    those of the learner's own functions it names (a loss helper reading a global)."""
 
     def __init__(self, fn):
-        fn = getattr(fn, "__func__", fn)
-        code = getattr(fn, "__code__", None)
-        self.cells = tuple(fn.__closure__ or ()) if code is not None else ()
-        scope = getattr(fn, "__globals__", {})
-        self.scope = scope
-        self.names = tuple(n for n in code.co_names if n in scope) if code is not None else ()
+        self.cells: list = []
+        self.names: list[tuple[dict, str]] = []  # (the globals of a function, a name it reads there)
+        self._named: set[tuple[int, str]] = set()
+        self._visit(getattr(fn, "__func__", fn), set(), depth=3)
         self.start = self.now()
+
+    def _visit(self, fn, seen: set, depth: int) -> None:
+        code = getattr(fn, "__code__", None)
+        if code is None or id(code) in seen or (getattr(fn, "__module__", None) or "").split(".")[0] in _LIBRARIES:
+            return
+        seen.add(id(code))
+        self.cells.extend(fn.__closure__ or ())
+        scope = fn.__globals__
+        codes = [code]
+        while codes:  # the function and the functions defined inside it (made anew each call: their names only)
+            c = codes.pop()
+            codes.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+            for name in c.co_names:
+                if name in scope and (id(scope), name) not in self._named:
+                    self._named.add((id(scope), name))
+                    self.names.append((scope, name))
+                    if depth and isinstance(scope[name], types.FunctionType):
+                        self._visit(scope[name], seen, depth - 1)
+        if depth:
+            for cell in fn.__closure__ or ():
+                try:
+                    value = cell.cell_contents
+                except ValueError:
+                    continue
+                if isinstance(value, types.FunctionType):
+                    self._visit(value, seen, depth - 1)
 
     def now(self) -> list:
         state = []
@@ -830,8 +858,7 @@ class _FunctionState:
             except ValueError:  # a cell not yet filled
                 v = None
             state.append((type(v), v) if type(v) in _PLAIN else _fingerprint(v) if type(v) in _SMALL else id(v))
-        scope = self.scope
-        for name in self.names:
+        for scope, name in self.names:
             v = scope.get(name)
             state.append((type(v), v) if type(v) in _PLAIN else _fingerprint(v) if type(v) in _SMALL else id(v))
         return state

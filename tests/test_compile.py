@@ -646,7 +646,12 @@ def test_parameters_frozen_or_replaced_between_calls_trace_again(change):
     compare_six_calls(case, between=between)
 
 
-def test_a_global_read_by_the_step_that_changes_traces_again():
+def scaled(loss):
+    return loss * LOSS_SCALE  # a module-level helper of the step reading the global
+
+
+@pytest.mark.parametrize("through_a_helper", [False, True])
+def test_a_global_read_by_the_step_that_changes_traces_again(through_a_helper):
     global LOSS_SCALE
 
     def make():
@@ -661,7 +666,14 @@ def test_a_global_read_by_the_step_that_changes_traces_again():
             optimizer.step()
             return loss
 
-        return {"model": model}, scaled_step
+        def step_with_helper(x, y):  # names only its helper
+            optimizer.zero_grad()
+            loss = scaled(F.cross_entropy(model(bp.Tensor(x)), y))
+            loss.backward()
+            optimizer.step()
+            return loss
+
+        return {"model": model}, step_with_helper if through_a_helper else scaled_step
 
     try:
         compare_six_calls(make, between=lambda env, i: globals().__setitem__("LOSS_SCALE", 1.0 if i < 3 else 4.0))
