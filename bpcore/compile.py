@@ -23,8 +23,19 @@ reads a tensor's value to decide what to do (``if loss > 1``, ``bool(x)``, ``.it
 than as a returned value); ops run inside backward (checkpointing); a second call that ran
 different ops; a replay that did not match eager (a side effect outside the ops and optimizers).
 
+Before each replay it checks what the record took as given, and traces again (eagerly) when any
+of it changed: each module's mode and plain settings and its parameters (``model.eval()``, a
+Dropout's ``p``, ``requires_grad_(False)``, a replaced Parameter), each optimizer's parameters,
+the globals and closure variables the function names, and those its own helper functions name, a
+few calls deep (plain values by value, small dicts and lists by their items, other objects by
+identity), and the class targets of ``cross_entropy`` and
+``nll_loss`` (out-of-range targets raise eager's error; an ignored target means other ops).
+BatchNorm's running statistics, ``scheduler.step()`` and gradient clipping work on raw arrays and
+are replayed as calls, like the optimizer.
+
 What it cannot see, as with ``jax.jit`` and ``torch.jit.trace``: values read through ``.data``
-or numpy and Python state outside the arguments are frozen at trace time (the check on the second
+or numpy, and Python state the function reaches only through objects (an attribute of an object
+that is not a module, a method's globals), are frozen at trace time (the check on the second
 call catches them when they change between the first two calls). The returned tensors carry
 values, not a graph: backward already ran inside the step.
 """
@@ -33,6 +44,8 @@ from __future__ import annotations
 
 import copy
 import itertools
+import operator
+import types
 import warnings
 from collections.abc import Callable
 
@@ -47,6 +60,11 @@ __all__ = ["CompileWarning", "CompiledFunction", "compile"]
 
 class CompileWarning(UserWarning):
     """A compiled function ran eagerly; the message (and ``fallback_reason``) says why."""
+
+
+class _Stale(Exception):
+    """A record's assumptions no longer hold (a module switched to eval, a parameter frozen or replaced, a global
+    changed): the call is traced again, eagerly."""
 
 
 class _Fallback(Exception):
@@ -130,9 +148,14 @@ class CompiledFunction:
             quick = _quick_key(args)
             replay = self._quick.get(quick) if quick is not None else None
             if replay is not None:
-                self.replays += 1
-                self.fallback_reason = None
-                return replay(args)
+                try:
+                    result = replay(args)
+                except _Stale:
+                    self._forget(replay)
+                else:
+                    self.replays += 1
+                    self.fallback_reason = None
+                    return result
         if SWITCHES.tracer is not None:  # inside another compiled function's trace: be part of it
             return self._fn(*args, **kwargs)
         if SWITCHES.anomaly:
@@ -146,14 +169,27 @@ class CompiledFunction:
         )
         entry = self._entries.get(key)
         if entry is not None and entry.replay is not None:
-            self.replays += 1
-            self.fallback_reason = None
-            return entry.replay(arrays)
+            try:
+                result = entry.replay(arrays)
+            except _Stale:
+                self._forget(entry.replay)
+                entry = None
+            else:
+                self.replays += 1
+                self.fallback_reason = None
+                return result
         if entry is not None and entry.eager_reason is not None:
             return self._eager(entry.eager_reason, args, kwargs)
         if entry is None:
             entry = self._entries[key] = _Entry(objects)
         return self._trace(entry, args, kwargs, arrays)
+
+    def _forget(self, replay) -> None:
+        """Drop a record whose assumptions no longer hold: the next call of its signature is traced anew."""
+        for key in [k for k, e in self._entries.items() if e.replay is replay]:
+            del self._entries[key]
+        for key in [k for k, r in self._quick.items() if r is replay]:
+            del self._quick[key]
 
     # -- the two slow paths -----------------------------------------------------------
     def _eager(self, reason: str, args, kwargs):
@@ -168,7 +204,7 @@ class CompiledFunction:
         """Run eagerly while recording. The first call keeps the record; the second checks the replay."""
         checking = entry.record is not None
         before = entry.record.snapshot() if checking else None
-        tracer = _Tracer(arrays)
+        tracer = _Tracer(arrays, self._fn)
         SWITCHES.tracer = tracer
         try:
             result = self._fn(*args, **kwargs)
@@ -203,7 +239,7 @@ class CompiledFunction:
                 warnings.warn(f"bp.compile({self.__name__}) runs eagerly: {entry.eager_reason}", CompileWarning,
                               stacklevel=3)
             return result
-        entry.replay = entry.record.replay
+        entry.replay = entry.record.guarded_replay
         self.source = entry.record.source
         if not kwargs and len(arrays) == len(args):
             quick = _quick_key(args)
@@ -231,7 +267,8 @@ class _Entry:
 class _Tracer:
     """Set as ``SWITCHES.tracer`` during a recorded call; the engine's hooks call its methods."""
 
-    def __init__(self, arrays: list):
+    def __init__(self, arrays: list, fn: Callable | None = None):
+        self.function_state = _FunctionState(fn)
         self.start = Tensor(np.empty(0))._number + 1  # tensors made during the call get this number or more
         self.inputs = arrays  # tensors and arrays of the arguments, in call order
         self.input_index = {}  # id(array or tensor) -> position among the inputs
@@ -250,6 +287,9 @@ class _Tracer:
         self.in_backward = False
         self.vjp_results: dict[tuple[int, int], tuple] = {}  # (id(node), input index) -> (shape, dtype, fresh)
         self.vjp_arrays: dict[int, np.ndarray] = {}  # every array a watched VJP returned (alive: ids stay unique)
+        self.call_results: dict[int, int] = {}  # id(value a recorded call returned) -> its event's index
+        self.checks: list[tuple] = []  # (argument position, check, what it returned while tracing)
+        self.modules: dict[int, tuple] = {}  # id(module) -> (module, its state when first called)
 
     # -- hooks called by the engine --------------------------------------------------
     def op(self, primitive, inputs, settings, out) -> None:
@@ -267,6 +307,21 @@ class _Tracer:
         self.slot_of[id(out)] = k
         self.slot_of[id(out.data)] = k
         self.events.append(("op", k))
+
+    def check_input(self, value, check: Callable) -> None:
+        """``check(array)`` validates an argument (class targets) and returns what the ops taken depend on;
+        the replay runs it on each call's argument first: an error or another answer means an eager trace."""
+        k = self.input_index.get(id(value))
+        if k is not None:
+            self.checks.append((k, check, check(value.data if isinstance(value, Tensor) else value)))
+
+    def module(self, module) -> None:
+        if id(module) not in self.modules:
+            getter = _module_getter(module)
+            values = getter(module.__dict__)  # kept alive with the record: their ids stay theirs
+            read = () if module.training else tuple(module._buffers)  # eval: the forward reads them as constants
+            state = (len(module.__dict__), tuple(map(id, values)), _buffer_bytes(module.__dict__, read))
+            self.modules[id(module)] = (module, getter, values, read, state)
 
     def backward(self, root: Tensor, grad) -> None:
         if SWITCHES.anomaly:
@@ -298,18 +353,27 @@ class _Tracer:
         return watched
 
     def call(self, method, args, kwargs):
+        n = len(self.events)
         self.events.append(("call", method, args, kwargs))
         SWITCHES.tracer = None  # what the call does inside is part of the call
         try:
-            return method(*args, **kwargs)
+            result = method(*args, **kwargs)
         finally:
             SWITCHES.tracer = self
+        if isinstance(result, float | np.ndarray | np.generic):  # (clip_grad_norm_'s norm): returned, it is c{n}
+            self.read_values.append(result)  # alive until finish(), so its id stays its own
+            self.call_results[id(result)] = n
+        return result
 
     def read(self, tensor: Tensor, how: str, reader):
         value = reader(tensor)
         self.read_values.append(value)  # alive until finish(), so its id stays its own
         self.reads[id(value)] = (tensor, how)
         return value
+
+    def random(self) -> None:
+        self._refuse("random numbers are drawn inside the function (a Dropout mask in training mode, bp.randn, "
+                     "bp.rand): a replay would reuse the first call's numbers")
 
     def branch(self, tensor: Tensor, how: str) -> None:
         self._refuse(f"Python reads a tensor's value to decide what to do ({how} on a tensor of shape "
@@ -366,6 +430,8 @@ class _Tracer:
             if value._number < self.start:
                 return ("object", value)
             raise _Fallback("the function returns a tensor made outside bpcore ops (bp.tensor(...) of computed values)")
+        if id(value) in self.call_results:
+            return ("call", self.call_results[id(value)])
         if id(value) in self.reads:
             tensor, how = self.reads.pop(id(value))
             k = self.slot_of.get(id(tensor.data), self.slot_of.get(id(tensor)))
@@ -405,23 +471,72 @@ class _Record:
         self._grad_known: dict[int, str] = {}  # id(leaf) -> "none" / "set" where the record shows it
         self.leaves: list[Tensor] = []
         self.optimizers: list = []
+        self.constant_arrays: list[tuple] = []  # (op name, array) for each array an op took that is frozen
+        self.owners: list = []  # other objects whose recorded methods ran (a scheduler, a BatchNorm): their state
         self.op_names = tuple(primitive.name for primitive, *_ in tracer.ops)
         self.call_names = tuple(
             getattr(event[1], "__qualname__", "?") for event in tracer.events if event[0] == "call")
         lines = ["def replay(I):"]
         self._tracer = tracer
-        for event in tracer.events:
+        for n, event in enumerate(tracer.events):
             if event[0] == "op":
                 lines.append(self._op_line(event[1]))
             elif event[0] == "backward":
                 lines.extend(self._backward_lines(event[1], event[2]))
             else:
-                lines.append(self._call_line(*event[1:]))
+                lines.append(self._call_line(*event[1:], n))
         lines.append(f"    return {self._return_code(returns)}")
         self.source = "\n".join(lines) + "\n"
         exec(self.source, self.namespace)
         self.replay = self.namespace["replay"]
+        self.modules = [(m, getter, values, read, m.training) for m, getter, values, read, _ in
+                        tracer.modules.values()]
+        self.function_state = tracer.function_state
+        self.checks = tracer.checks
+        self.state = self.current_state()  # as the trace saw it: modules when called, the function's scope at the start
+        self.state[:len(self.modules)] = [state for *_, state in tracer.modules.values()]
+        self.state[-1] = self.function_state.start
         del self._tracer, self._names, self._grad_known
+
+    # -- what the record assumes about state outside the arguments -------------------------
+    def current_state(self) -> list:
+        """What replay takes as given: each module's mode, settings and parameters (as it was called), which
+        parameters require grad, each optimizer's parameters, and the values the function reads from its
+        globals and closure. (Plain loops: this runs before every replay.)"""
+        state: list = []
+        for m, getter, _, read, _ in self.modules:
+            d = m.__dict__
+            try:
+                state.append((len(d), tuple(map(id, getter(d))), _buffer_bytes(d, read) if read else ()))
+            except KeyError:  # an attribute deleted
+                state.append(None)
+        for p in self.leaves:
+            state.append(p.requires_grad)
+        for o in self.optimizers:
+            for group in o.param_groups:
+                state.append(len(group["params"]))
+                for p in group["params"]:
+                    state.append(id(p))
+        state.append(self.function_state.now())
+        return state
+
+    def guarded_replay(self, arrays):
+        """The replay, when the state it assumes still holds; otherwise ``_Stale`` (the caller traces again)."""
+        if self.current_state() != self.state:
+            raise _Stale
+        for k, check, expected in self.checks:
+            a = arrays[k]
+            try:
+                same_path = check(a.data if isinstance(a, Tensor) else a) == expected
+            except Exception:  # bad targets: run eagerly, so the error comes where and as eager raises it
+                raise _Stale from None
+            if not same_path:
+                raise _Stale
+        result = self.replay(arrays)
+        for m, _, _, _, training in self.modules:  # the mode the function left each module in
+            if m.training is not training:
+                object.__setattr__(m, "training", training)
+        return result
 
     # -- code for each event -----------------------------------------------------
     def _constant(self, value, prefix: str = "C") -> str:
@@ -451,6 +566,9 @@ class _Record:
         primitive, specs, setting_specs, _ = self._tracer.ops[k]
         forward = self._constant(primitive.forward, "F")
         args = [self._arg_code(s) for s in specs] + [f"{name}={self._arg_code(s)}" for name, s in setting_specs]
+        for kind, what in (*specs, *(spec for _, spec in setting_specs)):
+            if kind == "constant" and isinstance(what, np.ndarray):
+                self.constant_arrays.append((primitive.name, what))
         return f"    v{k}, j{k} = {forward}({', '.join(args)})  # {primitive.name}"
 
     def _node_slot(self, node: Tensor) -> int | None:
@@ -534,7 +652,7 @@ class _Record:
                         fresh.add(total)
         return lines
 
-    def _call_line(self, method, args, kwargs) -> str:
+    def _call_line(self, method, args, kwargs, n: int) -> str:
         owner = args[0] if args else None
         if owner is not None and hasattr(owner, "param_groups") and owner not in self.optimizers:
             self.optimizers.append(owner)
@@ -545,6 +663,9 @@ class _Record:
             for group in owner.param_groups:
                 for p in group["params"]:
                     self._constant(p, "L")
+        if owner is not None and not hasattr(owner, "param_groups") and hasattr(owner, "__dict__") and \
+                not any(owner is o for o in self.owners):
+            self.owners.append(owner)
         if method is _OPTIMIZER_STEP and len(args) == 1 and not kwargs:
             return self._step_lines(owner)
         if method in _ZERO_GRADS and len(args) == 1 and not kwargs:
@@ -557,7 +678,7 @@ class _Record:
         fn = self._constant(method, "M")
         parts = [self._arg_code(self._tracer._spec(a)) for a in args]
         parts += [f"{name}={self._arg_code(self._tracer._spec(v))}" for name, v in kwargs.items()]
-        return f"    {fn}({', '.join(parts)})  # {getattr(method, '__qualname__', method)}"
+        return f"    c{n} = {fn}({', '.join(parts)})  # {getattr(method, '__qualname__', method)}"
 
     def _step_lines(self, optimizer) -> str:
         """Optimizer.step written out: each parameter's update (the optimizer's own ``update``) in order."""
@@ -584,6 +705,8 @@ class _Record:
             return f"I[{spec[1]}]"
         if kind == "array":
             return f"v{spec[1]}"
+        if kind == "call":
+            return f"c{spec[1]}"
         if kind == "read":
             _, k, how = spec
             return {"item": f"v{k}.item()", "numpy": f"v{k}", "tolist": f"v{k}.tolist()"}[how]
@@ -601,15 +724,27 @@ class _Record:
                 self.op_names, self.call_names, [id(p) for p in self.leaves]):
             raise _Fallback("the second call ran different ops than the first (Python control flow that depends "
                             "on values, or on state outside the arguments)")
+        if len(self.constant_arrays) != len(other.constant_arrays):
+            raise _Fallback("the second call passed its ops other arrays than the first (an argument on one call, "
+                            "an array made inside the function on the other)")
+        for (name, first), (_, second) in zip(self.constant_arrays, other.constant_arrays, strict=True):
+            if not _same(first, second):
+                raise _Fallback(
+                    f"an array that '{name}' reads, which is not an argument of the function (shape {first.shape}), "
+                    "changed between the first two calls, and the replay would keep the first one: pass it as an "
+                    "argument (step(x, y) rather than next(batches) inside the step), or compute it with bpcore ops")
 
     def snapshot(self):
         leaves = [(p, p.data.copy(), None if p.grad is None else np.array(p.grad, copy=True)) for p in self.leaves]
         optimizers = [(o, copy.deepcopy(o.state), [{k: v for k, v in g.items() if k != "params"}
                                                   for g in o.param_groups]) for o in self.optimizers]
-        return leaves, optimizers
+        owners = [(o, _state_of(o)) for o in self.owners]
+        return leaves, optimizers, owners
 
     def restore(self, snapshot) -> None:
-        leaves, optimizers = snapshot
+        leaves, optimizers, owners = snapshot
+        for o, state in owners:
+            vars(o).update(_state_of(state))
         for p, data, grad in leaves:
             if p.data.shape == data.shape and p.data.dtype == data.dtype:
                 p.data[...] = data
@@ -635,10 +770,105 @@ class _Record:
         for (o, state, groups), (_, eager_opt_state, eager_groups) in zip(now[1], eager_state[1], strict=True):
             if not _same_tree(state, eager_opt_state) or groups != eager_groups:
                 return f"the replay left {type(o).__name__}'s state different from eager"
+        for (o, state), (_, eager_owner_state) in zip(now[2], eager_state[2], strict=True):
+            if not _same_tree(state, eager_owner_state):
+                return f"the replay left {type(o).__name__}'s state different from eager"
         if not _same_tree(replayed_result, eager_result):
             return ("the replay returned different values than eager (an array computed from the arguments or from "
                     "random numbers outside bpcore ops is frozen in the record)")
         return None
+
+
+_PLAIN = (bool, int, float, complex, str, type(None))
+_SMALL = (dict, list, tuple)
+_LIBRARIES = ("bpcore", "numpy")  # their functions read no learner state that the record could miss
+
+
+def _fingerprint(value, depth: int = 1):
+    """Plain values by value; small dicts, lists and tuples of them by their items; anything else by identity."""
+    if type(value) in _PLAIN:
+        return (type(value), value)
+    if depth and type(value) in (dict, list, tuple) and len(value) <= 64:
+        items = value.items() if type(value) is dict else enumerate(value)
+        return (type(value), id(value), tuple((k, _fingerprint(v, depth - 1)) for k, v in items))
+    return id(value)
+
+
+def _module_getter(module) -> operator.itemgetter:
+    """Reads the attributes of a module that the record depends on: its mode, settings (Dropout's p,
+    BatchNorm's eps), parameters, sub-modules and, in eval mode, buffers; replay compares them by
+    identity (eval-mode buffers by content too). In training mode BatchNorm replaces its buffers on every
+    call through a recorded method, and reads them only there, so they are left out."""
+    skip = module._buffers if module.training else ()
+    keys = [k for k in module.__dict__ if k not in skip]
+    return operator.itemgetter(*keys, "training")  # (at least two keys: a tuple, always)
+
+
+def _buffer_bytes(attributes: dict, names: tuple) -> tuple:
+    """The contents of a module's buffers (a changed running mean in eval mode, even changed in place)."""
+    contents = []
+    for name in names:
+        value = attributes[name]
+        contents.append(value.tobytes() if isinstance(value, np.ndarray) else id(value))
+    return tuple(contents)
+
+
+class _FunctionState:
+    """The globals and closure variables the traced function names, as fingerprints; and, a few calls deep,
+    those of the learner's own functions it names (a loss helper reading a global)."""
+
+    def __init__(self, fn):
+        self.cells: list = []
+        self.names: list[tuple[dict, str]] = []  # (the globals of a function, a name it reads there)
+        self._named: set[tuple[int, str]] = set()
+        self._visit(getattr(fn, "__func__", fn), set(), depth=3)
+        self.start = self.now()
+
+    def _visit(self, fn, seen: set, depth: int) -> None:
+        code = getattr(fn, "__code__", None)
+        if code is None or id(code) in seen or (getattr(fn, "__module__", None) or "").split(".")[0] in _LIBRARIES:
+            return
+        seen.add(id(code))
+        self.cells.extend(fn.__closure__ or ())
+        scope = fn.__globals__
+        codes = [code]
+        while codes:  # the function and the functions defined inside it (made anew each call: their names only)
+            c = codes.pop()
+            codes.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+            for name in c.co_names:
+                if name in scope and (id(scope), name) not in self._named:
+                    self._named.add((id(scope), name))
+                    self.names.append((scope, name))
+                    if depth and isinstance(scope[name], types.FunctionType):
+                        self._visit(scope[name], seen, depth - 1)
+        if depth:
+            for cell in fn.__closure__ or ():
+                try:
+                    value = cell.cell_contents
+                except ValueError:
+                    continue
+                if isinstance(value, types.FunctionType):
+                    self._visit(value, seen, depth - 1)
+
+    def now(self) -> list:
+        state = []
+        for cell in self.cells:
+            try:
+                v = cell.cell_contents
+            except ValueError:  # a cell not yet filled
+                v = None
+            state.append((type(v), v) if type(v) in _PLAIN else _fingerprint(v) if type(v) in _SMALL else id(v))
+        for scope, name in self.names:
+            v = scope.get(name)
+            state.append((type(v), v) if type(v) in _PLAIN else _fingerprint(v) if type(v) in _SMALL else id(v))
+        return state
+
+
+def _state_of(owner) -> dict:
+    """A copy of an object's attributes that its recorded methods may change (arrays copied, numbers kept)."""
+    items = owner.items() if isinstance(owner, dict) else vars(owner).items()
+    return {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in items
+            if isinstance(v, np.ndarray | np.generic | bool | int | float | str) or v is None}
 
 
 def _same(a, b) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bpcore.tensor import Tensor
+from bpcore.tensor import SWITCHES, Tensor
 
 _generator = np.random.default_rng(0)
 
@@ -24,6 +24,8 @@ def manual_seed(seed: int) -> np.random.Generator:
 
 def generator(rng: np.random.Generator | None = None) -> np.random.Generator:
     """``rng`` if given, otherwise the package generator."""
+    if SWITCHES.tracer is not None:  # bp.compile: a replay would reuse this call's numbers
+        SWITCHES.tracer.random()
     return rng if rng is not None else _generator
 
 

@@ -18,7 +18,7 @@ from bpcore import ops
 from bpcore.nn.conv import avg_pool2d, conv1d, conv2d, conv_transpose2d, max_pool2d
 from bpcore.ops import gelu, leaky_relu, log_softmax, primitive, relu, sigmoid, softmax, tanh
 from bpcore.random import generator
-from bpcore.tensor import ShapeError, Tensor
+from bpcore.tensor import SWITCHES, ShapeError, Tensor
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -105,19 +105,31 @@ def mse_loss(prediction, target, reduction: str = "mean") -> Tensor:
 
 def _class_targets(logits: np.ndarray, targets, op: str, ignore_index: int | None = None) -> np.ndarray:
     t = _targets(targets)
+    _check_class_targets(logits.shape, t, op, ignore_index)
+    if SWITCHES.tracer is not None:  # bp.compile checks each call's targets the same way before replaying
+        shape = logits.shape
+        SWITCHES.tracer.check_input(targets, lambda a: _check_class_targets(shape, np.asarray(a), op, ignore_index))
+    return t
+
+
+def _check_class_targets(shape: tuple, t: np.ndarray, op: str, ignore_index: int | None) -> bool | None:
+    """Raise when the targets are not class indices for scores of ``shape``; say whether any is ignored."""
     if t.dtype.kind not in "iu":
         raise TypeError(f"{op}: targets must be integer class indices, got dtype {t.dtype}")
-    if t.shape != logits.shape[:1] or logits.ndim != 2:
+    if t.shape != shape[:1] or len(shape) != 2:
         raise ShapeError(
-            f"{op}: expected scores of shape (N, C) and targets of shape (N,), got {logits.shape} and {t.shape}"
+            f"{op}: expected scores of shape (N, C) and targets of shape (N,), got {shape} and {t.shape}"
         )
-    classes = logits.shape[1]
+    classes = shape[1]
+    in_range = (t.astype(np.uint64, copy=False) < classes).all()  # negatives wrap to huge
+    if in_range and (ignore_index is None or not 0 <= ignore_index < classes):
+        return None if ignore_index is None else False  # (the common case, checked first: it runs on every replay)
     checked = t if ignore_index is None else t[t != ignore_index]
-    if checked.size and not (checked.astype(np.uint64, copy=False) < classes).all():  # negatives wrap to huge
+    if checked.size and not (checked.astype(np.uint64, copy=False) < classes).all():
         raise ValueError(
             f"{op}: targets must lie in [0, {classes - 1}], got values from {checked.min()} to {checked.max()}"
         )
-    return t
+    return None if ignore_index is None else checked.size < t.size
 
 
 @primitive("cross_entropy")

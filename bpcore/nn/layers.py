@@ -10,7 +10,7 @@ import numpy as np
 from bpcore.nn import functional as F
 from bpcore.nn import init
 from bpcore.nn.module import Module, Parameter
-from bpcore.tensor import ShapeError, Tensor, no_grad
+from bpcore.tensor import ShapeError, Tensor, no_grad, replayed
 
 _MODULE_CALL = Module.__call__
 
@@ -251,11 +251,7 @@ class BatchNorm1d(Module):
             mean = x.mean(axis=axes, keepdims=True)
             var = x.var(axis=axes, keepdims=True, unbiased=False)  # the batch variance normalises
             with no_grad():
-                m = self.momentum
-                unbiased = var.data.reshape(-1) * count / (count - 1)
-                self.running_mean = (1 - m) * self.running_mean + m * mean.data.reshape(-1)
-                self.running_var = (1 - m) * self.running_var + m * unbiased
-                self.num_batches_tracked = self.num_batches_tracked + 1
+                self._update_running(mean.data, var.data, count)
             x_hat = (x - mean) / (var + self.eps).sqrt()
         else:
             mean = self.running_mean.reshape(shape).astype(x.dtype)
@@ -264,6 +260,14 @@ class BatchNorm1d(Module):
         if self.weight is None:
             return x_hat
         return x_hat * self.weight.reshape(shape) + self.bias.reshape(shape)
+
+    @replayed  # bp.compile replays the update as a call (it works on raw arrays, outside the ops)
+    def _update_running(self, mean: np.ndarray, var: np.ndarray, count: int) -> None:
+        m = self.momentum
+        unbiased = var.reshape(-1) * count / (count - 1)
+        self.running_mean = (1 - m) * self.running_mean + m * mean.reshape(-1)
+        self.running_var = (1 - m) * self.running_var + m * unbiased
+        self.num_batches_tracked = self.num_batches_tracked + 1
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"

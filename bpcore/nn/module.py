@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from bpcore.tensor import Tensor, replayed
+from bpcore.tensor import SWITCHES, Tensor, replayed
 
 
 class Parameter(Tensor):
@@ -168,6 +168,8 @@ class Module:
                 f"{type(self).__name__}: the input must be a Tensor, not {type(args[0]).__name__}; "
                 "make one with bp.tensor(...)"
             )
+        if SWITCHES.tracer is not None:  # bp.compile notes the module's mode and parameters as the call saw them
+            SWITCHES.tracer.module(self)
         return self.forward(*args, **kwargs)
 
     def extra_repr(self) -> str:

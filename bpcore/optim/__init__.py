@@ -317,7 +317,12 @@ def clip_grad_norm_(params, max_norm: float) -> float:
     """
     if isinstance(max_norm, bool) or not isinstance(max_norm, numbers.Real) or not max_norm >= 0:
         raise ValueError(f"clip_grad_norm_: max_norm must be a number >= 0 (the norm to cap at), got {max_norm!r}")
-    params = _with_grads(params)
+    return _clip_grad_norm(_with_grads(params), max_norm)
+
+
+@replayed  # bp.compile replays the whole clip: its factor depends on the gradients' values
+def _clip_grad_norm(params: list, max_norm: float) -> float:
+    params = [p for p in params if p.grad is not None]
     total = grad_norm(params)
     scale = max_norm / (total + 1e-6)
     if scale < 1:
@@ -330,8 +335,14 @@ def clip_grad_value_(params, clip_value: float) -> None:
     """Clamp every gradient element into [-clip_value, clip_value] (this can change the direction)."""
     if isinstance(clip_value, bool) or not isinstance(clip_value, numbers.Real) or not clip_value >= 0:
         raise ValueError(f"clip_grad_value_: clip_value must be a number >= 0, got {clip_value!r}")
-    for p in _with_grads(params):
-        np.clip(p.grad, -clip_value, clip_value, out=p.grad)
+    _clip_grad_value(_with_grads(params), clip_value)
+
+
+@replayed
+def _clip_grad_value(params: list, clip_value: float) -> None:
+    for p in params:
+        if p.grad is not None:
+            np.clip(p.grad, -clip_value, clip_value, out=p.grad)
 
 
 __all__ = [

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 
+from bpcore.tensor import replayed
+
 
 class LRScheduler:
     """Sets ``optimizer.param_groups[0]["lr"]`` from the number of ``step()`` calls so far."""
@@ -18,6 +20,11 @@ class LRScheduler:
         self.last_epoch = 0
         self._apply()
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "step" in cls.__dict__:  # an override is recorded whole by bp.compile too
+            cls.step = replayed(cls.__dict__["step"])
+
     def lr_at(self, t: int) -> float:
         raise NotImplementedError
 
@@ -25,6 +32,7 @@ class LRScheduler:
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr_at(self.last_epoch)
 
+    @replayed  # bp.compile replays it as a call: the learning rate changes on every replayed step too
     def step(self) -> None:
         self.last_epoch += 1
         self._apply()
