@@ -34,10 +34,13 @@ REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = "explorers.ipynb"
 TIMEOUT_MS = 60_000
 DIGITS = 64  # the depth explorer's batch: small, so each change answers fast
+BAR = "causal transformer"  # the longest description a lab gives its progress bar is about this long
+NARROW = {"width": 1000, "height": 800}  # a laptop window with JupyterLab's file browser open
 CELLS = [
     "import bpcore as bp\nfrom bpcore.widgets import AttentionExplorer, DepthExplorer",
     "attention = AttentionExplorer()\nattention",
     f"digits = bp.data.digits()\ndepth = DepthExplorer(digits.X_train[:{DIGITS}], digits.y_train[:{DIGITS}])\ndepth",
+    f"from bpcore.widgets.progress import WidgetBar\nbar = WidgetBar(3, {BAR!r})\nbar.update(3)\nbar.close()",
 ]
 
 BROWSER_ERRORS: list[str] = []
@@ -230,6 +233,26 @@ def test_explorers_answer_every_change_with_a_new_picture_and_the_engine_numbers
         src = changed_picture(out, src, f"activation {activation}")
     no_error_shown(out)
     screenshot(page, "12_depth_explorer")
+
+    # a training run's progress bar says what it trains in full
+    label = output(cell_with_source(page, "bar = WidgetBar(")).locator(".widget-hprogress .widget-label")
+    expect(label).to_have_text(BAR)
+    clipped = label.evaluate("e => e.scrollWidth > e.clientWidth")
+    assert not clipped, f"the progress bar's description {BAR!r} is cut off: {label.bounding_box()}"
+
+    # in a narrower window the explorers' pictures shrink to the output area (ipywidgets' Image CSS), undistorted
+    page.set_viewport_size(NARROW)
+    for source in ("attention = AttentionExplorer()", "depth = DepthExplorer("):
+        out = output(cell_with_source(page, source))
+        image, area = picture(out).bounding_box(), out.bounding_box()
+        scrolls = out.evaluate("e => e.scrollWidth > e.clientWidth")
+        assert image["width"] <= area["width"] and not scrolls, (
+            f"in a {NARROW['width']} px window the picture of {source!r} overflows its output area: "
+            f"picture {image}, output area {area}"
+        )
+        ratio = image["height"] / image["width"]
+        natural = picture(out).evaluate("e => e.naturalHeight / e.naturalWidth")
+        assert abs(ratio - natural) < 0.02, f"the picture of {source!r} is distorted: {ratio:.3f} shown, {natural:.3f}"
 
     stderr = page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
     assert not stderr.all_inner_texts(), f"a cell wrote to stderr: {stderr.all_inner_texts()}"
