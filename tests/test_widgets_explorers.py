@@ -261,6 +261,18 @@ def test_attention_explorer_causal_pattern_has_a_zero_upper_triangle():
     assert (explorer.result["weights"][above] == 0).all() and "causal" in explorer.summary.value
 
 
+def test_attention_explorer_compares_the_largest_weight_with_a_uniform_row_over_the_keys_each_query_sees():
+    from bpcore.widgets import AttentionExplorer
+
+    explorer = AttentionExplorer()
+    T = explorer.result["weights"].shape[0]
+    for causal in (False, True):
+        explorer.causal.value = causal
+        sees = np.tril(np.ones((T, T))) if causal else np.ones((T, T))  # the keys each query takes part with
+        uniform = (sees / sees.sum(axis=-1, keepdims=True)).max(axis=-1).mean()
+        assert f"(uniform: {uniform:.2f})" in explorer.summary.value, (causal, explorer.summary.value)
+
+
 def test_attention_explorer_reports_a_failing_update_and_recovers(monkeypatch):
     from bpcore.widgets import AttentionExplorer, attention
 

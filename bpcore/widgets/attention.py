@@ -113,9 +113,11 @@ class AttentionExplorer:
         r = self.result
         how = "scaled by 1/sqrt(d_k)" if scaled else "unscaled"
         mask = ", causal" if causal else ""
+        # the largest weight of a row spread evenly over the keys it sees: 1/T, or 1/(t+1) under the mask
+        uniform = float(np.mean(1 / np.arange(1, LENGTH + 1))) if causal else 1 / LENGTH
         self.summary.value = (
             f"d_k = {d_k}, {how}{mask}: scores' std <b>{r['score_std']:.2f}</b>, "
-            f"mean largest weight per query {r['max_weight']:.2f} (uniform: {1 / LENGTH:.2f}); "
+            f"mean largest weight per query {r['max_weight']:.2f} (uniform: {uniform:.2f}); "
             f"typical ||dL/dq_t|| = <b>{r['grad_norm_q']:.3e}</b>, ||dL/dk_s|| = <b>{r['grad_norm_k']:.3e}</b> "
             "(medians over rows)"
         )

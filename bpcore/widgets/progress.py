@@ -13,7 +13,10 @@ class WidgetBar:
     """``update(done, text)`` moves the bar; ``close()`` leaves it at its final state."""
 
     def __init__(self, total: int, description: str, show: bool = True):
-        self.bar = widgets.IntProgress(value=0, min=0, max=max(total, 1), description=description)
+        # the description in full: the default label width (about 80 px) cuts "causal transformer" to "causal tra..."
+        self.bar = widgets.IntProgress(
+            value=0, min=0, max=max(total, 1), description=description, style={"description_width": "initial"}
+        )
         self.label = widgets.Label(value=f"0/{total}")
         self.total = total
         self.box = widgets.HBox([self.bar, self.label])
