@@ -427,6 +427,16 @@ def test_no_gradients_before_backward_or_from_another_root():
     assert lines["n1"] is None and lines["n2"] is None
 
 
+def test_a_value_changed_in_place_after_backward_shows_no_intermediate_gradients():
+    leaves, _, loss = chain()
+    with bp.no_grad():  # an optimizer step: the VJPs would now read the new w1
+        w1 = leaves[0]
+        w1 -= 0.1
+    lines = grad_lines(loss)
+    assert [lines[f"n{i}"] for i in range(4)] == [expected_line(leaf.grad) for leaf in leaves]  # .grad, kept
+    assert all(line is None for node_id, line in lines.items() if int(node_id[1:]) >= 4)  # none, not wrong ones
+
+
 def on_screen_font_px(ax):
     """The smallest text of the picture in CSS pixels in a notebook: points at the figure's dpi, scaled
     down as the inline backend's PNG (bbox_inches="tight", at the figure's dpi) is to the output area."""
