@@ -7,8 +7,13 @@ runs from each input to the op that read it. The picture is read twice:
 * forward, left to right: values flow along the arrows; each node shows its value (when it has
   at most four numbers) or its shape;
 * backward, right to left: after ``loss.backward()`` gradients travel against the arrows, and
-  every node whose ``.grad`` is set shows it (``grad 0.25``, or ``grad norm 1.3`` for big
-  tensors). A tensor with two outgoing arrows receives two gradients, and they are added.
+  every node shows the gradient of the loss with respect to it (``grad 0.25``, or ``grad norm 1.3``
+  for big tensors), intermediate ones included. A tensor with two outgoing arrows receives two
+  gradients, and they are added.
+
+Backward keeps ``.grad`` only on leaves (and on tensors that called ``retain_grad()``), as PyTorch
+does, so the intermediate gradients are computed again here: :func:`node_gradients` runs the
+recorded VJPs once more from the seed the last ``root.backward()`` used, writing no ``.grad``.
 
 :func:`to_dot` writes Graphviz text (paste it into any Graphviz viewer), :func:`layout` places
 the nodes for a picture (testable without a display), and :func:`graph_bytes` counts the memory the
@@ -23,13 +28,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from bpcore.tensor import Tensor, topological_order
+from bpcore.tensor import Tensor, backward_seed, changed_since, topological_order, unbroadcast
 
 SMALL = 4  # tensors with at most this many numbers show them; bigger ones show a shape or a norm
 TITLE_CHARS = 24  # longer op titles are cut so boxes stay narrow
-CHAR_INCHES = 0.08  # a generous width of one character at fontsize 9
-GAP_INCHES = 0.7  # room for the arrows between two layers
-TITLE_INCHES = 0.5  # room above the axes for the two-line title
 COLOURS = {"parameter": "#cfe2f3", "constant": "#e6e6e6", "op": "#fde3bd"}
 
 
@@ -62,6 +64,37 @@ def _checked_nodes(root: Tensor, max_nodes: int) -> list[Tensor]:
     return nodes
 
 
+def node_gradients(root: Tensor) -> dict[Tensor, np.ndarray]:
+    """dL/d(node) for every tensor the last ``root.backward()`` sent a gradient to, intermediates included.
+
+    A second backward pass over the recorded graph, from the seed that ``root.backward()`` started
+    from, that stores each gradient in the returned dict and never in ``.grad`` (a non-leaf's
+    ``.grad`` stays None unless it called ``retain_grad()``). Hooks are not run again: they may
+    record or print, and drawing must not. Returns ``{}`` when no backward ran from ``root``, or
+    when a value the VJPs read was changed in place since (the gradients would be wrong).
+    """
+    seed = backward_seed(root)
+    if seed is None:
+        return {}
+    order = topological_order(root)  # the tensors backward visits, inputs first
+    if any(node._edges and any(changed_since(x.data, node._epoch) for x in (node, *node.parents)) for node in order):
+        return {}
+    grads: dict[Tensor, np.ndarray] = {root: seed}
+    with np.errstate(all="ignore"):  # backward already warned about any overflow once
+        for node in reversed(order):  # every tensor made from a node comes before it: its gradient is complete
+            g = grads.get(node)
+            if g is None:
+                continue
+            for _, x, vjp in node._edges:
+                gx = vjp(g)
+                if gx.shape != x.data.shape:
+                    gx = unbroadcast(gx, x.data.shape)
+                if gx.dtype != x.data.dtype:
+                    gx = gx.astype(x.data.dtype)
+                grads[x] = grads[x] + gx if x in grads else gx
+    return grads
+
+
 def _format(value) -> str:
     """Short text for a number, a small array (``[1, 2.5]``), a big one (``<3x4 array>``) or a setting."""
     if isinstance(value, np.ndarray | np.generic | float):
@@ -92,13 +125,21 @@ def _title(t: Tensor) -> str:
     return title if len(title) <= TITLE_CHARS else title[: TITLE_CHARS - 1] + "…"
 
 
-def _label_parts(t: Tensor, show_values: bool) -> tuple[str, str, str | None, str | None]:
-    """(title, shape, data or None, grad or None): data for small tensors, grad once it is set."""
+def _gradient(t: Tensor, grads: dict[Tensor, np.ndarray]) -> np.ndarray | None:
+    """What a box shows as the gradient: ``.grad`` where backward kept one (what the learner reads from
+    a leaf), else the gradient :func:`node_gradients` computed again (None if none reached ``t``)."""
+    return t.grad if t.grad is not None else grads.get(t)
+
+
+def _label_parts(
+    t: Tensor, show_values: bool, grads: dict[Tensor, np.ndarray]
+) -> tuple[str, str, str | None, str | None]:
+    """(title, shape, data or None, grad or None): data for small tensors, grad once backward reached ``t``."""
     shape = "scalar" if t.ndim == 0 else f"shape {t.shape}"
     data = f"data {_format(t.data)}" if show_values and t.size <= SMALL else None
     grad = None
-    if show_values and t.grad is not None:
-        g = np.asarray(t.grad)
+    if show_values and (g := _gradient(t, grads)) is not None:
+        g = np.asarray(g)
         # a big gradient does not fit in a box; its norm still shows whether it vanished or exploded
         grad = f"grad {_format(g)}" if g.size <= SMALL else f"grad norm {np.linalg.norm(g):.4g}"
     return _title(t), shape, data, grad
@@ -125,10 +166,11 @@ def to_dot(root: Tensor, show_values: bool = True, max_nodes: int = 200) -> str:
     ellipses, and one edge ``input -> output`` per use (so ``x * x`` has two edges from x).
     """
     nodes = _checked_nodes(root, max_nodes)
+    grads = node_gradients(root) if show_values else {}
     node_id = {id(t): f"n{i}" for i, t in enumerate(nodes)}
     lines = ["digraph bpcore {", "  rankdir=LR;", '  node [fontname="Helvetica", fontsize=10, style=filled];']
     for t in nodes:
-        label = "\n".join(part for part in _label_parts(t, show_values) if part is not None)
+        label = "\n".join(part for part in _label_parts(t, show_values, grads) if part is not None)
         label = label.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
         shape = "box" if t.op is None else "ellipse"
         lines.append(f'  {node_id[id(t)]} [label="{label}", shape={shape}, fillcolor="{_colour(t)}"];')
@@ -140,9 +182,10 @@ def to_dot(root: Tensor, show_values: bool = True, max_nodes: int = 200) -> str:
 # ----------------------------------------------------------------------------- layered layout
 
 
-def _place(nodes: list[Tensor], show_values: bool):
+def _place(nodes: list[Tensor], show_values: bool, grads: dict[Tensor, np.ndarray]):
     """Layer and order the graph. Returns the NodePlaces and, for drawing, each item's depth, height
-    (top positive) and successors. Items 0..n-1 are the tensors; later items are waypoints.
+    (top positive) and successors. Items 0..n-1 are the tensors; later items are waypoints. ``grads``
+    are the gradients to show (see :func:`node_gradients`).
     """
     index = {id(t): i for i, t in enumerate(nodes)}
     depth: list[int] = []
@@ -196,7 +239,7 @@ def _place(nodes: list[Tensor], show_values: bool):
     slot = {item: position for layer in layers for position, item in enumerate(layer)}
     places = {}
     for i, t in enumerate(nodes):
-        title, shape, data, grad = _label_parts(t, show_values)
+        title, shape, data, grad = _label_parts(t, show_values, grads)
         label = "\n".join(part for part in (title, data or shape, grad) if part is not None)
         places[f"n{i}"] = NodePlace(depth[i], slot[i], label)
     return places, depth, height, after
@@ -209,7 +252,7 @@ def layout(root: Tensor, show_values: bool = True) -> dict[str, NodePlace]:
     at 0, every node right of its inputs), position the slot in that layer (0 = top; arrows that skip
     layers reserve slots too), label the text ``draw_graph`` puts in the box.
     """
-    return _place(graph_nodes(root), show_values)[0]
+    return _place(graph_nodes(root), show_values, node_gradients(root) if show_values else {})[0]
 
 
 def graph_bytes(root: Tensor) -> int:

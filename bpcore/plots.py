@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from bpcore.graph import CHAR_INCHES, GAP_INCHES, TITLE_INCHES, _checked_nodes, _colour, _place
+from bpcore.graph import _checked_nodes, _colour, _place, node_gradients
 from bpcore.labs.pitfalls import LANDSCAPES
 from bpcore.tensor import Tensor
 
@@ -190,6 +190,25 @@ def smoothed(values: Sequence[float], span: int = 25) -> np.ndarray:
     return out
 
 
+# draw_graph's sizes, in points of text (1/72 inch) unless named otherwise. A notebook shows a figure
+# scaled down to the width of its output area, so what a reader sees of the text depends on how wide
+# the picture is in units of its own text: narrow boxes and short gaps keep it readable.
+GRAPH_FONT_PT = 10.0
+BOX_PAD = 0.3  # space between a box's text and its frame, in units of the font size (matplotlib's pad)
+GAP_PT = 16.0  # room for the arrows between the boxes of two layers
+SLOT_INCHES = 0.85  # from one box to the next in a layer
+TITLE_INCHES = 0.7  # room above the axes for the three-line title
+
+
+def _text_inches(text: str, fontsize: float) -> float:
+    """The width of ``text`` (its longest line) set in matplotlib's default font, from the font's metrics."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+
+    measure, font = TextToPath(), FontProperties(size=fontsize)
+    return max(measure.get_text_width_height_descent(line, font, ismath=False)[0] for line in text.split("\n")) / 72
+
+
 def draw_graph(root: Tensor, ax=None, show_values: bool = True, max_nodes: int = 60, figsize=None):
     """Draw the graph behind ``root`` with matplotlib: leaves on the left, ``root`` on the right.
 
@@ -200,34 +219,40 @@ def draw_graph(root: Tensor, ax=None, show_values: bool = True, max_nodes: int =
         max_nodes: raise ValueError for bigger graphs, whose picture would be unreadable.
         figsize: (width, height) in inches of a new figure; by default it grows with the graph.
 
+    After ``root.backward()`` every box shows dL/d(box), intermediate tensors included: leaves show
+    their ``.grad``, the others a gradient computed again from the recorded graph
+    (:func:`bpcore.graph.node_gradients`), so no ``.grad`` changes.
+
     Returns the Axes. Node ``n{i}`` is drawn as the text artist whose gid is ``"n{i}"``.
     """
     nodes = _checked_nodes(root, max_nodes)
+    grads = node_gradients(root) if show_values else {}
 
-    places, depth, height, after = _place(nodes, show_values)
-    # Coordinates are inches (one slot per inch up and down), so a layer can be made as wide as its
-    # widest box, estimated from the longest text line: wide labels push the next layer to the right.
+    places, depth, height, after = _place(nodes, show_values, grads)
+    # Coordinates are inches (one slot per SLOT_INCHES up and down), so a layer can be made as wide as
+    # its widest box, measured from its text: wide labels push the next layer to the right.
+    frame = (2 * BOX_PAD * GRAPH_FONT_PT + 3) / 72  # the pad on both sides and the frame's line
     widths = [0.0] * (max(depth) + 1)
     for i in range(len(nodes)):
-        longest_line = max(len(line) for line in places[f"n{i}"].label.split("\n"))
-        widths[depth[i]] = max(widths[depth[i]], CHAR_INCHES * longest_line + 0.25)
+        widths[depth[i]] = max(widths[depth[i]], _text_inches(places[f"n{i}"].label, GRAPH_FONT_PT) + frame)
     column_x = [widths[0] / 2]
     for d in range(1, len(widths)):
-        column_x.append(column_x[-1] + (widths[d - 1] + widths[d]) / 2 + GAP_INCHES)
-    x_limits = (-0.2, column_x[-1] + widths[-1] / 2 + 0.2)
-    y_limits = (-max(height) - 0.5, max(height) + 0.5)
+        column_x.append(column_x[-1] + (widths[d - 1] + widths[d]) / 2 + GAP_PT / 72)
+    x_limits = (-0.05, column_x[-1] + widths[-1] / 2 + 0.05)
+    y_limits = (-(max(height) + 0.5) * SLOT_INCHES, (max(height) + 0.5) * SLOT_INCHES)
     if ax is None:
         size = figsize or (x_limits[1] - x_limits[0], y_limits[1] - y_limits[0] + TITLE_INCHES)
-        # the axes fill the figure below the title, so one data unit is one inch and the estimate holds
+        # the axes fill the figure below the title, so one data unit is one inch and the widths hold
         ax = plt.figure(figsize=size).add_axes((0, 0, 1, 1 - TITLE_INCHES / size[1]))
+    height = [h * SLOT_INCHES for h in height]
 
     texts = []
     for i, t in enumerate(nodes):
-        reached = show_values and t.grad is not None  # a dark, thick frame: backward got here
-        box = {"boxstyle": "round,pad=0.45", "facecolor": _colour(t),
+        reached = show_values and (t.grad is not None or t in grads)  # a dark, thick frame: backward got here
+        box = {"boxstyle": f"round,pad={BOX_PAD}", "facecolor": _colour(t),
                "edgecolor": "#a04020" if reached else "#707070", "linewidth": 1.6 if reached else 0.8}
         x, label = column_x[depth[i]], places[f"n{i}"].label
-        text = ax.text(x, height[i], label, ha="center", va="center", fontsize=9, bbox=box, zorder=3)
+        text = ax.text(x, height[i], label, ha="center", va="center", fontsize=GRAPH_FONT_PT, bbox=box, zorder=3)
         text.set_gid(f"n{i}")
         texts.append(text)
 
@@ -246,8 +271,8 @@ def draw_graph(root: Tensor, ax=None, show_values: bool = True, max_nodes: int =
                 "", xy=xy_to, xycoords=coords_to, xytext=xy_from, textcoords=coords_from, zorder=2,
                 arrowprops={
                     "arrowstyle": "-|>" if to_node else "-", "color": "#505050", "linewidth": 0.9,
-                    "connectionstyle": f"arc3,rad={0.3 * repeat * (-1) ** repeat}", "mutation_scale": 11,
-                    "shrinkA": 6 if source < len(nodes) else 0, "shrinkB": 6 if to_node else 0,
+                    "connectionstyle": f"arc3,rad={0.3 * repeat * (-1) ** repeat}", "mutation_scale": 10,
+                    "shrinkA": 2 if source < len(nodes) else 0, "shrinkB": 2 if to_node else 0,
                 },
             )
 
@@ -256,8 +281,9 @@ def draw_graph(root: Tensor, ax=None, show_values: bool = True, max_nodes: int =
     ax.set_axis_off()
     ax.set_title(
         "forward: values flow left to right    backward: gradients flow right to left\n"
+        "grad: dL/d(box), kept in .grad by leaves only (others: retain_grad())\n"
         "blue: leaf that requires grad    grey: constant    orange: op result",
-        fontsize=9,
+        fontsize=GRAPH_FONT_PT,
     )
     return ax
 

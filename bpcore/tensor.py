@@ -168,6 +168,7 @@ class Tensor:
         "_number",
         "_primitive",
         "_retain",
+        "_seed",
         "_site",
         "_static",
         "data",
@@ -349,6 +350,8 @@ class Tensor:
                 )
         if SWITCHES.tracer is not None:  # bp.compile records the pass (and runs it)
             return SWITCHES.tracer.backward(self, grad)
+        # kept before the pass, so a leaf root never adopts the seed as its .grad (see _adopt_or_copy)
+        self._seed = grad
         run_backward(self, grad)
 
     # -- comparisons: plain boolean arrays, no gradient ---------------------------
@@ -602,6 +605,15 @@ def check_finite(array: np.ndarray, what: str, op: str, inputs: tuple, site: str
     )
     where = f"\n  created at {site}" if site else ""
     raise AnomalyError(f"'{op}' produced {kind} in {what} (input shapes: {shapes}){where}")
+
+
+def backward_seed(root: Tensor) -> np.ndarray | None:
+    """dL/d(root) the last ``root.backward()`` started from (1 for a scalar), or None if none ran on ``root``.
+
+    Only the seed is kept (on the root, one number for a scalar loss): a picture of the graph recomputes
+    every node's gradient from it (:func:`bpcore.graph.node_gradients`), so backward holds no more memory.
+    """
+    return getattr(root, "_seed", None)  # the slot is set by backward() only, so ops never pay for it
 
 
 def run_backward(root: Tensor, grad: np.ndarray) -> None:

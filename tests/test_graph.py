@@ -308,3 +308,160 @@ def test_graph_bytes_counts_op_outputs_only():
     x = bp.tensor(np.ones((4, 3)), requires_grad=True)  # a leaf: not counted
     y = (x * 2).tanh().sum()  # (4, 3) + (4, 3) + one number, float64
     assert graph_bytes(y) == 8 * (12 + 12 + 1)
+
+
+# ----------------------------------------------------------------------------- every gradient, readable
+
+# The width in CSS pixels of a notebook's output area in JupyterLab 4 in a 1200 x 800 browser window
+# (the browser tests' viewport) with the file browser folded away, measured with Playwright as the
+# bounding box of .jp-OutputArea-output. A wider picture is shown scaled down to this width.
+OUTPUT_AREA_PX = 1020
+
+
+def chain(retain=False):
+    """Notebook 00's network, L = (sigmoid(w2 sigmoid(1.5 w1 + b1) + b2) - 0.2)^2 / 2, after backward.
+
+    Returns the leaves, every op result (inputs first) and L. With ``retain`` every op result keeps its
+    ``.grad``: the engine's own intermediate gradients, to check the picture against.
+    """
+    w1, b1 = bp.tensor(0.8, requires_grad=True, name="w1"), bp.tensor(-0.3, requires_grad=True, name="b1")
+    w2, b2 = bp.tensor(-1.2, requires_grad=True, name="w2"), bp.tensor(0.4, requires_grad=True, name="b2")
+    made = [w1 * 1.5]
+    made.append(made[-1] + b1)
+    made.append(made[-1].sigmoid())
+    made.append(w2 * made[-1])
+    made.append(made[-1] + b2)
+    made.append(made[-1].sigmoid())
+    made.append(made[-1] - 0.2)
+    made.append(made[-1] ** 2)
+    made.append(0.5 * made[-1])
+    if retain:
+        for t in made:
+            t.retain_grad()
+    made[-1].backward()
+    return [w1, b1, w2, b2], made, made[-1]
+
+
+def grad_lines(root):
+    """{node id: its label's grad line or None}, from the layout (the text draw_graph puts in each box)."""
+    return {
+        node_id: next((line for line in place.label.splitlines() if line.startswith("grad")), None)
+        for node_id, place in layout(root).items()
+    }
+
+
+def expected_line(g):
+    g = np.asarray(g)
+    return f"grad {fmt(g)}" if g.size <= 4 else f"grad norm {np.linalg.norm(g):.4g}"
+
+
+def test_every_node_shows_its_gradient_after_backward():
+    leaves, made, loss = chain()
+    _, engine_made, _ = chain(retain=True)  # the same graph again, the engine keeping every gradient
+    ids = {id(t): f"n{i}" for i, t in enumerate(graph_nodes(loss))}
+    lines = grad_lines(loss)
+    assert lines[ids[id(loss)]] == "grad 1"
+    for t, engine in zip(made, engine_made, strict=True):
+        assert lines[ids[id(t)]] == expected_line(engine.grad), f"{t.op}: {lines[ids[id(t)]]!r}"
+    for leaf in leaves:
+        assert lines[ids[id(leaf)]] == expected_line(leaf.grad)
+    # to_dot and the drawn boxes say the same
+    dot = {node_id: lines_[-1] for node_id, (lines_, _) in parse_dot(to_dot(loss))[0].items()}
+    assert dot == lines
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ax = draw_graph(loss)
+    drawn = {text.get_gid(): text.get_text().splitlines()[-1] for text in ax.texts if text.get_gid()}
+    assert drawn == lines
+    plt.close(ax.figure)
+
+
+def test_intermediate_gradients_of_matrices_and_of_a_vector_root():
+    loss = mlp(np.random.default_rng(3))
+    nodes = graph_nodes(loss)
+    lines = grad_lines(loss)
+    needs_grad = [i for i, t in enumerate(nodes) if t.requires_grad]
+    assert len(needs_grad) > 8 and all(lines[f"n{i}"] is not None for i in needs_grad)
+    assert all(lines[f"n{i}"] is None for i, t in enumerate(nodes) if not t.requires_grad)  # X gets none
+
+    x = bp.tensor([1.0, -2.0, 0.5], requires_grad=True, name="x")
+    h = x.tanh()
+    y = h * h * 3.0
+    h2 = x.detach().requires_grad_().tanh()  # the engine's answer for h: retain_grad on a twin
+    h2.retain_grad()
+    seed = np.array([1.0, 0.5, -2.0])
+    y.backward(seed)
+    (h2 * h2 * 3.0).backward(seed)
+    ids = {id(t): f"n{i}" for i, t in enumerate(graph_nodes(y))}
+    assert grad_lines(y)[ids[id(h)]] == expected_line(h2.grad)  # from the seed backward used, not ones
+    assert grad_lines(y)[ids[id(y)]] == expected_line(seed)
+
+
+def test_picture_leaves_grad_as_pytorch_has_it():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    leaves, made, loss = chain()
+    before = [leaf.grad.copy() for leaf in leaves]
+    made[2].retain_grad()  # a retained intermediate: its .grad is set by the next backward only
+    calls = []
+    made[4].register_hook(lambda g: calls.append(g))  # a hook of the learner's: the picture does not run it
+    ax = draw_graph(loss)
+    to_dot(loss), layout(loss)
+    plt.close(ax.figure)
+    assert all(t.grad is None for t in made)  # non-leaves: None, as in PyTorch, after the picture too
+    assert [leaf.grad for leaf in leaves] == before  # the leaves' gradients neither changed nor doubled
+    assert calls == []
+
+
+def test_no_gradients_before_backward_or_from_another_root():
+    leaves = chain()[0]
+    fresh = (leaves[0] * 2.0).tanh()  # the leaves hold gradients, but nothing ran backward from here
+    lines = grad_lines(fresh)
+    assert lines["n0"] == expected_line(leaves[0].grad)  # the leaf's .grad, as before
+    assert lines["n1"] is None and lines["n2"] is None
+
+
+def test_a_value_changed_in_place_after_backward_shows_no_intermediate_gradients():
+    leaves, _, loss = chain()
+    with bp.no_grad():  # an optimizer step: the VJPs would now read the new w1
+        w1 = leaves[0]
+        w1 -= 0.1
+    lines = grad_lines(loss)
+    assert [lines[f"n{i}"] for i in range(4)] == [expected_line(leaf.grad) for leaf in leaves]  # .grad, kept
+    assert all(line is None for node_id, line in lines.items() if int(node_id[1:]) >= 4)  # none, not wrong ones
+
+
+def on_screen_font_px(ax):
+    """The smallest text of the picture in CSS pixels in a notebook: points at the figure's dpi, scaled
+    down as the inline backend's PNG (bbox_inches="tight", at the figure's dpi) is to the output area."""
+    import io
+
+    from PIL import Image
+
+    figure = ax.figure
+    png = io.BytesIO()
+    figure.savefig(png, format="png", bbox_inches="tight", dpi=figure.dpi)
+    width = Image.open(io.BytesIO(png.getvalue())).size[0]
+    smallest = min(text.get_fontsize() for text in [*ax.texts, ax.title] if text.get_text())
+    return smallest * figure.dpi / 72 * min(1.0, OUTPUT_AREA_PX / width)
+
+
+def test_text_is_at_least_10_pixels_in_a_notebook():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    *_, y = neuron()
+    y.backward()
+    with matplotlib.rc_context({"figure.dpi": 100}):  # the inline backend's (matplotlib's default)
+        for loss in (chain()[2], y):  # notebooks 00 and 01 draw the first
+            ax = draw_graph(loss)
+            assert on_screen_font_px(ax) >= 10, f"{on_screen_font_px(ax):.1f} px"
+            plt.close(ax.figure)
