@@ -71,7 +71,7 @@ def test_the_scan_sees_the_package():
     )
     assert "bpcore.tensor" in GRAPH["bpcore.ops"]  # a top-level import
     assert "bpcore.labs.vanishing" in GRAPH["bpcore.widgets.depth"]
-    assert "matplotlib" in GRAPH["bpcore.widgets.depth"]  # an import inside a method counts too
+    assert "matplotlib" in GRAPH["bpcore.widgets.figure"]  # an import inside a method counts too
     assert {part("bpcore.labs.cost"), part("bpcore.plots"), part("bpcore.nn.conv"), part("bpcore")} == {
         "labs",
         "ui",
