@@ -106,10 +106,13 @@ def mse_loss(prediction, target, reduction: str = "mean") -> Tensor:
 def _class_targets(logits: np.ndarray, targets, op: str, ignore_index: int | None = None) -> np.ndarray:
     t = _targets(targets)
     _check_class_targets(logits.shape, t, op, ignore_index)
-    if SWITCHES.tracer is not None:  # bp.compile checks each call's targets the same way before replaying
-        shape = logits.shape
-        SWITCHES.tracer.check_input(targets, lambda a: _check_class_targets(shape, np.asarray(a), op, ignore_index))
+    _replay_checks_targets(targets, logits.shape, op, ignore_index)
     return t
+
+
+def _replay_checks_targets(targets, shape: tuple, op: str, ignore_index: int | None) -> None:
+    if SWITCHES.tracer is not None:  # bp.compile checks each call's targets the same way before replaying
+        SWITCHES.tracer.check_input(targets, lambda a: _check_class_targets(shape, np.asarray(a), op, ignore_index))
 
 
 def _check_class_targets(shape: tuple, t: np.ndarray, op: str, ignore_index: int | None) -> bool | None:
@@ -210,6 +213,7 @@ def cross_entropy(
         and not 0 <= ignore_index < shape[1]
         and (t.astype(np.uint64, copy=False) < shape[1]).all()  # one pass: negatives wrap to huge
     ):  # the common case, checked with one reduction: class indices, all valid, none ignored
+        _replay_checks_targets(targets, shape, "cross_entropy", ignore_index)
         return _cross_entropy(logits, targets=t, reduction=reduction)
     if logits.ndim > 2:  # (N, C, d1, ...) -> (N d1 ..., C): each position is a sample
         classes = logits.shape[1]

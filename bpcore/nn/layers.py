@@ -10,7 +10,7 @@ import numpy as np
 from bpcore.nn import functional as F
 from bpcore.nn import init
 from bpcore.nn.module import Module, Parameter
-from bpcore.tensor import ShapeError, Tensor, no_grad, replayed
+from bpcore.tensor import SWITCHES, ShapeError, Tensor, no_grad, replayed
 
 _MODULE_CALL = Module.__call__
 
@@ -69,9 +69,13 @@ class Sequential(Module):
             setattr(self, str(index), module)
 
     def forward(self, x):
+        direct = SWITCHES.tracer is None  # bp.compile notes each module's mode and parameters in Module.__call__
         for module in self._modules.values():
             # Module.__call__ only refuses a list or tuple: a tensor goes to forward directly
-            x = module.forward(x) if isinstance(x, Tensor) and type(module).__call__ is _MODULE_CALL else module(x)
+            if direct and isinstance(x, Tensor) and type(module).__call__ is _MODULE_CALL:
+                x = module.forward(x)
+            else:
+                x = module(x)
         return x
 
     def __getitem__(self, index: int | slice) -> Module:
