@@ -446,11 +446,19 @@ def test_no_memory_growth_over_many_calls():
 
 def test_fewer_python_calls_than_eager():
     """The qualitative claim behind the speed-up, counted rather than timed."""
-    from bpcore.labs import cost
+    import subprocess
+    import sys
 
-    counts = cost.python_calls_per_step()
-    assert counts.compiled * 2 < counts.eager
-    assert counts.compiled_ops == counts.eager_ops  # the same primitives run, only the bookkeeping goes
+    # Counted in a fresh interpreter, as notebook 08 does in a fresh kernel: sys.setprofile sees whatever else the
+    # process has installed, and inside the full test run (many modules, other tests' state) the count stalled.
+    script = (
+        "from bpcore.labs import cost; c = cost.python_calls_per_step(); "
+        "print(c.eager, c.compiled, c.eager_ops, c.compiled_ops)"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True)
+    eager, compiled, eager_ops, compiled_ops = map(int, done.stdout.split())
+    assert compiled * 2 < eager
+    assert compiled_ops == eager_ops  # the same primitives run, only the bookkeeping goes
 
 
 def test_step_profile_and_timing_have_every_part():
