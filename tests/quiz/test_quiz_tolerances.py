@@ -178,6 +178,13 @@ WORKED_FROM_SHOWN = {
     "chain-rule-sigmoid-slope": lambda v: _shown(v["sigma"]) * (1 - _shown(v["sigma"])),
     "gen-gan-logit": lambda v: _shown(v["sigma"]) - 1,
     "gen-reinforce": lambda v: -v["R"] * (np.eye(3)[v["a"]] - _shown(v["pi"])),
+    "loss-bce-logits": lambda v: (_shown(v["S"]) - v["T"]) / v["count"],
+    "three-layer-softmax-ce": lambda v: (_shown(v["P"]) - v["Y"]) / v["N"],
+    "rnn-hidden-grad": lambda v: (
+        v["U"].T @ (v["V"].T @ (v["V"] @ _shown(v["h2"]) - v["y"]) * (1 - _shown(v["h2"]) ** 2))
+    ),
+    "ve-sigmoid-chain": lambda v: np.prod(v["ws"] * _shown(v["hs"]) * (1 - _shown(v["hs"]))),
+    "three-layer-relu-dw1": lambda v: np.outer((v["W2"].T @ (_shown(v["y"]) - v["t"])) * (_shown(v["z1"]) > 0), v["x"]),
     "ve-clip-norm": lambda v: np.concatenate([v["ga"], v["gb"]]) * min(1.0, v["max_norm"] / float(_shown(v["norm"]))),
 }
 
