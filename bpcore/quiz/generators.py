@@ -415,9 +415,22 @@ def _check_softmax_ce(v):
     return _finite_differences(loss, Z)
 
 
-@register("softmax_ce_grad", "matrix", check=_check_softmax_ce, ranges=_ranges(Z=(-2, 2), targets=(0, 2)))
+def _shown_softmax_ce(v):
+    return (_as_shown(v["P"]) - v["Y"]) / v["N"]  # worked from P as the prompt shows it
+
+
+@register(
+    "softmax_ce_grad",
+    "matrix",
+    check=_check_softmax_ce,
+    shown=_shown_softmax_ce,
+    ranges=_ranges(Z=(-2, 2), targets=(0, 2)),
+)
 def softmax_ce_grad(rng) -> Draw:
-    """dL/dZ of the mean cross-entropy of softmax(Z) for N = 2 samples and C = 3 classes."""
+    """dL/dZ of the mean cross-entropy of softmax(Z) for N = 2 samples and C = 3 classes.
+
+    Rejected draws: about 28% (seeds 0-599), those whose answer worked from P as shown is not right to 3
+    significant digits in every entry (P - Y cancels where P is near 1)."""
     N, C = 2, 3
     Z, targets = _grid(rng, (N, C), -2, 2), rng.integers(0, C, N)
     yield {"Z": Z, "targets": targets}
@@ -441,9 +454,19 @@ def _check_sigmoid_slope(v):
     return float(_finite_differences(lambda: float(_sigmoid(z[0])), z)[0])
 
 
-@register("sigmoid_derivative", "numeric", check=_check_sigmoid_slope, ranges=_ranges(z=(-3, 3)))
+def _shown_sigmoid_slope(v):
+    s = _as_shown(v["sigma"])  # worked from sigma(z) as the prompt shows it
+    return s * (1 - s)
+
+
+@register(
+    "sigmoid_derivative", "numeric", check=_check_sigmoid_slope, shown=_shown_sigmoid_slope, ranges=_ranges(z=(-3, 3))
+)
 def sigmoid_derivative(rng) -> Draw:
-    """sigma'(z) at a point z in [-3, 3] on a 0.01 grid."""
+    """sigma'(z) at a point z in [-3, 3] on a 0.01 grid.
+
+    Rejected draws: about 3% (seeds 0-599), those whose slope worked from sigma(z) as shown is not right to 3
+    significant digits."""
     z = float(_grid(rng, (), -3, 3, decimals=2))
     yield {"z": z}
     leaf = _leaf(z)
@@ -566,12 +589,18 @@ def _check_tanh_slope(v):
     return float(_finite_differences(lambda: float(np.tanh(z[0])), z)[0])
 
 
-@register("tanh_derivative", "numeric", check=_check_tanh_slope, ranges=_ranges(z=(-2, 2)))
+def _shown_tanh_slope(v):
+    return 1 - _as_shown(v["tanh"]) ** 2  # worked from tanh(z) as the prompt shows it
+
+
+@register("tanh_derivative", "numeric", check=_check_tanh_slope, shown=_shown_tanh_slope, ranges=_ranges(z=(-2, 2)))
 def tanh_derivative(rng) -> Draw:
     """tanh'(z) at a point z in [-2, 2] on a 0.01 grid, never within 0.35 of 0.
 
     Near 0, 1 - z^2 (the slope worked from z instead of tanh z) is within grading tolerance of the key, so
-    those points are not drawn; the check rejects under 1% of the rest."""
+    those points are not drawn; the check rejects under 1% of the rest, and about 10% (seeds 0-599) are redrawn
+    because the slope worked from tanh(z) as shown is not right to 3 significant digits (1 - t^2 is small where
+    t is near 1, so the 4 shown digits of t leave it fewer)."""
     z = float(_away_from_kinks(rng, (), -2, 2, margin=0.35, decimals=2))
     yield {"z": z}
     leaf = _leaf(z)
@@ -633,11 +662,17 @@ def _check_bce(v):
     return _finite_differences(loss, Z)
 
 
-@register("bce_logits_grad", "matrix", check=_check_bce, ranges=_ranges(Z=(-2, 2), T=(0, 1)))
+def _shown_bce(v):
+    return (_as_shown(v["S"]) - v["T"]) / v["count"]  # worked from sigma(Z) as the prompt shows it
+
+
+@register("bce_logits_grad", "matrix", check=_check_bce, shown=_shown_bce, ranges=_ranges(Z=(-2, 2), T=(0, 1)))
 def bce_logits_grad(rng) -> Draw:
     """dL/dZ of binary cross-entropy with logits, mean over all N x k elements.
 
-    The check rejects about 2% of draws: those whose key is symmetric, so its transpose is the key."""
+    The check rejects about 2% of draws: those whose key is symmetric, so its transpose is the key; about 16%
+    more (seeds 0-599) are redrawn because the answer worked from sigma(Z) as shown is not right to 3
+    significant digits in every entry."""
     N, k = 2, 2
     Z, T = _grid(rng, (N, k), -2, 2), rng.integers(0, 2, (N, k)).astype(np.float64)
     yield {"Z": Z, "T": T}
@@ -906,17 +941,25 @@ def _check_clip(v):
     return g * min(1.0, v["max_norm"] / (norm + 1e-6))
 
 
+def _shown_clip(v):
+    g = np.concatenate([v["ga"], v["gb"]])  # scaled by max_norm over the global norm as the prompt shows it
+    return g * min(1.0, v["max_norm"] / float(_as_shown(v["norm"])))
+
+
 @register(
     "clip_grad_norm",
     "matrix",
     check=_check_clip,
+    shown=_shown_clip,
     common_mistakes=False,
     ranges=_ranges(ga=(-3, 3), gb=(-3, 3), max_norm={0.5, 1.5, 2.0}),
 )
 def clip_grad_norm(rng) -> Draw:
     """Both gradients after bp.optim.clip_grad_norm_ over two parameters, concatenated [ga, gb].
 
-    The check rejects about 1% of draws: those where clipping per parameter and clipping by value agree."""
+    The check rejects about 1% of draws: those where clipping per parameter and clipping by value agree; about
+    13% more (seeds 0-599) are redrawn because the answer worked from the global norm as shown is not right to 3
+    significant digits in every entry."""
     while True:
         ga, gb = _grid(rng, 2, -3, 3), _grid(rng, 2, -3, 3)
         max_norm = float(rng.choice([0.5, 1.5, 2.0]))  # not 1: scaling to length 1 would be right
@@ -1121,17 +1164,24 @@ def _check_rnn_dh1(v):
     return h1.grad
 
 
+def _shown_rnn_dh1(v):
+    h2 = _as_shown(v["h2"])  # worked from h2 as the prompt shows it
+    return v["U"].T @ (v["V"].T @ (v["V"] @ h2 - v["y"]) * (1 - h2**2))
+
+
 @register(
     "rnn_hidden_grad",
     "matrix",
     check=_check_rnn_dh1,
+    shown=_shown_rnn_dh1,
     ranges=_ranges(x1=(-1, 1), x2=(-1, 1), y=(-1, 1), W=(-1, 1), U=(-1, 1), b=(-1, 1), V=(-1, 1)),
 )
 def rnn_hidden_grad(rng) -> Draw:
     """dL/dh1 of a 2-step tanh RNN with the loss on the last step (key from bpcore.labs.through_time.rnn_by_hand).
 
     The check rejects about 7% of draws: those where U is near symmetric (U delta is then U^T delta) or h2 is
-    near 0 (tanh's slope 1 - h2^2 is then near 1)."""
+    near 0 (tanh's slope 1 - h2^2 is then near 1); about 12% more (seeds 0-599) are redrawn because the answer
+    worked from h2 as shown is not right to 3 significant digits in every entry."""
     x1, x2, y = _grid(rng, 2), _grid(rng, 2), _grid(rng, 1)
     W, U, b, V = _grid(rng, (2, 2)), _grid(rng, (2, 2)), _grid(rng, 2), _grid(rng, (1, 2))
     yield {"x1": x1, "x2": x2, "y": y, "W": W, "U": U, "b": b, "V": V}
@@ -1387,9 +1437,23 @@ def _check_sigmoid_chain(v):
     return float(_finite_differences(lambda: float(_chain_numpy(x[0], v["ws"])), x)[0])
 
 
-@register("sigmoid_chain_grad", "numeric", check=_check_sigmoid_chain, ranges=_ranges(x=(-2, 2), ws=(-3, 3)))
+def _shown_sigmoid_chain(v):
+    hs = _as_shown(v["hs"])  # worked from h_1..h_4 as the prompt shows them
+    return float(np.prod(v["ws"] * hs * (1 - hs)))
+
+
+@register(
+    "sigmoid_chain_grad",
+    "numeric",
+    check=_check_sigmoid_chain,
+    shown=_shown_sigmoid_chain,
+    ranges=_ranges(x=(-2, 2), ws=(-3, 3)),
+)
 def sigmoid_chain_grad(rng) -> Draw:
-    """d h4 / d x through four scalar sigmoid layers h_i = sigma(w_i h_{i-1}): the vanishing product."""
+    """d h4 / d x through four scalar sigmoid layers h_i = sigma(w_i h_{i-1}): the vanishing product.
+
+    Rejected draws: about 10% (seeds 0-599), those whose product worked from h_1..h_4 as shown is not right to 3
+    significant digits."""
     x, ws = float(_away_from_kinks(rng, (), -2, 2)), _away_from_kinks(rng, 4, -3, 3)
     yield {"x": x, "ws": ws}
     leaf = _leaf(x)
@@ -1466,14 +1530,22 @@ def _check_reinforce(v):
     return _finite_differences(loss, z)
 
 
+def _shown_reinforce(v):
+    return -v["R"] * (np.eye(3)[v["a"]] - _as_shown(v["pi"]))  # worked from pi as the prompt shows it
+
+
 @register(
     "reinforce_logit_grad",
     "matrix",
     check=_check_reinforce,
+    shown=_shown_reinforce,
     ranges=_ranges(z=(-2, 2), a=(0, 2), R={-2.0, -0.5, 0.5, 2.0, 3.0}),
 )
 def reinforce_logit_grad(rng) -> Draw:
-    """dL/dz of the REINFORCE loss L = -R log pi(a) for a softmax policy over 3 actions."""
+    """dL/dz of the REINFORCE loss L = -R log pi(a) for a softmax policy over 3 actions.
+
+    Rejected draws: about 7% (seeds 0-599), those whose answer worked from pi as shown is not right to 3
+    significant digits in every entry."""
     z, a = _grid(rng, 3, -2, 2), int(rng.integers(0, 3))
     R = float(rng.choice([-2.0, -0.5, 0.5, 2.0, 3.0]))  # not -1: forgetting R would be the sign slip
     yield {"z": z, "a": a, "R": R}
@@ -1505,12 +1577,17 @@ def _check_gan(v):
     return float(_finite_differences(lambda: float(-np.log(_sigmoid(s[0]))), s)[0])
 
 
-@register("gan_generator_logit_grad", "numeric", check=_check_gan, ranges=_ranges(s=(-4, 1)))
+def _shown_gan(v):
+    return _as_shown(v["sigma"]) - 1  # worked from D = sigma(s) as the prompt shows it
+
+
+@register("gan_generator_logit_grad", "numeric", check=_check_gan, shown=_shown_gan, ranges=_ranges(s=(-4, 1)))
 def gan_generator_logit_grad(rng) -> Draw:
     """d/ds of the non-saturating generator loss -log sigma(s), s = the discriminator's logit on a fake.
 
     s in [-4, 1] on a 0.01 grid, never within 0.2 of 0 (there the minimax mistake -sigma(s) is close to the
-    key sigma(s) - 1): 461 problems.
+    key sigma(s) - 1): 461 points, of which 439 are drawn; the other 22 are redrawn because the answer worked
+    from D as shown is not right to 3 significant digits.
     """
     s = float(_away_from_kinks(rng, (), -4, 1, margin=0.2, decimals=2))
     yield {"s": s}

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from generator_survey import rejected_correct_answers
 
-from bpcore.quiz import kinds
+from bpcore.quiz import kinds, render
 from bpcore.quiz.bank import Question, load_banks
 from bpcore.quiz.diagnose import close, round_to_digits
 from bpcore.quiz.instance import make_instance
@@ -165,3 +165,37 @@ def test_batchnorm_over_2000_seeds_right_answers_pass_and_a_small_sign_slip_fail
         if kinds.check(instance, bent).correct:
             accepted.append((seed, float(key[smallest]), float(np.max(np.abs(key)))))
     assert accepted == [], f"{qid}: the smallest entry with its sign flipped passes for {len(accepted)}: {accepted[:5]}"
+
+
+def _shown(x):
+    """``x`` as the prompt shows it (bpcore.quiz.render.number)."""
+    return np.vectorize(lambda v: float(render.number(v)))(np.asarray(x, dtype=np.float64))
+
+
+# a prompt that shows a rounded value ("tanh(z) ≈ 0.9633"), and the answer worked from what it shows
+WORKED_FROM_SHOWN = {
+    "act-tanh-slope": lambda v: 1 - _shown(v["tanh"]) ** 2,
+    "chain-rule-sigmoid-slope": lambda v: _shown(v["sigma"]) * (1 - _shown(v["sigma"])),
+    "gen-gan-logit": lambda v: _shown(v["sigma"]) - 1,
+    "gen-reinforce": lambda v: -v["R"] * (np.eye(3)[v["a"]] - _shown(v["pi"])),
+    "loss-bce-logits": lambda v: (_shown(v["S"]) - v["T"]) / v["count"],
+    "three-layer-softmax-ce": lambda v: (_shown(v["P"]) - v["Y"]) / v["N"],
+    "rnn-hidden-grad": lambda v: (
+        v["U"].T @ (v["V"].T @ (v["V"] @ _shown(v["h2"]) - v["y"]) * (1 - _shown(v["h2"]) ** 2))
+    ),
+    "ve-sigmoid-chain": lambda v: np.prod(v["ws"] * _shown(v["hs"]) * (1 - _shown(v["hs"]))),
+    "three-layer-relu-dw1": lambda v: np.outer((v["W2"].T @ (_shown(v["y"]) - v["t"])) * (_shown(v["z1"]) > 0), v["x"]),
+    "ve-clip-norm": lambda v: np.concatenate([v["ga"], v["gb"]]) * min(1.0, v["max_norm"] / float(_shown(v["norm"]))),
+}
+
+
+@pytest.mark.parametrize("question_id", sorted(WORKED_FROM_SHOWN))
+def test_an_answer_worked_from_the_shown_values_passes(question_id):
+    question = next(q for q in QUESTIONS if q.id == question_id)
+    wrong = []
+    for seed in range(200):
+        instance = make_instance(question, seed)
+        typed = render.array_text(round_to_digits(WORKED_FROM_SHOWN[question_id](instance.values), question.digits))
+        if not kinds.check(instance, typed).correct:
+            wrong.append(f"seed {seed}: {typed} graded wrong against {instance.key}")
+    assert wrong == [], f"{len(wrong)} of 200 answers worked from the prompt's shown values fail, e.g. {wrong[:3]}"
