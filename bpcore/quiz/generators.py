@@ -1963,24 +1963,18 @@ def _check_ln_backward(v):
     return _finite_differences(loss, x)
 
 
-def _shown_ln(v):
-    xhat, rstd = _as_shown(v["xhat"]), float(_as_shown(v["rstd"]))
-    dxhat = v["dy"] * v["gamma"]
-    return rstd * (dxhat - dxhat.mean() - xhat * (dxhat * xhat).mean())
-
-
 @register(
     "layernorm_backward",
     "matrix",
     check=_check_ln_backward,
-    shown=_shown_ln,
     ranges=_ranges(x=(-2, 2), gamma=(0.5, 2), dy=(-1, 1)),
 )
 def layernorm_backward(rng) -> Draw:
     """dL/dx through LayerNorm over 4 features (eps = 1e-5) given gamma and dy = dL/dy; key: nn.LayerNorm.
 
-    The check rejects about 10% of draws: those whose answer cannot be worked out to 3 significant digits from
-    x_hat and 1/sigma as shown, or where two of the mistakes (or a mistake and the key) coincide."""
+    The prompt shows only exact numbers (x, gamma, dy on a 0.1 grid): x_hat and 1/sigma rounded for convenience
+    left the small, cancelling entries of the answer off in their 3rd digit in over half the draws. The check
+    rejects draws where two of the mistakes (or a mistake and the key) coincide."""
     while True:
         x = _grid(rng, 4, -2, 2)
         if x.std() > 0.3:
