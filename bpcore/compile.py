@@ -40,7 +40,7 @@ import numpy as np
 
 from bpcore.nn.module import Module
 from bpcore.optim import Optimizer
-from bpcore.tensor import SWITCHES, Tensor, run_backward, topological_order, unbroadcast
+from bpcore.tensor import SWITCHES, Tensor, run_backward, topological_order, unbroadcast, vjp_of
 
 __all__ = ["CompileWarning", "CompiledFunction", "compile"]
 
@@ -274,16 +274,19 @@ class _Tracer:
         self.events.append(("backward", root, grad))
         wrapped = []
         for node in topological_order(root):  # watch each VJP once, to learn the shape and dtype it returns
-            if node._edges:
-                wrapped.append((node, node._edges))
-                node._edges = type(node._edges)((i, x, self._watch(node, i, vjp)) for i, x, vjp in node._edges)
+            if node._grad_inputs:
+                wrapped.append((node, node._vjps, node._saved))
+                watched = [None] * len(node.inputs)
+                for i in node._grad_inputs:
+                    watched[i] = self._watch(node, i, vjp_of(node, i))
+                node._vjps, node._saved = None, tuple(watched)
         self.in_backward = True
         try:
             run_backward(root, grad)
         finally:
             self.in_backward = False
-            for node, edges in wrapped:
-                node._edges = edges
+            for node, vjps, saved in wrapped:
+                node._vjps, node._saved = vjps, saved
 
     def _watch(self, node: Tensor, index: int, vjp):
         def watched(g):
@@ -451,7 +454,8 @@ class _Record:
         primitive, specs, setting_specs, _ = self._tracer.ops[k]
         forward = self._constant(primitive.forward, "F")
         args = [self._arg_code(s) for s in specs] + [f"{name}={self._arg_code(s)}" for name, s in setting_specs]
-        return f"    v{k}, j{k} = {forward}({', '.join(args)})  # {primitive.name}"
+        kept = "j" if primitive.vjps is None else "s"  # its VJP closures, or the arrays its VJP functions read
+        return f"    v{k}, {kept}{k} = {forward}({', '.join(args)})  # {primitive.name}"
 
     def _node_slot(self, node: Tensor) -> int | None:
         tracer = self._tracer
@@ -506,9 +510,13 @@ class _Record:
             k = self._node_slot(node)
             if k is None:
                 raise _Fallback(f"backward through '{node.op}', which ran outside the function")
-            for index, x, _ in node._edges:
-                d = f"g{next(names)}"
-                lines.append(f"    {d} = j{k}[{index}]({g})  # d {node.op} / d input {index}")
+            for index in node._grad_inputs:
+                x, d = node.inputs[index], f"g{next(names)}"
+                if node._vjps is None:  # VJP closures: the forward returned them
+                    lines.append(f"    {d} = j{k}[{index}]({g})  # d {node.op} / d input {index}")
+                else:  # the op's VJP functions, on what the forward saved
+                    rule = self._constant(node._vjps[index], "R")
+                    lines.append(f"    {d} = {rule}({g}, *s{k})  # d {node.op} / d input {index}")
                 returned = self._tracer.vjp_results.get((id(node), index))
                 if returned is None:
                     raise _Fallback(f"backward through '{node.op}' was not watched while tracing")
