@@ -20,8 +20,9 @@ saved arrays::
 
 The two mean the same. The second is cheaper to record: a closure is three objects made for one
 node (a function, its cell and their tuple) that Python's cyclic garbage collector must scan again
-and again while the graph lives; a tuple of arrays it stops tracking at its first pass. A recorded op then leaves it two objects
-(the output tensor and the tuple of its inputs) instead of seven (tests/test_graph_memory.py).
+and again while the graph lives; a tuple of arrays it stops tracking at its first pass. A recorded
+op then leaves it two objects (the output tensor and the tuple of its inputs) instead of seven
+(tests/test_graph_memory.py), so each full collection of a big graph has far less to rescan.
 
 The decorator (``Primitive.__call__``) does the bookkeeping once for all ops: it unwraps tensors,
 records the graph only when some input requires grad, reduces broadcast gradients back to each
