@@ -9,7 +9,8 @@ right beside it. A VJP takes ``g = dL/d(output)`` and returns ``dL/d(input)``::
         y = np.tanh(x)
         return y, (lambda g: g * (1 - y * y),)      # d tanh(x)/dx = 1 - tanh(x)^2
 
-Most ops below write the same rule the other way round: the VJPs go in the decorator, as
+The common ops below (arithmetic, matmul, the elementwise functions, softmax, sum, mean, reshape,
+transpose and indexing) write the same rule the other way round: the VJPs go in the decorator, as
 functions of ``g`` and what the forward saved, and the forward returns the value and those
 saved arrays::
 
@@ -509,7 +510,7 @@ def var(x, dim=None, unbiased=None, keepdim: bool = False, *, correction=None, a
 # ============================================================================ shape and indexing
 
 
-@primitive("reshape")
+@primitive("reshape", vjps=(lambda g, shape: g.reshape(shape),))
 def reshape(x, shape=()):
     try:
         y = x.reshape(shape)
@@ -517,7 +518,7 @@ def reshape(x, shape=()):
         raise ShapeError(
             f"reshape: cannot reshape {x.shape} ({x.size} elements) into {tuple(shape)}"
         ) from None
-    return y, (lambda g: g.reshape(x.shape),)
+    return y, (x.shape,)
 
 
 def permutation(ndim: int, dims, op: str = "permute") -> tuple[int, ...]:
@@ -545,11 +546,10 @@ def swapped(ndim: int, dim0: int, dim1: int, op: str = "transpose") -> tuple[int
     return tuple(order)
 
 
-@primitive("transpose")
+@primitive("transpose", vjps=(lambda g, inverse: g.transpose(inverse),))
 def _permute(x, axes=()):
     """Reorder the axes: y = x.transpose(axes), axes already checked. VJP: the inverse permutation."""
-    inverse = tuple(np.argsort(axes))
-    return x.transpose(axes), (lambda g: g.transpose(inverse),)
+    return x.transpose(axes), (tuple(np.argsort(axes)),)
 
 
 def permute(x, *dims) -> Tensor:
@@ -569,20 +569,19 @@ def _is_basic_index(index) -> bool:
     return all(isinstance(p, int | slice | type(None)) or p is Ellipsis for p in parts)
 
 
-@primitive("getitem")
+def _getitem_vjp(g, x, index):
+    gx = np.zeros_like(x, dtype=g.dtype)
+    if _is_basic_index(index):
+        gx[index] = g
+    else:
+        np.add.at(gx, index, g)
+    return gx
+
+
+@primitive("getitem", vjps=(_getitem_vjp,))
 def _getitem(x, index=None):
     """x[index]. Slices scatter g back into place; integer arrays add it (repeated indices accumulate)."""
-    y = x[index]
-
-    def vjp(g):
-        gx = np.zeros_like(x, dtype=g.dtype)
-        if _is_basic_index(index):
-            gx[index] = g
-        else:
-            np.add.at(gx, index, g)
-        return gx
-
-    return y, (vjp,)
+    return x[index], (x, index)
 
 
 def _split_vjp(axis, start, stop, ndim):
