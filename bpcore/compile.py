@@ -53,7 +53,7 @@ import numpy as np
 
 from bpcore.nn.module import Module
 from bpcore.optim import Optimizer
-from bpcore.tensor import SWITCHES, Tensor, run_backward, topological_order, unbroadcast
+from bpcore.tensor import SWITCHES, Tensor, run_backward, topological_order, unbroadcast, vjp_edges, watch_vjps
 
 __all__ = ["CompileWarning", "CompiledFunction", "compile"]
 
@@ -327,18 +327,17 @@ class _Tracer:
         if SWITCHES.anomaly:
             self._refuse("anomaly mode was switched on inside the function")
         self.events.append(("backward", root, grad))
-        wrapped = []
+        undo = []
         for node in topological_order(root):  # watch each VJP once, to learn the shape and dtype it returns
-            if node._edges:
-                wrapped.append((node, node._edges))
-                node._edges = type(node._edges)((i, x, self._watch(node, i, vjp)) for i, x, vjp in node._edges)
+            if node.op is not None:
+                undo.append(watch_vjps(node, lambda index, vjp, node=node: self._watch(node, index, vjp)))
         self.in_backward = True
         try:
             run_backward(root, grad)
         finally:
             self.in_backward = False
-            for node, edges in wrapped:
-                node._edges = edges
+            for restore in undo:
+                restore()
 
     def _watch(self, node: Tensor, index: int, vjp):
         def watched(g):
@@ -569,7 +568,8 @@ class _Record:
         for kind, what in (*specs, *(spec for _, spec in setting_specs)):
             if kind == "constant" and isinstance(what, np.ndarray):
                 self.constant_arrays.append((primitive.name, what))
-        return f"    v{k}, j{k} = {forward}({', '.join(args)})  # {primitive.name}"
+        kept = "j" if primitive.vjps is None else "s"  # its VJP closures, or the arrays its VJP functions read
+        return f"    v{k}, {kept}{k} = {forward}({', '.join(args)})  # {primitive.name}"
 
     def _node_slot(self, node: Tensor) -> int | None:
         tracer = self._tracer
@@ -624,9 +624,12 @@ class _Record:
             k = self._node_slot(node)
             if k is None:
                 raise _Fallback(f"backward through '{node.op}', which ran outside the function")
-            for index, x, _ in node._edges:
+            for index, x, rule, saved in vjp_edges(node):
                 d = f"g{next(names)}"
-                lines.append(f"    {d} = j{k}[{index}]({g})  # d {node.op} / d input {index}")
+                if saved is None:  # VJP closures: the forward returned them
+                    lines.append(f"    {d} = j{k}[{index}]({g})  # d {node.op} / d input {index}")
+                else:  # the op's VJP functions, on what the forward saved
+                    lines.append(f"    {d} = {self._constant(rule, 'R')}({g}, *s{k})  # d {node.op} / d input {index}")
                 returned = self._tracer.vjp_results.get((id(node), index))
                 if returned is None:
                     raise _Fallback(f"backward through '{node.op}' was not watched while tracing")

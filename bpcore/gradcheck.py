@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bpcore.tensor import SWITCHES, Tensor, no_grad, topological_order, unbroadcast
+from bpcore.tensor import SWITCHES, Tensor, no_grad, topological_order, unbroadcast, vjp_edges, vjp_of
 
 SCALE = ((1e-7, "good"), (1e-4, "suspicious unless there is a kink"), (1e-2, "likely wrong"))
 
@@ -244,7 +244,8 @@ def check_each_op(out: Tensor, eps: float = 1e-6, rtol: float = 1e-5, atol: floa
             continue
         arrays = [x.data if isinstance(x, Tensor) else x for x in node.inputs]
         upstream = rng.standard_normal(node.shape)
-        for i, x, vjp in node._edges:
+        for i, x, _, _ in vjp_edges(node):
+            vjp = vjp_of(node, i)
             analytic = unbroadcast(np.asarray(vjp(upstream.astype(node.dtype)), dtype=np.float64), x.shape)
             probe = list(arrays)
             probe[i] = np.array(x.data, dtype=np.float64, order="C")

@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from bpcore.tensor import Tensor, backward_seed, changed_since, topological_order, unbroadcast
+from bpcore.tensor import Tensor, backward_seed, changed_since, topological_order, unbroadcast, vjp_edges
 
 SMALL = 4  # tensors with at most this many numbers show them; bigger ones show a shape or a norm
 TITLE_CHARS = 24  # longer op titles are cut so boxes stay narrow
@@ -77,7 +77,8 @@ def node_gradients(root: Tensor) -> dict[Tensor, np.ndarray]:
     if seed is None:
         return {}
     order = topological_order(root)  # the tensors backward visits, inputs first
-    if any(node._edges and any(changed_since(x.data, node._epoch) for x in (node, *node.parents)) for node in order):
+    edges = {node: vjp_edges(node) for node in order}
+    if any(edges[node] and any(changed_since(x.data, node._epoch) for x in (node, *node.parents)) for node in order):
         return {}
     grads: dict[Tensor, np.ndarray] = {root: seed}
     with np.errstate(all="ignore"):  # backward already warned about any overflow once
@@ -85,8 +86,8 @@ def node_gradients(root: Tensor) -> dict[Tensor, np.ndarray]:
             g = grads.get(node)
             if g is None:
                 continue
-            for _, x, vjp in node._edges:
-                gx = vjp(g)
+            for _, x, rule, saved in edges[node]:
+                gx = rule(g) if saved is None else rule(g, *saved)
                 if gx.shape != x.data.shape:
                     gx = unbroadcast(gx, x.data.shape)
                 if gx.dtype != x.data.dtype:

@@ -9,6 +9,22 @@ right beside it. A VJP takes ``g = dL/d(output)`` and returns ``dL/d(input)``::
         y = np.tanh(x)
         return y, (lambda g: g * (1 - y * y),)      # d tanh(x)/dx = 1 - tanh(x)^2
 
+The common ops below (arithmetic, matmul, the elementwise functions, softmax, sum, mean, reshape,
+transpose and indexing) write the same rule the other way round: the VJPs go in the decorator, as
+functions of ``g`` and what the forward saved, and the forward returns the value and those
+saved arrays::
+
+    @primitive("tanh", vjps=(lambda g, y: g * (1 - y * y),))
+    def tanh(x):
+        y = np.tanh(x)
+        return y, (y,)
+
+The two mean the same. The second is cheaper to record: a closure is three objects made for one
+node (a function, its cell and their tuple) that Python's cyclic garbage collector must scan again
+and again while the graph lives; a tuple of arrays it stops tracking at its first pass. A recorded
+op then leaves it two objects (the output tensor and the tuple of its inputs) instead of seven
+(tests/test_graph_memory.py), so each full collection of a big graph has far less to rescan.
+
 The decorator (``Primitive.__call__``) does the bookkeeping once for all ops: it unwraps tensors,
 records the graph only when some input requires grad, reduces broadcast gradients back to each
 input's shape (in ``tensor.run_backward``) and turns shape mismatches into readable errors.
@@ -34,11 +50,17 @@ from bpcore.tensor import SWITCHES, ShapeError, Tensor, check_finite, mark_chang
 
 
 class Primitive:
-    """A differentiable op: ``forward(*arrays, **settings) -> (value, vjps)``."""
+    """A differentiable op: ``forward(*arrays, **settings) -> (value, vjps)``.
 
-    def __init__(self, name: str, forward):
+    With ``vjps`` given (one function of ``(g, *saved)`` per input, or None for an input with no
+    gradient), the forward returns ``(value, saved)`` instead: the arrays those VJPs read.
+    """
+
+    def __init__(self, name: str, forward, vjps: tuple | None = None):
         self.name = name
         self.forward = forward
+        self.vjps = None if vjps is None else tuple(vjps)
+        self._every_input = vjps is not None and None not in self.vjps  # every input has a gradient
         self.__doc__ = forward.__doc__
         self.__name__ = forward.__name__
         self.__wrapped__ = forward
@@ -59,9 +81,9 @@ class Primitive:
         try:
             if SWITCHES.anomaly:  # the anomaly error replaces numpy's warnings
                 with np.errstate(all="ignore"):
-                    value, vjps = self.forward(*arrays, **settings)
+                    value, saved = self.forward(*arrays, **settings)
             else:
-                value, vjps = self.forward(*arrays, **settings)
+                value, saved = self.forward(*arrays, **settings)
         except ShapeError:
             raise
         except ValueError as error:
@@ -77,7 +99,15 @@ class Primitive:
             out._epoch = SWITCHES.inplace_epoch
             out.op = self.name
             out.inputs = inputs
-            out._edges = [(i, inputs[i], vjps[i]) for i in wanted if vjps[i] is not None]
+            rules = self.vjps
+            if rules is None:  # one closure per input: keep only those an input needing a gradient uses
+                if len(wanted) < len(saved):
+                    saved = tuple(vjp if i in wanted else None for i, vjp in enumerate(saved))
+                out._grad_inputs = tuple(i for i in wanted if saved[i] is not None)
+            else:
+                out._grad_inputs = tuple(wanted) if self._every_input else tuple(i for i in wanted if rules[i])
+                out._vjps = rules
+            out._saved = saved
             out._primitive = self
             out._static = settings
             if SWITCHES.record_sites:
@@ -87,11 +117,15 @@ class Primitive:
         return out
 
 
-def primitive(name: str):
-    """Decorator: turn ``forward(*arrays, **settings) -> (value, vjps)`` into a differentiable op."""
+def primitive(name: str, vjps: tuple | None = None):
+    """Decorator: turn ``forward(*arrays, **settings) -> (value, vjps)`` into a differentiable op.
+
+    Or, with ``vjps=(d_first, d_second, ...)`` (functions of ``(g, *saved)``), turn
+    ``forward(*arrays, **settings) -> (value, saved)`` into one: see the module docstring.
+    """
 
     def wrap(forward) -> Primitive:
-        return Primitive(name, forward)
+        return Primitive(name, forward, vjps)
 
     return wrap
 
@@ -105,46 +139,47 @@ def _as_array(x) -> np.ndarray:
 # shape, and run_backward sums it back down to the input's shape.
 
 
-@primitive("add")
+@primitive("add", vjps=(lambda g: g, lambda g: g))
 def add(a, b):
-    return a + b, (lambda g: g, lambda g: g)
+    return a + b, ()
 
 
-@primitive("sub")
+@primitive("sub", vjps=(lambda g: g, lambda g: -g))
 def sub(a, b):
-    return a - b, (lambda g: g, lambda g: -g)
+    return a - b, ()
 
 
-@primitive("mul")
+@primitive("mul", vjps=(lambda g, a, b: g * b, lambda g, a, b: g * a))
 def mul(a, b):
-    return a * b, (lambda g: g * b, lambda g: g * a)
+    return a * b, (a, b)
 
 
-@primitive("div")
+@primitive("div", vjps=(lambda g, a, b: g / b, lambda g, a, b: -g * a / (b * b)))
 def div(a, b):
-    return a / b, (lambda g: g / b, lambda g: -g * a / (b * b))
+    return a / b, (a, b)
 
 
-@primitive("pow")
+def _pow_d_base(g, a, b, y):
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0 ** -1 where b == 0: that term is 0
+        return np.where(np.asarray(b) == 0, 0.0, g * b * a ** (b - 1))
+
+
+def _pow_d_exponent(g, a, b, y):
+    a_arr = np.asarray(a)
+    log_a = np.log(np.where(a_arr > 0, a_arr, 1))
+    return g * y * log_a
+
+
+@primitive("pow", vjps=(_pow_d_base, _pow_d_exponent))
 def pow(a, b):
     """a ** b for tensor or constant a and b. d/da = b a^(b-1); d/db = a^b ln a (taken as 0 where a <= 0)."""
     y = a**b
-
-    def d_base(g):
-        with np.errstate(divide="ignore", invalid="ignore"):  # 0 ** -1 where b == 0: that term is 0
-            return np.where(np.asarray(b) == 0, 0.0, g * b * a ** (b - 1))
-
-    def d_exponent(g):
-        a_arr = np.asarray(a)
-        log_a = np.log(np.where(a_arr > 0, a_arr, 1))
-        return g * y * log_a
-
-    return y, (d_base, d_exponent)
+    return y, (a, b, y)
 
 
-@primitive("neg")
+@primitive("neg", vjps=(lambda g: -g,))
 def neg(a):
-    return -a, (lambda g: -g,)
+    return -a, ()
 
 
 # ============================================================================ matrix product
@@ -154,7 +189,28 @@ def _swap_last(m):
     return np.swapaxes(m, -1, -2)
 
 
-@primitive("matmul")
+def _as_matrix_grad(g, a, b):
+    g2 = g
+    if b.ndim == 1:
+        g2 = g2[..., None]
+    if a.ndim == 1:
+        g2 = np.expand_dims(g2, -2)
+    return g2
+
+
+def _matmul_d_a(g, a, b):
+    b2 = b[:, None] if b.ndim == 1 else b  # (n,) -> (n, 1)
+    da = _as_matrix_grad(g, a, b) @ _swap_last(b2)
+    return da[..., 0, :] if a.ndim == 1 else da
+
+
+def _matmul_d_b(g, a, b):
+    a2 = a[None, :] if a.ndim == 1 else a  # (n,) -> (1, n)
+    db = _swap_last(a2) @ _as_matrix_grad(g, a, b)
+    return db[..., 0] if b.ndim == 1 else db
+
+
+@primitive("matmul", vjps=(_matmul_d_a, _matmul_d_b))
 def matmul(a, b):
     """a @ b: matrix-matrix, matrix-vector, vector-matrix and batched (leading dims broadcast).
 
@@ -172,78 +228,58 @@ def matmul(a, b):
             f"operand ({a.shape[-1]}) must equal the {'second-to-last' if b.ndim > 1 else 'only'} dimension "
             f"of the right one ({inner_b}). Did you mean to transpose one of them?"
         )
-    y = a @ b
-    a2 = a[None, :] if a.ndim == 1 else a  # (n,) -> (1, n)
-    b2 = b[:, None] if b.ndim == 1 else b  # (n,) -> (n, 1)
-
-    def as_matrix_grad(g):
-        g2 = g
-        if b.ndim == 1:
-            g2 = g2[..., None]
-        if a.ndim == 1:
-            g2 = np.expand_dims(g2, -2)
-        return g2
-
-    def d_a(g):
-        da = as_matrix_grad(g) @ _swap_last(b2)
-        return da[..., 0, :] if a.ndim == 1 else da
-
-    def d_b(g):
-        db = _swap_last(a2) @ as_matrix_grad(g)
-        return db[..., 0] if b.ndim == 1 else db
-
-    return y, (d_a, d_b)
+    return a @ b, (a, b)
 
 
 # ============================================================================ elementwise functions
 
 
-@primitive("exp")
+@primitive("exp", vjps=(lambda g, y: g * y,))
 def exp(x):
     y = np.exp(x)
-    return y, (lambda g: g * y,)
+    return y, (y,)
 
 
-@primitive("log")
+@primitive("log", vjps=(lambda g, x: g / x,))
 def log(x):
-    return np.log(x), (lambda g: g / x,)
+    return np.log(x), (x,)
 
 
-@primitive("sqrt")
+@primitive("sqrt", vjps=(lambda g, y: g / (2 * y),))
 def sqrt(x):
     y = np.sqrt(x)
-    return y, (lambda g: g / (2 * y),)
+    return y, (y,)
 
 
-@primitive("abs")
+@primitive("abs", vjps=(lambda g, x: g * np.sign(x),))
 def abs(x):
     """|x|; the derivative at 0 is taken as 0 (a kink: finite differences disagree there)."""
-    return np.abs(x), (lambda g: g * np.sign(x),)
+    return np.abs(x), (x,)
 
 
-@primitive("tanh")
+@primitive("tanh", vjps=(lambda g, y: g * (1 - y * y),))
 def tanh(x):
     y = np.tanh(x)
-    return y, (lambda g: g * (1 - y * y),)
+    return y, (y,)
 
 
-@primitive("sigmoid")
+@primitive("sigmoid", vjps=(lambda g, y: g * y * (1 - y),))
 def sigmoid(x):
     """1 / (1 + e^-x), computed as (1 + tanh(x/2)) / 2, which never overflows. d/dx = y (1 - y)."""
     y = 0.5 * (1 + np.tanh(0.5 * x))
-    return y, (lambda g: g * y * (1 - y),)
+    return y, (y,)
 
 
-@primitive("relu")
+@primitive("relu", vjps=(lambda g, x: g * (x > 0),))
 def relu(x):
     """max(x, 0); the derivative at exactly 0 is taken as 0, as PyTorch does."""
-    return np.maximum(x, 0), (lambda g: g * (x > 0),)
+    return np.maximum(x, 0), (x,)
 
 
-@primitive("leaky_relu")
+@primitive("leaky_relu", vjps=(lambda g, slope: g * slope,))
 def leaky_relu(x, negative_slope=0.01):
     slope = np.where(x > 0, 1, negative_slope).astype(x.dtype)
-    return x * slope, (lambda g: g * slope,)
+    return x * slope, (slope,)
 
 
 _SQRT_2 = math.sqrt(2.0)
@@ -269,7 +305,7 @@ def gelu(x, approximate="none"):
     raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
 
 
-@primitive("clip")
+@primitive("clip", vjps=(lambda g, inside: g * inside,))
 def clip(x, min=None, max=None):
     """Clamp into [min, max]; the gradient passes where the value was inside (bounds included)."""
     inside = np.ones(x.shape, dtype=bool)
@@ -277,18 +313,18 @@ def clip(x, min=None, max=None):
         inside &= x >= min
     if max is not None:
         inside &= x <= max
-    return np.clip(x, min, max), (lambda g: g * inside,)
+    return np.clip(x, min, max), (inside,)
 
 
-@primitive("cast")
+@primitive("cast", vjps=(lambda g, dtype: g.astype(dtype),))
 def cast(x, dtype=np.float64):
-    return x.astype(dtype), (lambda g: g.astype(x.dtype),)
+    return x.astype(dtype), (x.dtype,)
 
 
 # ============================================================================ softmax family
 
 
-@primitive("softmax")
+@primitive("softmax", vjps=(lambda g, s, axis: s * (g - (g * s).sum(axis=axis, keepdims=True)),))
 def _softmax(x, axis=-1):
     """exp(x_i) / sum_j exp(x_j), shifted by the max so exp never overflows.
 
@@ -298,16 +334,16 @@ def _softmax(x, axis=-1):
     shifted = x - x.max(axis=axis, keepdims=True, initial=-np.inf)  # (initial: an empty x gives an empty s)
     e = np.exp(shifted)
     s = e / e.sum(axis=axis, keepdims=True)
-    return s, (lambda g: s * (g - (g * s).sum(axis=axis, keepdims=True)),)
+    return s, (s, axis)
 
 
-@primitive("log_softmax")
+@primitive("log_softmax", vjps=(lambda g, y, axis: g - np.exp(y) * g.sum(axis=axis, keepdims=True),))
 def _log_softmax(x, axis=-1):
     """x_i - logsumexp(x), stable. VJP: g - softmax(x) * sum(g). Empty in, empty out (as PyTorch)."""
     shifted = x - x.max(axis=axis, keepdims=True, initial=-np.inf)
     with np.errstate(divide="ignore"):  # the sum is >= 1 unless the axis is empty (log 0 = -inf, never used)
         y = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-    return y, (lambda g: g - np.exp(y) * g.sum(axis=axis, keepdims=True),)
+    return y, (y, axis)
 
 
 def _dims(op: str, dim, keepdim, axis, keepdims):
@@ -367,25 +403,25 @@ def _count(shape, axis):
     return math.prod(shape[ax] for ax in axes)
 
 
-@primitive("sum")
+@primitive("sum", vjps=(_expand_to,))
 def _sum(x, axis=None, keepdims=False):
     """Each input element adds to the sum with weight 1: its gradient is g, copied back out."""
     axis = _reduction_axis(x, axis)
-    return x.sum(axis=axis, keepdims=keepdims), (lambda g: _expand_to(g, x.shape, axis, keepdims),)
+    return x.sum(axis=axis, keepdims=keepdims), (x.shape, axis, keepdims)
 
 
-@primitive("mean")
+def _mean_vjp(g, shape, axis, keepdims, n):
+    with np.errstate(divide="ignore", invalid="ignore"):  # nothing to share the gradient among: empty anyway
+        return _expand_to(g / n, shape, axis, keepdims)
+
+
+@primitive("mean", vjps=(_mean_vjp,))
 def _mean(x, axis=None, keepdims=False):
     axis = _reduction_axis(x, axis)
     n = _count(x.shape, axis)
     with np.errstate(invalid="ignore"):  # the mean of nothing is NaN, quietly, as in PyTorch
         y = x.sum(axis=axis, keepdims=keepdims) / n
-
-    def vjp(g):
-        with np.errstate(divide="ignore", invalid="ignore"):  # nothing to share the gradient among: empty anyway
-            return _expand_to(g / n, x.shape, axis, keepdims)
-
-    return y, (vjp,)
+    return y, (x.shape, axis, keepdims, n)
 
 
 def sum(x, dim=None, keepdim: bool = False, *, axis=None, keepdims=None, dtype=None) -> Tensor:
@@ -474,7 +510,7 @@ def var(x, dim=None, unbiased=None, keepdim: bool = False, *, correction=None, a
 # ============================================================================ shape and indexing
 
 
-@primitive("reshape")
+@primitive("reshape", vjps=(lambda g, shape: g.reshape(shape),))
 def reshape(x, shape=()):
     try:
         y = x.reshape(shape)
@@ -482,7 +518,7 @@ def reshape(x, shape=()):
         raise ShapeError(
             f"reshape: cannot reshape {x.shape} ({x.size} elements) into {tuple(shape)}"
         ) from None
-    return y, (lambda g: g.reshape(x.shape),)
+    return y, (x.shape,)
 
 
 def permutation(ndim: int, dims, op: str = "permute") -> tuple[int, ...]:
@@ -510,11 +546,10 @@ def swapped(ndim: int, dim0: int, dim1: int, op: str = "transpose") -> tuple[int
     return tuple(order)
 
 
-@primitive("transpose")
+@primitive("transpose", vjps=(lambda g, inverse: g.transpose(inverse),))
 def _permute(x, axes=()):
     """Reorder the axes: y = x.transpose(axes), axes already checked. VJP: the inverse permutation."""
-    inverse = tuple(np.argsort(axes))
-    return x.transpose(axes), (lambda g: g.transpose(inverse),)
+    return x.transpose(axes), (tuple(np.argsort(axes)),)
 
 
 def permute(x, *dims) -> Tensor:
@@ -534,20 +569,19 @@ def _is_basic_index(index) -> bool:
     return all(isinstance(p, int | slice | type(None)) or p is Ellipsis for p in parts)
 
 
-@primitive("getitem")
+def _getitem_vjp(g, x, index):
+    gx = np.zeros_like(x, dtype=g.dtype)
+    if _is_basic_index(index):
+        gx[index] = g
+    else:
+        np.add.at(gx, index, g)
+    return gx
+
+
+@primitive("getitem", vjps=(_getitem_vjp,))
 def _getitem(x, index=None):
     """x[index]. Slices scatter g back into place; integer arrays add it (repeated indices accumulate)."""
-    y = x[index]
-
-    def vjp(g):
-        gx = np.zeros_like(x, dtype=g.dtype)
-        if _is_basic_index(index):
-            gx[index] = g
-        else:
-            np.add.at(gx, index, g)
-        return gx
-
-    return y, (vjp,)
+    return x[index], (x, index)
 
 
 def _split_vjp(axis, start, stop, ndim):
@@ -1235,8 +1269,8 @@ def _overwrite(x, value):
     return np.array(np.broadcast_to(value, x.shape), dtype=x.dtype), (None, lambda g: g)
 
 
-_ROLE = ("data", "requires_grad", "op", "inputs", "_edges", "_primitive", "_static", "_site", "_number", "_epoch",
-         "_hooks", "_retain", "grad")
+_ROLE = ("data", "requires_grad", "op", "inputs", "_grad_inputs", "_vjps", "_saved", "_primitive", "_static",
+         "_site", "_number", "_epoch", "_hooks", "_retain", "grad")
 
 
 def _change_in_place(x: Tensor, what: str, on_data, build, operands=()) -> Tensor:

@@ -4,7 +4,7 @@ Reverse-mode automatic differentiation in three ideas:
 
 1. Every primitive op (see ``ops.py``) records, on its output, the inputs it read and one
    vector-Jacobian product (VJP) per input: a function that turns dL/d(output) into
-   dL/d(input).
+   dL/d(input) (with the arrays the forward saved for it).
 2. ``backward()`` walks the recorded graph from the output to the leaves in reverse creation
    order (a heap, no recursion, so a chain of 100,000 ops is fine), calling each VJP once.
 3. Gradients that reach the same tensor along different paths are added (the multivariable
@@ -162,15 +162,17 @@ class Tensor:
 
     __slots__ = (
         "__weakref__",
-        "_edges",
         "_epoch",
+        "_grad_inputs",
         "_hooks",
         "_number",
         "_primitive",
         "_retain",
+        "_saved",
         "_seed",
         "_site",
         "_static",
+        "_vjps",
         "data",
         "grad",
         "inputs",
@@ -196,7 +198,12 @@ class Tensor:
         self.name = name
         self.op = None
         self.inputs = ()
-        self._edges = ()  # (input position, input tensor, VJP) for inputs that need a gradient
+        # How backward reaches the inputs (see vjp_of). None of these hold a function made for this node
+        # alone, and the tuples hold only numbers and arrays, so the cyclic garbage collector (which
+        # untracks such tuples) has one object less to rescan per node as a graph grows.
+        self._grad_inputs = ()  # positions of the inputs that get a gradient
+        self._vjps = None  # the op's VJP functions, one per input (shared by every node of that op), or None
+        self._saved = None  # what the forward saved for them; with _vjps None: one VJP closure per input
         self._primitive = None
         self._static = None
         self._hooks = None
@@ -535,7 +542,7 @@ def topological_order(root: Tensor, every_tensor: bool = False) -> list[Tensor]:
     stack = [root]
     while stack:
         node = stack.pop()
-        inputs = node.parents if every_tensor else [x for _, x, _ in node._edges]
+        inputs = node.parents if every_tensor else [node.inputs[i] for i in node._grad_inputs]
         for x in inputs:
             if x not in seen:
                 seen.add(x)
@@ -634,7 +641,7 @@ def run_backward(root: Tensor, grad: np.ndarray) -> None:
     while waiting:
         node = heappop(waiting)[1]
         g = grads.pop(node)
-        if epoch > node._epoch and node._edges:  # something changed in place since this op ran
+        if epoch > node._epoch and node._grad_inputs:  # something changed in place since this op ran
             check_unchanged(node)
         if node._hooks:
             g = _run_hooks(node, g)
@@ -643,12 +650,14 @@ def run_backward(root: Tensor, grad: np.ndarray) -> None:
                 node.grad = _adopt_or_copy(g, node.data.dtype)
             else:
                 node.grad += g
-        for index, x, vjp in node._edges:
+        rules, saved, inputs = node._vjps, node._saved, node.inputs
+        for index in node._grad_inputs:
+            x = inputs[index]
             if check:
                 with np.errstate(all="ignore"):
-                    gx = vjp(g)
+                    gx = saved[index](g) if rules is None else rules[index](g, *saved)
             else:
-                gx = vjp(g)
+                gx = saved[index](g) if rules is None else rules[index](g, *saved)
             data = x.data
             if gx.shape != data.shape:
                 gx = unbroadcast(gx, data.shape)
@@ -667,6 +676,47 @@ def run_backward(root: Tensor, grad: np.ndarray) -> None:
                 grads[x] = previous + gx
                 summed.add(x)
         gx = previous = None  # hold no gradient between nodes: a leaf adopts only what nothing else holds
+
+
+# How a node's VJPs are kept (``_grad_inputs``, ``_vjps``, ``_saved``) is the business of this module and
+# of ``Primitive.__call__`` (ops.py), which sets them; other code (gradcheck, draw_graph, bp.compile)
+# reads them through the two functions below and changes them only through ``watch_vjps``.
+
+
+def vjp_edges(node: Tensor) -> list[tuple[int, Tensor, Callable, tuple | None]]:
+    """``(position, input, rule, saved)`` for each input of ``node`` that backward sends a gradient to.
+
+    dL/d(input) is ``rule(g, *saved)`` for an op that declared its VJPs in the decorator (``saved``: the
+    arrays its forward returned for them), and ``rule(g)`` with ``saved`` None for an op whose forward
+    returned one closure per input. A leaf, or an op none of whose inputs requires grad, has none.
+    """
+    rules, saved, inputs = node._vjps, node._saved, node.inputs
+    if rules is None:
+        return [(i, inputs[i], saved[i], None) for i in node._grad_inputs]
+    return [(i, inputs[i], rules[i], saved) for i in node._grad_inputs]
+
+
+def vjp_of(node: Tensor, index: int) -> Callable[[np.ndarray], np.ndarray]:
+    """The VJP of the op that made ``node``, for its input ``index``, as one function of ``g``."""
+    if node._vjps is None:
+        return node._saved[index]
+    rule, saved = node._vjps[index], node._saved
+    return lambda g: rule(g, *saved)
+
+
+def watch_vjps(node: Tensor, wrap: Callable[[int, Callable], Callable]) -> Callable[[], None]:
+    """Until the returned ``undo()`` is called, backward calls ``wrap(index, vjp_of(node, index))`` (a
+    function of ``g``) for each input of ``node`` instead of its VJP: bp.compile learns what each returns."""
+    kept = node._vjps, node._saved
+    watched = [None] * len(node.inputs)
+    for i in node._grad_inputs:
+        watched[i] = wrap(i, vjp_of(node, i))
+    node._vjps, node._saved = None, tuple(watched)
+
+    def undo() -> None:
+        node._vjps, node._saved = kept
+
+    return undo
 
 
 def _run_hooks(node: Tensor, g: np.ndarray) -> np.ndarray:

@@ -313,6 +313,21 @@ def test_custom_primitive_from_the_public_decorator():
     assert bp.gradcheck(lambda t: cube(t), np.array([0.3, -1.2]))
 
 
+def test_custom_primitive_with_its_vjps_in_the_decorator():
+    @bp.primitive("scaled_cube", vjps=(lambda g, x, k: g * 3 * k * x**2, None))
+    def scaled_cube(x, k):
+        return k * x**3, (x, k)
+
+    x = bp.tensor([1.0, -2.0], requires_grad=True)
+    k = bp.tensor(2.0, requires_grad=True)
+    y = scaled_cube(x, k)
+    assert y.op == "scaled_cube"
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad, [6.0, 24.0])
+    assert k.grad is None, f"a None VJP means no gradient for that input, but k.grad is {k.grad}"
+    assert bp.gradcheck(lambda t: scaled_cube(t, 2.0), np.array([0.3, -1.2]))
+
+
 # ---------------------------------------------------------------- import cost
 
 

@@ -56,7 +56,21 @@ def _targets(targets) -> np.ndarray:
 # ============================================================================ linear
 
 
-@primitive("linear")
+def _linear_d_x(g, x, weight):
+    return g @ weight
+
+
+def _linear_d_weight(g, x, weight):  # sum over samples (and any leading dims) of outer(g_n, x_n)
+    if g.ndim == 2:
+        return g.T @ x
+    return g.reshape(-1, g.shape[-1]).T @ x.reshape(-1, x.shape[-1])
+
+
+def _linear_d_bias(g, x, weight):
+    return g.sum(axis=0) if g.ndim == 2 else g.reshape(-1, g.shape[-1]).sum(axis=0)
+
+
+@primitive("linear", vjps=(_linear_d_x, _linear_d_weight, _linear_d_bias))
 def _linear(x, weight, bias):
     if x.shape[-1] != weight.shape[1]:
         raise ShapeError(
@@ -66,19 +80,7 @@ def _linear(x, weight, bias):
     y = x @ weight.T
     if bias is not None:
         y = y + bias
-
-    def d_x(g):
-        return g @ weight
-
-    def d_weight(g):  # sum over samples (and any leading dims) of outer(g_n, x_n)
-        if g.ndim == 2:
-            return g.T @ x
-        return g.reshape(-1, g.shape[-1]).T @ x.reshape(-1, x.shape[-1])
-
-    def d_bias(g):
-        return g.sum(axis=0) if g.ndim == 2 else g.reshape(-1, g.shape[-1]).sum(axis=0)
-
-    return y, (d_x, d_weight, d_bias)
+    return y, (x, weight)
 
 
 def linear(x, weight, bias=None) -> Tensor:
