@@ -250,7 +250,7 @@ def check_each_op(out: Tensor, eps: float = 1e-6, rtol: float = 1e-5, atol: floa
             probe = list(arrays)
             probe[i] = np.array(x.data, dtype=np.float64, order="C")
 
-            def local_loss(probe=probe, forward=node._primitive.forward, settings=node._static, v=upstream):
+            def local_loss(probe=probe, forward=node._primitive.forward, settings=node._static or {}, v=upstream):
                 value, _ = forward(*probe, **settings)
                 return float(np.sum(v * value))
 

@@ -103,18 +103,24 @@ class Primitive:
             if rules is None:  # one closure per input: keep only those an input needing a gradient uses
                 if len(wanted) < len(saved):
                     saved = tuple(vjp if i in wanted else None for i, vjp in enumerate(saved))
-                out._grad_inputs = tuple(i for i in wanted if saved[i] is not None)
+                positions = tuple(i for i in wanted if saved[i] is not None)
             else:
-                out._grad_inputs = tuple(wanted) if self._every_input else tuple(i for i in wanted if rules[i])
+                positions = tuple(wanted) if self._every_input else tuple(i for i in wanted if rules[i])
                 out._vjps = rules
+            out._grad_inputs = _POSITIONS.setdefault(positions, positions)
             out._saved = saved
             out._primitive = self
-            out._static = settings
+            out._static = settings or None
             if SWITCHES.record_sites:
                 out._site = user_site()
         if SWITCHES.tracer is not None:  # bp.compile is recording this call
             SWITCHES.tracer.op(self, inputs, settings, out)
         return out
+
+
+# The positions of the inputs that get a gradient, one shared tuple per pattern ((0,), (0, 1) ...): a
+# node keeps no tuple of its own, and the collector's full passes have one object less to reach per node.
+_POSITIONS: dict[tuple[int, ...], tuple[int, ...]] = {}
 
 
 def primitive(name: str, vjps: tuple | None = None):
