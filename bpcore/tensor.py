@@ -14,6 +14,7 @@ Reverse-mode automatic differentiation in three ideas:
 from __future__ import annotations
 
 import contextlib
+import gc
 import itertools
 import linecache
 import operator
@@ -730,3 +731,53 @@ def _run_hooks(node: Tensor, g: np.ndarray) -> np.ndarray:
                 )
             g = replaced
     return g
+
+
+# ----------------------------------------------------------------------------- the cyclic collector
+
+
+class _FullPassPacing:
+    """How often Python's cyclic garbage collector rescans everything while graphs are recorded.
+
+    A recorded graph holds no reference cycle (reference counting frees it), yet every node is an
+    object the collector tracks, and each full pass of the collector (its oldest generation) rescans
+    all of them. CPython's collector (3.11 here) starts a full pass once the objects that survived the last one
+    have grown by 25%: building a graph of n nodes then costs full passes over about 5n objects, and
+    a chain of nodes is its slowest case (each node is first taken as unreachable, then moved back),
+    so the time per node grew with the graph (tests/test_graph_memory.py, bench/graph_build.py).
+
+    Installed in ``gc.callbacks``, this runs after each full pass. When at least ``RECORDING`` tensors
+    were made since the previous one (a graph is being recorded), it sets the collector's third threshold so that the
+    next full pass waits until as many objects have been allocated (net, counted by the collector) as
+    ``sys.getallocatedblocks()`` counts alive now: the memory in use may about double between full
+    passes, rather than grow by a quarter. CPython's own 25% rule still applies as well, and the two
+    younger generations, which collect most cycles made by user code, run as before. When fewer
+    tensors were made between two full passes, the thresholds go back to what they were (a threshold the user
+    sets with ``gc.set_threshold`` becomes the one kept). No collection is skipped or disabled: a
+    cycle that reaches the oldest generation is freed by the next full pass, at the latest once the
+    process has allocated as many objects again as it held.
+    """
+
+    RECORDING = 1_000  # tensors made since the last full pass that mean a graph is being recorded
+
+    def __init__(self):
+        self.tensors_made = next(_creation_counter)
+        self.user_thresholds = self.set_thresholds = gc.get_threshold()
+
+    def __call__(self, phase: str, info: dict) -> None:
+        if phase != "stop" or info["generation"] != 2:
+            return
+        now = gc.get_threshold()
+        if now != self.set_thresholds:  # someone else changed them: theirs are the ones to go back to
+            self.user_thresholds = now
+        made = next(_creation_counter)  # (a number taken here is never a tensor's: only their order counts)
+        recording, self.tensors_made = made - self.tensors_made >= self.RECORDING, made
+        young, middle, oldest = self.user_thresholds
+        if recording and young > 0 and middle > 0:  # a full pass once per `oldest` middle passes, each of
+            oldest = max(oldest, sys.getallocatedblocks() // (young * middle))  # young * middle allocations
+        self.set_thresholds = (young, middle, oldest)
+        gc.set_threshold(*self.set_thresholds)
+
+
+pace_full_collections = _FullPassPacing()
+gc.callbacks.append(pace_full_collections)

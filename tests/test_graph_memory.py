@@ -2,6 +2,7 @@
 tensor goes away, with the cyclic garbage collector off (so it never waits for, or depends on, it)."""
 
 import gc
+import sys
 import weakref
 
 import numpy as np
@@ -60,6 +61,8 @@ def test_a_long_chain_with_hooks_and_retained_gradients_is_freed():
 # them: a tuple is dropped once the tuples inside it are, so a nested one may take a second pass).
 
 import pytest  # noqa: E402
+
+from bpcore.tensor import pace_full_collections  # noqa: E402
 
 _NODES = 500
 _BIAS = bp.tensor(np.zeros(3), requires_grad=True)
@@ -138,3 +141,91 @@ def test_cycles_made_by_user_code_next_to_a_graph_are_still_collected():
     del a, b, y
     gc.collect()
     assert watched() is None, "a reference cycle holding a graph was not collected by gc.collect()"
+
+
+# ---------------------------------------------------------------- how often the collector rescans a growing graph
+# (bpcore.tensor._FullPassPacing: while tensors are being made, a full pass waits until the memory in use has about
+# doubled, not grown by a quarter; the thresholds go back to the user's when no tensor was made between two passes)
+
+
+@pytest.fixture
+def thresholds():
+    """The collector's thresholds as the user had them, restored after the test (whatever it set)."""
+    before = pace_full_collections.user_thresholds
+    yield before
+    gc.set_threshold(*before)
+    gc.collect()
+    gc.collect()  # a full pass with no tensor made since the last: the pacing keeps the restored ones
+    assert gc.get_threshold() == before
+
+
+def _full_passes_while_recording(nodes: int) -> int:
+    passes = []
+
+    def count(phase, info):
+        if phase == "start" and info["generation"] == 2:
+            passes.append(1)
+
+    x = bp.tensor(np.ones(4), requires_grad=True)
+    y = x * 1.0
+    gc.collect()  # every test starts from the same point: just after a full pass
+    gc.callbacks.append(count)
+    try:
+        for _ in range(nodes - 1):
+            y = y * 1.0
+    finally:
+        gc.callbacks.remove(count)
+    return len(passes)
+
+
+def test_recording_a_big_graph_takes_few_full_passes_of_the_collector(thresholds):
+    # CPython alone starts one each time the surviving objects grew by a quarter: about 9 here (16 for 10^6 nodes),
+    # each rescanning the whole graph, so the time per node grew with the graph
+    passes = _full_passes_while_recording(300_000)
+    assert passes <= 3, (
+        f"recording a chain of 300,000 nodes ran {passes} full passes of the cyclic garbage collector; expected "
+        "at most 3 (a full pass once the memory in use has about doubled): each one rescans every node of the graph"
+    )
+
+
+def test_cycles_that_reached_the_oldest_generation_are_freed_while_a_graph_is_recorded(thresholds):
+    class Holder:
+        pass
+
+    a, b = Holder(), Holder()
+    a.other, b.other = b, a
+    watched = weakref.ref(a)
+    gc.collect()  # the cycle survives it (still referenced): it now waits in the oldest generation
+    del a, b
+    blocks = sys.getallocatedblocks()  # the pacing's bound: at most this many allocations before the next full pass
+    x = bp.tensor(np.ones(4), requires_grad=True)
+    y = x * 1.0
+    nodes = 0
+    while watched() is not None and nodes < blocks:  # each node allocates two objects the collector tracks
+        y = y * 1.0
+        nodes += 1
+    assert watched() is None, (
+        f"a garbage cycle in the collector's oldest generation was still alive after recording {nodes:,} nodes "
+        f"({2 * nodes:,} tracked allocations, more than the {blocks:,} memory blocks in use when it was made)"
+    )
+
+
+def test_the_thresholds_return_to_the_users_when_no_tensor_is_made_between_two_full_passes(thresholds):
+    gc.set_threshold(800, 12, 9)  # as a user may set them
+    gc.collect()
+    assert gc.get_threshold() == (800, 12, 9), "with no graph recorded since the last full pass, the user's stay"
+    x = bp.tensor(np.ones(4), requires_grad=True)
+    y = x * 1.0
+    for _ in range(5_000):
+        y = y * 1.0
+    gc.collect()
+    young, middle, oldest = gc.get_threshold()
+    assert (young, middle) == (800, 12) and oldest > 9, (
+        f"while a graph is recorded only the oldest generation's threshold should rise, got {(young, middle, oldest)}"
+    )
+    del x, y
+    gc.collect()
+    assert gc.get_threshold() == (800, 12, 9), (
+        f"after a full pass with no tensor made since the one before, the thresholds should be the user's "
+        f"(800, 12, 9) again, got {gc.get_threshold()}"
+    )
