@@ -4,7 +4,10 @@
 
 Recording should cost the same per node at any size. Python's cyclic garbage collector runs as
 objects are allocated and, in its full passes, scans every live object: the nodes of a big graph
-included. The second column has the collector off, for comparison: the difference is its share.
+included. A recorded op leaves it two objects to track (tests/test_graph_memory.py), and while
+tensors are being made bpcore lets a full pass wait until the memory in use has about doubled
+(``bpcore.tensor._FullPassPacing``). The second column has the collector off, for comparison: the
+difference is its share.
 After each size the graph is dropped and checked to be freed (a weak reference to its first node).
 On a machine shared with other work, ``--clock cpu`` counts this process's CPU time instead of the
 wall clock (the time spent waiting for a core left out).
