@@ -192,14 +192,17 @@ def test_cycles_that_reached_the_oldest_generation_are_freed_while_a_graph_is_re
     class Holder:
         pass
 
+    x = bp.tensor(np.ones(4), requires_grad=True)
+    y = x * 1.0
+    for _ in range(2 * pace_full_collections.RECORDING):  # a graph is being recorded: the pacing is on
+        y = y * 1.0
     a, b = Holder(), Holder()
     a.other, b.other = b, a
     watched = weakref.ref(a)
     gc.collect()  # the cycle survives it (still referenced): it now waits in the oldest generation
     del a, b
+    assert gc.get_threshold()[2] > pace_full_collections.user_thresholds[2], "the pacing should be on here"
     blocks = sys.getallocatedblocks()  # the pacing's bound: at most this many allocations before the next full pass
-    x = bp.tensor(np.ones(4), requires_grad=True)
-    y = x * 1.0
     nodes = 0
     while watched() is not None and nodes < blocks:  # each node allocates two objects the collector tracks
         y = y * 1.0
