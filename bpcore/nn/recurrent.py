@@ -21,6 +21,7 @@ repeated tanh(W_hh .).
 from __future__ import annotations
 
 import math
+import weakref
 
 import numpy as np
 
@@ -28,7 +29,7 @@ from bpcore.nn import functional as F
 from bpcore.nn import init
 from bpcore.nn.layers import Embedding, Linear
 from bpcore.nn.module import Module, Parameter
-from bpcore.ops import stack
+from bpcore.ops import primitive, stack
 from bpcore.tensor import ShapeError, Tensor
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -46,6 +47,8 @@ def rnn_step(xw, h, w_hh, b_hh, nonlinearity="tanh"):
 
 
 def lstm_step(xw, state, w_hh, b_hh):
+    """The LSTM step written as engine ops, one op per line of the update rule (what :func:`lstm_cell`
+    computes as one primitive, with the same numpy operations in the same order)."""
     h, c = state
     gates = xw + F.linear(h, w_hh, b_hh)
     n = h.shape[-1]
@@ -55,6 +58,89 @@ def lstm_step(xw, state, w_hh, b_hh):
     o = gates[:, 3 * n : 4 * n].sigmoid()  # output gate: how much of the cell to show
     c_new = f * c + i * g
     return o * c_new.tanh(), c_new
+
+
+def _sigmoid(z):
+    return 0.5 * (1 + np.tanh(0.5 * z))  # as ops.sigmoid computes it
+
+
+def _once_per_gradient(compute):
+    """``compute(g)`` shared by the VJPs of one fused op: worked out by the first VJP that backward calls
+    with ``g``, reused by the others, and let go when ``g`` is (so a kept graph holds no gradient)."""
+    memo = {}
+
+    def forget(_ref):
+        memo.clear()
+
+    def shared(g):
+        ref = memo.get("g")
+        if ref is None or ref() is not g:
+            memo["g"], memo["value"] = weakref.ref(g, forget), compute(g)  # (a replaced ref calls nothing)
+        return memo["value"]
+
+    return shared
+
+
+@primitive("lstm_cell")
+def lstm_cell(x, state, w_ih, b_ih, w_hh, b_hh):
+    """One LSTM step as one primitive: ``state`` is h and c stacked, shape (2, N, hidden), and so is the result.
+
+    The forward runs ``lstm_step(F.linear(x, w_ih, b_ih), (h, c), w_hh, b_hh)``'s numpy operations in the
+    same order; the VJPs are the chain rule through them written out, with the four gate gradients side
+    by side in one (N, 4 hidden) array::
+
+        dc = dc' + dh' * o * (1 - tanh(c')^2)
+        d[i, f, g, o] = [dc g i (1 - i),  dc c f (1 - f),  dc i (1 - g^2),  dh' tanh(c') o (1 - o)]
+
+    then ``d x = d gates @ W_ih``, ``d h = d gates @ W_hh``, ``d c = dc * f``, ``d W = d gates^T (x or h)``
+    and ``d b = sum over the batch of d gates``, as through ``F.linear``. It keeps for backward what
+    the hand-written numpy step keeps (the gates, tanh(c') and the inputs), not the pre-activations.
+    """
+    h, c = state[0], state[1]
+    xw = x @ w_ih.T
+    if b_ih is not None:
+        xw = xw + b_ih
+    lin = h @ w_hh.T
+    if b_hh is not None:
+        lin = lin + b_hh
+    gates = xw + lin
+    del xw, lin
+    n = h.shape[-1]
+    i = _sigmoid(gates[:, 0:n])
+    f = _sigmoid(gates[:, n : 2 * n])
+    g = np.tanh(gates[:, 2 * n : 3 * n])
+    o = _sigmoid(gates[:, 3 * n : 4 * n])
+    shape, dtype = gates.shape, gates.dtype
+    del gates
+    c_new = f * c + i * g
+    tc = np.tanh(c_new)
+    out = np.stack((o * tc, c_new))
+    del c_new
+
+    def gate_grads(grad):
+        dh, dc = grad[0], grad[1]
+        dc = dc + dh * o * (1 - tc * tc)
+        d_gates = np.empty(shape, np.result_type(dc, dtype))
+        d_gates[:, 0:n] = dc * g * i * (1 - i)
+        d_gates[:, n : 2 * n] = dc * c * f * (1 - f)
+        d_gates[:, 2 * n : 3 * n] = dc * i * (1 - g * g)
+        d_gates[:, 3 * n : 4 * n] = dh * tc * o * (1 - o)
+        return d_gates, dc
+
+    shared = _once_per_gradient(gate_grads)
+
+    def d_state(grad):
+        d_gates, dc = shared(grad)
+        return np.stack((d_gates @ w_hh, dc * f))
+
+    return out, (
+        lambda grad: shared(grad)[0] @ w_ih,
+        d_state,
+        lambda grad: shared(grad)[0].T @ x,
+        lambda grad: shared(grad)[0].sum(axis=0),
+        lambda grad: shared(grad)[0].T @ h,
+        lambda grad: shared(grad)[0].sum(axis=0),
+    )
 
 
 def gru_step(xw, h, w_hh, b_hh):
@@ -127,8 +213,11 @@ class LSTMCell(_Cell):
     def forward(self, x, state=None):
         self._check(x)
         if state is None:
-            state = (_zeros(x.shape[0], self.hidden_size, x), _zeros(x.shape[0], self.hidden_size, x))
-        return lstm_step(F.linear(x, self.weight_ih, self.bias_ih), state, self.weight_hh, self.bias_hh)
+            both = Tensor(np.zeros((2, x.shape[0], self.hidden_size), dtype=x.dtype))
+        else:
+            both = stack(list(state))
+        hc = lstm_cell(x, both, self.weight_ih, self.bias_ih, self.weight_hh, self.bias_hh)
+        return hc[0], hc[1]
 
 
 class GRUCell(_Cell):
@@ -200,25 +289,33 @@ class _Recurrent(Module):
         states = self._split_state(state, batch, x)
         layer_input = [x[:, t] for t in range(steps)]
         for layer in range(self.num_layers):
-            w_ih, w_hh, b_ih, b_hh = self._layer_weights(layer)
-            outputs = []
-            for x_t in layer_input:
-                states[layer] = self._step(F.linear(x_t, w_ih, b_ih), states[layer], w_hh, b_hh)
-                outputs.append(self._hidden(states[layer]))
-            layer_input = outputs
+            top = layer == self.num_layers - 1
+            kept = top and self.keep_states
+            layer_input, states[layer] = self._unroll(
+                layer_input, states[layer], self._layer_weights(layer), as_sequence=top and not kept, kept=kept
+            )
         if self.keep_states:
-            self.hidden_states = outputs
-            for h in outputs:
+            self.hidden_states = layer_input
+            for h in layer_input:
                 if h.requires_grad:
                     h.retain_grad()
-        output = stack(outputs, axis=1)
+            output = stack(layer_input, axis=1)
+        else:
+            output = layer_input
         if not self.batch_first:
             output = output.transpose(0, 1)
         return output, self._join_state(states)
 
-    @staticmethod
-    def _hidden(state):
-        return state
+    def _unroll(self, inputs, state, weights, as_sequence: bool, kept: bool):
+        """One layer over the time steps: (its outputs, its last state). The outputs are a list of (N, hidden)
+        tensors, or with ``as_sequence`` one (N, T, hidden) tensor; ``kept``: each output is the very tensor
+        the next step reads, so its retained ``.grad`` is the whole dL/dh_t."""
+        w_ih, w_hh, b_ih, b_hh = weights
+        outputs = []
+        for x_t in inputs:
+            state = self._step(F.linear(x_t, w_ih, b_ih), state, w_hh, b_hh)
+            outputs.append(state)
+        return (stack(outputs, axis=1) if as_sequence else outputs), state
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}"
@@ -239,28 +336,43 @@ class RNN(_Recurrent):
 
 
 class LSTM(_Recurrent):
-    """LSTM over a sequence. The state is a pair (h, c), each (num_layers, N, hidden)."""
+    """LSTM over a sequence. The state is a pair (h, c), each (num_layers, N, hidden).
+
+    Inside, each step is one :func:`lstm_cell` op on h and c stacked, (2, N, hidden): 2 ops a step
+    (the input slice and the cell) where the same step written as ops takes 17.
+    """
 
     kind = "lstm"
 
-    def _initial_state(self, batch, like):
-        return (_zeros(batch, self.hidden_size, like), _zeros(batch, self.hidden_size, like))
-
     def _split_state(self, state, batch, like):
         if state is None:
-            return [self._initial_state(batch, like) for _ in range(self.num_layers)]
+            zeros = np.zeros((2, batch, self.hidden_size), dtype=like.dtype)
+            return [Tensor(zeros) for _ in range(self.num_layers)]
         h, c = state
-        return [(h[layer], c[layer]) for layer in range(self.num_layers)]
+        both = stack([h, c], axis=1)  # (num_layers, 2, N, hidden)
+        return [both[layer] for layer in range(self.num_layers)]
 
     def _join_state(self, states):
-        return stack([h for h, _ in states], axis=0), stack([c for _, c in states], axis=0)
+        both = stack(states, axis=1)  # (2, num_layers, N, hidden)
+        return both[0], both[1]
 
-    def _step(self, xw, state, w_hh, b_hh):
-        return lstm_step(xw, state, w_hh, b_hh)
-
-    @staticmethod
-    def _hidden(state):
-        return state[0]
+    def _unroll(self, inputs, state, weights, as_sequence: bool, kept: bool):
+        w_ih, w_hh, b_ih, b_hh = weights
+        if kept:  # h_t and c_t as tensors of their own, which the next step reads (stacked)
+            outputs = []
+            for x_t in inputs:
+                hc = lstm_cell(x_t, state, w_ih, b_ih, w_hh, b_hh)
+                h, c = hc[0], hc[1]
+                outputs.append(h)
+                state = stack([h, c])
+            return outputs, state
+        states = []
+        for x_t in inputs:
+            state = lstm_cell(x_t, state, w_ih, b_ih, w_hh, b_hh)
+            states.append(state)
+        if as_sequence:
+            return stack(states, axis=2)[0], state  # (2, N, T, hidden) -> the h part, (N, T, hidden)
+        return [hc[0] for hc in states], state
 
 
 class GRU(_Recurrent):
