@@ -135,6 +135,9 @@ def test_lstm_cell_primitive_passes_gradcheck(bias):
         x, state, w_ih, _, w_hh, _ = inputs
         report = bp.gradcheck(lambda x, s, wi, wh: lstm_cell(x, s, wi, None, wh, None), x, state, w_ih, w_hh)
     assert report, str(report)
+    sequence = rand(N, 3, I, seed=7)  # step=t: the cell reads x[:, t] of a whole sequence
+    report = bp.gradcheck(lambda x, *rest: lstm_cell(x, *rest, step=1), sequence, *inputs[1:])
+    assert report, str(report)
 
 
 def _lstm_as_ops(layer, x, state=None):
@@ -188,6 +191,8 @@ def test_fused_lstm_layer_is_bit_for_bit_the_step_written_as_ops(dtype, num_laye
 def test_lstm_layer_records_one_cell_op_per_step():
     layer = bp.nn.LSTM(I, H)
     output, _ = layer(bp.tensor(rand(N, 7, I)))
+    from_array, _ = layer(rand(N, 7, I))  # a plain array is a constant input, as before
+    assert from_array.data.tobytes() == output.data.tobytes()
     from bpcore.tensor import topological_order
 
     ops = [node.op for node in topological_order(output) if node.op is not None]

@@ -64,26 +64,60 @@ def _sigmoid(z):
     return 0.5 * (1 + np.tanh(0.5 * z))  # as ops.sigmoid computes it
 
 
-def _once_per_gradient(compute):
-    """``compute(g)`` shared by the VJPs of one fused op: worked out by the first VJP that backward calls
-    with ``g``, reused by the others, and let go when ``g`` is (so a kept graph holds no gradient)."""
-    memo = {}
+def _lstm_gate_grads(grad, memo, x, h, c, w_ih, w_hh, i, f, g, o, tc, *_):
+    """(d gates, dc, d gates summed over the batch) from dL/d(h', c'): shared by the six VJPs of one lstm_cell node.
 
-    def forget(_ref):
-        memo.clear()
+    The first VJP that backward calls with ``grad`` works them out, the others reuse them; they are
+    let go when ``grad`` is, so a graph kept after backward holds no gradient.
+    """
+    ref = memo.get("grad")
+    if ref is not None and ref() is grad:
+        return memo["grads"]
+    dh, dc = grad[0], grad[1]
+    dc = dc + dh * o * (1 - tc * tc)
+    d_gates = np.concatenate((dc * g * i * (1 - i), dc * c * f * (1 - f), dc * i * (1 - g * g), dh * tc * o * (1 - o)),
+                             axis=1)
+    memo["grad"], memo["grads"] = weakref.ref(grad, lambda _: memo.clear()), (d_gates, dc, d_gates.sum(axis=0))
+    return memo["grads"]
 
-    def shared(g):
-        ref = memo.get("g")
-        if ref is None or ref() is not g:
-            memo["g"], memo["value"] = weakref.ref(g, forget), compute(g)  # (a replaced ref calls nothing)
-        return memo["value"]
 
-    return shared
+def _lstm_d_x(grad, *saved):
+    d_x = _lstm_gate_grads(grad, *saved)[0] @ saved[4]  # d x = d gates @ W_ih
+    sequence, step = saved[11], saved[12]
+    if step is None:
+        return d_x
+    d_sequence = np.zeros_like(sequence, dtype=d_x.dtype)  # (as the VJP of the slice x[:, step] would)
+    d_sequence[:, step] = d_x
+    return d_sequence
 
 
-@primitive("lstm_cell")
-def lstm_cell(x, state, w_ih, b_ih, w_hh, b_hh):
+def _lstm_d_state(grad, *saved):
+    d_gates, dc, _ = _lstm_gate_grads(grad, *saved)
+    w_hh, f = saved[5], saved[7]
+    if not d_gates.dtype == dc.dtype == w_hh.dtype == f.dtype:
+        return np.stack((d_gates @ w_hh, dc * f))
+    d_state = np.empty((2, *dc.shape), dc.dtype)
+    np.matmul(d_gates, w_hh, out=d_state[0])  # d h = d gates @ W_hh
+    np.multiply(dc, f, out=d_state[1])  # d c = dc * f
+    return d_state
+
+
+@primitive(
+    "lstm_cell",
+    vjps=(
+        _lstm_d_x,
+        _lstm_d_state,
+        lambda grad, *saved: _lstm_gate_grads(grad, *saved)[0].T @ saved[1],  # d W_ih = d gates^T x
+        lambda grad, *saved: _lstm_gate_grads(grad, *saved)[2],  # d b_ih = d gates summed over the batch
+        lambda grad, *saved: _lstm_gate_grads(grad, *saved)[0].T @ saved[2],  # d W_hh = d gates^T h
+        lambda grad, *saved: _lstm_gate_grads(grad, *saved)[2],  # d b_hh: the same array (backward copies it)
+    ),
+)
+def lstm_cell(x, state, w_ih, b_ih, w_hh, b_hh, step=None):
     """One LSTM step as one primitive: ``state`` is h and c stacked, shape (2, N, hidden), and so is the result.
+
+    ``x`` is the step's input (N, input), or with ``step=t`` the whole sequence (N, T, input), of which the
+    cell reads ``x[:, t]`` (the sequence layer does that: one op a step, no slice op before it).
 
     The forward runs ``lstm_step(F.linear(x, w_ih, b_ih), (h, c), w_hh, b_hh)``'s numpy operations in the
     same order; the VJPs are the chain rule through them written out, with the four gate gradients side
@@ -96,6 +130,9 @@ def lstm_cell(x, state, w_ih, b_ih, w_hh, b_hh):
     and ``d b = sum over the batch of d gates``, as through ``F.linear``. It keeps for backward what
     the hand-written numpy step keeps (the gates, tanh(c') and the inputs), not the pre-activations.
     """
+    sequence = x
+    if step is not None:
+        x = sequence[:, step]
     h, c = state[0], state[1]
     xw = x @ w_ih.T
     if b_ih is not None:
@@ -110,37 +147,13 @@ def lstm_cell(x, state, w_ih, b_ih, w_hh, b_hh):
     f = _sigmoid(gates[:, n : 2 * n])
     g = np.tanh(gates[:, 2 * n : 3 * n])
     o = _sigmoid(gates[:, 3 * n : 4 * n])
-    shape, dtype = gates.shape, gates.dtype
     del gates
-    c_new = f * c + i * g
-    tc = np.tanh(c_new)
-    out = np.stack((o * tc, c_new))
-    del c_new
-
-    def gate_grads(grad):
-        dh, dc = grad[0], grad[1]
-        dc = dc + dh * o * (1 - tc * tc)
-        d_gates = np.empty(shape, np.result_type(dc, dtype))
-        d_gates[:, 0:n] = dc * g * i * (1 - i)
-        d_gates[:, n : 2 * n] = dc * c * f * (1 - f)
-        d_gates[:, 2 * n : 3 * n] = dc * i * (1 - g * g)
-        d_gates[:, 3 * n : 4 * n] = dh * tc * o * (1 - o)
-        return d_gates, dc
-
-    shared = _once_per_gradient(gate_grads)
-
-    def d_state(grad):
-        d_gates, dc = shared(grad)
-        return np.stack((d_gates @ w_hh, dc * f))
-
-    return out, (
-        lambda grad: shared(grad)[0] @ w_ih,
-        d_state,
-        lambda grad: shared(grad)[0].T @ x,
-        lambda grad: shared(grad)[0].sum(axis=0),
-        lambda grad: shared(grad)[0].T @ h,
-        lambda grad: shared(grad)[0].sum(axis=0),
-    )
+    out = np.empty((2, *np.broadcast_shapes(f.shape, c.shape)), np.result_type(f, c))
+    np.multiply(f, c, out=out[1])
+    out[1] += i * g  # c' = f * c + i * g
+    tc = np.tanh(out[1])
+    np.multiply(o, tc, out=out[0])  # h' = o * tanh(c')
+    return out, ({}, x, h, c, w_ih, w_hh, i, f, g, o, tc, sequence, step)
 
 
 def gru_step(xw, h, w_hh, b_hh):
@@ -283,11 +296,13 @@ class _Recurrent(Module):
             raise ShapeError(
                 f"{type(self).__name__} expects input of shape {order} with input={self.input_size}, got {x.shape}"
             )
+        if not isinstance(x, Tensor):  # (a plain array is read as a constant input)
+            x = Tensor(np.asarray(x))
         if not self.batch_first:
             x = x.transpose(0, 1)
-        batch, steps = x.shape[0], x.shape[1]
+        batch = x.shape[0]
         states = self._split_state(state, batch, x)
-        layer_input = [x[:, t] for t in range(steps)]
+        layer_input = x  # layer 0 reads the (N, T, input) sequence; the layers above, the list of h_t below them
         for layer in range(self.num_layers):
             top = layer == self.num_layers - 1
             kept = top and self.keep_states
@@ -307,10 +322,13 @@ class _Recurrent(Module):
         return output, self._join_state(states)
 
     def _unroll(self, inputs, state, weights, as_sequence: bool, kept: bool):
-        """One layer over the time steps: (its outputs, its last state). The outputs are a list of (N, hidden)
-        tensors, or with ``as_sequence`` one (N, T, hidden) tensor; ``kept``: each output is the very tensor
-        the next step reads, so its retained ``.grad`` is the whole dL/dh_t."""
+        """One layer over the time steps: (its outputs, its last state). ``inputs`` is the (N, T, input) sequence
+        or a list of (N, input) tensors. The outputs are a list of (N, hidden) tensors, or with ``as_sequence``
+        one (N, T, hidden) tensor; ``kept``: each output is the very tensor the next step reads, so its retained
+        ``.grad`` is the whole dL/dh_t."""
         w_ih, w_hh, b_ih, b_hh = weights
+        if isinstance(inputs, Tensor):
+            inputs = [inputs[:, t] for t in range(inputs.shape[1])]
         outputs = []
         for x_t in inputs:
             state = self._step(F.linear(x_t, w_ih, b_ih), state, w_hh, b_hh)
@@ -338,8 +356,8 @@ class RNN(_Recurrent):
 class LSTM(_Recurrent):
     """LSTM over a sequence. The state is a pair (h, c), each (num_layers, N, hidden).
 
-    Inside, each step is one :func:`lstm_cell` op on h and c stacked, (2, N, hidden): 2 ops a step
-    (the input slice and the cell) where the same step written as ops takes 17.
+    Inside, each step is one :func:`lstm_cell` op on h and c stacked, (2, N, hidden): one op a step
+    where the same step written as ops takes 17.
     """
 
     kind = "lstm"
@@ -358,17 +376,21 @@ class LSTM(_Recurrent):
 
     def _unroll(self, inputs, state, weights, as_sequence: bool, kept: bool):
         w_ih, w_hh, b_ih, b_hh = weights
+        if isinstance(inputs, Tensor):  # the sequence: each cell reads its step of it (no slice op)
+            steps = [(inputs, {"step": t}) for t in range(inputs.shape[1])]
+        else:
+            steps = [(x_t, {}) for x_t in inputs]
         if kept:  # h_t and c_t as tensors of their own, which the next step reads (stacked)
             outputs = []
-            for x_t in inputs:
-                hc = lstm_cell(x_t, state, w_ih, b_ih, w_hh, b_hh)
+            for x_t, at in steps:
+                hc = lstm_cell(x_t, state, w_ih, b_ih, w_hh, b_hh, **at)
                 h, c = hc[0], hc[1]
                 outputs.append(h)
                 state = stack([h, c])
             return outputs, state
         states = []
-        for x_t in inputs:
-            state = lstm_cell(x_t, state, w_ih, b_ih, w_hh, b_hh)
+        for x_t, at in steps:
+            state = lstm_cell(x_t, state, w_ih, b_ih, w_hh, b_hh, **at)
             states.append(state)
         if as_sequence:
             return stack(states, axis=2)[0], state  # (2, N, T, hidden) -> the h part, (N, T, hidden)
