@@ -201,6 +201,76 @@ def test_lstm_layer_records_one_cell_op_per_step():
     assert "sigmoid" not in ops and "linear" not in ops
 
 
+@pytest.mark.parametrize("bias", [True, False])
+def test_gru_cell_primitive_passes_gradcheck(bias):
+    from bpcore.nn.recurrent import gru_cell
+
+    rows = 3 * H
+    x, h = rand(N, I), rand(N, H, seed=1)
+    w_ih, b_ih = rand(rows, I, seed=2) * 0.5, rand(rows, seed=3)
+    w_hh, b_hh = rand(rows, H, seed=4) * 0.5, rand(rows, seed=5)
+    if bias:
+        report = bp.gradcheck(lambda x, h, *p: gru_cell(x, h, h, *p), x, h, w_ih, b_ih, w_hh, b_hh, localize=True)
+    else:
+        report = bp.gradcheck(lambda x, h, wi, wh: gru_cell(x, h, h, wi, None, wh, None), x, h, w_ih, w_hh)
+    assert report, str(report)
+    sequence = rand(N, 3, I, seed=7)
+    report = bp.gradcheck(lambda x, h, *p: gru_cell(x, h, h, *p, step=2), sequence, h, w_ih, b_ih, w_hh, b_hh)
+    assert report, str(report)
+
+
+def _gru_as_ops(layer, x, h0=None):
+    from bpcore.nn.recurrent import gru_step
+
+    inputs, last = [x[:, t] for t in range(x.shape[1])], []
+    for layer_index in range(layer.num_layers):
+        w_ih, w_hh, b_ih, b_hh = layer._layer_weights(layer_index)
+        h = bp.Tensor(np.zeros((x.shape[0], layer.hidden_size), x.dtype)) if h0 is None else h0[layer_index]
+        outputs = []
+        for x_t in inputs:
+            h = gru_step(F.linear(x_t, w_ih, b_ih), h, w_hh, b_hh)
+            outputs.append(h)
+        inputs = outputs
+        last.append(h)
+    return bp.stack(inputs, axis=1), bp.stack(last), inputs
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("num_layers, with_state, keep_states", [(1, False, False), (2, True, False), (2, True, True)])
+def test_fused_gru_layer_is_bit_for_bit_the_step_written_as_ops(dtype, num_layers, with_state, keep_states):
+    layer = bp.nn.GRU(I, H, num_layers=num_layers, rng=np.random.default_rng(0)).to(dtype)
+    layer.keep_states = keep_states
+    weight = bp.tensor(rand(N, 5, H, seed=9).astype(dtype))
+    results = []
+    for fused in (True, False):
+        x = bp.tensor(rand(N, 5, I).astype(dtype), requires_grad=True)
+        h0 = bp.tensor(rand(num_layers, N, H, seed=1).astype(dtype), requires_grad=True)
+        state = h0 if with_state else None
+        if fused:
+            output, h_n = layer(x, state)
+            kept = layer.hidden_states
+        else:
+            output, h_n, kept = _gru_as_ops(layer, x, state)
+            for h in kept:
+                h.retain_grad()
+        ((output * weight).sum() + (h_n * h_n).sum()).backward()
+        arrays = [output.data, h_n.data, x.grad, *(p.grad for p in layer.parameters())]
+        arrays += [h0.grad] if with_state else []
+        arrays += [h.grad for h in kept] if keep_states else []
+        results.append(arrays)
+        layer.zero_grad()
+    for fused, ops in zip(*results, strict=True):
+        assert fused.dtype == ops.dtype and fused.tobytes() == ops.tobytes()
+
+
+def test_gru_layer_records_one_cell_op_per_step():
+    from bpcore.tensor import topological_order
+
+    output, _ = bp.nn.GRU(I, H)(bp.tensor(rand(N, 6, I)))
+    ops = [node.op for node in topological_order(output) if node.op is not None]
+    assert ops.count("gru_cell") == 6 and len(ops) == 6 + 1  # the cells and the stack of their outputs
+
+
 def test_lstm_cell_backward_twice_and_through_a_hook():
     cell = bp.nn.LSTMCell(I, H, rng=np.random.default_rng(0))
     x = bp.tensor(rand(N, I), requires_grad=True)

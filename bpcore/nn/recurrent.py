@@ -157,12 +157,82 @@ def lstm_cell(x, state, w_ih, b_ih, w_hh, b_hh, step=None):
 
 
 def gru_step(xw, h, w_hh, b_hh):
+    """The GRU step written as engine ops (what :func:`gru_cell` computes as one primitive)."""
     gh = F.linear(h, w_hh, b_hh)
     n = h.shape[-1]
     r = (xw[:, 0:n] + gh[:, 0:n]).sigmoid()  # reset gate
     z = (xw[:, n : 2 * n] + gh[:, n : 2 * n]).sigmoid()  # update gate
     candidate = (xw[:, 2 * n :] + r * gh[:, 2 * n :]).tanh()
     return (1 - z) * candidate + z * h
+
+
+def _gru_grads(grad, memo, x, h, w_ih, w_hh, r, z, cand, one_minus_z, gh_n, *_):
+    """(d xw, d gh, dL/dh through the z * h term) from dL/dh': shared by the VJPs of one gru_cell node."""
+    ref = memo.get("grad")
+    if ref is not None and ref() is grad:
+        return memo["grads"]
+    d_cand_pre = grad * one_minus_z * (1 - cand * cand)  # through (1 - z) * n and n = tanh(.)
+    dz = grad * h + -(grad * cand)  # through z * h and through 1 - z
+    d_z_pre = dz * z * (1 - z)
+    d_r_pre = d_cand_pre * gh_n * r * (1 - r)  # through r * (W_hn h + b_hn)
+    d_xw = np.concatenate((d_r_pre, d_z_pre, d_cand_pre), axis=1)
+    d_gh = np.concatenate((d_r_pre, d_z_pre, d_cand_pre * r), axis=1)
+    grads = (d_xw, d_gh, d_xw.sum(axis=0), d_gh.sum(axis=0))
+    memo["grad"], memo["grads"] = weakref.ref(grad, lambda _: memo.clear()), grads
+    return grads
+
+
+def _gru_d_x(grad, *saved):
+    d_x = _gru_grads(grad, *saved)[0] @ saved[3]  # d x = d xw @ W_ih
+    sequence, step = saved[11], saved[12]
+    if step is None:
+        return d_x
+    d_sequence = np.zeros_like(sequence, dtype=d_x.dtype)  # (as the VJP of the slice x[:, step] would)
+    d_sequence[:, step] = d_x
+    return d_sequence
+
+
+@primitive(
+    "gru_cell",
+    vjps=(
+        _gru_d_x,
+        lambda grad, *saved: grad * saved[6],  # d h through z * h: dh' * z
+        lambda grad, *saved: _gru_grads(grad, *saved)[1] @ saved[4],  # d h through W_hh h: d gh @ W_hh
+        lambda grad, *saved: _gru_grads(grad, *saved)[0].T @ saved[1],  # d W_ih = d xw^T x
+        lambda grad, *saved: _gru_grads(grad, *saved)[2],
+        lambda grad, *saved: _gru_grads(grad, *saved)[1].T @ saved[2],  # d W_hh = d gh^T h
+        lambda grad, *saved: _gru_grads(grad, *saved)[3],
+    ),
+)
+def gru_cell(x, h, h_again, w_ih, b_ih, w_hh, b_hh, step=None):
+    """One GRU step as one primitive: ``gru_step(F.linear(x, w_ih, b_ih), h, w_hh, b_hh)``'s numpy operations
+    in the same order, and the chain rule through them written out::
+
+        d n_pre = dh' (1 - z) (1 - n^2);   dz = dh' h - dh' n;   d z_pre = dz z (1 - z)
+        d r_pre = d n_pre (W_hn h + b_hn) r (1 - r)
+        d xw = [d r_pre, d z_pre, d n_pre];   d gh = [d r_pre, d z_pre, d n_pre r]
+
+    ``h`` comes twice (pass the same tensor as ``h`` and ``h_again``): once as it is mixed in by z, once as
+    the input of W_hh, so its two gradients reach it one after the other, added in the order the step
+    written as ops adds them. ``step=t``: ``x`` is the whole (N, T, input) sequence and the cell reads x[:, t].
+    """
+    sequence = x
+    if step is not None:
+        x = sequence[:, step]
+    xw = x @ w_ih.T
+    if b_ih is not None:
+        xw = xw + b_ih
+    gh = h_again @ w_hh.T
+    if b_hh is not None:
+        gh = gh + b_hh
+    n = h.shape[-1]
+    r = _sigmoid(xw[:, 0:n] + gh[:, 0:n])  # reset gate
+    z = _sigmoid(xw[:, n : 2 * n] + gh[:, n : 2 * n])  # update gate
+    gh_n = gh[:, 2 * n :]
+    cand = np.tanh(xw[:, 2 * n :] + r * gh_n)
+    del xw
+    one_minus_z = 1 - z
+    return one_minus_z * cand + z * h, ({}, x, h, w_ih, w_hh, r, z, cand, one_minus_z, gh_n, None, sequence, step)
 
 
 def _init_uniform(module: Module, hidden_size: int, rng) -> None:
@@ -241,7 +311,7 @@ class GRUCell(_Cell):
     def forward(self, x, h=None):
         self._check(x)
         h = _zeros(x.shape[0], self.hidden_size, x) if h is None else h
-        return gru_step(F.linear(x, self.weight_ih, self.bias_ih), h, self.weight_hh, self.bias_hh)
+        return gru_cell(x, h, h, self.weight_ih, self.bias_ih, self.weight_hh, self.bias_hh)
 
 
 # ----------------------------------------------------------------------------- sequence layers
@@ -402,8 +472,18 @@ class GRU(_Recurrent):
 
     kind = "gru"
 
-    def _step(self, xw, h, w_hh, b_hh):
-        return gru_step(xw, h, w_hh, b_hh)
+    def _unroll(self, inputs, state, weights, as_sequence: bool, kept: bool):
+        """One :func:`gru_cell` op a step (the same step written as ops takes 17)."""
+        w_ih, w_hh, b_ih, b_hh = weights
+        if isinstance(inputs, Tensor):  # the sequence: each cell reads its step of it (no slice op)
+            steps = [(inputs, {"step": t}) for t in range(inputs.shape[1])]
+        else:
+            steps = [(x_t, {}) for x_t in inputs]
+        outputs = []
+        for x_t, at in steps:
+            state = gru_cell(x_t, state, state, w_ih, b_ih, w_hh, b_hh, **at)
+            outputs.append(state)
+        return (stack(outputs, axis=1) if as_sequence else outputs), state
 
 
 def init_forget_gate_bias_(lstm: Module, value: float = 1.0) -> Module:
