@@ -38,10 +38,24 @@ class LSTMNet(bp.nn.Module):
         return self.head(out[:, -1])
 
 
+class GRUNet(bp.nn.Module):
+    """Two stacked GRU layers (the upper one reads the lower one's h_t) and a read-out of every step."""
+
+    def __init__(self):
+        super().__init__()
+        self.gru = bp.nn.GRU(4, 6, num_layers=2)
+        self.head = bp.nn.Linear(6, 3)
+
+    def forward(self, x):
+        out, _ = self.gru(x)
+        return self.head(out).mean(axis=1)
+
+
 MODELS = {
     "mlp": (mlp, lambda rng, n: rng.standard_normal((n, 4))),
     "conv": (conv_net, lambda rng, n: rng.standard_normal((n, 1, 6, 6))),
     "lstm": (LSTMNet, lambda rng, n: rng.standard_normal((n, 5, 4))),
+    "gru": (GRUNet, lambda rng, n: rng.standard_normal((n, 5, 4))),
 }
 OPTIMIZERS = {
     "sgd_momentum": lambda params: bp.optim.SGD(params, lr=0.1, momentum=0.9),

@@ -119,6 +119,181 @@ def test_sequence_layers_pass_gradcheck(layer_cls):
     assert_gradcheck(fn, rand(N, 3, I), rand(2, N, H, seed=5), *params)
 
 
+# ---------------------------------------------------------------- the fused LSTM cell
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_lstm_cell_primitive_passes_gradcheck(bias):
+    from bpcore.nn.recurrent import lstm_cell
+
+    rows = 4 * H
+    inputs = [rand(N, I), rand(2, N, H, seed=1), rand(rows, I, seed=2) * 0.5, rand(rows, seed=3),
+              rand(rows, H, seed=4) * 0.5, rand(rows, seed=5)]
+    if bias:
+        report = bp.gradcheck(lambda *a: lstm_cell(*a) * bp.tensor(rand(2, N, H, seed=6)), *inputs, localize=True)
+    else:
+        x, state, w_ih, _, w_hh, _ = inputs
+        report = bp.gradcheck(lambda x, s, wi, wh: lstm_cell(x, s, wi, None, wh, None), x, state, w_ih, w_hh)
+    assert report, str(report)
+    sequence = rand(N, 3, I, seed=7)  # step=t: the cell reads x[:, t] of a whole sequence
+    report = bp.gradcheck(lambda x, *rest: lstm_cell(x, *rest, step=1), sequence, *inputs[1:])
+    assert report, str(report)
+
+
+def _lstm_as_ops(layer, x, state=None):
+    """The LSTM layer written out with ``lstm_step`` (17 engine ops a step): the reference the fused cell keeps."""
+    from bpcore.nn.recurrent import lstm_step
+
+    steps = x.shape[1]
+    h0, c0 = state if state is not None else (None, None)
+    inputs, kept, last = [x[:, t] for t in range(steps)], [], []
+    for layer_index in range(layer.num_layers):
+        w_ih, w_hh, b_ih, b_hh = layer._layer_weights(layer_index)
+        zeros = bp.Tensor(np.zeros((x.shape[0], layer.hidden_size), x.dtype))
+        hc = (zeros, zeros) if h0 is None else (h0[layer_index], c0[layer_index])
+        outputs = []
+        for x_t in inputs:
+            hc = lstm_step(F.linear(x_t, w_ih, b_ih), hc, w_hh, b_hh)
+            outputs.append(hc[0])
+        inputs, kept = outputs, outputs
+        last.append(hc)
+    return bp.stack(inputs, axis=1), (bp.stack([h for h, _ in last]), bp.stack([c for _, c in last])), kept
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("num_layers, with_state, keep_states", [(1, False, False), (2, True, False), (2, True, True)])
+def test_fused_lstm_layer_is_bit_for_bit_the_step_written_as_ops(dtype, num_layers, with_state, keep_states):
+    layer = bp.nn.LSTM(I, H, num_layers=num_layers, rng=np.random.default_rng(0)).to(dtype)
+    layer.keep_states = keep_states
+    weight = bp.tensor(rand(N, 5, H, seed=9).astype(dtype))
+    results = []
+    for fused in (True, False):
+        x = bp.tensor(rand(N, 5, I).astype(dtype), requires_grad=True)
+        h0 = bp.tensor(rand(num_layers, N, H, seed=1).astype(dtype), requires_grad=True)
+        state = (h0, h0 * 0.5) if with_state else None
+        if fused:
+            output, (h_n, c_n) = layer(x, state)
+            kept = layer.hidden_states
+        else:
+            output, (h_n, c_n), kept = _lstm_as_ops(layer, x, state)
+            for h in kept:
+                h.retain_grad()
+        ((output * weight).sum() + (c_n * c_n).sum() + h_n.sum()).backward()
+        arrays = [output.data, h_n.data, c_n.data, x.grad, *(p.grad for p in layer.parameters())]
+        arrays += [h0.grad] if with_state else []
+        arrays += [h.grad for h in kept] if keep_states else []
+        results.append(arrays)
+        layer.zero_grad()
+    for fused, ops in zip(*results, strict=True):
+        assert fused.dtype == ops.dtype and fused.tobytes() == ops.tobytes()
+
+
+def test_lstm_layer_records_one_cell_op_per_step():
+    layer = bp.nn.LSTM(I, H)
+    output, _ = layer(bp.tensor(rand(N, 7, I)))
+    from_array, _ = layer(rand(N, 7, I))  # a plain array is a constant input, as before
+    assert from_array.data.tobytes() == output.data.tobytes()
+    from bpcore.tensor import topological_order
+
+    ops = [node.op for node in topological_order(output) if node.op is not None]
+    assert ops.count("lstm_cell") == 7
+    assert len(ops) == 7 + 2  # the cells, the stack of their states and the h part taken out of it
+    assert "sigmoid" not in ops and "linear" not in ops
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_gru_cell_primitive_passes_gradcheck(bias):
+    from bpcore.nn.recurrent import gru_cell
+
+    rows = 3 * H
+    x, h = rand(N, I), rand(N, H, seed=1)
+    w_ih, b_ih = rand(rows, I, seed=2) * 0.5, rand(rows, seed=3)
+    w_hh, b_hh = rand(rows, H, seed=4) * 0.5, rand(rows, seed=5)
+    if bias:
+        report = bp.gradcheck(lambda x, h, *p: gru_cell(x, h, h, *p), x, h, w_ih, b_ih, w_hh, b_hh, localize=True)
+    else:
+        report = bp.gradcheck(lambda x, h, wi, wh: gru_cell(x, h, h, wi, None, wh, None), x, h, w_ih, w_hh)
+    assert report, str(report)
+    sequence = rand(N, 3, I, seed=7)
+    report = bp.gradcheck(lambda x, h, *p: gru_cell(x, h, h, *p, step=2), sequence, h, w_ih, b_ih, w_hh, b_hh)
+    assert report, str(report)
+
+
+def _gru_as_ops(layer, x, h0=None):
+    from bpcore.nn.recurrent import gru_step
+
+    inputs, last = [x[:, t] for t in range(x.shape[1])], []
+    for layer_index in range(layer.num_layers):
+        w_ih, w_hh, b_ih, b_hh = layer._layer_weights(layer_index)
+        h = bp.Tensor(np.zeros((x.shape[0], layer.hidden_size), x.dtype)) if h0 is None else h0[layer_index]
+        outputs = []
+        for x_t in inputs:
+            h = gru_step(F.linear(x_t, w_ih, b_ih), h, w_hh, b_hh)
+            outputs.append(h)
+        inputs = outputs
+        last.append(h)
+    return bp.stack(inputs, axis=1), bp.stack(last), inputs
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("num_layers, with_state, keep_states", [(1, False, False), (2, True, False), (2, True, True)])
+def test_fused_gru_layer_is_bit_for_bit_the_step_written_as_ops(dtype, num_layers, with_state, keep_states):
+    layer = bp.nn.GRU(I, H, num_layers=num_layers, rng=np.random.default_rng(0)).to(dtype)
+    layer.keep_states = keep_states
+    weight = bp.tensor(rand(N, 5, H, seed=9).astype(dtype))
+    results = []
+    for fused in (True, False):
+        x = bp.tensor(rand(N, 5, I).astype(dtype), requires_grad=True)
+        h0 = bp.tensor(rand(num_layers, N, H, seed=1).astype(dtype), requires_grad=True)
+        state = h0 if with_state else None
+        if fused:
+            output, h_n = layer(x, state)
+            kept = layer.hidden_states
+        else:
+            output, h_n, kept = _gru_as_ops(layer, x, state)
+            for h in kept:
+                h.retain_grad()
+        ((output * weight).sum() + (h_n * h_n).sum()).backward()
+        arrays = [output.data, h_n.data, x.grad, *(p.grad for p in layer.parameters())]
+        arrays += [h0.grad] if with_state else []
+        arrays += [h.grad for h in kept] if keep_states else []
+        results.append(arrays)
+        layer.zero_grad()
+    for fused, ops in zip(*results, strict=True):
+        assert fused.dtype == ops.dtype and fused.tobytes() == ops.tobytes()
+
+
+def test_gru_layer_records_one_cell_op_per_step():
+    from bpcore.tensor import topological_order
+
+    output, _ = bp.nn.GRU(I, H)(bp.tensor(rand(N, 6, I)))
+    ops = [node.op for node in topological_order(output) if node.op is not None]
+    assert ops.count("gru_cell") == 6 and len(ops) == 6 + 1  # the cells and the stack of their outputs
+
+
+def test_lstm_cell_backward_twice_and_through_a_hook():
+    cell = bp.nn.LSTMCell(I, H, rng=np.random.default_rng(0))
+    x = bp.tensor(rand(N, I), requires_grad=True)
+    h, c = cell(x, (bp.tensor(rand(N, H, seed=1)), bp.tensor(rand(N, H, seed=2))))
+    loss = (h * h).sum() + c.sum()
+    loss.backward()
+    once = [p.grad.copy() for p in cell.parameters()] + [x.grad.copy()]
+    loss.backward()  # the same graph again: the same gradients again, added
+    for first, p in zip(once, [*cell.parameters(), x], strict=True):
+        np.testing.assert_array_equal(p.grad, 2 * first)
+    cell.zero_grad()
+    x.grad = None
+    h, c = cell(x, None)
+    h.register_hook(lambda g: 3 * g)  # the gradient reaching the cell is replaced: what its VJPs see
+    (h.sum() + c.sum()).backward()
+    tripled = [p.grad.copy() for p in cell.parameters()]
+    cell.zero_grad()
+    h, c = cell(x, None)
+    (3 * h.sum() + c.sum()).backward()
+    for a, p in zip(tripled, cell.parameters(), strict=True):
+        np.testing.assert_allclose(a, p.grad, rtol=1e-12)
+
+
 def test_sequence_layer_is_the_cell_applied_step_by_step():
     layer, cell = bp.nn.GRU(I, H), bp.nn.GRUCell(I, H)
     for name, p in cell.named_parameters():

@@ -21,6 +21,7 @@ repeated tanh(W_hh .).
 from __future__ import annotations
 
 import math
+import weakref
 
 import numpy as np
 
@@ -28,7 +29,7 @@ from bpcore.nn import functional as F
 from bpcore.nn import init
 from bpcore.nn.layers import Embedding, Linear
 from bpcore.nn.module import Module, Parameter
-from bpcore.ops import stack
+from bpcore.ops import primitive, stack
 from bpcore.tensor import ShapeError, Tensor
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -46,6 +47,8 @@ def rnn_step(xw, h, w_hh, b_hh, nonlinearity="tanh"):
 
 
 def lstm_step(xw, state, w_hh, b_hh):
+    """The LSTM step written as engine ops, one op per line of the update rule (what :func:`lstm_cell`
+    computes as one primitive, with the same numpy operations in the same order)."""
     h, c = state
     gates = xw + F.linear(h, w_hh, b_hh)
     n = h.shape[-1]
@@ -57,13 +60,179 @@ def lstm_step(xw, state, w_hh, b_hh):
     return o * c_new.tanh(), c_new
 
 
+def _sigmoid(z):
+    return 0.5 * (1 + np.tanh(0.5 * z))  # as ops.sigmoid computes it
+
+
+def _lstm_gate_grads(grad, memo, x, h, c, w_ih, w_hh, i, f, g, o, tc, *_):
+    """(d gates, dc, d gates summed over the batch) from dL/d(h', c'): shared by the six VJPs of one lstm_cell node.
+
+    The first VJP that backward calls with ``grad`` works them out, the others reuse them; they are
+    let go when ``grad`` is, so a graph kept after backward holds no gradient.
+    """
+    ref = memo.get("grad")
+    if ref is not None and ref() is grad:
+        return memo["grads"]
+    dh, dc = grad[0], grad[1]
+    dc = dc + dh * o * (1 - tc * tc)
+    d_gates = np.concatenate((dc * g * i * (1 - i), dc * c * f * (1 - f), dc * i * (1 - g * g), dh * tc * o * (1 - o)),
+                             axis=1)
+    memo["grad"], memo["grads"] = weakref.ref(grad, lambda _: memo.clear()), (d_gates, dc, d_gates.sum(axis=0))
+    return memo["grads"]
+
+
+def _lstm_d_x(grad, *saved):
+    d_x = _lstm_gate_grads(grad, *saved)[0] @ saved[4]  # d x = d gates @ W_ih
+    sequence, step = saved[11], saved[12]
+    if step is None:
+        return d_x
+    d_sequence = np.zeros_like(sequence, dtype=d_x.dtype)  # (as the VJP of the slice x[:, step] would)
+    d_sequence[:, step] = d_x
+    return d_sequence
+
+
+def _lstm_d_state(grad, *saved):
+    d_gates, dc, _ = _lstm_gate_grads(grad, *saved)
+    w_hh, f = saved[5], saved[7]
+    if not d_gates.dtype == dc.dtype == w_hh.dtype == f.dtype:
+        return np.stack((d_gates @ w_hh, dc * f))
+    d_state = np.empty((2, *dc.shape), dc.dtype)
+    np.matmul(d_gates, w_hh, out=d_state[0])  # d h = d gates @ W_hh
+    np.multiply(dc, f, out=d_state[1])  # d c = dc * f
+    return d_state
+
+
+@primitive(
+    "lstm_cell",
+    vjps=(
+        _lstm_d_x,
+        _lstm_d_state,
+        lambda grad, *saved: _lstm_gate_grads(grad, *saved)[0].T @ saved[1],  # d W_ih = d gates^T x
+        lambda grad, *saved: _lstm_gate_grads(grad, *saved)[2],  # d b_ih = d gates summed over the batch
+        lambda grad, *saved: _lstm_gate_grads(grad, *saved)[0].T @ saved[2],  # d W_hh = d gates^T h
+        lambda grad, *saved: _lstm_gate_grads(grad, *saved)[2],  # d b_hh: the same array (backward copies it)
+    ),
+)
+def lstm_cell(x, state, w_ih, b_ih, w_hh, b_hh, step=None):
+    """One LSTM step as one primitive: ``state`` is h and c stacked, shape (2, N, hidden), and so is the result.
+
+    ``x`` is the step's input (N, input), or with ``step=t`` the whole sequence (N, T, input), of which the
+    cell reads ``x[:, t]`` (the sequence layer does that: one op a step, no slice op before it).
+
+    The forward runs ``lstm_step(F.linear(x, w_ih, b_ih), (h, c), w_hh, b_hh)``'s numpy operations in the
+    same order; the VJPs are the chain rule through them written out, with the four gate gradients side
+    by side in one (N, 4 hidden) array::
+
+        dc = dc' + dh' * o * (1 - tanh(c')^2)
+        d[i, f, g, o] = [dc g i (1 - i),  dc c f (1 - f),  dc i (1 - g^2),  dh' tanh(c') o (1 - o)]
+
+    then ``d x = d gates @ W_ih``, ``d h = d gates @ W_hh``, ``d c = dc * f``, ``d W = d gates^T (x or h)``
+    and ``d b = sum over the batch of d gates``, as through ``F.linear``. It keeps for backward what
+    the hand-written numpy step keeps (the gates, tanh(c') and the inputs), not the pre-activations.
+    """
+    sequence = x
+    if step is not None:
+        x = sequence[:, step]
+    h, c = state[0], state[1]
+    xw = x @ w_ih.T
+    if b_ih is not None:
+        xw = xw + b_ih
+    lin = h @ w_hh.T
+    if b_hh is not None:
+        lin = lin + b_hh
+    gates = xw + lin
+    del xw, lin
+    n = h.shape[-1]
+    i = _sigmoid(gates[:, 0:n])
+    f = _sigmoid(gates[:, n : 2 * n])
+    g = np.tanh(gates[:, 2 * n : 3 * n])
+    o = _sigmoid(gates[:, 3 * n : 4 * n])
+    del gates
+    out = np.empty((2, *np.broadcast_shapes(f.shape, c.shape)), np.result_type(f, c))
+    np.multiply(f, c, out=out[1])
+    out[1] += i * g  # c' = f * c + i * g
+    tc = np.tanh(out[1])
+    np.multiply(o, tc, out=out[0])  # h' = o * tanh(c')
+    return out, ({}, x, h, c, w_ih, w_hh, i, f, g, o, tc, sequence, step)
+
+
 def gru_step(xw, h, w_hh, b_hh):
+    """The GRU step written as engine ops (what :func:`gru_cell` computes as one primitive)."""
     gh = F.linear(h, w_hh, b_hh)
     n = h.shape[-1]
     r = (xw[:, 0:n] + gh[:, 0:n]).sigmoid()  # reset gate
     z = (xw[:, n : 2 * n] + gh[:, n : 2 * n]).sigmoid()  # update gate
     candidate = (xw[:, 2 * n :] + r * gh[:, 2 * n :]).tanh()
     return (1 - z) * candidate + z * h
+
+
+def _gru_grads(grad, memo, x, h, w_ih, w_hh, r, z, cand, one_minus_z, gh_n, *_):
+    """(d xw, d gh, dL/dh through the z * h term) from dL/dh': shared by the VJPs of one gru_cell node."""
+    ref = memo.get("grad")
+    if ref is not None and ref() is grad:
+        return memo["grads"]
+    d_cand_pre = grad * one_minus_z * (1 - cand * cand)  # through (1 - z) * n and n = tanh(.)
+    dz = grad * h + -(grad * cand)  # through z * h and through 1 - z
+    d_z_pre = dz * z * (1 - z)
+    d_r_pre = d_cand_pre * gh_n * r * (1 - r)  # through r * (W_hn h + b_hn)
+    d_xw = np.concatenate((d_r_pre, d_z_pre, d_cand_pre), axis=1)
+    d_gh = np.concatenate((d_r_pre, d_z_pre, d_cand_pre * r), axis=1)
+    grads = (d_xw, d_gh, d_xw.sum(axis=0), d_gh.sum(axis=0))
+    memo["grad"], memo["grads"] = weakref.ref(grad, lambda _: memo.clear()), grads
+    return grads
+
+
+def _gru_d_x(grad, *saved):
+    d_x = _gru_grads(grad, *saved)[0] @ saved[3]  # d x = d xw @ W_ih
+    sequence, step = saved[11], saved[12]
+    if step is None:
+        return d_x
+    d_sequence = np.zeros_like(sequence, dtype=d_x.dtype)  # (as the VJP of the slice x[:, step] would)
+    d_sequence[:, step] = d_x
+    return d_sequence
+
+
+@primitive(
+    "gru_cell",
+    vjps=(
+        _gru_d_x,
+        lambda grad, *saved: grad * saved[6],  # d h through z * h: dh' * z
+        lambda grad, *saved: _gru_grads(grad, *saved)[1] @ saved[4],  # d h through W_hh h: d gh @ W_hh
+        lambda grad, *saved: _gru_grads(grad, *saved)[0].T @ saved[1],  # d W_ih = d xw^T x
+        lambda grad, *saved: _gru_grads(grad, *saved)[2],
+        lambda grad, *saved: _gru_grads(grad, *saved)[1].T @ saved[2],  # d W_hh = d gh^T h
+        lambda grad, *saved: _gru_grads(grad, *saved)[3],
+    ),
+)
+def gru_cell(x, h, h_again, w_ih, b_ih, w_hh, b_hh, step=None):
+    """One GRU step as one primitive: ``gru_step(F.linear(x, w_ih, b_ih), h, w_hh, b_hh)``'s numpy operations
+    in the same order, and the chain rule through them written out::
+
+        d n_pre = dh' (1 - z) (1 - n^2);   dz = dh' h - dh' n;   d z_pre = dz z (1 - z)
+        d r_pre = d n_pre (W_hn h + b_hn) r (1 - r)
+        d xw = [d r_pre, d z_pre, d n_pre];   d gh = [d r_pre, d z_pre, d n_pre r]
+
+    ``h`` comes twice (pass the same tensor as ``h`` and ``h_again``): once as it is mixed in by z, once as
+    the input of W_hh, so its two gradients reach it one after the other, added in the order the step
+    written as ops adds them. ``step=t``: ``x`` is the whole (N, T, input) sequence and the cell reads x[:, t].
+    """
+    sequence = x
+    if step is not None:
+        x = sequence[:, step]
+    xw = x @ w_ih.T
+    if b_ih is not None:
+        xw = xw + b_ih
+    gh = h_again @ w_hh.T
+    if b_hh is not None:
+        gh = gh + b_hh
+    n = h.shape[-1]
+    r = _sigmoid(xw[:, 0:n] + gh[:, 0:n])  # reset gate
+    z = _sigmoid(xw[:, n : 2 * n] + gh[:, n : 2 * n])  # update gate
+    gh_n = gh[:, 2 * n :]
+    cand = np.tanh(xw[:, 2 * n :] + r * gh_n)
+    del xw
+    one_minus_z = 1 - z
+    return one_minus_z * cand + z * h, ({}, x, h, w_ih, w_hh, r, z, cand, one_minus_z, gh_n, None, sequence, step)
 
 
 def _init_uniform(module: Module, hidden_size: int, rng) -> None:
@@ -127,8 +296,11 @@ class LSTMCell(_Cell):
     def forward(self, x, state=None):
         self._check(x)
         if state is None:
-            state = (_zeros(x.shape[0], self.hidden_size, x), _zeros(x.shape[0], self.hidden_size, x))
-        return lstm_step(F.linear(x, self.weight_ih, self.bias_ih), state, self.weight_hh, self.bias_hh)
+            both = Tensor(np.zeros((2, x.shape[0], self.hidden_size), dtype=x.dtype))
+        else:
+            both = stack(list(state))
+        hc = lstm_cell(x, both, self.weight_ih, self.bias_ih, self.weight_hh, self.bias_hh)
+        return hc[0], hc[1]
 
 
 class GRUCell(_Cell):
@@ -139,7 +311,7 @@ class GRUCell(_Cell):
     def forward(self, x, h=None):
         self._check(x)
         h = _zeros(x.shape[0], self.hidden_size, x) if h is None else h
-        return gru_step(F.linear(x, self.weight_ih, self.bias_ih), h, self.weight_hh, self.bias_hh)
+        return gru_cell(x, h, h, self.weight_ih, self.bias_ih, self.weight_hh, self.bias_hh)
 
 
 # ----------------------------------------------------------------------------- sequence layers
@@ -194,31 +366,44 @@ class _Recurrent(Module):
             raise ShapeError(
                 f"{type(self).__name__} expects input of shape {order} with input={self.input_size}, got {x.shape}"
             )
+        if not isinstance(x, Tensor):  # (a plain array is read as a constant input)
+            x = Tensor(np.asarray(x))
         if not self.batch_first:
             x = x.transpose(0, 1)
-        batch, steps = x.shape[0], x.shape[1]
+        batch = x.shape[0]
         states = self._split_state(state, batch, x)
-        layer_input = [x[:, t] for t in range(steps)]
+        layer_input = x  # layer 0 reads the (N, T, input) sequence; the layers above, the list of h_t below them
         for layer in range(self.num_layers):
-            w_ih, w_hh, b_ih, b_hh = self._layer_weights(layer)
-            outputs = []
-            for x_t in layer_input:
-                states[layer] = self._step(F.linear(x_t, w_ih, b_ih), states[layer], w_hh, b_hh)
-                outputs.append(self._hidden(states[layer]))
-            layer_input = outputs
+            top = layer == self.num_layers - 1
+            kept = top and self.keep_states
+            layer_input, states[layer] = self._unroll(
+                layer_input, states[layer], self._layer_weights(layer), as_sequence=top and not kept, kept=kept
+            )
         if self.keep_states:
-            self.hidden_states = outputs
-            for h in outputs:
+            self.hidden_states = layer_input
+            for h in layer_input:
                 if h.requires_grad:
                     h.retain_grad()
-        output = stack(outputs, axis=1)
+            output = stack(layer_input, axis=1)
+        else:
+            output = layer_input
         if not self.batch_first:
             output = output.transpose(0, 1)
         return output, self._join_state(states)
 
-    @staticmethod
-    def _hidden(state):
-        return state
+    def _unroll(self, inputs, state, weights, as_sequence: bool, kept: bool):
+        """One layer over the time steps: (its outputs, its last state). ``inputs`` is the (N, T, input) sequence
+        or a list of (N, input) tensors. The outputs are a list of (N, hidden) tensors, or with ``as_sequence``
+        one (N, T, hidden) tensor; ``kept``: each output is the very tensor the next step reads, so its retained
+        ``.grad`` is the whole dL/dh_t."""
+        w_ih, w_hh, b_ih, b_hh = weights
+        if isinstance(inputs, Tensor):
+            inputs = [inputs[:, t] for t in range(inputs.shape[1])]
+        outputs = []
+        for x_t in inputs:
+            state = self._step(F.linear(x_t, w_ih, b_ih), state, w_hh, b_hh)
+            outputs.append(state)
+        return (stack(outputs, axis=1) if as_sequence else outputs), state
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}"
@@ -239,28 +424,47 @@ class RNN(_Recurrent):
 
 
 class LSTM(_Recurrent):
-    """LSTM over a sequence. The state is a pair (h, c), each (num_layers, N, hidden)."""
+    """LSTM over a sequence. The state is a pair (h, c), each (num_layers, N, hidden).
+
+    Inside, each step is one :func:`lstm_cell` op on h and c stacked, (2, N, hidden): one op a step
+    where the same step written as ops takes 17.
+    """
 
     kind = "lstm"
 
-    def _initial_state(self, batch, like):
-        return (_zeros(batch, self.hidden_size, like), _zeros(batch, self.hidden_size, like))
-
     def _split_state(self, state, batch, like):
         if state is None:
-            return [self._initial_state(batch, like) for _ in range(self.num_layers)]
+            zeros = np.zeros((2, batch, self.hidden_size), dtype=like.dtype)
+            return [Tensor(zeros) for _ in range(self.num_layers)]
         h, c = state
-        return [(h[layer], c[layer]) for layer in range(self.num_layers)]
+        both = stack([h, c], axis=1)  # (num_layers, 2, N, hidden)
+        return [both[layer] for layer in range(self.num_layers)]
 
     def _join_state(self, states):
-        return stack([h for h, _ in states], axis=0), stack([c for _, c in states], axis=0)
+        both = stack(states, axis=1)  # (2, num_layers, N, hidden)
+        return both[0], both[1]
 
-    def _step(self, xw, state, w_hh, b_hh):
-        return lstm_step(xw, state, w_hh, b_hh)
-
-    @staticmethod
-    def _hidden(state):
-        return state[0]
+    def _unroll(self, inputs, state, weights, as_sequence: bool, kept: bool):
+        w_ih, w_hh, b_ih, b_hh = weights
+        if isinstance(inputs, Tensor):  # the sequence: each cell reads its step of it (no slice op)
+            steps = [(inputs, {"step": t}) for t in range(inputs.shape[1])]
+        else:
+            steps = [(x_t, {}) for x_t in inputs]
+        if kept:  # h_t and c_t as tensors of their own, which the next step reads (stacked)
+            outputs = []
+            for x_t, at in steps:
+                hc = lstm_cell(x_t, state, w_ih, b_ih, w_hh, b_hh, **at)
+                h, c = hc[0], hc[1]
+                outputs.append(h)
+                state = stack([h, c])
+            return outputs, state
+        states = []
+        for x_t, at in steps:
+            state = lstm_cell(x_t, state, w_ih, b_ih, w_hh, b_hh, **at)
+            states.append(state)
+        if as_sequence:
+            return stack(states, axis=2)[0], state  # (2, N, T, hidden) -> the h part, (N, T, hidden)
+        return [hc[0] for hc in states], state
 
 
 class GRU(_Recurrent):
@@ -268,8 +472,18 @@ class GRU(_Recurrent):
 
     kind = "gru"
 
-    def _step(self, xw, h, w_hh, b_hh):
-        return gru_step(xw, h, w_hh, b_hh)
+    def _unroll(self, inputs, state, weights, as_sequence: bool, kept: bool):
+        """One :func:`gru_cell` op a step (the same step written as ops takes 17)."""
+        w_ih, w_hh, b_ih, b_hh = weights
+        if isinstance(inputs, Tensor):  # the sequence: each cell reads its step of it (no slice op)
+            steps = [(inputs, {"step": t}) for t in range(inputs.shape[1])]
+        else:
+            steps = [(x_t, {}) for x_t in inputs]
+        outputs = []
+        for x_t, at in steps:
+            state = gru_cell(x_t, state, state, w_ih, b_ih, w_hh, b_hh, **at)
+            outputs.append(state)
+        return (stack(outputs, axis=1) if as_sequence else outputs), state
 
 
 def init_forget_gate_bias_(lstm: Module, value: float = 1.0) -> Module:
