@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import operator
 import types
 import warnings
 from collections.abc import Callable
@@ -222,7 +221,7 @@ class CompiledFunction:
             after = entry.record.snapshot()
             entry.record.restore(before)
             try:
-                replayed = entry.record.replay(arrays)
+                replayed = entry.record.replay(arrays, False)
                 mismatch = entry.record.compare(after, replayed, result)
             finally:
                 entry.record.restore(after)  # eager's outcome is the truth, whatever the replay did
@@ -239,7 +238,7 @@ class CompiledFunction:
                 warnings.warn(f"bp.compile({self.__name__}) runs eagerly: {entry.eager_reason}", CompileWarning,
                               stacklevel=3)
             return result
-        entry.replay = entry.record.guarded_replay
+        entry.replay = entry.record.replay
         self.source = entry.record.source
         if not kwargs and len(arrays) == len(args):
             quick = _quick_key(args)
@@ -317,11 +316,11 @@ class _Tracer:
 
     def module(self, module) -> None:
         if id(module) not in self.modules:
-            getter = _module_getter(module)
-            values = getter(module.__dict__)  # kept alive with the record: their ids stay theirs
+            keys = _module_keys(module)
+            values = tuple(module.__dict__[k] for k in keys)  # kept alive with the record: compared by identity
             read = () if module.training else tuple(module._buffers)  # eval: the forward reads them as constants
-            state = (len(module.__dict__), tuple(map(id, values)), _buffer_bytes(module.__dict__, read))
-            self.modules[id(module)] = (module, getter, values, read, state)
+            state = (len(module.__dict__), _buffer_bytes(module.__dict__, read))
+            self.modules[id(module)] = (module, keys, values, read, state)
 
     def backward(self, root: Tensor, grad) -> None:
         if SWITCHES.anomaly:
@@ -475,72 +474,92 @@ class _Record:
         self.op_names = tuple(primitive.name for primitive, *_ in tracer.ops)
         self.call_names = tuple(
             getattr(event[1], "__qualname__", "?") for event in tracer.events if event[0] == "call")
-        lines = ["def replay(I):"]
         self._tracer = tracer
+        body = []
         for n, event in enumerate(tracer.events):
             if event[0] == "op":
-                lines.append(self._op_line(event[1]))
+                body.append(self._op_line(event[1]))
             elif event[0] == "backward":
-                lines.extend(self._backward_lines(event[1], event[2]))
+                body.extend(self._backward_lines(event[1], event[2]))
             else:
-                lines.append(self._call_line(*event[1:], n))
-        lines.append(f"    return {self._return_code(returns)}")
+                body.append(self._call_line(*event[1:], n))
+        returned = self._return_code(returns)
+        modes = [(m, m.training) for m, *_ in tracer.modules.values()]  # the mode the function left each module in
+        lines = ["def replay(I, checked=True):", *self._guard_lines(), *body]
+        if modes:
+            lines.append("    if checked:  # each module in the mode the function left it in")
+            for m, mode in modes:
+                name = self._constant(m)
+                lines.append(f"        if {name}.training is not {mode}: _set_mode({name}, 'training', {mode})")
+        lines.append(f"    return {returned}")
         self.source = "\n".join(lines) + "\n"
         exec(self.source, self.namespace)
-        self.replay = self.namespace["replay"]
-        self.modules = [(m, getter, values, read, m.training) for m, getter, values, read, _ in
-                        tracer.modules.values()]
-        self.function_state = tracer.function_state
-        self.checks = tracer.checks
-        self.state = self.current_state()  # as the trace saw it: modules when called, the function's scope at the start
-        self.state[:len(self.modules)] = [state for *_, state in tracer.modules.values()]
-        self.state[-1] = self.function_state.start
+        self.replay = self.namespace["replay"]  # replay(I) checks first, replay(I, False) does not
         del self._tracer, self._names, self._grad_known
 
     # -- what the record assumes about state outside the arguments -------------------------
-    def current_state(self) -> list:
-        """What replay takes as given: each module's mode, settings and parameters (as it was called), which
-        parameters require grad, each optimizer's parameters, and the values the function reads from its
-        globals and closure. (Plain loops: this runs before every replay.)"""
-        state: list = []
-        for m, getter, _, read, _ in self.modules:
-            d = m.__dict__
-            try:
-                state.append((len(d), tuple(map(id, getter(d))), _buffer_bytes(d, read) if read else ()))
-            except KeyError:  # an attribute deleted
-                state.append(None)
-        for p in self.leaves:
-            state.append(p.requires_grad)
+    def _guard_lines(self) -> list[str]:
+        """Code that raises ``_Stale`` (the call is traced again, eagerly) unless what the record took as given
+        still holds: each module's mode, settings and parameters as it was called (the same objects), which
+        parameters require grad, each optimizer's parameters, the values the function reads from its globals
+        and closure, and that the class targets pass the checks eager makes. Written out as straight-line
+        comparisons, as the replay is: this runs before every replay."""
+        tracer = self._tracer
+        self.namespace.update(_Stale=_Stale, _set_mode=object.__setattr__, _buffer_bytes=_buffer_bytes,
+                              _fingerprint=_fingerprint, _max=np.maximum.reduce, _cell=_cell)
+        terms = []
+        for m, keys, values, read, (length, contents) in tracer.modules.values():
+            same = [f"len(d := {self._constant(m, 'M')}.__dict__) == {length}"]
+            same += [f"d[{k!r}] is {v if v is None or type(v) is bool else self._constant(v)}"
+                     for k, v in zip(keys, values, strict=True)]
+            if read:
+                same.append(f"_buffer_bytes(d, {read!r}) == {self._constant(contents)}")
+            terms.append((" and ".join(same), type(m).__name__))
+        leaves = [f"{'' if p.requires_grad else 'not '}{self._constant(p, 'L')}.requires_grad" for p in self.leaves]
+        if leaves:
+            terms.append((" and ".join(leaves), "which parameters require grad"))
         for o in self.optimizers:
-            for group in o.param_groups:
-                state.append(len(group["params"]))
-                for p in group["params"]:
-                    state.append(id(p))
-        state.append(self.function_state.now())
-        return state
+            groups = f"{self._constant(o, 'O')}.param_groups"
+            same = [f"len(G := {groups}) == {len(o.param_groups)}"]
+            for i, group in enumerate(o.param_groups):
+                same.append(f"len(P := G[{i}]['params']) == {len(group['params'])}")
+                same += [f"P[{j}] is {self._constant(p)}" for j, p in enumerate(group["params"])]
+            terms.append((" and ".join(same), f"{type(o).__name__}'s parameters"))
+        scope = tracer.function_state.guard_terms(self._constant)
+        if scope:
+            terms.append((" and ".join(scope), "the globals and closure the function reads"))
+        for k, check, expected in tracer.checks:
+            terms.append(self._check_term(k, check, expected))
+        if not terms:
+            return []
+        lines = ["    if checked:  # what the record took as given (else: traced again)", "        try:"]
+        lines += [f"            if not ({same}): raise _Stale  # {what}" for same, what in terms]
+        lines.append("        except Exception:  # (an attribute deleted, bad targets: eager says what is wrong)")
+        lines.append("            raise _Stale from None")
+        return lines
 
-    def guarded_replay(self, arrays):
-        """The replay, when the state it assumes still holds; otherwise ``_Stale`` (the caller traces again)."""
-        if self.current_state() != self.state:
-            raise _Stale
-        for k, check, expected in self.checks:
-            a = arrays[k]
-            try:
-                same_path = check(a.data if isinstance(a, Tensor) else a) == expected
-            except Exception:  # bad targets: run eagerly, so the error comes where and as eager raises it
-                raise _Stale from None
-            if not same_path:
-                raise _Stale
-        result = self.replay(arrays)
-        for m, _, _, _, training in self.modules:  # the mode the function left each module in
-            if m.training is not training:
-                object.__setattr__(m, "training", training)
-        return result
+    def _check_term(self, k: int, check, expected) -> tuple[str, str]:
+        """A check of an argument (class targets) as a condition: the check's own call, or for targets that
+        can only pass or raise, the one reduction that tells which (dtype and shape are the signature's)."""
+        value = self._tracer.inputs[k]
+        array = value.data if isinstance(value, Tensor) else value
+        code = f"I[{k}].data" if isinstance(value, Tensor) else f"I[{k}]"
+        classes = getattr(check, "classes", None)
+        if classes is not None and array.dtype.kind in "iu" and (
+                array.dtype.kind == "u" or classes <= 2 ** (8 * array.dtype.itemsize - 1)):
+            if not array.size:
+                return "True", "no class targets to check"
+            if array.dtype.kind == "i":  # as unsigned: a negative target becomes at least 2^(bits-1) >= classes
+                code = f"{code}.view({self._constant(np.dtype(array.dtype.str.replace('i', 'u')), 'D')})"
+            return f"_max({code}) < {classes}", f"class targets in [0, {classes})"
+        return f"{self._constant(check, 'K')}({code}) == {self._constant(expected)}", "a check of an argument"
 
     # -- code for each event -----------------------------------------------------
     def _constant(self, value, prefix: str = "C") -> str:
         name = self._names.get(id(value))
         if name is None:
+            if prefix == "C" and isinstance(value, Module):
+                prefix = "M"
             name = self._names[id(value)] = f"{prefix}{len(self._names)}"
             self.namespace[name] = value
             if prefix == "L":
@@ -797,14 +816,14 @@ def _fingerprint(value, depth: int = 1):
     return id(value)
 
 
-def _module_getter(module) -> operator.itemgetter:
-    """Reads the attributes of a module that the record depends on: its mode, settings (Dropout's p,
+def _module_keys(module) -> tuple:
+    """The attributes of a module that the record depends on: its mode, settings (Dropout's p,
     BatchNorm's eps), parameters, sub-modules and, in eval mode, buffers; replay compares them by
     identity (eval-mode buffers by content too). In training mode BatchNorm replaces its buffers on every
     call through a recorded method, and reads them only there, so they are left out."""
     skip = module._buffers if module.training else ()
     keys = [k for k in module.__dict__ if k not in skip]
-    return operator.itemgetter(*keys, "training")  # (at least two keys: a tuple, always)
+    return (*keys, *(() if "training" in keys else ("training",)))
 
 
 def _buffer_bytes(attributes: dict, names: tuple) -> tuple:
@@ -853,6 +872,23 @@ class _FunctionState:
                 if isinstance(value, types.FunctionType):
                     self._visit(value, seen, depth - 1)
 
+    def guard_terms(self, constant: Callable) -> list[str]:
+        """Conditions, in code, that hold while each value read is as it was at the start of the traced call
+        (what ``now() == start`` says, without building the list); ``constant(value)`` names a value."""
+        terms = []
+        sources = [(f"{constant(c, 'K')}.cell_contents", c.cell_contents) if _filled(c) else
+                   (f"_cell({constant(c, 'K')})", None) for c in self.cells]
+        sources += [(f"{constant(scope, 'S')}[{name!r}]", scope.get(name)) for scope, name in self.names]
+        for (code, value), start in zip(sources, self.start, strict=True):
+            if type(start) is int:  # an object, by identity
+                terms.append(f"{code} is {constant(value)}" if id(value) == start else f"id({code}) == {start}")
+            elif len(start) == 2 and start[0] in _PLAIN:  # a plain value: the same type, an equal value
+                kind, plain = constant(start[0]), constant(start[1])
+                terms.append(f"type(x := {code}) is {kind} and (x is {plain} or x == {plain})")
+            else:  # a small dict, list or tuple
+                terms.append(f"_fingerprint({code}) == {constant(start)}")
+        return terms
+
     def now(self) -> list:
         state = []
         for cell in self.cells:
@@ -865,6 +901,22 @@ class _FunctionState:
             v = scope.get(name)
             state.append((type(v), v) if type(v) in _PLAIN else _fingerprint(v) if type(v) in _SMALL else id(v))
         return state
+
+
+def _filled(cell) -> bool:
+    try:
+        _ = cell.cell_contents
+    except ValueError:
+        return False
+    return True
+
+
+def _cell(cell):
+    """A closure cell's value, None while it is empty (as ``_FunctionState.now`` reads it)."""
+    try:
+        return cell.cell_contents
+    except ValueError:
+        return None
 
 
 def _state_of(owner) -> dict:

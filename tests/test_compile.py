@@ -872,3 +872,110 @@ def test_data_read_inside_the_step_runs_eagerly_and_says_to_pass_it():
     for i, loss in enumerate(losses):
         assert same(eager(CASE_X[i], CASE_Y[i]).data, loss.data), f"call {i + 1} differs from eager"
     assert step.replays == 0
+
+
+# ----------------------------------------------------------------------------- the guard written out as code
+
+
+class Scaled(bp.nn.Module):
+    """A learner's layer whose forward reads an attribute that may be added or deleted between calls."""
+
+    def forward(self, x):
+        return x * self.scale if hasattr(self, "scale") else x
+
+
+@pytest.mark.parametrize("change", ["added", "deleted", "renamed"])
+def test_a_module_attribute_added_or_deleted_between_calls_traces_again(change):
+    def make():
+        env, train_step = case(lambda: [bp.nn.Linear(4, 8), Scaled(), bp.nn.Tanh(), bp.nn.Linear(8, 3)])
+        if change != "added":
+            env["model"][1].scale = 3.0
+        return env, train_step
+
+    def between(env, i):
+        if i == 3 and change == "added":
+            env["model"][1].scale = 3.0
+        if i == 3 and change != "added":
+            del env["model"][1].scale
+        if i == 3 and change == "renamed":  # as many attributes as before: the deleted one is missed by name
+            env["model"][1].factor = 3.0
+
+    step = compare_six_calls(make, between=between)
+    assert step.replays == 2 and step.fallback_reason is None  # calls 3 and 6
+
+
+def test_a_parameter_moved_to_a_new_optimizer_group_traces_again():
+    def between(env, i):
+        if i == 3:
+            groups = env["opt"].param_groups
+            moved = groups[0]["params"].pop(0)
+            groups.append({**groups[0], "params": [moved], "lr": 1.0})
+
+    step = compare_six_calls(case, between=between)
+    assert step.replays == 2
+
+
+def test_a_closure_value_that_changes_traces_again():
+    def make():
+        env, _ = case()
+        model, optimizer, scale = env["model"], env["opt"], 1.0
+
+        def train_step(x, y):
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(bp.Tensor(x)), y) * scale
+            loss.backward()
+            optimizer.step()
+            return loss
+
+        def rescale(value):
+            nonlocal scale
+            scale = value
+
+        env["rescale"] = rescale
+        return env, train_step
+
+    step = compare_six_calls(make, between=lambda env, i: env["rescale"](1.0 if i < 3 else 4.0))
+    assert step.replays == 2
+
+
+def test_a_step_that_leaves_the_model_in_eval_mode_does_so_on_every_replay():
+    def make():
+        env, train_step = case()
+
+        def train_then_eval(x, y):
+            loss = train_step(x, y)
+            env["model"].eval()
+            return loss
+
+        return env, train_then_eval
+
+    modes = lambda env: [m.training for m in env["model"].modules()]  # noqa: E731
+    step = compare_six_calls(make, between=lambda env, i: env["model"].train(), check=modes)
+    assert step.replays == 4
+
+
+@pytest.mark.parametrize("dtype, classes, bad", [(np.int8, 200, -90), (np.int32, 3, -1), (np.uint8, 3, 3)])
+def test_narrow_integer_targets_out_of_range_after_the_check_raise_as_eager(dtype, classes, bad):
+    """As unsigned, a negative int8 target lies in [128, 256): below 200 classes, so that check cannot be one
+    reduction of the unsigned view; wider ints and few classes can."""
+    _, train_step = case(lambda: [bp.nn.Linear(4, classes)])
+    step = bp.compile(train_step)
+    for i in range(4):
+        step(CASE_X[i], CASE_Y[i].astype(dtype))
+    assert step.replays == 2
+    y = CASE_Y[4].astype(dtype)
+    y[3] = bad
+    with pytest.raises(ValueError, match="targets must lie in"):
+        step(CASE_X[4], y)
+
+
+def test_targets_passed_as_a_tensor_are_checked_on_each_replay():
+    _, train_step = case()
+    step = bp.compile(train_step)
+    for i in range(4):
+        step(CASE_X[i], bp.tensor(CASE_Y[i], dtype=np.int64))
+    assert step.replays == 2 and step.fallback_reason is None
+    y = CASE_Y[4].copy()
+    y[0] = 7
+    with pytest.raises(ValueError, match="targets must lie in"):
+        step(CASE_X[4], bp.tensor(y, dtype=np.int64))
