@@ -515,9 +515,11 @@ class _Record:
             if read:
                 same.append(f"_buffer_bytes(d, {read!r}) == {self._constant(contents)}")
             terms.append((" and ".join(same), type(m).__name__))
-        leaves = [f"{'' if p.requires_grad else 'not '}{self._constant(p, 'L')}.requires_grad" for p in self.leaves]
-        if leaves:
-            terms.append((" and ".join(leaves), "which parameters require grad"))
+        for p in self.leaves:  # (a replaced .data of another dtype or shape: the record's casts and sums differ)
+            leaf, dtype = self._constant(p, "L"), self._constant(p.data.dtype, "D")
+            terms.append((f"{'' if p.requires_grad else 'not '}{leaf}.requires_grad and (a := {leaf}.data).shape == "
+                          f"{p.data.shape!r} and (a.dtype is {dtype} or a.dtype == {dtype})",
+                          f"{p.data.dtype} {p.data.shape}{', requires grad' if p.requires_grad else ''}"))
         for o in self.optimizers:
             groups = f"{self._constant(o, 'O')}.param_groups"
             same = [f"len(G := {groups}) == {len(o.param_groups)}"]

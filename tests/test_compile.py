@@ -979,3 +979,34 @@ def test_targets_passed_as_a_tensor_are_checked_on_each_replay():
     y[0] = 7
     with pytest.raises(ValueError, match="targets must lie in"):
         step(CASE_X[4], bp.tensor(y, dtype=np.int64))
+
+
+@pytest.mark.parametrize("change", ["dtype", "shape"])
+def test_parameter_data_of_another_dtype_or_shape_traces_again(change):
+    """model.to(float64) or a bias reshaped to (1, C) keeps the same Parameter objects with other arrays: the
+    record casts gradients to the traced dtype and sums them to the traced shapes, so it is traced again (and
+    the reshaped bias gets eager's error)."""
+    rng = np.random.default_rng(5)
+    xs = [rng.standard_normal((6, 4)).astype(np.float32) for _ in range(6)]  # 6 rows: 1/6 rounds in float32
+    ys = [rng.integers(0, 3, 6) for _ in range(6)]
+    (env_e, eager), (env_c, step_fn) = case(), case()
+    for env in (env_e, env_c):
+        env["model"].to(np.float32)
+    step = bp.compile(step_fn)
+    for i in range(6):
+        if i == 3:
+            for env in (env_e, env_c):
+                if change == "dtype":
+                    env["model"].to(np.float64)
+                else:
+                    env["model"][2].bias.data = env["model"][2].bias.data.reshape(1, 3)
+        if change == "shape" and i >= 3:
+            for run in (eager, step):
+                with pytest.raises(bp.ShapeError, match=r"cannot belong to an input of shape \(1, 3\)"):
+                    run(xs[i], ys[i])
+            continue
+        loss_e, loss_c = eager(xs[i], ys[i]), step(xs[i], ys[i])
+        assert same(loss_e.data, loss_c.data), f"call {i + 1}: the loss differs from eager"
+        for p, q in zip(env_e["model"].parameters(), env_c["model"].parameters(), strict=True):
+            assert same(p.data, q.data) and same(p.grad, q.grad), f"call {i + 1}: a parameter differs from eager"
+    assert step.replays == (2 if change == "dtype" else 1)
