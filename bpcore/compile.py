@@ -51,7 +51,7 @@ from collections.abc import Callable
 import numpy as np
 
 from bpcore.nn.module import Module
-from bpcore.optim import Optimizer
+from bpcore.optim import SGD, Optimizer, _check_grad
 from bpcore.tensor import SWITCHES, Tensor, run_backward, topological_order, unbroadcast, vjp_edges, watch_vjps
 
 __all__ = ["CompileWarning", "CompiledFunction", "compile"]
@@ -692,6 +692,8 @@ class _Record:
             self.owners.append(owner)
         if method is _OPTIMIZER_STEP and len(args) == 1 and not kwargs:
             return self._step_lines(owner)
+        if method is _SGD_STEP and len(args) == 1 and not kwargs and _plain_sgd(owner):
+            return self._sgd_lines(owner, n)
         if method in _ZERO_GRADS and len(args) == 1 and not kwargs:
             params = [p for g in owner.param_groups for p in g["params"]] if hasattr(owner, "param_groups") \
                 else list(owner.parameters())
@@ -719,6 +721,34 @@ class _Record:
                     lines.append(f"    {update}({leaf}, {leaf}.grad, {state}, {o}_group)")
                 elif known is None:
                     lines.append(f"    if {leaf}.grad is not None: {update}({leaf}, {leaf}.grad, {state}, {o}_group)")
+        return "\n".join(lines)
+
+    def _sgd_lines(self, optimizer, n: int) -> str:
+        """SGD.step written out: in its plain case (as at trace time, checked on each call) each parameter's
+        p <- p - lr g in order, with the same check of the gradient; in any other, the call of SGD.step."""
+        o = self._constant(optimizer, "O")
+        self.namespace.update(_ndarray=np.ndarray, _check_grad=_check_grad, _sgd_update=SGD.update)
+        lines = [f"    G = {o}.param_groups  # SGD.step, its plain case written out: p <- p - lr g",
+                 f"    if len(G) == 1 and not (H := G[0])['momentum'] and not H['weight_decay'] and "
+                 f"type({o}).update is _sgd_update:",
+                 "        lr = H['lr']"]
+        name = type(optimizer).__name__
+        for index, p in enumerate(optimizer.param_groups[0]["params"]):
+            known = self._grad_known.get(id(p))
+            if known == "none":
+                continue
+            leaf = self._constant(p, "L")
+            indent = "        "
+            if known is None:
+                lines.append(f"{indent}if (g := {leaf}.grad) is not None:")
+                indent += "    "
+            else:
+                lines.append(f"{indent}g = {leaf}.grad")
+            lines.append(f"{indent}if type(g) is not _ndarray or g.shape != {leaf}.data.shape: "
+                         f"_check_grad({leaf}, {index}, {name!r})")
+            lines.append(f"{indent}{leaf}.data -= lr * g")
+        lines.append("    else:")
+        lines.append(f"        c{n} = {self._constant(_SGD_STEP, 'M')}({o})  # SGD.step")
         return "\n".join(lines)
 
     def _return_code(self, spec) -> str:
@@ -946,4 +976,12 @@ def _same_tree(a, b) -> bool:
 
 
 _OPTIMIZER_STEP = Optimizer.step.__wrapped__
+_SGD_STEP = SGD.step.__wrapped__
+
+
+def _plain_sgd(optimizer) -> bool:
+    """The case SGD.step runs in one loop of p <- p - lr g (the generated replay writes that loop out)."""
+    groups = optimizer.param_groups
+    return (len(groups) == 1 and not groups[0]["momentum"] and not groups[0]["weight_decay"]
+            and type(optimizer).update is SGD.update)
 _ZERO_GRADS = (Optimizer.zero_grad.__wrapped__, Module.zero_grad.__wrapped__)

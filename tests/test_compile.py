@@ -727,10 +727,11 @@ def test_ignored_targets_appearing_later_are_not_replayed_as_kept():
 
 
 @pytest.mark.parametrize("optimizer", [
+    lambda ps: bp.optim.SGD(ps, lr=0.1),
     lambda ps: bp.optim.SGD(ps, lr=0.1, weight_decay=0.01),
     lambda ps: bp.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
     lambda ps: bp.optim.Adam(ps, lr=0.01, amsgrad=True),
-], ids=["weight-decay", "nesterov", "amsgrad"])
+], ids=["plain", "weight-decay", "nesterov", "amsgrad"])
 def test_optimizer_settings_and_lr_changed_by_hand(optimizer):
     step = compare_six_calls(lambda: case(optimizer=optimizer),
                              between=lambda env, i: env["opt"].param_groups[0].__setitem__("lr", 0.1 / (i + 1)))
@@ -979,6 +980,14 @@ def test_targets_passed_as_a_tensor_are_checked_on_each_replay():
     y[0] = 7
     with pytest.raises(ValueError, match="targets must lie in"):
         step(CASE_X[4], bp.tensor(y, dtype=np.int64))
+
+
+@pytest.mark.parametrize("setting, value", [("momentum", 0.9), ("weight_decay", 0.01)])
+def test_plain_sgd_given_momentum_or_weight_decay_by_hand_runs_its_full_step(setting, value):
+    """The replay writes plain SGD's p <- p - lr g out; set by hand later, the other terms are not left out."""
+    step = compare_six_calls(case, between=lambda env, i: env["opt"].param_groups[0].__setitem__(setting, value)
+                             if i == 3 else None)
+    assert step.replays == 4
 
 
 @pytest.mark.parametrize("change", ["dtype", "shape"])
