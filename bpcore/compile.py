@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import re
 import types
 import warnings
 from collections.abc import Callable
@@ -445,6 +446,43 @@ class _Tracer:
         return ("object", value)
 
 
+_LOCAL = re.compile(r"\b[vsjgc]\d+\b")  # the replay's values, saved arrays, VJPs, gradients and call results
+_TARGETS = re.compile(r"[vsjgc]\d+(, [vsjgc]\d+)*")
+
+
+def _release_dead(body: list[str], returned: str) -> list[str]:
+    """The replay's statements with ``del`` after the last use of each value, saved array and gradient (as
+    eager frees a graph's arrays once nothing refers to them): the same calls on the same arrays, while later
+    arrays reuse the memory of dead ones instead of new pages."""
+    statements: list[list[str]] = []
+    for line in "\n".join(body).splitlines():
+        if statements and line.startswith(("     ", "    else")):
+            statements[-1].append(line)  # inside a block: released after the whole statement
+        else:
+            statements.append([line])
+    last: dict[str, int] = {}
+    assigned: set[str] = set()
+    for n, statement in enumerate(statements):
+        target = statement[0].strip().split(" = ")[0]
+        if _TARGETS.fullmatch(target):
+            assigned.update(target.split(", "))
+        for name in _LOCAL.findall("\n".join(statement)):  # (a name in a comment only keeps it longer)
+            last[name] = n
+    kept = set(_LOCAL.findall(returned))
+    dead: dict[int, list[str]] = {}
+    for name, n in last.items():
+        if name in assigned and name not in kept:
+            dead.setdefault(n, []).append(name)
+    out, pending = [], []
+    for n, statement in enumerate(statements):
+        if pending and "(" in statement[0].split("#")[0]:  # released before the next call that may allocate
+            out.append(f"    del {', '.join(sorted(pending, key=lambda v: (v[0], int(v[1:]))))}")
+            pending = []
+        out.extend(statement)
+        pending += dead.get(n, [])
+    return out  # (what is still pending goes with the frame)
+
+
 def _check_reads(tracer: _Tracer) -> None:
     if tracer.reads:
         tensor, how = next(iter(tracer.reads.values()))
@@ -485,7 +523,7 @@ class _Record:
                 body.append(self._call_line(*event[1:], n))
         returned = self._return_code(returns)
         modes = [(m, m.training) for m, *_ in tracer.modules.values()]  # the mode the function left each module in
-        lines = ["def replay(I, checked=True):", *self._guard_lines(), *body]
+        lines = ["def replay(I, checked=True):", *self._guard_lines(), *_release_dead(body, returned)]
         if modes:
             lines.append("    if checked:  # each module in the mode the function left it in")
             for m, mode in modes:
@@ -748,7 +786,7 @@ class _Record:
                          f"_check_grad({leaf}, {index}, {name!r})")
             lines.append(f"{indent}{leaf}.data -= lr * g")
         lines.append("    else:")
-        lines.append(f"        c{n} = {self._constant(_SGD_STEP, 'M')}({o})  # SGD.step")
+        lines.append(f"        {self._constant(_SGD_STEP, 'M')}({o})  # SGD.step")
         return "\n".join(lines)
 
     def _return_code(self, spec) -> str:

@@ -1019,3 +1019,38 @@ def test_parameter_data_of_another_dtype_or_shape_traces_again(change):
         for p, q in zip(env_e["model"].parameters(), env_c["model"].parameters(), strict=True):
             assert same(p.data, q.data) and same(p.grad, q.grad), f"call {i + 1}: a parameter differs from eager"
     assert step.replays == (2 if change == "dtype" else 1)
+
+
+def test_the_replay_holds_no_more_memory_at_its_peak_than_eager():
+    """The replay drops each value, saved array and gradient after its last use, as eager frees its graph."""
+    def make():
+        bp.manual_seed(0)
+        model = bp.nn.Sequential(bp.nn.Linear(64, 128), bp.nn.ReLU(), bp.nn.Linear(128, 128), bp.nn.ReLU(),
+                                 bp.nn.Linear(128, 10))
+        optimizer = bp.optim.SGD(model.parameters(), lr=0.1)
+
+        def train_step(x, y):
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(bp.Tensor(x)), y)
+            loss.backward()
+            optimizer.step()
+            return loss
+
+        return train_step
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((256, 64)), rng.integers(0, 10, 256)
+    eager, step = make(), bp.compile(make())
+    for _ in range(3):
+        eager(x, y)
+        step(x, y)
+    assert step.replays == 1
+    peaks = []
+    for run in (eager, step):
+        tracemalloc.start()
+        try:
+            run(x, y)
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+    assert peaks[1] <= peaks[0], f"the replay's peak is {peaks[1]} bytes, eager's {peaks[0]}"
