@@ -776,15 +776,13 @@ class _Record:
             if known == "none":
                 continue
             leaf = self._constant(p, "L")
-            indent = "        "
-            if known is None:
-                lines.append(f"{indent}if (g := {leaf}.grad) is not None:")
-                indent += "    "
-            else:
-                lines.append(f"{indent}g = {leaf}.grad")
-            lines.append(f"{indent}if type(g) is not _ndarray or g.shape != {leaf}.data.shape: "
+            if known == "set":  # a gradient this replay wrote: the traced shape, which the guard checked .data has
+                lines.append(f"        {leaf}.data -= lr * {leaf}.grad")  # (so SGD's check of it cannot fire)
+                continue
+            lines.append(f"        if (g := {leaf}.grad) is not None:")
+            lines.append(f"            if type(g) is not _ndarray or g.shape != {leaf}.data.shape: "
                          f"_check_grad({leaf}, {index}, {name!r})")
-            lines.append(f"{indent}{leaf}.data -= lr * g")
+            lines.append(f"            {leaf}.data -= lr * g")
         lines.append("    else:")
         lines.append(f"        {self._constant(_SGD_STEP, 'M')}({o})  # SGD.step")
         return "\n".join(lines)
