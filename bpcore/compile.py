@@ -7,7 +7,8 @@ once. The first call runs eagerly while a tracer writes down what happened:
 
 * every primitive (its ``forward`` function from ``ops.py``, which arrays it read, its settings);
 * every ``backward()``: the order in which the VJPs ran and where their gradients were summed;
-* every optimizer ``zero_grad()`` and ``step()`` (they work on raw arrays: replayed as calls).
+* every optimizer ``zero_grad()`` and ``step()`` (they work on raw arrays: replayed as calls, or
+  written out: zero_grad, the update of each parameter, plain SGD's p <- p - lr g).
 
 From that record it writes one straight-line Python function (``step.source`` shows it) that calls
 the *same* forward functions and the *same* VJPs, in the same order, on raw numpy arrays, so
@@ -23,9 +24,11 @@ reads a tensor's value to decide what to do (``if loss > 1``, ``bool(x)``, ``.it
 than as a returned value); ops run inside backward (checkpointing); a second call that ran
 different ops; a replay that did not match eager (a side effect outside the ops and optimizers).
 
-Before each replay it checks what the record took as given, and traces again (eagerly) when any
-of it changed: each module's mode and plain settings and its parameters (``model.eval()``, a
-Dropout's ``p``, ``requires_grad_(False)``, a replaced Parameter), each optimizer's parameters,
+Before each replay it checks what the record took as given (in generated code at the top of the
+replay, as straight-line comparisons), and traces again (eagerly) when any of it changed: each
+module's mode and plain settings and its parameters (``model.eval()``, a Dropout's ``p``,
+``requires_grad_(False)``, a replaced Parameter, a ``.data`` of another dtype or shape such as
+after ``model.to(float64)``), each optimizer's parameters,
 the globals and closure variables the function names, and those its own helper functions name, a
 few calls deep (plain values by value, small dicts and lists by their items, other objects by
 identity), and the class targets of ``cross_entropy`` and
