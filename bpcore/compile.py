@@ -70,6 +70,10 @@ class _Stale(Exception):
     changed): the call is traced again, eagerly."""
 
 
+class _OtherSignature(Exception):
+    """The arguments are not of the shapes, dtypes (or kinds) the replay was recorded for: look for another."""
+
+
 class _Fallback(Exception):
     """Raised inside the tracer's bookkeeping: this call cannot be replayed (the reason is the message)."""
 
@@ -138,6 +142,7 @@ class CompiledFunction:
         self.__wrapped__ = fn
         self._entries: dict[tuple, _Entry] = {}
         self._quick: dict[tuple, Callable] = {}  # positional tensors and arrays only: a cheaper key
+        self._last: Callable | None = None  # of those, the replay that ran last (tried first, without a key)
         self._warned: set[str] = set()
         self.fallback_reason: str | None = None
         self.source: str | None = None
@@ -148,14 +153,27 @@ class CompiledFunction:
 
     def __call__(self, *args, **kwargs):
         if not kwargs and SWITCHES.tracer is None and not SWITCHES.anomaly:  # the common call: arrays only
+            replay = self._last  # the replay that ran last: it checks that the arguments are of its signature
+            if replay is not None:
+                try:
+                    result = replay(args)
+                except _OtherSignature:
+                    pass
+                except _Stale:
+                    self._forget(replay)
+                else:
+                    self.replays += 1
+                    self.fallback_reason = None
+                    return result
             quick = _quick_key(args)
             replay = self._quick.get(quick) if quick is not None else None
             if replay is not None:
                 try:
                     result = replay(args)
-                except _Stale:
+                except (_Stale, _OtherSignature):
                     self._forget(replay)
                 else:
+                    self._last = replay
                     self.replays += 1
                     self.fallback_reason = None
                     return result
@@ -174,7 +192,7 @@ class CompiledFunction:
         if entry is not None and entry.replay is not None:
             try:
                 result = entry.replay(arrays)
-            except _Stale:
+            except (_Stale, _OtherSignature):
                 self._forget(entry.replay)
                 entry = None
             else:
@@ -193,6 +211,8 @@ class CompiledFunction:
             del self._entries[key]
         for key in [k for k, r in self._quick.items() if r is replay]:
             del self._quick[key]
+        if self._last is replay:
+            self._last = None
 
     # -- the two slow paths -----------------------------------------------------------
     def _eager(self, reason: str, args, kwargs):
@@ -207,7 +227,8 @@ class CompiledFunction:
         """Run eagerly while recording. The first call keeps the record; the second checks the replay."""
         checking = entry.record is not None
         before = entry.record.snapshot() if checking else None
-        tracer = _Tracer(arrays, self._fn)
+        tracer = _Tracer(arrays, self._fn, positional=not kwargs and len(arrays) == len(args) and
+                         _quick_key(args) is not None)
         SWITCHES.tracer = tracer
         try:
             result = self._fn(*args, **kwargs)
@@ -247,7 +268,7 @@ class CompiledFunction:
         if not kwargs and len(arrays) == len(args):
             quick = _quick_key(args)
             if quick is not None:
-                self._quick[quick] = entry.replay
+                self._quick[quick] = self._last = entry.replay
         return result
 
 
@@ -270,7 +291,11 @@ class _Entry:
 class _Tracer:
     """Set as ``SWITCHES.tracer`` during a recorded call; the engine's hooks call its methods."""
 
-    def __init__(self, arrays: list, fn: Callable | None = None):
+    def __init__(self, arrays: list, fn: Callable | None = None, positional: bool = False):
+        # the arguments are these arrays and tensors, in order, and nothing else: their quick key, as called
+        self.signature = [(isinstance(a, Tensor), a.requires_grad if isinstance(a, Tensor) else None)
+                          for a in arrays] if positional else None
+        self.grad_enabled = SWITCHES.grad_enabled
         self.function_state = _FunctionState(fn)
         self.start = Tensor(np.empty(0))._number + 1  # tensors made during the call get this number or more
         self.inputs = arrays  # tensors and arrays of the arguments, in call order
@@ -573,13 +598,38 @@ class _Record:
             terms.append((" and ".join(scope), "the globals and closure the function reads"))
         for k, check, expected in tracer.checks:
             terms.append(self._check_term(k, check, expected))
-        if not terms:
+        signature = self._signature_terms() if tracer.signature is not None else []
+        if not terms and not signature:
             return []
-        lines = ["    if checked:  # what the record took as given (else: traced again)", "        try:"]
+        lines = ["    if checked:  # what the record took as given (else: traced again)"]
+        if signature:  # the arguments, as the quick key has them (else: another signature's replay, if any)
+            lines.append(f"        if not ({' and '.join(signature)}): raise _OtherSignature")
+        if not terms:
+            return lines
+        lines.append("        try:")
         lines += [f"            if not ({same}): raise _Stale  # {what}" for same, what in terms]
         lines.append("        except Exception:  # (an attribute deleted, bad targets: eager says what is wrong)")
         lines.append("            raise _Stale from None")
         return lines
+
+    def _signature_terms(self) -> list[str]:
+        """Conditions that hold when the arguments have the quick key this record was traced with: as many,
+        each an ndarray (exactly) or a Tensor as then, of the same shape and dtype (and requires_grad), and
+        grad mode as it was."""
+        self.namespace.update(_OtherSignature=_OtherSignature, _ndarray=np.ndarray, _switches=SWITCHES)
+        tracer = self._tracer
+        terms = [f"len(I) == {len(tracer.inputs)}"]
+        for k, (value, (tensor, requires_grad)) in enumerate(zip(tracer.inputs, tracer.signature, strict=True)):
+            array = value.data if tensor else value
+            dtype = self._constant(array.dtype, "D")
+            if tensor:
+                terms.append(f"isinstance(a := I[{k}], Tensor) and a.requires_grad == {requires_grad} and "
+                             f"(a := a.data).shape == {array.shape!r}")
+            else:
+                terms.append(f"type(a := I[{k}]) is _ndarray and a.shape == {array.shape!r}")
+            terms.append(f"(a.dtype is {dtype} or a.dtype == {dtype})")
+        terms.append(f"_switches.grad_enabled == {tracer.grad_enabled}")
+        return terms
 
     def _check_term(self, k: int, check, expected) -> tuple[str, str]:
         """A check of an argument (class targets) as a condition: the check's own call, or for targets that

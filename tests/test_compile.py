@@ -1054,3 +1054,36 @@ def test_the_replay_holds_no_more_memory_at_its_peak_than_eager():
         finally:
             tracemalloc.stop()
     assert peaks[1] <= peaks[0], f"the replay's peak is {peaks[1]} bytes, eager's {peaks[0]}"
+
+
+@pytest.mark.parametrize("other", ["batch size", "dtype", "a Tensor"])
+def test_the_last_replay_runs_only_on_arguments_of_its_signature(other):
+    """The replay that ran last is tried first, without a key: it checks the arguments are of its signature,
+    so calls alternating between two signatures each run their own record."""
+    change = {"batch size": lambda x, y: (x[:5], y[:5]), "dtype": lambda x, y: (x.astype(np.float32), y),
+              "a Tensor": lambda x, y: (bp.Tensor(x), y)}[other]
+    (env_e, eager_fn), (env_c, step_fn) = case(), case()
+
+    def eager(x, y):
+        return eager_fn(x.data if isinstance(x, bp.Tensor) else x, y)
+
+    step = bp.compile(lambda x, y: step_fn(x.data if isinstance(x, bp.Tensor) else x, y))
+    for i in range(6):
+        for x, y in ((CASE_X[i], CASE_Y[i]), change(CASE_X[i], CASE_Y[i])):
+            assert same(eager(x, y).data, step(x, y).data), f"call {i + 1} ({type(x).__name__}) differs from eager"
+    for p, q in zip(env_e["model"].parameters(), env_c["model"].parameters(), strict=True):
+        assert same(p.data, q.data)
+    assert step.traces == 4 and step.replays == 8  # two traces per signature, then each replays its own
+
+
+def test_a_step_compiled_with_grad_on_is_not_replayed_under_no_grad():
+    _, eager = case()
+    _, step_fn = case()
+    step = bp.compile(step_fn)
+    for i in range(3):
+        eager(CASE_X[i], CASE_Y[i])
+        step(CASE_X[i], CASE_Y[i])
+    assert step.replays == 1
+    for run in (eager, step):
+        with bp.no_grad(), pytest.raises(RuntimeError, match="does not require grad"):
+            run(CASE_X[3], CASE_Y[3])
