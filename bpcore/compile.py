@@ -7,7 +7,8 @@ once. The first call runs eagerly while a tracer writes down what happened:
 
 * every primitive (its ``forward`` function from ``ops.py``, which arrays it read, its settings);
 * every ``backward()``: the order in which the VJPs ran and where their gradients were summed;
-* every optimizer ``zero_grad()`` and ``step()`` (they work on raw arrays: replayed as calls).
+* every optimizer ``zero_grad()`` and ``step()`` (they work on raw arrays: replayed as calls, or
+  written out: zero_grad, the update of each parameter, plain SGD's p <- p - lr g).
 
 From that record it writes one straight-line Python function (``step.source`` shows it) that calls
 the *same* forward functions and the *same* VJPs, in the same order, on raw numpy arrays, so
@@ -23,9 +24,11 @@ reads a tensor's value to decide what to do (``if loss > 1``, ``bool(x)``, ``.it
 than as a returned value); ops run inside backward (checkpointing); a second call that ran
 different ops; a replay that did not match eager (a side effect outside the ops and optimizers).
 
-Before each replay it checks what the record took as given, and traces again (eagerly) when any
-of it changed: each module's mode and plain settings and its parameters (``model.eval()``, a
-Dropout's ``p``, ``requires_grad_(False)``, a replaced Parameter), each optimizer's parameters,
+Before each replay it checks what the record took as given (in generated code at the top of the
+replay, as straight-line comparisons), and traces again (eagerly) when any of it changed: each
+module's mode and plain settings and its parameters (``model.eval()``, a Dropout's ``p``,
+``requires_grad_(False)``, a replaced Parameter, a ``.data`` of another dtype or shape such as
+after ``model.to(float64)``), each optimizer's parameters,
 the globals and closure variables the function names, and those its own helper functions name, a
 few calls deep (plain values by value, small dicts and lists by their items, other objects by
 identity), and the class targets of ``cross_entropy`` and
@@ -44,7 +47,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-import operator
+import re
 import types
 import warnings
 from collections.abc import Callable
@@ -52,7 +55,7 @@ from collections.abc import Callable
 import numpy as np
 
 from bpcore.nn.module import Module
-from bpcore.optim import Optimizer
+from bpcore.optim import SGD, Optimizer, _check_grad
 from bpcore.tensor import SWITCHES, Tensor, run_backward, topological_order, unbroadcast, vjp_edges, watch_vjps
 
 __all__ = ["CompileWarning", "CompiledFunction", "compile"]
@@ -65,6 +68,10 @@ class CompileWarning(UserWarning):
 class _Stale(Exception):
     """A record's assumptions no longer hold (a module switched to eval, a parameter frozen or replaced, a global
     changed): the call is traced again, eagerly."""
+
+
+class _OtherSignature(Exception):
+    """The arguments are not of the shapes, dtypes (or kinds) the replay was recorded for: look for another."""
 
 
 class _Fallback(Exception):
@@ -135,6 +142,7 @@ class CompiledFunction:
         self.__wrapped__ = fn
         self._entries: dict[tuple, _Entry] = {}
         self._quick: dict[tuple, Callable] = {}  # positional tensors and arrays only: a cheaper key
+        self._last: Callable | None = None  # of those, the replay that ran last (tried first, without a key)
         self._warned: set[str] = set()
         self.fallback_reason: str | None = None
         self.source: str | None = None
@@ -145,14 +153,27 @@ class CompiledFunction:
 
     def __call__(self, *args, **kwargs):
         if not kwargs and SWITCHES.tracer is None and not SWITCHES.anomaly:  # the common call: arrays only
+            replay = self._last  # the replay that ran last: it checks that the arguments are of its signature
+            if replay is not None:
+                try:
+                    result = replay(args)
+                except _OtherSignature:
+                    pass
+                except _Stale:
+                    self._forget(replay)
+                else:
+                    self.replays += 1
+                    self.fallback_reason = None
+                    return result
             quick = _quick_key(args)
             replay = self._quick.get(quick) if quick is not None else None
             if replay is not None:
                 try:
                     result = replay(args)
-                except _Stale:
+                except (_Stale, _OtherSignature):
                     self._forget(replay)
                 else:
+                    self._last = replay
                     self.replays += 1
                     self.fallback_reason = None
                     return result
@@ -171,7 +192,7 @@ class CompiledFunction:
         if entry is not None and entry.replay is not None:
             try:
                 result = entry.replay(arrays)
-            except _Stale:
+            except (_Stale, _OtherSignature):
                 self._forget(entry.replay)
                 entry = None
             else:
@@ -190,6 +211,8 @@ class CompiledFunction:
             del self._entries[key]
         for key in [k for k, r in self._quick.items() if r is replay]:
             del self._quick[key]
+        if self._last is replay:
+            self._last = None
 
     # -- the two slow paths -----------------------------------------------------------
     def _eager(self, reason: str, args, kwargs):
@@ -204,7 +227,8 @@ class CompiledFunction:
         """Run eagerly while recording. The first call keeps the record; the second checks the replay."""
         checking = entry.record is not None
         before = entry.record.snapshot() if checking else None
-        tracer = _Tracer(arrays, self._fn)
+        tracer = _Tracer(arrays, self._fn, positional=not kwargs and len(arrays) == len(args) and
+                         _quick_key(args) is not None)
         SWITCHES.tracer = tracer
         try:
             result = self._fn(*args, **kwargs)
@@ -222,7 +246,7 @@ class CompiledFunction:
             after = entry.record.snapshot()
             entry.record.restore(before)
             try:
-                replayed = entry.record.replay(arrays)
+                replayed = entry.record.replay(arrays, False)
                 mismatch = entry.record.compare(after, replayed, result)
             finally:
                 entry.record.restore(after)  # eager's outcome is the truth, whatever the replay did
@@ -239,12 +263,12 @@ class CompiledFunction:
                 warnings.warn(f"bp.compile({self.__name__}) runs eagerly: {entry.eager_reason}", CompileWarning,
                               stacklevel=3)
             return result
-        entry.replay = entry.record.guarded_replay
+        entry.replay = entry.record.replay
         self.source = entry.record.source
         if not kwargs and len(arrays) == len(args):
             quick = _quick_key(args)
             if quick is not None:
-                self._quick[quick] = entry.replay
+                self._quick[quick] = self._last = entry.replay
         return result
 
 
@@ -267,7 +291,11 @@ class _Entry:
 class _Tracer:
     """Set as ``SWITCHES.tracer`` during a recorded call; the engine's hooks call its methods."""
 
-    def __init__(self, arrays: list, fn: Callable | None = None):
+    def __init__(self, arrays: list, fn: Callable | None = None, positional: bool = False):
+        # the arguments are these arrays and tensors, in order, and nothing else: their quick key, as called
+        self.signature = [(isinstance(a, Tensor), a.requires_grad if isinstance(a, Tensor) else None)
+                          for a in arrays] if positional else None
+        self.grad_enabled = SWITCHES.grad_enabled
         self.function_state = _FunctionState(fn)
         self.start = Tensor(np.empty(0))._number + 1  # tensors made during the call get this number or more
         self.inputs = arrays  # tensors and arrays of the arguments, in call order
@@ -317,11 +345,11 @@ class _Tracer:
 
     def module(self, module) -> None:
         if id(module) not in self.modules:
-            getter = _module_getter(module)
-            values = getter(module.__dict__)  # kept alive with the record: their ids stay theirs
+            keys = _module_keys(module)
+            values = tuple(module.__dict__[k] for k in keys)  # kept alive with the record: compared by identity
             read = () if module.training else tuple(module._buffers)  # eval: the forward reads them as constants
-            state = (len(module.__dict__), tuple(map(id, values)), _buffer_bytes(module.__dict__, read))
-            self.modules[id(module)] = (module, getter, values, read, state)
+            state = (len(module.__dict__), _buffer_bytes(module.__dict__, read))
+            self.modules[id(module)] = (module, keys, values, read, state)
 
     def backward(self, root: Tensor, grad) -> None:
         if SWITCHES.anomaly:
@@ -446,6 +474,43 @@ class _Tracer:
         return ("object", value)
 
 
+_LOCAL = re.compile(r"\b[vsjgc]\d+\b")  # the replay's values, saved arrays, VJPs, gradients and call results
+_TARGETS = re.compile(r"[vsjgc]\d+(, [vsjgc]\d+)*")
+
+
+def _release_dead(body: list[str], returned: str) -> list[str]:
+    """The replay's statements with ``del`` after the last use of each value, saved array and gradient (as
+    eager frees a graph's arrays once nothing refers to them): the same calls on the same arrays, while later
+    arrays reuse the memory of dead ones instead of new pages."""
+    statements: list[list[str]] = []
+    for line in "\n".join(body).splitlines():
+        if statements and line.startswith(("     ", "    else")):
+            statements[-1].append(line)  # inside a block: released after the whole statement
+        else:
+            statements.append([line])
+    last: dict[str, int] = {}
+    assigned: set[str] = set()
+    for n, statement in enumerate(statements):
+        target = statement[0].strip().split(" = ")[0]
+        if _TARGETS.fullmatch(target):
+            assigned.update(target.split(", "))
+        for name in _LOCAL.findall("\n".join(statement)):  # (a name in a comment only keeps it longer)
+            last[name] = n
+    kept = set(_LOCAL.findall(returned))
+    dead: dict[int, list[str]] = {}
+    for name, n in last.items():
+        if name in assigned and name not in kept:
+            dead.setdefault(n, []).append(name)
+    out, pending = [], []
+    for n, statement in enumerate(statements):
+        if pending and "(" in statement[0].split("#")[0]:  # released before the next call that may allocate
+            out.append(f"    del {', '.join(sorted(pending, key=lambda v: (v[0], int(v[1:]))))}")
+            pending = []
+        out.extend(statement)
+        pending += dead.get(n, [])
+    return out  # (what is still pending goes with the frame)
+
+
 def _check_reads(tracer: _Tracer) -> None:
     if tracer.reads:
         tensor, how = next(iter(tracer.reads.values()))
@@ -475,72 +540,119 @@ class _Record:
         self.op_names = tuple(primitive.name for primitive, *_ in tracer.ops)
         self.call_names = tuple(
             getattr(event[1], "__qualname__", "?") for event in tracer.events if event[0] == "call")
-        lines = ["def replay(I):"]
         self._tracer = tracer
+        body = []
         for n, event in enumerate(tracer.events):
             if event[0] == "op":
-                lines.append(self._op_line(event[1]))
+                body.append(self._op_line(event[1]))
             elif event[0] == "backward":
-                lines.extend(self._backward_lines(event[1], event[2]))
+                body.extend(self._backward_lines(event[1], event[2]))
             else:
-                lines.append(self._call_line(*event[1:], n))
-        lines.append(f"    return {self._return_code(returns)}")
+                body.append(self._call_line(*event[1:], n))
+        returned = self._return_code(returns)
+        modes = [(m, m.training) for m, *_ in tracer.modules.values()]  # the mode the function left each module in
+        lines = ["def replay(I, checked=True):", *self._guard_lines(), *_release_dead(body, returned)]
+        if modes:
+            lines.append("    if checked:  # each module in the mode the function left it in")
+            for m, mode in modes:
+                name = self._constant(m)
+                lines.append(f"        if {name}.training is not {mode}: _set_mode({name}, 'training', {mode})")
+        lines.append(f"    return {returned}")
         self.source = "\n".join(lines) + "\n"
         exec(self.source, self.namespace)
-        self.replay = self.namespace["replay"]
-        self.modules = [(m, getter, values, read, m.training) for m, getter, values, read, _ in
-                        tracer.modules.values()]
-        self.function_state = tracer.function_state
-        self.checks = tracer.checks
-        self.state = self.current_state()  # as the trace saw it: modules when called, the function's scope at the start
-        self.state[:len(self.modules)] = [state for *_, state in tracer.modules.values()]
-        self.state[-1] = self.function_state.start
+        self.replay = self.namespace["replay"]  # replay(I) checks first, replay(I, False) does not
         del self._tracer, self._names, self._grad_known
 
     # -- what the record assumes about state outside the arguments -------------------------
-    def current_state(self) -> list:
-        """What replay takes as given: each module's mode, settings and parameters (as it was called), which
-        parameters require grad, each optimizer's parameters, and the values the function reads from its
-        globals and closure. (Plain loops: this runs before every replay.)"""
-        state: list = []
-        for m, getter, _, read, _ in self.modules:
-            d = m.__dict__
-            try:
-                state.append((len(d), tuple(map(id, getter(d))), _buffer_bytes(d, read) if read else ()))
-            except KeyError:  # an attribute deleted
-                state.append(None)
-        for p in self.leaves:
-            state.append(p.requires_grad)
+    def _guard_lines(self) -> list[str]:
+        """Code that raises ``_Stale`` (the call is traced again, eagerly) unless what the record took as given
+        still holds: each module's mode, settings and parameters as it was called (the same objects), which
+        parameters require grad, each optimizer's parameters, the values the function reads from its globals
+        and closure, and that the class targets pass the checks eager makes. Written out as straight-line
+        comparisons, as the replay is: this runs before every replay."""
+        tracer = self._tracer
+        self.namespace.update(_Stale=_Stale, _set_mode=object.__setattr__, _buffer_bytes=_buffer_bytes,
+                              _fingerprint=_fingerprint, _max=np.maximum.reduce, _cell=_cell)
+        terms = []
+        for m, keys, values, read, (length, contents) in tracer.modules.values():
+            same = [f"len(d := {self._constant(m, 'M')}.__dict__) == {length}"]
+            same += [f"d[{k!r}] is {v if v is None or type(v) is bool else self._constant(v)}"
+                     for k, v in zip(keys, values, strict=True)]
+            if read:
+                same.append(f"_buffer_bytes(d, {read!r}) == {self._constant(contents)}")
+            terms.append((" and ".join(same), type(m).__name__))
+        for p in self.leaves:  # (a replaced .data of another dtype or shape: the record's casts and sums differ)
+            leaf, dtype = self._constant(p, "L"), self._constant(p.data.dtype, "D")
+            terms.append((f"{'' if p.requires_grad else 'not '}{leaf}.requires_grad and (a := {leaf}.data).shape == "
+                          f"{p.data.shape!r} and (a.dtype is {dtype} or a.dtype == {dtype})",
+                          f"{p.data.dtype} {p.data.shape}{', requires grad' if p.requires_grad else ''}"))
         for o in self.optimizers:
-            for group in o.param_groups:
-                state.append(len(group["params"]))
-                for p in group["params"]:
-                    state.append(id(p))
-        state.append(self.function_state.now())
-        return state
+            groups = f"{self._constant(o, 'O')}.param_groups"
+            same = [f"len(G := {groups}) == {len(o.param_groups)}"]
+            for i, group in enumerate(o.param_groups):
+                same.append(f"len(P := G[{i}]['params']) == {len(group['params'])}")
+                same += [f"P[{j}] is {self._constant(p)}" for j, p in enumerate(group["params"])]
+            terms.append((" and ".join(same), f"{type(o).__name__}'s parameters"))
+        scope = tracer.function_state.guard_terms(self._constant)
+        if scope:
+            terms.append((" and ".join(scope), "the globals and closure the function reads"))
+        for k, check, expected in tracer.checks:
+            terms.append(self._check_term(k, check, expected))
+        signature = self._signature_terms() if tracer.signature is not None else []
+        if not terms and not signature:
+            return []
+        lines = ["    if checked:  # what the record took as given (else: traced again)"]
+        if signature:  # the arguments, as the quick key has them (else: another signature's replay, if any)
+            lines.append(f"        if not ({' and '.join(signature)}): raise _OtherSignature")
+        if not terms:
+            return lines
+        lines.append("        try:")
+        lines += [f"            if not ({same}): raise _Stale  # {what}" for same, what in terms]
+        lines.append("        except Exception:  # (an attribute deleted, bad targets: eager says what is wrong)")
+        lines.append("            raise _Stale from None")
+        return lines
 
-    def guarded_replay(self, arrays):
-        """The replay, when the state it assumes still holds; otherwise ``_Stale`` (the caller traces again)."""
-        if self.current_state() != self.state:
-            raise _Stale
-        for k, check, expected in self.checks:
-            a = arrays[k]
-            try:
-                same_path = check(a.data if isinstance(a, Tensor) else a) == expected
-            except Exception:  # bad targets: run eagerly, so the error comes where and as eager raises it
-                raise _Stale from None
-            if not same_path:
-                raise _Stale
-        result = self.replay(arrays)
-        for m, _, _, _, training in self.modules:  # the mode the function left each module in
-            if m.training is not training:
-                object.__setattr__(m, "training", training)
-        return result
+    def _signature_terms(self) -> list[str]:
+        """Conditions that hold when the arguments have the quick key this record was traced with: as many,
+        each an ndarray (exactly) or a Tensor as then, of the same shape and dtype (and requires_grad), and
+        grad mode as it was."""
+        self.namespace.update(_OtherSignature=_OtherSignature, _ndarray=np.ndarray, _switches=SWITCHES)
+        tracer = self._tracer
+        terms = [f"len(I) == {len(tracer.inputs)}"]
+        for k, (value, (tensor, requires_grad)) in enumerate(zip(tracer.inputs, tracer.signature, strict=True)):
+            array = value.data if tensor else value
+            dtype = self._constant(array.dtype, "D")
+            if tensor:
+                terms.append(f"isinstance(a := I[{k}], Tensor) and a.requires_grad == {requires_grad} and "
+                             f"(a := a.data).shape == {array.shape!r}")
+            else:
+                terms.append(f"type(a := I[{k}]) is _ndarray and a.shape == {array.shape!r}")
+            terms.append(f"(a.dtype is {dtype} or a.dtype == {dtype})")
+        terms.append(f"_switches.grad_enabled == {tracer.grad_enabled}")
+        return terms
+
+    def _check_term(self, k: int, check, expected) -> tuple[str, str]:
+        """A check of an argument (class targets) as a condition: the check's own call, or for targets that
+        can only pass or raise, the one reduction that tells which (dtype and shape are the signature's)."""
+        value = self._tracer.inputs[k]
+        array = value.data if isinstance(value, Tensor) else value
+        code = f"I[{k}].data" if isinstance(value, Tensor) else f"I[{k}]"
+        classes = getattr(check, "classes", None)
+        if classes is not None and array.dtype.kind in "iu" and (
+                array.dtype.kind == "u" or classes <= 2 ** (8 * array.dtype.itemsize - 1)):
+            if not array.size:
+                return "True", "no class targets to check"
+            if array.dtype.kind == "i":  # as unsigned: a negative target becomes at least 2^(bits-1) >= classes
+                code = f"{code}.view({self._constant(np.dtype(array.dtype.str.replace('i', 'u')), 'D')})"
+            return f"_max({code}) < {classes}", f"class targets in [0, {classes})"
+        return f"{self._constant(check, 'K')}({code}) == {self._constant(expected)}", "a check of an argument"
 
     # -- code for each event -----------------------------------------------------
     def _constant(self, value, prefix: str = "C") -> str:
         name = self._names.get(id(value))
         if name is None:
+            if prefix == "C" and isinstance(value, Module):
+                prefix = "M"
             name = self._names[id(value)] = f"{prefix}{len(self._names)}"
             self.namespace[name] = value
             if prefix == "L":
@@ -671,6 +783,8 @@ class _Record:
             self.owners.append(owner)
         if method is _OPTIMIZER_STEP and len(args) == 1 and not kwargs:
             return self._step_lines(owner)
+        if method is _SGD_STEP and len(args) == 1 and not kwargs and _plain_sgd(owner):
+            return self._sgd_lines(owner, n)
         if method in _ZERO_GRADS and len(args) == 1 and not kwargs:
             params = [p for g in owner.param_groups for p in g["params"]] if hasattr(owner, "param_groups") \
                 else list(owner.parameters())
@@ -698,6 +812,32 @@ class _Record:
                     lines.append(f"    {update}({leaf}, {leaf}.grad, {state}, {o}_group)")
                 elif known is None:
                     lines.append(f"    if {leaf}.grad is not None: {update}({leaf}, {leaf}.grad, {state}, {o}_group)")
+        return "\n".join(lines)
+
+    def _sgd_lines(self, optimizer, n: int) -> str:
+        """SGD.step written out: in its plain case (as at trace time, checked on each call) each parameter's
+        p <- p - lr g in order, with the same check of the gradient; in any other, the call of SGD.step."""
+        o = self._constant(optimizer, "O")
+        self.namespace.update(_ndarray=np.ndarray, _check_grad=_check_grad, _sgd_update=SGD.update)
+        lines = [f"    G = {o}.param_groups  # SGD.step, its plain case written out: p <- p - lr g",
+                 f"    if len(G) == 1 and not (H := G[0])['momentum'] and not H['weight_decay'] and "
+                 f"type({o}).update is _sgd_update:",
+                 "        lr = H['lr']"]
+        name = type(optimizer).__name__
+        for index, p in enumerate(optimizer.param_groups[0]["params"]):
+            known = self._grad_known.get(id(p))
+            if known == "none":
+                continue
+            leaf = self._constant(p, "L")
+            if known == "set":  # a gradient this replay wrote: the traced shape, which the guard checked .data has
+                lines.append(f"        {leaf}.data -= lr * {leaf}.grad")  # (so SGD's check of it cannot fire)
+                continue
+            lines.append(f"        if (g := {leaf}.grad) is not None:")
+            lines.append(f"            if type(g) is not _ndarray or g.shape != {leaf}.data.shape: "
+                         f"_check_grad({leaf}, {index}, {name!r})")
+            lines.append(f"            {leaf}.data -= lr * g")
+        lines.append("    else:")
+        lines.append(f"        {self._constant(_SGD_STEP, 'M')}({o})  # SGD.step")
         return "\n".join(lines)
 
     def _return_code(self, spec) -> str:
@@ -797,14 +937,14 @@ def _fingerprint(value, depth: int = 1):
     return id(value)
 
 
-def _module_getter(module) -> operator.itemgetter:
-    """Reads the attributes of a module that the record depends on: its mode, settings (Dropout's p,
+def _module_keys(module) -> tuple:
+    """The attributes of a module that the record depends on: its mode, settings (Dropout's p,
     BatchNorm's eps), parameters, sub-modules and, in eval mode, buffers; replay compares them by
     identity (eval-mode buffers by content too). In training mode BatchNorm replaces its buffers on every
     call through a recorded method, and reads them only there, so they are left out."""
     skip = module._buffers if module.training else ()
     keys = [k for k in module.__dict__ if k not in skip]
-    return operator.itemgetter(*keys, "training")  # (at least two keys: a tuple, always)
+    return (*keys, *(() if "training" in keys else ("training",)))
 
 
 def _buffer_bytes(attributes: dict, names: tuple) -> tuple:
@@ -853,6 +993,23 @@ class _FunctionState:
                 if isinstance(value, types.FunctionType):
                     self._visit(value, seen, depth - 1)
 
+    def guard_terms(self, constant: Callable) -> list[str]:
+        """Conditions, in code, that hold while each value read is as it was at the start of the traced call
+        (what ``now() == start`` says, without building the list); ``constant(value)`` names a value."""
+        terms = []
+        sources = [(f"{constant(c, 'K')}.cell_contents", c.cell_contents) if _filled(c) else
+                   (f"_cell({constant(c, 'K')})", None) for c in self.cells]
+        sources += [(f"{constant(scope, 'S')}[{name!r}]", scope.get(name)) for scope, name in self.names]
+        for (code, value), start in zip(sources, self.start, strict=True):
+            if type(start) is int:  # an object, by identity
+                terms.append(f"{code} is {constant(value)}" if id(value) == start else f"id({code}) == {start}")
+            elif len(start) == 2 and start[0] in _PLAIN:  # a plain value: the same type, an equal value
+                kind, plain = constant(start[0]), constant(start[1])
+                terms.append(f"type(x := {code}) is {kind} and (x is {plain} or x == {plain})")
+            else:  # a small dict, list or tuple
+                terms.append(f"_fingerprint({code}) == {constant(start)}")
+        return terms
+
     def now(self) -> list:
         state = []
         for cell in self.cells:
@@ -865,6 +1022,22 @@ class _FunctionState:
             v = scope.get(name)
             state.append((type(v), v) if type(v) in _PLAIN else _fingerprint(v) if type(v) in _SMALL else id(v))
         return state
+
+
+def _filled(cell) -> bool:
+    try:
+        _ = cell.cell_contents
+    except ValueError:
+        return False
+    return True
+
+
+def _cell(cell):
+    """A closure cell's value, None while it is empty (as ``_FunctionState.now`` reads it)."""
+    try:
+        return cell.cell_contents
+    except ValueError:
+        return None
 
 
 def _state_of(owner) -> dict:
@@ -892,4 +1065,12 @@ def _same_tree(a, b) -> bool:
 
 
 _OPTIMIZER_STEP = Optimizer.step.__wrapped__
+_SGD_STEP = SGD.step.__wrapped__
+
+
+def _plain_sgd(optimizer) -> bool:
+    """The case SGD.step runs in one loop of p <- p - lr g (the generated replay writes that loop out)."""
+    groups = optimizer.param_groups
+    return (len(groups) == 1 and not groups[0]["momentum"] and not groups[0]["weight_decay"]
+            and type(optimizer).update is SGD.update)
 _ZERO_GRADS = (Optimizer.zero_grad.__wrapped__, Module.zero_grad.__wrapped__)

@@ -741,10 +741,11 @@ def test_ignored_targets_appearing_later_are_not_replayed_as_kept():
 
 
 @pytest.mark.parametrize("optimizer", [
+    lambda ps: bp.optim.SGD(ps, lr=0.1),
     lambda ps: bp.optim.SGD(ps, lr=0.1, weight_decay=0.01),
     lambda ps: bp.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
     lambda ps: bp.optim.Adam(ps, lr=0.01, amsgrad=True),
-], ids=["weight-decay", "nesterov", "amsgrad"])
+], ids=["plain", "weight-decay", "nesterov", "amsgrad"])
 def test_optimizer_settings_and_lr_changed_by_hand(optimizer):
     step = compare_six_calls(lambda: case(optimizer=optimizer),
                              between=lambda env, i: env["opt"].param_groups[0].__setitem__("lr", 0.1 / (i + 1)))
@@ -886,3 +887,217 @@ def test_data_read_inside_the_step_runs_eagerly_and_says_to_pass_it():
     for i, loss in enumerate(losses):
         assert same(eager(CASE_X[i], CASE_Y[i]).data, loss.data), f"call {i + 1} differs from eager"
     assert step.replays == 0
+
+
+# ----------------------------------------------------------------------------- the guard written out as code
+
+
+class Scaled(bp.nn.Module):
+    """A learner's layer whose forward reads an attribute that may be added or deleted between calls."""
+
+    def forward(self, x):
+        return x * self.scale if hasattr(self, "scale") else x
+
+
+@pytest.mark.parametrize("change", ["added", "deleted", "renamed"])
+def test_a_module_attribute_added_or_deleted_between_calls_traces_again(change):
+    def make():
+        env, train_step = case(lambda: [bp.nn.Linear(4, 8), Scaled(), bp.nn.Tanh(), bp.nn.Linear(8, 3)])
+        if change != "added":
+            env["model"][1].scale = 3.0
+        return env, train_step
+
+    def between(env, i):
+        if i == 3 and change == "added":
+            env["model"][1].scale = 3.0
+        if i == 3 and change != "added":
+            del env["model"][1].scale
+        if i == 3 and change == "renamed":  # as many attributes as before: the deleted one is missed by name
+            env["model"][1].factor = 3.0
+
+    step = compare_six_calls(make, between=between)
+    assert step.replays == 2 and step.fallback_reason is None  # calls 3 and 6
+
+
+def test_a_parameter_moved_to_a_new_optimizer_group_traces_again():
+    def between(env, i):
+        if i == 3:
+            groups = env["opt"].param_groups
+            moved = groups[0]["params"].pop(0)
+            groups.append({**groups[0], "params": [moved], "lr": 1.0})
+
+    step = compare_six_calls(case, between=between)
+    assert step.replays == 2
+
+
+def test_a_closure_value_that_changes_traces_again():
+    def make():
+        env, _ = case()
+        model, optimizer, scale = env["model"], env["opt"], 1.0
+
+        def train_step(x, y):
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(bp.Tensor(x)), y) * scale
+            loss.backward()
+            optimizer.step()
+            return loss
+
+        def rescale(value):
+            nonlocal scale
+            scale = value
+
+        env["rescale"] = rescale
+        return env, train_step
+
+    step = compare_six_calls(make, between=lambda env, i: env["rescale"](1.0 if i < 3 else 4.0))
+    assert step.replays == 2
+
+
+def test_a_step_that_leaves_the_model_in_eval_mode_does_so_on_every_replay():
+    def make():
+        env, train_step = case()
+
+        def train_then_eval(x, y):
+            loss = train_step(x, y)
+            env["model"].eval()
+            return loss
+
+        return env, train_then_eval
+
+    modes = lambda env: [m.training for m in env["model"].modules()]  # noqa: E731
+    step = compare_six_calls(make, between=lambda env, i: env["model"].train(), check=modes)
+    assert step.replays == 4
+
+
+@pytest.mark.parametrize("dtype, classes, bad", [(np.int8, 200, -90), (np.int32, 3, -1), (np.uint8, 3, 3)])
+def test_narrow_integer_targets_out_of_range_after_the_check_raise_as_eager(dtype, classes, bad):
+    """As unsigned, a negative int8 target lies in [128, 256): below 200 classes, so that check cannot be one
+    reduction of the unsigned view; wider ints and few classes can."""
+    _, train_step = case(lambda: [bp.nn.Linear(4, classes)])
+    step = bp.compile(train_step)
+    for i in range(4):
+        step(CASE_X[i], CASE_Y[i].astype(dtype))
+    assert step.replays == 2
+    y = CASE_Y[4].astype(dtype)
+    y[3] = bad
+    with pytest.raises(ValueError, match="targets must lie in"):
+        step(CASE_X[4], y)
+
+
+def test_targets_passed_as_a_tensor_are_checked_on_each_replay():
+    _, train_step = case()
+    step = bp.compile(train_step)
+    for i in range(4):
+        step(CASE_X[i], bp.tensor(CASE_Y[i], dtype=np.int64))
+    assert step.replays == 2 and step.fallback_reason is None
+    y = CASE_Y[4].copy()
+    y[0] = 7
+    with pytest.raises(ValueError, match="targets must lie in"):
+        step(CASE_X[4], bp.tensor(y, dtype=np.int64))
+
+
+@pytest.mark.parametrize("setting, value", [("momentum", 0.9), ("weight_decay", 0.01)])
+def test_plain_sgd_given_momentum_or_weight_decay_by_hand_runs_its_full_step(setting, value):
+    """The replay writes plain SGD's p <- p - lr g out; set by hand later, the other terms are not left out."""
+    step = compare_six_calls(case, between=lambda env, i: env["opt"].param_groups[0].__setitem__(setting, value)
+                             if i == 3 else None)
+    assert step.replays == 4
+
+
+@pytest.mark.parametrize("change", ["dtype", "shape"])
+def test_parameter_data_of_another_dtype_or_shape_traces_again(change):
+    """model.to(float64) or a bias reshaped to (1, C) keeps the same Parameter objects with other arrays: the
+    record casts gradients to the traced dtype and sums them to the traced shapes, so it is traced again (and
+    the reshaped bias gets eager's error)."""
+    rng = np.random.default_rng(5)
+    xs = [rng.standard_normal((6, 4)).astype(np.float32) for _ in range(6)]  # 6 rows: 1/6 rounds in float32
+    ys = [rng.integers(0, 3, 6) for _ in range(6)]
+    (env_e, eager), (env_c, step_fn) = case(), case()
+    for env in (env_e, env_c):
+        env["model"].to(np.float32)
+    step = bp.compile(step_fn)
+    for i in range(6):
+        if i == 3:
+            for env in (env_e, env_c):
+                if change == "dtype":
+                    env["model"].to(np.float64)
+                else:
+                    env["model"][2].bias.data = env["model"][2].bias.data.reshape(1, 3)
+        if change == "shape" and i >= 3:
+            for run in (eager, step):
+                with pytest.raises(bp.ShapeError, match=r"cannot belong to an input of shape \(1, 3\)"):
+                    run(xs[i], ys[i])
+            continue
+        loss_e, loss_c = eager(xs[i], ys[i]), step(xs[i], ys[i])
+        assert same(loss_e.data, loss_c.data), f"call {i + 1}: the loss differs from eager"
+        for p, q in zip(env_e["model"].parameters(), env_c["model"].parameters(), strict=True):
+            assert same(p.data, q.data) and same(p.grad, q.grad), f"call {i + 1}: a parameter differs from eager"
+    assert step.replays == (2 if change == "dtype" else 1)
+
+
+def test_the_replay_holds_no_more_memory_at_its_peak_than_eager():
+    """The replay drops each value, saved array and gradient after its last use, as eager frees its graph."""
+    def make():
+        bp.manual_seed(0)
+        model = bp.nn.Sequential(bp.nn.Linear(64, 128), bp.nn.ReLU(), bp.nn.Linear(128, 128), bp.nn.ReLU(),
+                                 bp.nn.Linear(128, 10))
+        optimizer = bp.optim.SGD(model.parameters(), lr=0.1)
+
+        def train_step(x, y):
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(bp.Tensor(x)), y)
+            loss.backward()
+            optimizer.step()
+            return loss
+
+        return train_step
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((256, 64)), rng.integers(0, 10, 256)
+    eager, step = make(), bp.compile(make())
+    for _ in range(3):
+        eager(x, y)
+        step(x, y)
+    assert step.replays == 1
+    peaks = []
+    for run in (eager, step):
+        tracemalloc.start()
+        try:
+            run(x, y)
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+    assert peaks[1] <= peaks[0], f"the replay's peak is {peaks[1]} bytes, eager's {peaks[0]}"
+
+
+@pytest.mark.parametrize("other", ["batch size", "dtype", "a Tensor"])
+def test_the_last_replay_runs_only_on_arguments_of_its_signature(other):
+    """The replay that ran last is tried first, without a key: it checks the arguments are of its signature,
+    so calls alternating between two signatures each run their own record."""
+    change = {"batch size": lambda x, y: (x[:5], y[:5]), "dtype": lambda x, y: (x.astype(np.float32), y),
+              "a Tensor": lambda x, y: (bp.Tensor(x), y)}[other]
+    (env_e, eager_fn), (env_c, step_fn) = case(), case()
+
+    def eager(x, y):
+        return eager_fn(x.data if isinstance(x, bp.Tensor) else x, y)
+
+    step = bp.compile(lambda x, y: step_fn(x.data if isinstance(x, bp.Tensor) else x, y))
+    for i in range(6):
+        for x, y in ((CASE_X[i], CASE_Y[i]), change(CASE_X[i], CASE_Y[i])):
+            assert same(eager(x, y).data, step(x, y).data), f"call {i + 1} ({type(x).__name__}) differs from eager"
+    for p, q in zip(env_e["model"].parameters(), env_c["model"].parameters(), strict=True):
+        assert same(p.data, q.data)
+    assert step.traces == 4 and step.replays == 8  # two traces per signature, then each replays its own
+
+
+def test_a_step_compiled_with_grad_on_is_not_replayed_under_no_grad():
+    _, eager = case()
+    _, step_fn = case()
+    step = bp.compile(step_fn)
+    for i in range(3):
+        eager(CASE_X[i], CASE_Y[i])
+        step(CASE_X[i], CASE_Y[i])
+    assert step.replays == 1
+    for run in (eager, step):
+        with bp.no_grad(), pytest.raises(RuntimeError, match="does not require grad"):
+            run(CASE_X[3], CASE_Y[3])

@@ -114,7 +114,13 @@ def _class_targets(logits: np.ndarray, targets, op: str, ignore_index: int | Non
 
 def _replay_checks_targets(targets, shape: tuple, op: str, ignore_index: int | None) -> None:
     if SWITCHES.tracer is not None:  # bp.compile checks each call's targets the same way before replaying
-        SWITCHES.tracer.check_input(targets, lambda a: _check_class_targets(shape, np.asarray(a), op, ignore_index))
+
+        def check(a):
+            return _check_class_targets(shape, np.asarray(a), op, ignore_index)
+
+        if ignore_index is None or not 0 <= ignore_index < shape[1]:  # no target can be ignored: for targets of
+            check.classes = shape[1]  # the traced dtype and shape, the check passes iff all lie in [0, classes)
+        SWITCHES.tracer.check_input(targets, check)
 
 
 def _check_class_targets(shape: tuple, t: np.ndarray, op: str, ignore_index: int | None) -> bool | None:
