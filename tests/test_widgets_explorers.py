@@ -284,3 +284,47 @@ def test_attention_explorer_reports_a_failing_update_and_recovers(monkeypatch):
     monkeypatch.setattr(attention, "attention_step", real)
     explorer.d_k.value = 32
     assert explorer.errors.value == "" and "d_k = 32" in explorer.summary.value
+
+
+@pytest.mark.parametrize(
+    ("module", "computation", "build"),
+    [
+        ("batch_size", "fit", lambda w: w.BatchSizeExplorer(__import__("bpcore").data.digits(), epochs=1)),
+        ("depth", "depth_profile", lambda w: w.DepthExplorer(*_small_digits())),
+        ("through_time", "hidden_gradient_norms", lambda w: w.ThroughTimeExplorer()),
+        ("optimizers", "optimizer_path", lambda w: w.OptimizerExplorer()),
+        ("attention", "attention_step", lambda w: w.AttentionExplorer()),
+    ],
+)
+def test_explorers_compute_on_one_blas_thread(monkeypatch, module, computation, build):
+    """An update's products are too small for a second BLAS thread to pay off; on a busy machine each
+    one would wait for it (the labs' training runs are pinned the same way)."""
+    import importlib
+
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import bpcore.widgets as w
+
+    target = importlib.import_module(f"bpcore.widgets.{module}")
+    original, seen = getattr(target, computation), []
+
+    def recording(*args, **kwargs):
+        seen.append({info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"})
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(target, computation, recording)
+    with threadpool_limits(limits=2, user_api="blas"):
+        explorer = build(w)
+        assert seen, f"the explorer never called {computation}"
+        assert all(threads == {1} for threads in seen), f"BLAS threads while {computation} ran: {seen}, expected {{1}}"
+        assert {info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"} == {2}, (
+            "the explorer did not give back the caller's BLAS thread count"
+        )
+    assert explorer.widget is not None
+
+
+def _small_digits():
+    import bpcore as bp
+
+    digits = bp.data.digits()
+    return digits.X_train[:128], digits.y_train[:128]

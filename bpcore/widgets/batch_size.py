@@ -11,6 +11,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from bpcore import nn
+from bpcore.labs import one_blas_thread
 from bpcore.nn.functional import cross_entropy
 from bpcore.optim import SGD
 from bpcore.random import manual_seed
@@ -55,6 +56,7 @@ class BatchSizeExplorer:
         self.result: dict = {}
         self.run()
 
+    @one_blas_thread
     def run(self) -> dict:
         manual_seed(self.seed)
         model = nn.Sequential(
