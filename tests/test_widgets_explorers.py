@@ -71,6 +71,31 @@ def test_batch_size_explorer_counts_updates_and_reacts():
     assert f"{explorer.result['test_accuracy']:.3f}" in explorer.summary.value
 
 
+@pytest.mark.parametrize("batch_size", [1, 16, 1347])
+def test_batch_size_explorer_numbers_are_fits_bit_for_bit(batch_size):
+    """The explorer replays its step with bp.compile: every loss, the epoch's training loss and the test
+    accuracy are those bp.fit gives for the same model, seed and settings."""
+    import bpcore as bp
+    from bpcore.nn.functional import cross_entropy
+    from bpcore.widgets import BatchSizeExplorer
+
+    digits = bp.data.digits()
+    explorer = BatchSizeExplorer(digits, epochs=2)
+    explorer.lr.value, explorer.batch_size.value = 0.1, batch_size
+    bp.manual_seed(0)
+    model = bp.nn.Sequential(bp.nn.Linear(64, 32), bp.nn.ReLU(), bp.nn.Linear(32, 10))
+    history = bp.fit(
+        model, cross_entropy, bp.optim.SGD(model.parameters(), lr=0.1), digits.X_train, digits.y_train,
+        variant="minibatch", batch_size=batch_size, epochs=2, seed=0, progress=False,
+    )  # fmt: skip
+    accuracy = bp.train.evaluate(model, cross_entropy, digits.X_test, digits.y_test)["accuracy"]
+    np.testing.assert_array_equal(explorer.result["loss"], np.array(history.loss))
+    np.testing.assert_array_equal(explorer.result["samples_seen"], np.array(history.samples_seen))
+    assert explorer.result["final_loss"] == history.epochs[-1]["train_loss"]
+    assert explorer.result["test_accuracy"] == accuracy
+    assert explorer.result["updates"] == history.updates == 2 * -(-1347 // batch_size)
+
+
 def test_conv_explorer_output_size_and_sharing():
     from bpcore.widgets import ConvExplorer
 
@@ -289,7 +314,7 @@ def test_attention_explorer_reports_a_failing_update_and_recovers(monkeypatch):
 @pytest.mark.parametrize(
     ("module", "computation", "build"),
     [
-        ("batch_size", "fit", lambda w: w.BatchSizeExplorer(__import__("bpcore").data.digits(), epochs=1)),
+        ("batch_size", "evaluate", lambda w: w.BatchSizeExplorer(__import__("bpcore").data.digits(), epochs=1)),
         ("depth", "depth_profile", lambda w: w.DepthExplorer(*_small_digits())),
         ("through_time", "hidden_gradient_norms", lambda w: w.ThroughTimeExplorer()),
         ("optimizers", "optimizer_path", lambda w: w.OptimizerExplorer()),
