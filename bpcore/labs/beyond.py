@@ -449,6 +449,7 @@ class EstimatorComparison:
         return "\n".join(rows)
 
 
+@one_blas_thread
 def compare_estimators(
     f=quadratic_f,
     mu: float = 1.5,
@@ -473,6 +474,7 @@ def compare_estimators(
     )
 
 
+@one_blas_thread
 def estimators_by_sigma(
     sigmas=(1.0, 0.5, 0.25, 0.1), mu: float = 1.5, samples: int = 10_000, seed: int = 0
 ) -> dict[float, EstimatorComparison]:
