@@ -127,6 +127,7 @@ def time_updates(explorer, settings: dict, moved, rounds: int) -> tuple[float, f
 
 def measure(rounds: int, only: list[str] | None = None, blas_threads: int = 1) -> dict:
     """{explorer: {"default": (wall ms, cpu ms), "max": ...}}; runs where it is called (in the kernel, normally)."""
+    import numpy  # noqa: F401  (loaded first: threadpoolctl limits only the BLAS libraries already loaded)
     from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
     threadpool_limits(blas_threads)

@@ -71,6 +71,31 @@ def test_batch_size_explorer_counts_updates_and_reacts():
     assert f"{explorer.result['test_accuracy']:.3f}" in explorer.summary.value
 
 
+@pytest.mark.parametrize("batch_size", [1, 16, 1347])
+def test_batch_size_explorer_numbers_are_fits_bit_for_bit(batch_size):
+    """The explorer replays its step with bp.compile: every loss, the epoch's training loss and the test
+    accuracy are those bp.fit gives for the same model, seed and settings."""
+    import bpcore as bp
+    from bpcore.nn.functional import cross_entropy
+    from bpcore.widgets import BatchSizeExplorer
+
+    digits = bp.data.digits()
+    explorer = BatchSizeExplorer(digits, epochs=2)
+    explorer.lr.value, explorer.batch_size.value = 0.1, batch_size
+    bp.manual_seed(0)
+    model = bp.nn.Sequential(bp.nn.Linear(64, 32), bp.nn.ReLU(), bp.nn.Linear(32, 10))
+    history = bp.fit(
+        model, cross_entropy, bp.optim.SGD(model.parameters(), lr=0.1), digits.X_train, digits.y_train,
+        variant="minibatch", batch_size=batch_size, epochs=2, seed=0, progress=False,
+    )  # fmt: skip
+    accuracy = bp.train.evaluate(model, cross_entropy, digits.X_test, digits.y_test)["accuracy"]
+    np.testing.assert_array_equal(explorer.result["loss"], np.array(history.loss))
+    np.testing.assert_array_equal(explorer.result["samples_seen"], np.array(history.samples_seen))
+    assert explorer.result["final_loss"] == history.epochs[-1]["train_loss"]
+    assert explorer.result["test_accuracy"] == accuracy
+    assert explorer.result["updates"] == history.updates == 2 * -(-1347 // batch_size)
+
+
 def test_conv_explorer_output_size_and_sharing():
     from bpcore.widgets import ConvExplorer
 
@@ -284,3 +309,47 @@ def test_attention_explorer_reports_a_failing_update_and_recovers(monkeypatch):
     monkeypatch.setattr(attention, "attention_step", real)
     explorer.d_k.value = 32
     assert explorer.errors.value == "" and "d_k = 32" in explorer.summary.value
+
+
+@pytest.mark.parametrize(
+    ("module", "computation", "build"),
+    [
+        ("batch_size", "evaluate", lambda w: w.BatchSizeExplorer(__import__("bpcore").data.digits(), epochs=1)),
+        ("depth", "depth_profile", lambda w: w.DepthExplorer(*_small_digits())),
+        ("through_time", "hidden_gradient_norms", lambda w: w.ThroughTimeExplorer()),
+        ("optimizers", "optimizer_path", lambda w: w.OptimizerExplorer()),
+        ("attention", "attention_step", lambda w: w.AttentionExplorer()),
+    ],
+)
+def test_explorers_compute_on_one_blas_thread(monkeypatch, module, computation, build):
+    """An update's products are too small for a second BLAS thread to pay off; on a busy machine each
+    one would wait for it (the labs' training runs are pinned the same way)."""
+    import importlib
+
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import bpcore.widgets as w
+
+    target = importlib.import_module(f"bpcore.widgets.{module}")
+    original, seen = getattr(target, computation), []
+
+    def recording(*args, **kwargs):
+        seen.append({info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"})
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(target, computation, recording)
+    with threadpool_limits(limits=2, user_api="blas"):
+        explorer = build(w)
+        assert seen, f"the explorer never called {computation}"
+        assert all(threads == {1} for threads in seen), f"BLAS threads while {computation} ran: {seen}, expected {{1}}"
+        assert {info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"} == {2}, (
+            "the explorer did not give back the caller's BLAS thread count"
+        )
+    assert explorer.widget is not None
+
+
+def _small_digits():
+    import bpcore as bp
+
+    digits = bp.data.digits()
+    return digits.X_train[:128], digits.y_train[:128]

@@ -332,6 +332,7 @@ class ScaleStudy:
     total_grad_k: dict[str, np.ndarray]  # ||dK|| likewise
 
 
+@one_blas_thread
 def scale_study(d_ks=(4, 16, 64, 256, 1024), T: int = 16, d_v: int = 16, trials: int = 64, seed: int = 0) -> ScaleStudy:
     """Attention with q, k ~ N(0, 1) entries, scaled by 1/sqrt(d_k) or not (scale 1), for each d_k.
 
@@ -485,6 +486,7 @@ def _xavier_blocks(model: CausalLM) -> None:
                 init.xavier_uniform_(p)
 
 
+@one_blas_thread
 def sublayer_output_scale(xavier: bool, seeds=range(4), batch: int = 8) -> tuple[float, float]:
     """std(sublayer output) / std(its input) of a pre-LN block's attention and feed-forward at
     initialisation, on LN(embeddings) of the bundled text, averaged over ``seeds``: how much each

@@ -41,6 +41,7 @@ def steps_until(losses: np.ndarray, threshold: float) -> int | None:
     return int(below[0]) if below.size else None
 
 
+@one_blas_thread
 def learning_rate_sweep(lrs, steps: int = 100) -> dict[float, float]:
     """Plain SGD on the ravine for each learning rate: the loss after ``steps`` updates.
 

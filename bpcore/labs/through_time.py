@@ -51,6 +51,28 @@ def _test_mse(model, X, Y) -> float:
     return float(np.mean((prediction.data - Y) ** 2))
 
 
+def _compiled_bptt_step(model, optimizer, clip_norm: float):
+    """``step(X, Y) -> loss``: one full-BPTT update with an MSE loss, as :func:`bpcore.bptt.bptt` makes it
+    (zero the gradients, forward, loss, backward, clip the global norm, step), replayed by ``bp.compile``:
+    bitwise the same updates as ``bptt.bptt`` (tests/labs/test_through_time.py compares them), with far less
+    Python per op. The gradient norms bptt also logs are not needed here."""
+    from bpcore.compile import compile
+    from bpcore.optim import clip_grad_norm_
+
+    params = list(model.parameters())
+
+    def step(inputs, targets):
+        optimizer.zero_grad()
+        output, _ = model(Tensor(inputs))
+        loss = F.mse_loss(output, targets)
+        loss.backward()
+        clip_grad_norm_(params, clip_norm)
+        optimizer.step()
+        return loss.item()
+
+    return compile(step)
+
+
 @one_blas_thread
 def train_adding(
     kind: str = "lstm",
@@ -77,10 +99,10 @@ def train_adding(
     rng = np.random.default_rng(seed)
     run = SequenceRun(model, baseline=float(np.mean((Y_test - 1.0) ** 2)))
     bar = progress_bar(updates, f"adding, {kind}", progress)
+    step = _compiled_bptt_step(model, optimizer, clip_norm=1.0)
     for update in range(1, updates + 1):
         rows = rng.integers(0, len(X), batch)
-        log = bptt.bptt(model, X[rows], Y[rows], F.mse_loss, optimizer, clip_norm=1.0)
-        run.train_loss.append(log.loss[-1])
+        run.train_loss.append(step(X[rows], Y[rows]))
         if update % every == 0:
             run.checkpoints.append(update)
             run.test_curve.append(_test_mse(model, X_test, Y_test))
@@ -114,10 +136,10 @@ def train_forecaster(
     rng = np.random.default_rng(seed)
     run = SequenceRun(model, baseline=float(np.mean((X[split:, -24, 0] - Y[split:, 0]) ** 2)))
     bar = progress_bar(epochs, f"forecasting, {kind}", progress)
+    step = _compiled_bptt_step(model, optimizer, clip_norm=1.0)
     for epoch in range(1, epochs + 1):
         for rows in np.array_split(rng.permutation(split), max(1, split // 32)):
-            log = bptt.bptt(model, X[rows], Y[rows], F.mse_loss, optimizer, clip_norm=1.0)
-            run.train_loss.append(log.loss[-1])
+            run.train_loss.append(step(X[rows], Y[rows]))
         run.checkpoints.append(epoch)
         run.test_curve.append(_test_mse(model, X[split:], Y[split:]))
         bar.update(epoch, "epochs")

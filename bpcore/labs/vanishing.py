@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bpcore import nn
+from bpcore.labs import one_blas_thread
 from bpcore.nn import init as nn_init
 from bpcore.optim import clip_grad_norm_, clip_grad_value_
 from bpcore.random import manual_seed
@@ -108,6 +109,7 @@ class DepthProfile:
         return float(self.activation_grad_norms[0] / self.activation_grad_norms[-1])
 
 
+@one_blas_thread
 def depth_profile(model: nn.Sequential, X, y, loss_fn) -> DepthProfile:
     """One forward and backward pass; read every block's gradient and activation statistics."""
     blocks = [m for m in model if isinstance(m, Block)]

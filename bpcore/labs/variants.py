@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bpcore.labs import one_blas_thread
 from bpcore.nn.functional import cross_entropy
 from bpcore.nn.module import Module
 from bpcore.optim import SGD
@@ -33,6 +34,7 @@ class VariantRun:
     test_accuracy: float
 
 
+@one_blas_thread
 def compare_variants(
     make_model: Callable[[], Module], data, epochs: int = 5, lr: float = 0.05, batch_size: int = 32, seed: int = 0
 ) -> dict[str, VariantRun]:
@@ -86,6 +88,7 @@ class GradientNoise:
         return float(np.polyfit(np.log(self.batch_sizes), np.log(self.variance), 1)[0])
 
 
+@one_blas_thread
 def gradient_noise(model: Module, loss_fn, X, y, batch_sizes, draws: int = 50, seed: int = 0) -> GradientNoise:
     """How noisy is a mini-batch gradient? E||g_B - g||^2 for each batch size B (sampled with replacement).
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 import numpy as np
 
+from bpcore.labs import one_blas_thread
 from bpcore.nn import functional as F
 from bpcore.tensor import tensor
 from bpcore.widgets.figure import FigureImage
@@ -99,6 +100,7 @@ class AttentionExplorer:
         ax.set(xlabel="d_k", ylabel="median ||dL/dq_t||", title="gradient reaching Q")
         ax.legend(loc="lower left")
 
+    @one_blas_thread
     def update(self) -> None:
         d_k, scaled, causal, seed = self.d_k.value, self.scaled.value, self.causal.value, self.seed.value
         self.result = attention_step(d_k, scaled, causal, seed)

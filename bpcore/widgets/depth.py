@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
+from bpcore.labs import one_blas_thread
 from bpcore.labs.vanishing import ACTIVATIONS, INITS, deep_mlp, depth_profile
 from bpcore.nn.functional import cross_entropy
 from bpcore.widgets.figure import FigureImage
@@ -34,6 +35,7 @@ class DepthExplorer:
         )
         self.update()
 
+    @one_blas_thread
     def update(self) -> None:
         model = deep_mlp(
             self.depth.value,

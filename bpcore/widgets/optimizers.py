@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
+from bpcore.labs import one_blas_thread
 from bpcore.labs.pitfalls import LANDSCAPES, OPTIMIZERS, optimizer_path
 from bpcore.widgets.figure import FigureImage
 from bpcore.widgets.guard import ErrorArea
@@ -32,6 +33,7 @@ class OptimizerExplorer:
         )
         self.update()
 
+    @one_blas_thread
     def update(self) -> None:
         self.points, self.losses = optimizer_path(
             self.landscape.value, self.optimizer.value, self.lr.value, self.steps.value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipywidgets as widgets
 
 from bpcore import data
+from bpcore.labs import one_blas_thread
 from bpcore.labs.through_time import hidden_gradient_norms
 from bpcore.nn import RecurrentNet
 from bpcore.nn.functional import mse_loss
@@ -38,6 +39,7 @@ class ThroughTimeExplorer:
         )
         self.update()
 
+    @one_blas_thread
     def update(self) -> None:
         X, Y = data.adding_problem(32, self.length.value, seed=0)
         manual_seed(0)

@@ -184,6 +184,24 @@ def test_counted_loss_many_is_bitwise_one_call_per_row_and_counts_every_row():
     assert batched.tolist() == one_by_one.tolist(), f"max difference {np.max(np.abs(batched - one_by_one))}"
 
 
+def test_counted_loss_many_shares_a_common_first_layer_and_stays_bitwise_one_call_per_row(monkeypatch):
+    model = SPIRALS.new_model()
+    flat = alt.FlatParameters(model)
+    loss = alt.CountedLoss(SPIRALS, flat)
+    first = flat.sizes[0] + flat.sizes[1]
+    thetas = flat.get() + 0.05 * np.random.default_rng(1).standard_normal((2 * loss.chunk + 3, flat.size))
+    thetas[: loss.chunk, :first] = thetas[0, :first]  # the first chunk: one first layer, own second layers
+    one_by_one = np.array([loss(theta) for theta in thetas])
+    full_forwards = []
+    monkeypatch.setattr(alt, "forward", lambda w, X: full_forwards.append(1) or FORWARD(w, X))
+    batched = loss.many(thetas)
+    assert len(full_forwards) == 2, f"expected the shared first chunk to skip the full forward; {full_forwards}"
+    assert batched.tolist() == one_by_one.tolist(), f"max difference {np.max(np.abs(batched - one_by_one))}"
+
+
+FORWARD = alt.forward
+
+
 def test_finite_difference_gradient_is_the_same_for_a_plain_function_and_a_counted_loss():
     model = SPIRALS.new_model()
     flat = alt.FlatParameters(model)

@@ -3,7 +3,17 @@
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from bpcore.labs import alternatives, attention, beyond, cost, one_blas_thread, pitfalls, through_time
+from bpcore.labs import (
+    alternatives,
+    attention,
+    beyond,
+    cost,
+    one_blas_thread,
+    pitfalls,
+    through_time,
+    vanishing,
+    variants,
+)
 
 
 def blas_threads() -> list[int]:
@@ -33,6 +43,10 @@ def test_one_blas_thread_restores_the_threads_when_the_function_raises():
 @pytest.mark.parametrize(
     "function",
     [
+        variants.compare_variants,
+        variants.gradient_noise,
+        vanishing.depth_profile,
+        pitfalls.learning_rate_sweep,
         pitfalls.overfitting_study,
         pitfalls.dead_relu_study,
         through_time.train_adding,
@@ -47,6 +61,10 @@ def test_one_blas_thread_restores_the_threads_when_the_function_raises():
         attention.train_lm,
         attention.depth_profile,
         attention.weight_gradient_profile,
+        attention.sublayer_output_scale,
+        attention.scale_study,
+        beyond.compare_estimators,
+        beyond.estimators_by_sigma,
         cost.checkpoint_sweep,
     ],
     ids=lambda f: f.__name__,

@@ -34,6 +34,47 @@ def test_forecaster_beats_the_seasonal_naive_rule():
     assert run.test_curve[-1] > 0.03  # and cannot beat the noise (variance 0.04) by much
 
 
+def eager_adding(kind, length=20, updates=30, hidden=16, batch=64, lr=1e-2, seed=0, every=10):
+    """train_adding as an eager bptt.bptt loop, update by update: the numbers its replayed step must give."""
+    X, Y = bp.data.adding_problem(2000, length, seed=seed)
+    X_test, Y_test = bp.data.adding_problem(500, length, seed=seed + 1)
+    bp.manual_seed(seed)
+    model = bp.nn.RecurrentNet(kind, 2, hidden, 1, last_only=True)
+    if kind == "lstm":
+        init_forget_gate_bias_(model.rnn, 1.0)
+    optimizer = bp.optim.Adam(model.parameters(), lr=lr)
+    rng, losses, curve = np.random.default_rng(seed), [], []
+    for update in range(1, updates + 1):
+        rows = rng.integers(0, len(X), batch)
+        losses.append(bp.bptt.bptt(model, X[rows], Y[rows], F.mse_loss, optimizer, clip_norm=1.0).loss[-1])
+        if update % every == 0:
+            curve.append(st._test_mse(model, X_test, Y_test))
+    return losses, curve
+
+
+@pytest.mark.parametrize("kind", ["lstm", "rnn", "gru"])
+def test_adding_runs_are_the_eager_bptt_updates_bit_for_bit(kind):
+    run = st.train_adding(kind, updates=30, every=10, progress=False)
+    losses, curve = eager_adding(kind)
+    assert run.train_loss == losses and run.test_curve == curve
+
+
+def test_forecaster_run_is_the_eager_bptt_updates_bit_for_bit():
+    run = st.train_forecaster("gru", epochs=2, progress=False)
+    series = bp.data.seasonal_series(600, period=24, trend=0.0, seed=0)
+    X, Y = bp.data.forecasting_windows(series, 24)
+    split = int(0.8 * len(X))
+    bp.manual_seed(0)
+    model = bp.nn.RecurrentNet("gru", 1, 16, 1, last_only=True)
+    optimizer = bp.optim.Adam(model.parameters(), lr=1e-2)
+    rng, losses, curve = np.random.default_rng(0), [], []
+    for _epoch in range(2):
+        for rows in np.array_split(rng.permutation(split), max(1, split // 32)):
+            losses.append(bp.bptt.bptt(model, X[rows], Y[rows], F.mse_loss, optimizer, clip_norm=1.0).loss[-1])
+        curve.append(st._test_mse(model, X[split:], Y[split:]))
+    assert run.train_loss == losses and run.test_curve == curve
+
+
 class RecordingBar:
     """A progress display that keeps what it was told."""
 
