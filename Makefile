@@ -23,11 +23,13 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check
 PIP_QUIET := 2>&1 | { grep -v -e "is ignored: it is neither a file nor a directory" || true; }
 # uv (pip-compatible; pip installs it into .venv) installs the same packages several times faster than pip;
 # when it cannot be had or its install fails, pip does the install. INSTALLER=pip skips uv.
+# bpcore itself is always installed again (uv would keep an installed bpcore of the same version): its console
+# script, its metadata and its copy of bpcore_cli.py then follow pyproject.toml (pip reinstalls a local project anyway).
 INSTALLER ?= uv
 comma := ,
 define install_packages
 	@if [ "$(INSTALLER)" = uv ] && { [ -x $(BIN)/uv ] || $(PIP) install --quiet uv $(PIP_QUIET); } && [ -x $(BIN)/uv ] \
-		&& $(BIN)/uv pip install --quiet --python $(BIN)/python $(1); then echo "installed with uv"; \
+		&& $(BIN)/uv pip install --quiet --python $(BIN)/python --reinstall-package bpcore $(1); then echo "installed with uv"; \
 	else echo "installing with pip"; $(PIP) install --quiet $(1) $(PIP_QUIET); fi
 endef
 NOTEBOOKS ?= notebooks/*.ipynb
@@ -39,12 +41,13 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # make lab needs bpcore and JupyterLab only; make test adds the test tools (pytest, nbval, ruff, playwright...)
-$(LAB_STAMP): $(BIN)/python pyproject.toml
+# bpcore_cli.py too: the editable install holds a copy of it (pyproject's force-include), which the bpcore script runs
+$(LAB_STAMP): $(BIN)/python pyproject.toml bpcore_cli.py
 	$(call install_packages,-e '.[lab]')
 	$(BIN)/python -c "import bpcore, jupyterlab, ipykernel, ipywidgets, fsrs, pylatexenc"
 	touch $@
 
-$(TEST_STAMP): $(BIN)/python pyproject.toml
+$(TEST_STAMP): $(BIN)/python pyproject.toml bpcore_cli.py
 	$(call install_packages,-e '.[lab$(comma)test]')
 	$(BIN)/python -c "import bpcore, jupyterlab, nbval, hypothesis, xdist, fsrs, pylatexenc, playwright"
 	touch $@ $(LAB_STAMP)
