@@ -108,10 +108,13 @@ notebooks-perturbed: install-test
 browser: install-test check-browser  # JupyterLab in chromium, driven by Playwright; screenshots in test-artifacts/browser
 	$(BIN)/python -m pytest -q tests/browser
 
-# One step after another: two nbval runs side by side once lost a kernel at start (likely both picking
-# TCP ports for their kernels at the same moment).
+# The two notebook passes run side by side, one core each (the perturbed one uses one BLAS thread; its
+# kernels talk over IPC, so the two cannot be handed the same TCP ports, which once lost a kernel at start);
+# then the browser test, mostly waiting on the browser and the kernel, beside validate, which computes.
 test: check-browser
-	@$(MAKE) --no-print-directory lint unit validate notebooks notebooks-perturbed browser
+	@$(MAKE) --no-print-directory lint unit
+	@$(MAKE) --no-print-directory -j2 --output-sync=target notebooks notebooks-perturbed
+	@$(MAKE) --no-print-directory -j2 --output-sync=target browser validate
 
 # Re-execute committed notebooks after a change they show (make execute-notebooks NOTEBOOKS=notebooks/05_*.ipynb):
 # top to bottom in a fresh kernel, widget state saved, streams merged, a throwaway progress store.
