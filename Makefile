@@ -23,6 +23,8 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check
 PIP_QUIET := 2>&1 | { grep -v -e "is ignored: it is neither a file nor a directory" || true; }
 # uv (pip-compatible; pip installs it into .venv) installs the same packages several times faster than pip;
 # when it cannot be had or its install fails, pip does the install. INSTALLER=pip skips uv.
+# bpcore itself is always installed again (uv would keep an installed bpcore of the same version): its console
+# script, its metadata and its copy of bpcore_cli.py then follow pyproject.toml (pip reinstalls a local project anyway).
 INSTALLER ?= uv
 comma := ,
 # Bytecode is compiled at install (pip does so by default, uv only when told), and bpcore's own modules
@@ -31,7 +33,7 @@ comma := ,
 # again, 1.5-2.5 s of CPU before a notebook's first cell has done anything.
 define install_packages
 	@if [ "$(INSTALLER)" = uv ] && { [ -x $(BIN)/uv ] || $(PIP) install --quiet uv $(PIP_QUIET); } && [ -x $(BIN)/uv ] \
-		&& $(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python $(1); then echo "installed with uv"; \
+		&& $(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python --reinstall-package bpcore $(1); then echo "installed with uv"; \
 	else echo "installing with pip"; $(PIP) install --quiet $(1) $(PIP_QUIET); fi
 	@$(BIN)/python -m compileall -q bpcore bpcore_cli.py >/dev/null
 endef
@@ -44,12 +46,13 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # make lab needs bpcore and JupyterLab only; make test adds the test tools (pytest, nbval, ruff, playwright...)
-$(LAB_STAMP): $(BIN)/python pyproject.toml Makefile
+# bpcore_cli.py too: the editable install holds a copy of it (pyproject's force-include), which the bpcore script runs
+$(LAB_STAMP): $(BIN)/python pyproject.toml bpcore_cli.py Makefile
 	$(call install_packages,-e '.[lab]')
 	$(BIN)/python -c "import bpcore, jupyterlab, ipykernel, ipywidgets, fsrs, pylatexenc"
 	touch $@
 
-$(TEST_STAMP): $(BIN)/python pyproject.toml Makefile
+$(TEST_STAMP): $(BIN)/python pyproject.toml bpcore_cli.py Makefile
 	$(call install_packages,-e '.[lab$(comma)test]')
 	$(BIN)/python -c "import bpcore, jupyterlab, nbval, hypothesis, xdist, fsrs, pylatexenc, playwright"
 	touch $@ $(LAB_STAMP)
@@ -110,10 +113,13 @@ notebooks-perturbed: install-test
 browser: install-test check-browser  # JupyterLab in chromium, driven by Playwright; screenshots in test-artifacts/browser
 	$(BIN)/python -m pytest -q tests/browser
 
-# One step after another: two nbval runs side by side once lost a kernel at start (likely both picking
-# TCP ports for their kernels at the same moment).
+# The two notebook passes run side by side, one core each (the perturbed one uses one BLAS thread; its
+# kernels talk over IPC, so the two cannot be handed the same TCP ports, which once lost a kernel at start);
+# then the browser test, mostly waiting on the browser and the kernel, beside validate, which computes.
 test: check-browser
-	@$(MAKE) --no-print-directory lint unit validate notebooks notebooks-perturbed browser
+	@$(MAKE) --no-print-directory lint unit
+	@$(MAKE) --no-print-directory -j2 --output-sync=target notebooks notebooks-perturbed
+	@$(MAKE) --no-print-directory -j2 --output-sync=target browser validate
 
 # Re-execute committed notebooks after a change they show (make execute-notebooks NOTEBOOKS=notebooks/05_*.ipynb):
 # top to bottom in a fresh kernel, widget state saved, streams merged, a throwaway progress store.

@@ -141,3 +141,19 @@ def test_make_lab_installs_jupyterlab_without_the_test_tools():
     installs = [line for line in result.stdout.splitlines() if " install " in line and " -e " in line]
     assert installs and all("'.[lab]'" in line for line in installs), installs
     assert '--ServerApp.root_dir="my-notebooks"' in result.stdout  # it serves the working copy
+
+
+def test_the_installed_bpcore_script_is_the_one_pyproject_names():
+    """make install reinstalls bpcore itself: a venv from before a change of [project.scripts] keeps no stale script."""
+    import importlib.metadata
+    import tomllib
+
+    named = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]["bpcore"]
+    installed = importlib.metadata.distribution("bpcore").entry_points.select(group="console_scripts", name="bpcore")
+    assert [e.value for e in installed] == [named], (
+        f"pyproject.toml names bpcore = {named!r}; the installed metadata says {[e.value for e in installed]}: "
+        "run make install-test"
+    )
+    module, function = named.split(":")
+    script = (Path(sys.prefix) / "bin" / "bpcore").read_text(encoding="utf-8")
+    assert f"from {module} import {function}" in script, f"{sys.prefix}/bin/bpcore does not run {named}:\n{script}"

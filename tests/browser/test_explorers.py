@@ -9,7 +9,8 @@ with the mouse, toggles the scale and the causal mask, and changes the depth exp
 activation several times in a row. After each change it checks the widget's own output: the
 ``<img>`` shows a new PNG and the summary shows the numbers the engine gives, computed in this
 process with the same settings. It fails on any error in the browser console, in JupyterLab's log
-console, or in an explorer's own error area.
+console, or in an explorer's own error area. The notebook is served, from a folder of its own, by the
+JupyterLab all browser tests share (conftest.py).
 
 Needs Debian's ``chromium`` on PATH, like the other browser tests.
 """
@@ -21,9 +22,9 @@ import re
 from pathlib import Path
 
 import pytest
-from labserver import ARTIFACTS, CHROMIUM_ARGS, chromium_path, jupyter_env, start_jupyter_lab, stop_jupyter_lab
-from playwright.sync_api import expect, sync_playwright
-from test_lab import cell_with_source, log_console_entries, normalise, open_notebook, output, run_all, screenshot
+from labserver import new_page, open_notebook, shut_down_kernels
+from playwright.sync_api import expect
+from test_lab import cell_with_source, log_console_entries, normalise, output, run_all, screenshot
 
 import bpcore as bp
 from bpcore.labs.vanishing import deep_mlp, depth_profile
@@ -31,8 +32,8 @@ from bpcore.nn.functional import cross_entropy
 from bpcore.widgets.attention import D_K_OPTIONS, attention_step
 
 REPO = Path(__file__).resolve().parents[2]
+FOLDER = "explorers"  # in the shared server's folder
 NOTEBOOK = "explorers.ipynb"
-TIMEOUT_MS = 60_000
 DIGITS = 64  # the depth explorer's batch: small, so each change answers fast
 BAR = "causal transformer"  # the longest description a lab gives its progress bar is about this long
 NARROW = {"width": 1000, "height": 800}  # a laptop window with JupyterLab's file browser open
@@ -47,10 +48,9 @@ BROWSER_ERRORS: list[str] = []
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    """A throwaway folder holding the explorers' notebook, served by a JupyterLab of its own."""
-    root = tmp_path_factory.mktemp("explorers")
-    folder = root / "notebooks"
+def served(lab_server):
+    """A folder of the shared server holding the explorers' notebook; its kernel is stopped when done."""
+    folder = lab_server.root / FOLDER
     folder.mkdir()
     metadata = json.loads((REPO / "notebooks" / "00_start_here.ipynb").read_text(encoding="utf-8"))["metadata"]
     cells = [
@@ -59,26 +59,16 @@ def served(tmp_path_factory):
     ]
     document = {"cells": cells, "metadata": metadata, "nbformat": 4, "nbformat_minor": 5}
     (folder / NOTEBOOK).write_text(json.dumps(document, indent=1), encoding="utf-8")
-    server = start_jupyter_lab(folder, jupyter_env(root), ARTIFACTS / "jupyter-explorers.log")
     try:
-        yield server
+        yield lab_server
     finally:
-        stop_jupyter_lab(server)
+        shut_down_kernels(lab_server)
 
 
 @pytest.fixture(scope="module")
-def page(served):
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_context(viewport={"width": 1200, "height": 800}).new_page()
-            page.set_default_timeout(TIMEOUT_MS)
-            expect.set_options(timeout=TIMEOUT_MS)
-            page.on("console", lambda message: message.type == "error" and BROWSER_ERRORS.append(message.text))
-            page.on("pageerror", lambda error: BROWSER_ERRORS.append(f"uncaught: {error}"))
-            yield page
-        finally:
-            browser.close()
+def page(served, browser):
+    with new_page(browser, BROWSER_ERRORS) as page:
+        yield page
 
 
 # -- the explorers' elements -----------------------------------------------------------------------
@@ -163,7 +153,7 @@ def expect_summary(out, starts: str, expected: list[str]) -> None:
 
 def test_explorers_answer_every_change_with_a_new_picture_and_the_engine_numbers(page, served):
     BROWSER_ERRORS.clear()
-    open_notebook(page, served, NOTEBOOK)
+    open_notebook(page, served, f"{FOLDER}/{NOTEBOOK}")
     run_all(page)
 
     # -- the attention explorer: d_k by arrow keys, then by the mouse; scale and causal toggled

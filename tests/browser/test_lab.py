@@ -8,9 +8,10 @@ engine and the progress store.
 Needs Debian's ``chromium`` on PATH (``sudo apt-get install chromium``; Playwright's own browser
 download is not used). Run it with ``make browser`` (part of ``make test``).
 
-Nothing of the learner's or the repository's is touched: the server serves a throwaway copy of
-notebooks/ (cleared of outputs, so every output asserted on was produced by this run) with a
-throwaway ``BPCORE_HOME`` and throwaway Jupyter config, runtime, data and settings folders.
+Nothing of the learner's or the repository's is touched: the JupyterLab all browser tests share
+(conftest.py) serves a throwaway copy of notebooks/ (cleared of outputs, so every output asserted on
+was produced by this run) with a throwaway ``BPCORE_HOME`` and throwaway Jupyter config, runtime,
+data and settings folders.
 Screenshots of each step go to ``test-artifacts/browser/``; with ``BPCORE_UPDATE_SCREENSHOTS=1``
 the ones the README shows are also written, small, to ``docs/``.
 
@@ -25,21 +26,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import labserver
 import numpy as np
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from labserver import RUN_TIMEOUT_MS, TIMEOUT_MS, new_page, notebook, shut_down_kernels, wait_kernel_idle
+from playwright.sync_api import expect
 
 import bpcore as bp
 from bpcore.labs.chain_rule import scalar_chain
@@ -54,28 +49,7 @@ REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "browser"
 DOCS = REPO / "docs"
 UPDATE_DOCS = os.environ.get("BPCORE_UPDATE_SCREENSHOTS") == "1"
-INSTALL_HINT = "the browser test needs Debian's chromium on PATH: sudo apt-get install chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-TIMEOUT_MS = 60_000  # one UI step; a whole notebook run gets RUN_TIMEOUT_MS
-RUN_TIMEOUT_MS = 120_000
-VIEWPORT = {"width": 1200, "height": 800}
-# JupyterLab settings for the throwaway settings folder: every cell stays in the DOM (no windowing),
-# and no news or update toasts cover the page.
-LAB_SETTINGS = {
-    "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
-    "@jupyterlab/apputils-extension/notification": {
-        "fetchNews": "false",
-        "checkForUpdates": False,
-        "doNotDisturbMode": True,
-    },
-}
+FOLDER = "lab"  # in the shared server's folder
 # The quiz questions answered through the widget (quizzes/three_layer.toml, both single choice).
 RIGHT_QUESTION, WRONG_QUESTION = "three-layer-shapes", "three-layer-delta-hidden"
 GREEN, RED = "rgb(46, 125, 50)", "rgb(198, 40, 40)"  # bpcore.quiz.widget.COLOURS right / wrong borders
@@ -86,16 +60,10 @@ GREEN, RED = "rgb(46, 125, 50)", "rgb(198, 40, 40)"  # bpcore.quiz.widget.COLOUR
 
 @dataclass
 class Lab:
-    url: str
-    token: str
+    server: labserver.Server
     home: Path  # BPCORE_HOME of the server and its kernels
     notebooks: Path  # the throwaway copy the server serves
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    folder: str  # its path under the served folder
 
 
 def clear_outputs(notebook: Path) -> None:
@@ -107,124 +75,22 @@ def clear_outputs(notebook: Path) -> None:
     notebook.write_text(json.dumps(document, indent=1), encoding="utf-8")
 
 
-def api(lab_url: str, token: str, path: str, method: str = "GET", timeout: float = 5):
-    request = urllib.request.Request(
-        f"{lab_url}{path}",
-        method=method,
-        headers={"Authorization": f"token {token}"},
-        data=b"" if method != "GET" else None,
-    )
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return response.status, response.read()
-
-
-def log_tail(path: Path, lines: int = 40) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
-
-
 @pytest.fixture(scope="module")
-def chromium() -> str:
-    path = shutil.which("chromium")
-    if path is None:
-        pytest.fail(INSTALL_HINT, pytrace=False)
-    return path
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory, chromium):
-    root = tmp_path_factory.mktemp("lab")
-    notebooks = root / "notebooks"
+def lab(lab_server):
+    notebooks = lab_server.root / FOLDER
     shutil.copytree(REPO / "notebooks", notebooks, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    for notebook in notebooks.glob("*.ipynb"):
-        clear_outputs(notebook)
-    for name, values in LAB_SETTINGS.items():
-        plugin_file = root / "lab-settings" / f"{name}.jupyterlab-settings"
-        plugin_file.parent.mkdir(parents=True, exist_ok=True)
-        plugin_file.write_text(json.dumps(values))
-    env = {key: value for key, value in os.environ.items() if key != "JUPYTER_PATH"}
-    env.update(
-        BPCORE_HOME=str(root / "home"),
-        JUPYTER_CONFIG_DIR=str(root / "config"),
-        JUPYTER_DATA_DIR=str(root / "data"),  # a kernel spec in ~/.local cannot shadow this environment's
-        JUPYTER_RUNTIME_DIR=str(root / "runtime"),
-        JUPYTERLAB_SETTINGS_DIR=str(root / "lab-settings"),
-        JUPYTERLAB_WORKSPACES_DIR=str(root / "workspaces"),
-    )
-    port, token = free_port(), secrets.token_hex(16)
-    command = [
-        sys.executable,
-        "-m",
-        "jupyterlab",
-        "--no-browser",
-        f"--port={port}",
-        "--ServerApp.port_retries=0",
-        "--ServerApp.ip=127.0.0.1",
-        f"--IdentityProvider.token={token}",
-        f"--ServerApp.root_dir={notebooks}",
-    ]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        command.append("--allow-root")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    log_path = ARTIFACTS / "jupyter.log"
-    url = f"http://127.0.0.1:{port}"
-    with open(log_path, "w") as log:
-        server = subprocess.Popen(
-            command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    for path in notebooks.glob("*.ipynb"):
+        clear_outputs(path)
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if server.poll() is not None:
-                pytest.fail(f"jupyter lab exited with {server.returncode}:\n{log_tail(log_path)}", pytrace=False)
-            try:
-                if api(url, token, "/api/status")[0] == 200:
-                    break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"jupyter lab did not answer on {url} within 90 s:\n{log_tail(log_path)}", pytrace=False)
-            time.sleep(0.5)
-        yield Lab(url, token, root / "home", notebooks)
+        yield Lab(lab_server, Path(lab_server.env["BPCORE_HOME"]), notebooks, FOLDER)
     finally:
-        stop_server(server, url, token)
-
-
-def stop_server(server: subprocess.Popen, url: str, token: str) -> None:
-    """Shut the server down through its API (it stops its kernels), then by signal if it lingers."""
-    if server.poll() is None:
-        try:
-            api(url, token, "/api/shutdown", method="POST")
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-    try:  # anything left in the server's own process group
-        os.killpg(server.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+        shut_down_kernels(lab_server)
 
 
 @pytest.fixture(scope="module")
-def page(lab, chromium):
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport=VIEWPORT)
-            page = context.new_page()
-            page.set_default_timeout(TIMEOUT_MS)
-            expect.set_options(timeout=TIMEOUT_MS)
-            page.on("console", lambda message: message.type == "error" and BROWSER_ERRORS.append(message.text))
-            page.on("pageerror", lambda error: BROWSER_ERRORS.append(f"uncaught: {error}"))
-            yield page
-        finally:
-            browser.close()
+def page(lab, browser):
+    with new_page(browser, BROWSER_ERRORS) as page:
+        yield page
 
 
 BROWSER_ERRORS: list[str] = []  # errors in the browser's console and uncaught page errors, as they come
@@ -255,10 +121,6 @@ def screenshot(page, name: str, docs_name: str | None = None) -> None:
             small.save(DOCS / f"{docs_name}.png", optimize=True)
 
 
-def notebook(page):
-    return page.locator(".jp-NotebookPanel:visible .jp-Notebook")
-
-
 def cells(page):
     return notebook(page).locator(".jp-Cell")
 
@@ -270,20 +132,9 @@ def cell_with_source(page, text: str):
     return found
 
 
-def wait_kernel_idle(page) -> None:
-    page.locator("#jp-main-statusbar").get_by_text(re.compile(r"\|\s*Idle")).wait_for(timeout=RUN_TIMEOUT_MS)
-
-
 def open_notebook(page, lab: Lab, name: str) -> None:
-    """Open ``name`` in a fresh workspace and wait until its kernel is up."""
-    page.goto(f"{lab.url}/lab/tree/{name}?reset&token={lab.token}")
-    notebook(page).wait_for()
-    page.locator(".lm-TabBar-tab.jp-mod-current", has_text=name).wait_for()
-    left = page.locator("#jp-left-stack")
-    if left.is_visible():  # more room for the notebook: fold the file browser away
-        page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current").click()
-        left.wait_for(state="hidden")
-    wait_kernel_idle(page)
+    """Open ``name`` of the served copy in a fresh workspace, file browser folded; wait until its kernel is up."""
+    labserver.open_notebook(page, lab.server, f"{lab.folder}/{name}")
 
 
 def menu(page, top: str, item: str) -> None:

@@ -6,10 +6,11 @@ widget from the model state saved in the notebook, but only in a trusted noteboo
 one it falls back to the text. ``make lab``'s copy step trusts the notebooks it copies, so every
 widget reads well before the kernel has run anything.
 
-The server serves a throwaway project (this project's Makefile, .gitignore and notebooks, committed
-to a fresh git repository) after the Makefile's own ``lab-copy`` step, with throwaway Jupyter
-folders: the trust database there is the one ``lab-copy`` wrote. Nothing of this checkout or of
-the learner's is touched.
+The JupyterLab all browser tests share (conftest.py) serves, from a folder of its own, a throwaway
+project (this project's Makefile, .gitignore and notebooks, committed to a fresh git repository) after
+the Makefile's own ``lab-copy`` step, run with the server's throwaway Jupyter folders: the trust
+database the server reads is the one ``lab-copy`` wrote. Nothing of this checkout or of the
+learner's is touched.
 """
 
 from __future__ import annotations
@@ -23,14 +24,16 @@ import time
 from pathlib import Path
 
 import pytest
-from labserver import ARTIFACTS, CHROMIUM_ARGS, chromium_path, jupyter_env, start_jupyter_lab, stop_jupyter_lab
-from playwright.sync_api import expect, sync_playwright
+from labserver import ARTIFACTS, RUN_TIMEOUT_MS, new_page, notebook, open_notebook, shut_down_kernels, wait_kernel_idle
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+from playwright.sync_api import expect
 
 REPO = Path(__file__).resolve().parents[2]
+FOLDER = "working-copy"  # the project, in the shared server's folder
 LAB_DIR = "my-notebooks"
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
-TIMEOUT_MS = 60_000
-RUN_TIMEOUT_MS = 120_000
+DRAW_MS = 60_000  # for the saved widgets to be drawn on opening
+STUCK_AFTER_IDLE_MS = 15_000  # not drawn this long after the kernel went idle: they will not be without a reload
 
 
 def git(project: Path, *args: str) -> str:
@@ -48,9 +51,8 @@ def widget_outputs(notebook: Path) -> int:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    root = tmp_path_factory.mktemp("working-copy")
-    project = root / "project"
+def project(lab_server):
+    project = lab_server.root / FOLDER
     project.mkdir()
     for name in ("Makefile", ".gitignore"):
         shutil.copy(REPO / name, project / name)
@@ -58,42 +60,43 @@ def project(tmp_path_factory):
     git(project, "init", "-q")
     git(project, "add", ".")
     git(project, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "the course")
-    env = jupyter_env(root)
     copy = subprocess.run(
         ["make", "--no-print-directory", "-C", str(project), "lab-copy", f"VENV={sys.prefix}"],
-        env={**env, "MAKEFLAGS": ""},
+        env={**lab_server.env, "MAKEFLAGS": ""},
         capture_output=True,
         text=True,
     )
     assert copy.returncode == 0, copy.stderr
-    server = start_jupyter_lab(project / LAB_DIR, env, ARTIFACTS / "jupyter-working-copy.log")
     try:
-        yield project, server
+        yield project, lab_server
     finally:
-        stop_jupyter_lab(server)
+        shut_down_kernels(lab_server)
 
 
 @pytest.fixture(scope="module")
-def page(project):
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_context(viewport={"width": 1200, "height": 800}).new_page()
-            page.set_default_timeout(TIMEOUT_MS)
-            expect.set_options(timeout=TIMEOUT_MS)
-            yield page
-        finally:
-            browser.close()
+def page(project, browser):
+    with new_page(browser) as page:
+        yield page
 
 
-def notebook(page):
-    return page.locator(".jp-NotebookPanel:visible .jp-Notebook")
+def open_copy(page, server, name: str) -> None:
+    """Open ``name`` of the working copy as make lab shows it (the file browser open), not waiting for the kernel."""
+    open_notebook(page, server, f"{FOLDER}/{LAB_DIR}/{name}", fold_file_browser=False, kernel_idle=False)
 
 
-def open_notebook(page, server, name: str) -> None:
-    page.goto(f"{server.url}/lab/tree/{name}?reset&token={server.token}")
-    notebook(page).wait_for()
-    page.locator(".lm-TabBar-tab.jp-mod-current", has_text=name).wait_for()
+# every saved widget drawn ('drawn'), or the kernel idle for ``stuckMs`` with some still missing ('stuck'): the
+# widget manager restores the saved state as the kernel comes up, so what is missing by then stays missing
+_DRAWN_OR_STUCK = r"""
+([expected, stuckMs]) => {
+  const panel = [...document.querySelectorAll('.jp-NotebookPanel .jp-Notebook')].find(e => e.offsetParent !== null);
+  const drawn = panel ? panel.querySelectorAll('.jp-OutputArea-output > .jupyter-widgets').length : 0;
+  if (drawn === expected) return 'drawn';
+  const bar = document.querySelector('#jp-main-statusbar');
+  if (!bar || !/\|\s*Idle/.test(bar.textContent)) { window.__idleSince = undefined; return false; }
+  window.__idleSince = window.__idleSince || Date.now();
+  return Date.now() - window.__idleSince > stuckMs ? 'stuck' : false;
+}
+"""
 
 
 NOTEBOOKS = sorted(p.name for p in (REPO / "notebooks").glob("*.ipynb"))
@@ -108,11 +111,13 @@ def test_every_saved_widget_is_drawn_before_run_all(page, project, name):
     project_dir, server = project
     expected = widget_outputs(project_dir / LAB_DIR / name)
     assert expected > 0, f"{name} saved no widget output: nothing to check"
-    open_notebook(page, server, name)
+    open_copy(page, server, name)
     drawn = notebook(page).locator(".jp-OutputArea-output > .jupyter-widgets")
-    try:
-        expect(drawn).to_have_count(expected, timeout=60_000)
-    except AssertionError:
+    try:  # the widgets drawn, or stuck: no need to wait out DRAW_MS before the reload
+        page.wait_for_function(_DRAWN_OR_STUCK, arg=[expected, STUCK_AFTER_IDLE_MS], timeout=DRAW_MS, polling=250)
+    except PlaywrightTimeoutError:
+        pass
+    if drawn.count() != expected:
         # An untrusted notebook shows each widget's repr at once: that is the failure this test is for.
         raw = [text for text in widget_texts(page) if "VBox(" in text or "HBox(" in text]
         assert not raw, f"{name} shows widget reprs instead of widgets: {raw}"
@@ -144,8 +149,8 @@ def test_a_notebook_run_and_saved_in_the_lab_leaves_the_repository_clean(page, p
     name = "00_start_here.ipynb"
     saved, committed = project_dir / LAB_DIR / name, project_dir / "notebooks" / name
     before = saved.read_bytes()
-    open_notebook(page, server, name)
-    page.locator("#jp-main-statusbar").get_by_text(re.compile(r"\|\s*Idle")).wait_for(timeout=RUN_TIMEOUT_MS)
+    open_copy(page, server, name)
+    wait_kernel_idle(page)
     page.locator("#jp-main-dock-panel .lm-TabBar-tab.jp-mod-current").click()
     page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
     page.locator(".lm-Menu-item:visible", has_text=re.compile(r"^Run All Cells")).first.click()
@@ -155,7 +160,7 @@ def test_a_notebook_run_and_saved_in_the_lab_leaves_the_repository_clean(page, p
         arg=prompts.element_handles(),
         timeout=RUN_TIMEOUT_MS,
     )
-    page.locator("#jp-main-statusbar").get_by_text(re.compile(r"\|\s*Idle")).wait_for(timeout=RUN_TIMEOUT_MS)
+    wait_kernel_idle(page)
     page.keyboard.press("Control+s")
     deadline = time.monotonic() + 30
     while saved.read_bytes() == before and time.monotonic() < deadline:

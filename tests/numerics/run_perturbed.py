@@ -73,7 +73,9 @@ def main(argv=None) -> int:
             f"random floats nudged by up to 1 ulp (seed {args.seed}), TMPDIR {tmpdir}",
             flush=True,
         )
-        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval", "--nbval-current-env"]
+        # kernels over IPC (tests/numerics/ipc_kernels.py): no TCP ports to collide with the plain pass beside it
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.numerics.ipc_kernels"]
+        command += ["--nbval", "--nbval-current-env"]
         command += ["--nbval-sanitize-with", str(REPO / "tests" / "nbval_sanitize.cfg"), *map(str, notebooks)]
         code = subprocess.run(command + pytest_args, cwd=REPO, env=env).returncode
         kernels = log.read_text(encoding="utf-8").splitlines() if log.exists() else []

@@ -85,11 +85,17 @@ def _each(key, f):
     return {k: f(v) for k, v in key.items()} if isinstance(key, dict) else f(key)
 
 
+def built(question, seeds) -> list[tuple[int, object]]:
+    """(seed, instance) for each of ``seeds``: built once for the several checks that grade the same instances."""
+    return [(seed, make_instance(question, seed)) for seed in seeds]
+
+
 def rejected_correct_answers(question, seeds) -> list[str]:
-    """Where a correct answer (see correct_answers) to ``question`` is graded wrong, over ``seeds``."""
+    """Where a correct answer (see correct_answers) to ``question`` is graded wrong, over ``seeds`` (seeds, or the
+    (seed, instance) pairs of :func:`built`)."""
     problems = []
     for seed in seeds:
-        instance = make_instance(question, seed)
+        seed, instance = seed if isinstance(seed, tuple) else (seed, make_instance(question, seed))
         for what, answer in correct_answers(instance, question.digits):
             given = answer if isinstance(answer, dict) or np.ndim(answer) else float(answer)
             if not kinds.check(instance, given).correct:
@@ -105,6 +111,7 @@ __all__ = [
     "FULL_SEEDS",
     "MAX_REDRAW_RATE",
     "SEEDS",
+    "built",
     "correct_answers",
     "redraw_rate",
     "rejected_correct_answers",

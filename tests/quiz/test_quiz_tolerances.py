@@ -17,7 +17,7 @@ prompt ("3 significant digits") or its ``digits`` field (Question.digits). Here:
 
 import numpy as np
 import pytest
-from generator_survey import rejected_correct_answers
+from generator_survey import built, rejected_correct_answers
 
 from bpcore.quiz import kinds, render
 from bpcore.quiz.bank import Question, load_banks
@@ -73,16 +73,23 @@ def test_the_examples_of_the_rule():
     assert not kinds.check(_numeric(12.01, 4), "12").correct and kinds.check(_numeric(12.01, 4), "12.01").correct
 
 
+def _failing(answers, keys, digits: int) -> list[str]:
+    """The entries of ``answers`` graded wrong against ``keys``, each judged alone."""
+    pairs = zip(answers.tolist(), keys.tolist(), strict=True)
+    return [f"{k!r} answered as {a!r}" for a, k in pairs if not close(a, k, digits)]
+
+
 def test_every_honest_rounding_passes():
     rng = np.random.default_rng(0)
     keys = np.concatenate([rng.uniform(1, 10, 3000) * 10.0 ** rng.integers(-8, 6, 3000), [0.78645, 1.005, 9.995]])
     keys *= rng.choice([-1, 1], keys.size)
+    assert np.all(keys != 0)  # so each entry of the arrays below is judged as that key alone would be
     for digits in (3, 4):
-        for key in keys:
-            for n in range(digits, 16):
-                rounded = float(round_to_digits(key, n))
-                assert close(rounded, key, digits), f"{key!r} rounded to {n} digits ({rounded!r}) fails at {digits}"
-            assert close(float(f"{key:.{digits}g}"), key, digits)
+        for n in range(digits, 16):  # all keys at once: every entry is graded on its own digits
+            rounded = round_to_digits(keys, n)
+            assert close(rounded, keys, digits), f"to {n} digits, at {digits}: {_failing(rounded, keys, digits)}"
+        shortest = np.array([float(f"{key:.{digits}g}") for key in keys])
+        assert close(shortest, keys, digits), f"to {digits} digits, %g: {_failing(shortest, keys, digits)}"
 
 
 def test_a_small_entry_of_the_wrong_sign_or_zero_fails():
@@ -107,10 +114,10 @@ def _answer(instance, step, value):
     return {**{k: np.asarray(v, dtype=np.float64) for k, v in instance.key.items()}, step: value}
 
 
-def _wrong_answers_passing(q, seeds) -> list[str]:
+def _wrong_answers_passing(q, instances) -> list[str]:
+    """``instances``: the (seed, instance) pairs of generator_survey.built."""
     found, n = [], q.digits
-    for seed in seeds:
-        instance = make_instance(q, seed)
+    for seed, instance in instances:
         for step, key in _steps(instance):
             where = f"{q.id} seed {seed}" + (f" step {step}" if step else "")
             rounded = round_to_digits(key, n)
@@ -140,8 +147,8 @@ def _wrong_answers_passing(q, seeds) -> list[str]:
 
 @pytest.mark.parametrize("q", QUESTIONS, ids=lambda q: q.id)
 def test_every_question_grades_to_its_digits_entry_by_entry(q):
-    seeds = range(BANK_SEEDS if q.generator else 1)
-    problems = rejected_correct_answers(q, seeds) + _wrong_answers_passing(q, seeds)
+    instances = built(q, range(BANK_SEEDS if q.generator else 1))
+    problems = rejected_correct_answers(q, instances) + _wrong_answers_passing(q, instances)
     assert problems == [], f"{q.id} ({q.digits} digits):\n" + "\n".join(problems)
 
 
@@ -152,10 +159,10 @@ BATCHNORM_SEEDS = 2_000
 @pytest.mark.parametrize("qid", ["norm-bn-backward", "norm-bn-forward"])
 def test_batchnorm_over_2000_seeds_right_answers_pass_and_a_small_sign_slip_fails(qid):
     q = load_banks().get(qid)
-    assert rejected_correct_answers(q, range(BATCHNORM_SEEDS)) == []
+    instances = built(q, range(BATCHNORM_SEEDS))  # the full builds are most of the cost: made once for both checks
+    assert rejected_correct_answers(q, instances) == []
     accepted = []
-    for seed in range(BATCHNORM_SEEDS):
-        instance = make_instance(q, seed)
+    for seed, instance in instances:
         key = np.asarray(instance.key)
         smallest = np.unravel_index(int(np.argmin(np.abs(key))), key.shape)
         if key[smallest] == 0:
