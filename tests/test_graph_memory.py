@@ -232,3 +232,41 @@ def test_the_thresholds_return_to_the_users_when_no_tensor_is_made_between_two_f
         f"after a full pass with no tensor made since the one before, the thresholds should be the user's "
         f"(800, 12, 9) again, got {gc.get_threshold()}"
     )
+
+
+_TWO_COPIES = """
+import gc, sys
+import numpy as np
+import bpcore as first
+gc.set_threshold(700, 10, 10)
+model = first.nn.Linear(4, 4)
+for name in [name for name in sys.modules if name == "bpcore" or name.startswith("bpcore.")]:
+    del sys.modules[name]  # bpcore imported a second time, the first copy still in use
+import bpcore as second
+pacings = [c for c in gc.callbacks if type(c).__name__ == "_FullPassPacing"]
+def record(bp, n):
+    y = bp.tensor(np.ones(4), requires_grad=True)
+    for _ in range(n):
+        y = y * 1.0
+    return y
+for k in range(4):  # both copies record graphs between full passes
+    a, b = record(first, 3_000 + 2_000 * k), record(second, 60_000 + 20_000 * k)
+    gc.collect()
+    del a, b
+gc.collect(); gc.collect()  # full passes with no tensor made since the one before
+print(len(pacings), *gc.get_threshold())
+"""
+
+
+def test_importing_bpcore_twice_keeps_one_pacing_and_gives_the_users_thresholds_back():
+    # two pacings recording at once each took the other's raised threshold for the user's: it stayed raised
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", _TWO_COPIES], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    pacings, *thresholds = map(int, done.stdout.split())
+    assert pacings == 1 and tuple(thresholds) == (700, 10, 10), (
+        f"after importing bpcore twice and recording with both copies, expected one pacing hook in gc.callbacks "
+        f"and the user's thresholds (700, 10, 10) back once no tensor is made; got {pacings} hook(s) and "
+        f"{tuple(thresholds)}"
+    )
