@@ -779,5 +779,18 @@ class _FullPassPacing:
         gc.set_threshold(*self.set_thresholds)
 
 
-pace_full_collections = _FullPassPacing()
-gc.callbacks.append(pace_full_collections)
+def _install_pacing() -> _FullPassPacing:
+    """One pacing in ``gc.callbacks``, even when this module runs again (bpcore imported a second time, or
+    reloaded): an earlier copy's is taken out, and the thresholds it would have given back are the ones kept.
+    Two pacings each took the other's raised threshold for the user's, and it stayed raised."""
+    pacing = _FullPassPacing()
+    for earlier in [c for c in gc.callbacks if type(c).__name__ == "_FullPassPacing" and
+                    type(c).__module__ == __name__]:
+        gc.callbacks.remove(earlier)
+        if pacing.set_thresholds == earlier.set_thresholds:  # still the ones it set: the user's are its own
+            pacing.user_thresholds = earlier.user_thresholds
+    gc.callbacks.append(pacing)
+    return pacing
+
+
+pace_full_collections = _install_pacing()

@@ -232,3 +232,133 @@ def test_the_thresholds_return_to_the_users_when_no_tensor_is_made_between_two_f
         f"after a full pass with no tensor made since the one before, the thresholds should be the user's "
         f"(800, 12, 9) again, got {gc.get_threshold()}"
     )
+
+
+_TWO_COPIES = """
+import gc, sys
+import numpy as np
+import bpcore as first
+gc.set_threshold(700, 10, 10)
+model = first.nn.Linear(4, 4)
+for name in [name for name in sys.modules if name == "bpcore" or name.startswith("bpcore.")]:
+    del sys.modules[name]  # bpcore imported a second time, the first copy still in use
+import bpcore as second
+pacings = [c for c in gc.callbacks if type(c).__name__ == "_FullPassPacing"]
+def record(bp, n):
+    y = bp.tensor(np.ones(4), requires_grad=True)
+    for _ in range(n):
+        y = y * 1.0
+    return y
+for k in range(4):  # both copies record graphs between full passes
+    a, b = record(first, 3_000 + 2_000 * k), record(second, 60_000 + 20_000 * k)
+    gc.collect()
+    del a, b
+gc.collect(); gc.collect()  # full passes with no tensor made since the one before
+print(len(pacings), *gc.get_threshold())
+"""
+
+
+def test_importing_bpcore_twice_keeps_one_pacing_and_gives_the_users_thresholds_back():
+    # two pacings recording at once each took the other's raised threshold for the user's: it stayed raised
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-c", _TWO_COPIES], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    pacings, *thresholds = map(int, done.stdout.split())
+    assert pacings == 1 and tuple(thresholds) == (700, 10, 10), (
+        f"after importing bpcore twice and recording with both copies, expected one pacing hook in gc.callbacks "
+        f"and the user's thresholds (700, 10, 10) back once no tensor is made; got {pacings} hook(s) and "
+        f"{tuple(thresholds)}"
+    )
+
+
+def _record(nodes: int):
+    y = bp.tensor(np.ones(4), requires_grad=True)
+    for _ in range(nodes):
+        y = y * 1.0
+    return y
+
+
+def test_thresholds_the_user_sets_while_a_graph_is_recorded_are_the_ones_given_back(thresholds):
+    y = _record(5_000)
+    gc.collect()
+    assert gc.get_threshold()[2] > thresholds[2], "the pacing should be on here"
+    gc.set_threshold(900, 11, 7)  # set while the pacing's raised threshold is in force
+    y = _record(5_000)
+    gc.collect()
+    young, middle, oldest = gc.get_threshold()
+    assert (young, middle) == (900, 11) and oldest > 7, (
+        f"the user's new thresholds (900, 11, 7) with only the oldest raised were expected, "
+        f"got {(young, middle, oldest)}"
+    )
+    del y
+    gc.collect()
+    assert gc.get_threshold() == (900, 11, 7), (
+        f"once no tensor is made between two full passes the thresholds set while recording, (900, 11, 7), "
+        f"should be back; got {gc.get_threshold()}"
+    )
+
+
+def test_the_pacing_leaves_a_disabled_collector_disabled(thresholds):
+    gc.disable()
+    try:
+        y = _record(5_000)
+        gc.collect()  # a full pass asked for explicitly runs the callbacks
+        raised = gc.get_threshold()
+        del y
+        gc.collect()
+        assert not gc.isenabled(), "the pacing enabled the collector the user had disabled"
+    finally:
+        gc.enable()
+    assert raised[2] > thresholds[2] and gc.get_threshold() == thresholds, (
+        f"with the collector disabled, expected a raised oldest threshold while recording and {thresholds} "
+        f"after; got {raised} and {gc.get_threshold()}"
+    )
+
+
+def test_a_graph_recorded_in_another_thread_paces_and_gives_the_thresholds_back(thresholds):
+    import threading
+
+    seen = []
+
+    def work():
+        y = _record(5_000)
+        gc.collect()  # the callbacks run in this thread
+        seen.append(gc.get_threshold())
+        del y
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join()
+    gc.collect()
+    assert seen and seen[0][2] > thresholds[2] and gc.get_threshold() == thresholds, (
+        f"a graph recorded in a thread: expected a raised oldest threshold, then {thresholds} back; "
+        f"got {seen} and {gc.get_threshold()}"
+    )
+
+
+def test_a_cycle_in_the_oldest_generation_is_freed_after_recording_stopped(thresholds):
+    # the raised threshold stays until the next full pass: that pass still comes, once the program has
+    # allocated about as many objects as it held (here: plain lists, no tensor)
+    class Holder:
+        pass
+
+    y = _record(2 * pace_full_collections.RECORDING)
+    gc.collect()
+    del y  # recording is over, the raised threshold still in force
+    assert gc.get_threshold()[2] > thresholds[2], "the pacing should be on here"
+    a, b = Holder(), Holder()
+    a.other, b.other = b, a
+    watched = weakref.ref(a)
+    gc.collect(1)  # the cycle survives a middle pass (still referenced): it is now in the oldest generation
+    del a, b
+    blocks = sys.getallocatedblocks()
+    kept = []
+    while watched() is not None and len(kept) < 2 * blocks:
+        kept.append([])
+    made = len(kept)
+    del kept
+    assert watched() is None, (
+        f"a garbage cycle in the oldest generation was still alive after {made:,} allocations of tracked "
+        f"objects once recording had stopped (the bound: about the {blocks:,} memory blocks in use)"
+    )

@@ -72,7 +72,7 @@ def test_batch_size_explorer_counts_updates_and_reacts():
 
 
 @pytest.mark.parametrize("batch_size", [1, 16, 1347])
-def test_batch_size_explorer_numbers_are_fits_bit_for_bit(batch_size):
+def test_batch_size_explorer_numbers_are_fits_bit_for_bit(batch_size, replayed):
     """The explorer replays its step with bp.compile: every loss, the epoch's training loss and the test
     accuracy are those bp.fit gives for the same model, seed and settings."""
     import bpcore as bp
@@ -89,6 +89,8 @@ def test_batch_size_explorer_numbers_are_fits_bit_for_bit(batch_size):
         variant="minibatch", batch_size=batch_size, epochs=2, seed=0, progress=False,
     )  # fmt: skip
     accuracy = bp.train.evaluate(model, cross_entropy, digits.X_test, digits.y_test)["accuracy"]
+    replayed.check(signatures=2, functions=None)  # one per run (each setting changed reruns it); full batches
+    # and the epoch's last, smaller one
     np.testing.assert_array_equal(explorer.result["loss"], np.array(history.loss))
     np.testing.assert_array_equal(explorer.result["samples_seen"], np.array(history.samples_seen))
     assert explorer.result["final_loss"] == history.epochs[-1]["train_loss"]

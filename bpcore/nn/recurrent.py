@@ -64,25 +64,42 @@ def _sigmoid(z):
     return 0.5 * (1 + np.tanh(0.5 * z))  # as ops.sigmoid computes it
 
 
-def _lstm_gate_grads(grad, memo, x, h, c, w_ih, w_hh, i, f, g, o, tc, *_):
-    """(d gates, dc, d gates summed over the batch) from dL/d(h', c'): shared by the six VJPs of one lstm_cell node.
+def _shared(memo, grad, who):
+    """The gradients ``memo`` keeps for ``grad`` if VJP ``who`` has not read them yet (else None).
 
-    The first VJP that backward calls with ``grad`` works them out, the others reuse them; they are
-    let go when ``grad`` is, so a graph kept after backward holds no gradient.
+    A VJP asking twice for the same ``grad`` object means another backward pass: the array may have been
+    changed in place since (``y.backward(g); g *= 2; y.backward(g)``), so the gradients are worked out again.
     """
     ref = memo.get("grad")
-    if ref is not None and ref() is grad:
+    if ref is not None and ref() is grad and who not in memo["read"]:
+        memo["read"].add(who)
         return memo["grads"]
+    return None
+
+
+def _keep(memo, grad, who, grads):
+    memo["grad"], memo["read"], memo["grads"] = weakref.ref(grad, lambda _: memo.clear()), {who}, grads
+    return grads
+
+
+def _lstm_gate_grads(grad, who, memo, x, h, c, w_ih, w_hh, i, f, g, o, tc, *_):
+    """(d gates, dc, d gates summed over the batch) from dL/d(h', c'): shared by the six VJPs of one lstm_cell node.
+
+    The first VJP that backward calls with ``grad`` works them out, the others (``who``: which one asks)
+    reuse them; they are let go when ``grad`` is, so a graph kept after backward holds no gradient.
+    """
+    shared = _shared(memo, grad, who)
+    if shared is not None:
+        return shared
     dh, dc = grad[0], grad[1]
     dc = dc + dh * o * (1 - tc * tc)
     d_gates = np.concatenate((dc * g * i * (1 - i), dc * c * f * (1 - f), dc * i * (1 - g * g), dh * tc * o * (1 - o)),
                              axis=1)
-    memo["grad"], memo["grads"] = weakref.ref(grad, lambda _: memo.clear()), (d_gates, dc, d_gates.sum(axis=0))
-    return memo["grads"]
+    return _keep(memo, grad, who, (d_gates, dc, d_gates.sum(axis=0)))
 
 
 def _lstm_d_x(grad, *saved):
-    d_x = _lstm_gate_grads(grad, *saved)[0] @ saved[4]  # d x = d gates @ W_ih
+    d_x = _lstm_gate_grads(grad, 0, *saved)[0] @ saved[4]  # d x = d gates @ W_ih
     sequence, step = saved[11], saved[12]
     if step is None:
         return d_x
@@ -92,7 +109,7 @@ def _lstm_d_x(grad, *saved):
 
 
 def _lstm_d_state(grad, *saved):
-    d_gates, dc, _ = _lstm_gate_grads(grad, *saved)
+    d_gates, dc, _ = _lstm_gate_grads(grad, 1, *saved)
     w_hh, f = saved[5], saved[7]
     if not d_gates.dtype == dc.dtype == w_hh.dtype == f.dtype:
         return np.stack((d_gates @ w_hh, dc * f))
@@ -107,10 +124,10 @@ def _lstm_d_state(grad, *saved):
     vjps=(
         _lstm_d_x,
         _lstm_d_state,
-        lambda grad, *saved: _lstm_gate_grads(grad, *saved)[0].T @ saved[1],  # d W_ih = d gates^T x
-        lambda grad, *saved: _lstm_gate_grads(grad, *saved)[2],  # d b_ih = d gates summed over the batch
-        lambda grad, *saved: _lstm_gate_grads(grad, *saved)[0].T @ saved[2],  # d W_hh = d gates^T h
-        lambda grad, *saved: _lstm_gate_grads(grad, *saved)[2],  # d b_hh: the same array (backward copies it)
+        lambda grad, *saved: _lstm_gate_grads(grad, 2, *saved)[0].T @ saved[1],  # d W_ih = d gates^T x
+        lambda grad, *saved: _lstm_gate_grads(grad, 3, *saved)[2],  # d b_ih = d gates summed over the batch
+        lambda grad, *saved: _lstm_gate_grads(grad, 4, *saved)[0].T @ saved[2],  # d W_hh = d gates^T h
+        lambda grad, *saved: _lstm_gate_grads(grad, 5, *saved)[2],  # d b_hh: the same array (backward copies it)
     ),
 )
 def lstm_cell(x, state, w_ih, b_ih, w_hh, b_hh, step=None):
@@ -166,24 +183,23 @@ def gru_step(xw, h, w_hh, b_hh):
     return (1 - z) * candidate + z * h
 
 
-def _gru_grads(grad, memo, x, h, w_ih, w_hh, r, z, cand, one_minus_z, gh_n, *_):
-    """(d xw, d gh, dL/dh through the z * h term) from dL/dh': shared by the VJPs of one gru_cell node."""
-    ref = memo.get("grad")
-    if ref is not None and ref() is grad:
-        return memo["grads"]
+def _gru_grads(grad, who, memo, x, h, w_ih, w_hh, r, z, cand, one_minus_z, gh_n, *_):
+    """(d xw, d gh, dL/dh through the z * h term) from dL/dh': shared by the VJPs of one gru_cell node
+    (``who``: which one asks, as for the LSTM's)."""
+    shared = _shared(memo, grad, who)
+    if shared is not None:
+        return shared
     d_cand_pre = grad * one_minus_z * (1 - cand * cand)  # through (1 - z) * n and n = tanh(.)
     dz = grad * h + -(grad * cand)  # through z * h and through 1 - z
     d_z_pre = dz * z * (1 - z)
     d_r_pre = d_cand_pre * gh_n * r * (1 - r)  # through r * (W_hn h + b_hn)
     d_xw = np.concatenate((d_r_pre, d_z_pre, d_cand_pre), axis=1)
     d_gh = np.concatenate((d_r_pre, d_z_pre, d_cand_pre * r), axis=1)
-    grads = (d_xw, d_gh, d_xw.sum(axis=0), d_gh.sum(axis=0))
-    memo["grad"], memo["grads"] = weakref.ref(grad, lambda _: memo.clear()), grads
-    return grads
+    return _keep(memo, grad, who, (d_xw, d_gh, d_xw.sum(axis=0), d_gh.sum(axis=0)))
 
 
 def _gru_d_x(grad, *saved):
-    d_x = _gru_grads(grad, *saved)[0] @ saved[3]  # d x = d xw @ W_ih
+    d_x = _gru_grads(grad, 0, *saved)[0] @ saved[3]  # d x = d xw @ W_ih
     sequence, step = saved[11], saved[12]
     if step is None:
         return d_x
@@ -197,11 +213,11 @@ def _gru_d_x(grad, *saved):
     vjps=(
         _gru_d_x,
         lambda grad, *saved: grad * saved[6],  # d h through z * h: dh' * z
-        lambda grad, *saved: _gru_grads(grad, *saved)[1] @ saved[4],  # d h through W_hh h: d gh @ W_hh
-        lambda grad, *saved: _gru_grads(grad, *saved)[0].T @ saved[1],  # d W_ih = d xw^T x
-        lambda grad, *saved: _gru_grads(grad, *saved)[2],
-        lambda grad, *saved: _gru_grads(grad, *saved)[1].T @ saved[2],  # d W_hh = d gh^T h
-        lambda grad, *saved: _gru_grads(grad, *saved)[3],
+        lambda grad, *saved: _gru_grads(grad, 2, *saved)[1] @ saved[4],  # d h through W_hh h: d gh @ W_hh
+        lambda grad, *saved: _gru_grads(grad, 3, *saved)[0].T @ saved[1],  # d W_ih = d xw^T x
+        lambda grad, *saved: _gru_grads(grad, 4, *saved)[2],
+        lambda grad, *saved: _gru_grads(grad, 5, *saved)[1].T @ saved[2],  # d W_hh = d gh^T h
+        lambda grad, *saved: _gru_grads(grad, 6, *saved)[3],
     ),
 )
 def gru_cell(x, h, h_again, w_ih, b_ih, w_hh, b_hh, step=None):

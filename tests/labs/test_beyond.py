@@ -53,9 +53,10 @@ def test_discriminator_step_leaves_g_alone():
     assert all(np.array_equal(p.data, before[n]) and p.grad is None for n, p in G.named_parameters())
 
 
-def test_gan_run_is_the_eager_steps_bit_for_bit():
+def test_gan_run_is_the_eager_steps_bit_for_bit(replayed):
     """train_gan replays both updates with bp.compile; an eager loop of the two steps gives the same numbers."""
     run = beyond.train_gan(steps=40, seed=3)
+    replayed.check(functions=2)
     bp.manual_seed(3)
     rng = np.random.default_rng(3)
     G, D = beyond.make_generator(2), beyond.make_discriminator()

@@ -53,14 +53,16 @@ def eager_adding(kind, length=20, updates=30, hidden=16, batch=64, lr=1e-2, seed
 
 
 @pytest.mark.parametrize("kind", ["lstm", "rnn", "gru"])
-def test_adding_runs_are_the_eager_bptt_updates_bit_for_bit(kind):
+def test_adding_runs_are_the_eager_bptt_updates_bit_for_bit(kind, replayed):
     run = st.train_adding(kind, updates=30, every=10, progress=False)
+    replayed.check()
     losses, curve = eager_adding(kind)
     assert run.train_loss == losses and run.test_curve == curve
 
 
-def test_forecaster_run_is_the_eager_bptt_updates_bit_for_bit():
+def test_forecaster_run_is_the_eager_bptt_updates_bit_for_bit(replayed):
     run = st.train_forecaster("gru", epochs=2, progress=False)
+    replayed.check(signatures=2)  # batches of 32 and 33 rows
     series = bp.data.seasonal_series(600, period=24, trend=0.0, seed=0)
     X, Y = bp.data.forecasting_windows(series, 24)
     split = int(0.8 * len(X))
