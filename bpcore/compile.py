@@ -39,7 +39,8 @@ are replayed as calls, like the optimizer.
 What it cannot see, as with ``jax.jit`` and ``torch.jit.trace``: values read through ``.data``
 or numpy, and Python state the function reaches only through objects (an attribute of an object
 that is not a module, a method's globals), are frozen at trace time (the check on the second
-call catches them when they change between the first two calls). The returned tensors carry
+call catches them when they change between the first two calls; an argument equal on both is checked unchanged
+before each replay, since what numpy computed from it may be frozen). The returned tensors carry
 values, not a graph: backward already ran inside the step.
 """
 
@@ -227,6 +228,7 @@ class CompiledFunction:
         """Run eagerly while recording. The first call keeps the record; the second checks the replay."""
         checking = entry.record is not None
         before = entry.record.snapshot() if checking else None
+        values = [np.array(a.data if isinstance(a, Tensor) else a, copy=True) for a in arrays]  # as called
         tracer = _Tracer(arrays, self._fn, positional=not kwargs and len(arrays) == len(args) and
                          _quick_key(args) is not None)
         SWITCHES.tracer = tracer
@@ -240,6 +242,7 @@ class CompiledFunction:
             record = tracer.finish(result)
             if not checking:
                 entry.record = record
+                entry.first_values = values
                 self.source = record.source
                 return result
             entry.record.check_same_ops(record)
@@ -252,6 +255,11 @@ class CompiledFunction:
                 entry.record.restore(after)  # eager's outcome is the truth, whatever the replay did
             if mismatch:
                 raise _Fallback(mismatch)
+            # an argument equal on both calls did not show whether arrays and numbers computed from it in numpy
+            # (x / 255, the smoothed targets of a loss) are frozen in the record: replay only while it stays so
+            first_values, entry.first_values = entry.first_values, []
+            entry.record.pin([(k, first) for k, (first, now) in enumerate(zip(first_values, values, strict=True))
+                              if _same(first, now)])
         except _Fallback as why:
             entry.eager_reason = str(why)
             entry.record = None
@@ -276,11 +284,12 @@ class _Entry:
     """One signature: its record, and either the trusted replay (a function of the argument arrays) or the
     reason to stay eager."""
 
-    __slots__ = ("eager_reason", "objects", "record", "replay")
+    __slots__ = ("eager_reason", "first_values", "objects", "record", "replay")
 
     def __init__(self, objects: list):
         self.objects = objects  # keeps the objects the key names by id alive
         self.record: _Record | None = None
+        self.first_values: list[np.ndarray] = []  # the argument arrays of the recorded call, as it was called
         self.replay: Callable | None = None
         self.eager_reason: str | None = None
 
@@ -541,6 +550,7 @@ class _Record:
         self.call_names = tuple(
             getattr(event[1], "__qualname__", "?") for event in tracer.events if event[0] == "call")
         self._tracer = tracer
+        self.tensor_inputs = [isinstance(a, Tensor) for a in tracer.inputs]
         body = []
         for n, event in enumerate(tracer.events):
             if event[0] == "op":
@@ -562,6 +572,34 @@ class _Record:
         exec(self.source, self.namespace)
         self.replay = self.namespace["replay"]  # replay(I) checks first, replay(I, False) does not
         del self._tracer, self._names, self._grad_known
+
+    def pin(self, values: list[tuple[int, np.ndarray]]) -> None:
+        """Replay only while each argument ``k`` of ``values`` holds the array given (else: traced again)."""
+        if not values:
+            return
+        self.namespace.update(_Stale=_Stale)
+        terms = []
+        for k, array in values:  # (its shape and dtype are the signature's: its bytes tell the rest)
+            name = f"P{k}"
+            self.namespace[name] = array.tobytes()
+            code = f"I[{k}].data" if self.tensor_inputs[k] else f"I[{k}]"
+            terms.append(f"            if {code}.tobytes() != {name}: raise _Stale  # argument {k}, as on two calls")
+        lines = self.source.splitlines()
+        if "        try:" in lines:
+            at = lines.index("        try:") + 1
+        else:
+            at = 2 if len(lines) > 1 and lines[1].startswith("    if checked:") else 1
+            if at == 1:
+                lines.insert(1, "    if checked:  # what the record took as given (else: traced again)")
+                at = 2
+            if lines[at].startswith("        if not (len(I)"):
+                at += 1
+            lines[at:at] = ["        try:", "        except Exception:", "            raise _Stale from None"]
+            at += 1
+        lines[at:at] = terms
+        self.source = "\n".join(lines) + "\n"
+        exec(self.source, self.namespace)
+        self.replay = self.namespace["replay"]
 
     # -- what the record assumes about state outside the arguments -------------------------
     def _guard_lines(self) -> list[str]:

@@ -657,7 +657,7 @@ def test_clipping_that_starts_after_the_check_is_replayed():
     def clip(env):
         bp.nn.utils.clip_grad_norm_(env["model"].parameters(), 1.0)
 
-    inputs = [x * (0.01 if i < 3 else 50.0) for i, x in enumerate(CASE_X)]
+    inputs = [x * (0.01 * (i + 1) if i < 3 else 50.0 + i) for i, x in enumerate(CASE_X)]  # (no two calls alike)
     step = compare_six_calls(lambda: case(extra=clip), inputs=inputs)
     assert step.replays == 4 and step.fallback_reason is None
 
@@ -1101,3 +1101,46 @@ def test_a_step_compiled_with_grad_on_is_not_replayed_under_no_grad():
     for run in (eager, step):
         with bp.no_grad(), pytest.raises(RuntimeError, match="does not require grad"):
             run(CASE_X[3], CASE_Y[3])
+
+
+@pytest.mark.parametrize("loss", [
+    lambda logits, y: F.cross_entropy(logits, y, label_smoothing=0.1),
+    lambda logits, y: F.cross_entropy(logits, y, ignore_index=1),
+    lambda logits, y: F.binary_cross_entropy_with_logits(logits, np.eye(3)[y]),
+    lambda logits, y: F.cross_entropy(logits * 0.5, y) + F.mse_loss(logits, np.eye(3, dtype=np.float32)[y]),
+], ids=["label-smoothing", "ignore-index", "bce-float-targets", "mse-float32-targets"])
+def test_a_batch_given_twice_first_does_not_freeze_arrays_computed_from_it(loss):
+    def make():
+        bp.manual_seed(0)
+        model = bp.nn.Linear(4, 3)
+        optimizer = bp.optim.SGD(model.parameters(), lr=0.1)
+
+        def train_step(x, y):  # the losses turn y into arrays in numpy (smoothed, weighted, cast)
+            optimizer.zero_grad()
+            out = loss(model(bp.Tensor(x / 2.0)), y)  # and so does x / 2.0
+            out.backward()
+            optimizer.step()
+            return out
+
+        return {"model": model}, train_step
+
+    calls = [0, 0, 1, 2, 3, 4]  # overfit one batch first: the first two calls cannot tell what is computed from it
+    (env_e, eager), (env_c, step_fn) = make(), make()
+    step = bp.compile(step_fn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bp.CompileWarning)
+        for i, k in enumerate(calls):
+            loss_e, loss_c = eager(CASE_X[k], CASE_Y[k]), step(CASE_X[k], CASE_Y[k])
+            assert same(loss_e.data, loss_c.data), f"call {i + 1}: the loss differs from eager"
+            for p, q in zip(env_e["model"].parameters(), env_c["model"].parameters(), strict=True):
+                assert same(p.data, q.data) and same(p.grad, q.grad), f"call {i + 1}: a parameter differs"
+
+
+def test_the_same_batch_on_every_call_keeps_replaying():
+    env_e, eager = case()
+    env_c, step_fn = case()
+    step = bp.compile(step_fn)
+    for i in range(6):
+        assert same(eager(CASE_X[0], CASE_Y[0]).data, step(CASE_X[0], CASE_Y[0]).data), f"call {i + 1} differs"
+    assert step.replays == 4 and step.fallback_reason is None
+    assert same(env_e["model"][0].weight.data, env_c["model"][0].weight.data)
