@@ -767,7 +767,8 @@ class _Record:
                     lines.append(f"    {leaf}.grad = {first}")
                 else:
                     lines.append(f"    {leaf}.grad += {g}")
-                self._grad_known[id(node)] = "set"
+                # "set": an array this replay made (the traced shape); "added": summed into a .grad it found there
+                self._grad_known[id(node)] = "set" if known in ("none", "set") else "added"
                 continue
             if node._retain:
                 raise _Fallback("retain_grad() on an intermediate tensor (replay makes no tensors to keep it on)")
@@ -839,17 +840,20 @@ class _Record:
         """Optimizer.step written out: each parameter's update (the optimizer's own ``update``) in order."""
         o = self._constant(optimizer, "O")
         update = self._constant(optimizer.update, "U")
+        self.namespace.update(_check_grad=_check_grad)
         lines = [f"    {o}_state = {o}.state  # {type(optimizer).__name__}.step"]
         for i, group in enumerate(optimizer.param_groups):
             lines.append(f"    {o}_group = {o}.param_groups[{i}]")
-            for p in group["params"]:
+            for index, p in enumerate(group["params"]):
                 leaf = self._constant(p, "L")
                 state = f"{o}_state.setdefault({id(p)}, {{}})"
                 known = self._grad_known.get(id(p))
-                if known == "set":
+                if known == "set":  # a gradient this replay made: of the traced shape, so the step's check passes
                     lines.append(f"    {update}({leaf}, {leaf}.grad, {state}, {o}_group)")
-                elif known is None:
-                    lines.append(f"    if {leaf}.grad is not None: {update}({leaf}, {leaf}.grad, {state}, {o}_group)")
+                elif known != "none":  # a gradient set or kept outside the replay: the step checks it first
+                    lines.append(f"    if {leaf}.grad is not None:")
+                    lines.append(f"        _check_grad({leaf}, {index}, {type(optimizer).__name__!r})")
+                    lines.append(f"        {update}({leaf}, {leaf}.grad, {state}, {o}_group)")
         return "\n".join(lines)
 
     def _sgd_lines(self, optimizer, n: int) -> str:

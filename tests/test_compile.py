@@ -1144,3 +1144,38 @@ def test_the_same_batch_on_every_call_keeps_replaying():
         assert same(eager(CASE_X[0], CASE_Y[0]).data, step(CASE_X[0], CASE_Y[0]).data), f"call {i + 1} differs"
     assert step.replays == 4 and step.fallback_reason is None
     assert same(env_e["model"][0].weight.data, env_c["model"][0].weight.data)
+
+
+@pytest.mark.parametrize("bad_grad", [
+    lambda p: bp.Tensor(np.zeros(p.shape)),  # torch.zeros_like(p), by PyTorch habit
+    lambda p: np.zeros((2, *p.shape)),  # broadcasts in +=, but is not of the parameter's shape
+], ids=["tensor", "wider"])
+@pytest.mark.parametrize("optimizer", [lambda ps: bp.optim.SGD(ps, lr=0.1), lambda ps: bp.optim.Adam(ps, lr=0.01)],
+                         ids=["sgd", "adam"])
+def test_a_gradient_set_by_hand_between_calls_gets_the_optimizers_error(optimizer, bad_grad):
+    def make():
+        bp.manual_seed(0)
+        model = bp.nn.Sequential(bp.nn.Linear(4, 8), bp.nn.Tanh(), bp.nn.Linear(8, 3))
+        opt = optimizer(model.parameters())
+
+        def train_step(x, y):  # zero_grad last: backward adds into whatever .grad it finds
+            loss = F.cross_entropy(model(bp.Tensor(x)), y)
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            return loss
+
+        return model, train_step
+
+    errors = []
+    for compiled in (False, True):
+        model, train_step = make()
+        step = bp.compile(train_step) if compiled else train_step
+        for i in range(4):
+            step(CASE_X[i], CASE_Y[i])
+        model[0].weight.grad = bad_grad(model[0].weight)
+        with pytest.raises((TypeError, ValueError)) as error:
+            step(CASE_X[4], CASE_Y[4])
+        errors.append((error.type, str(error.value)))
+    assert errors[1] == errors[0], "the compiled step's error differs from eager's"
+    assert "step()" in errors[0][1]
