@@ -36,9 +36,12 @@ identity), and the class targets of ``cross_entropy`` and
 BatchNorm's running statistics, ``scheduler.step()`` and gradient clipping work on raw arrays and
 are replayed as calls, like the optimizer.
 
+The attributes of a learner's own objects that the function names (``self`` of a bound method
+such as ``trainer.train_step``, a trainer or config in its globals or closure) are checked by identity too.
+
 What it cannot see, as with ``jax.jit`` and ``torch.jit.trace``: values read through ``.data``
-or numpy, and Python state the function reaches only through objects (an attribute of an object
-that is not a module, a method's globals), are frozen at trace time (the check on the second
+or numpy, and Python state the function reaches only deeper through objects (an attribute of an
+attribute, a method's globals), are frozen at trace time (the check on the second
 call catches them when they change between the first two calls; an argument equal on both is checked unchanged
 before each replay, since what numpy computed from it may be frozen). The returned tensors carry
 values, not a graph: backward already ran inside the step.
@@ -1006,8 +1009,36 @@ class _FunctionState:
         self.cells: list = []
         self.names: list[tuple[dict, str]] = []  # (the globals of a function, a name it reads there)
         self._named: set[tuple[int, str]] = set()
+        self.objects: dict[int, tuple] = {}  # id -> (a learner's object it reads, its attribute names, their values)
+        if isinstance(fn, types.MethodType):  # trainer.train_step: what it reads through self
+            self._object(fn.__self__, fn.__func__, set(), 0)
         self._visit(getattr(fn, "__func__", fn), set(), depth=3)
         self.start = self.now()
+
+    def _object(self, value, fn, seen: set, depth: int) -> None:
+        """A learner's own object (a trainer, a config) that the function names: its attributes are checked
+        by identity before each replay (``self.opt`` replaced, ``self.scale = 3.0``), as a module's are; the
+        methods of it the function names are visited too."""
+        if id(value) in self.objects or isinstance(value, type | types.ModuleType | types.FunctionType) \
+                or not isinstance(getattr(value, "__dict__", None), dict) or any(  # (a module, an optimizer, a
+                    (getattr(k, "__module__", None) or "").split(".")[0] in (*_LIBRARIES, "builtins")  # scheduler:
+                    for k in type(value).__mro__[:-1]):  # checked, or replayed by call, as they are)
+            return
+        attributes = value.__dict__
+        self.objects[id(value)] = (value, tuple(attributes), tuple(attributes.values()))
+        if fn is not None:
+            self._visit(fn, seen, depth)
+
+    def _methods(self, value, code, seen: set, depth: int) -> None:
+        """``value`` read by a function of ``code``: a learner's object is checked, with the methods named."""
+        if type(value) in _PLAIN or isinstance(value, Module | types.FunctionType | types.ModuleType | type):
+            return
+        self._object(value, None, seen, depth)
+        if id(value) in self.objects and depth:
+            for name in code.co_names:
+                method = getattr(type(value), name, None)
+                if isinstance(method, types.FunctionType):
+                    self._visit(method, seen, depth - 1)
 
     def _visit(self, fn, seen: set, depth: int) -> None:
         code = getattr(fn, "__code__", None)
@@ -1026,14 +1057,15 @@ class _FunctionState:
                     self.names.append((scope, name))
                     if depth and isinstance(scope[name], types.FunctionType):
                         self._visit(scope[name], seen, depth - 1)
-        if depth:
-            for cell in fn.__closure__ or ():
-                try:
-                    value = cell.cell_contents
-                except ValueError:
-                    continue
-                if isinstance(value, types.FunctionType):
-                    self._visit(value, seen, depth - 1)
+                    self._methods(scope[name], code, seen, depth)
+        for cell in fn.__closure__ or ():
+            try:
+                value = cell.cell_contents
+            except ValueError:
+                continue
+            if depth and isinstance(value, types.FunctionType):
+                self._visit(value, seen, depth - 1)
+            self._methods(value, code, seen, depth)
 
     def guard_terms(self, constant: Callable) -> list[str]:
         """Conditions, in code, that hold while each value read is as it was at the start of the traced call
@@ -1042,6 +1074,10 @@ class _FunctionState:
         sources = [(f"{constant(c, 'K')}.cell_contents", c.cell_contents) if _filled(c) else
                    (f"_cell({constant(c, 'K')})", None) for c in self.cells]
         sources += [(f"{constant(scope, 'S')}[{name!r}]", scope.get(name)) for scope, name in self.names]
+        for value, keys, values in self.objects.values():
+            same = [f"len(d := {constant(value)}.__dict__) == {len(keys)}"]
+            same += [f"d[{k!r}] is {constant(v)}" for k, v in zip(keys, values, strict=True)]
+            terms.append(" and ".join(same))
         for (code, value), start in zip(sources, self.start, strict=True):
             if type(start) is int:  # an object, by identity
                 terms.append(f"{code} is {constant(value)}" if id(value) == start else f"id({code}) == {start}")

@@ -1179,3 +1179,38 @@ def test_a_gradient_set_by_hand_between_calls_gets_the_optimizers_error(optimize
         errors.append((error.type, str(error.value)))
     assert errors[1] == errors[0], "the compiled step's error differs from eager's"
     assert "step()" in errors[0][1]
+
+
+class Trainer:
+    """A training step as a method, PyTorch style: what it uses are attributes of ``self``."""
+
+    def __init__(self):
+        bp.manual_seed(0)
+        self.model = bp.nn.Sequential(bp.nn.Linear(4, 8), bp.nn.Tanh(), bp.nn.Linear(8, 3))
+        self.opt = bp.optim.SGD(self.model.parameters(), lr=0.1)
+        self.scale = 1.0
+
+    def train_step(self, x, y):
+        self.opt.zero_grad()
+        loss = F.cross_entropy(self.model(bp.Tensor(x)), y) * self.scale
+        loss.backward()
+        self.opt.step()
+        return loss
+
+
+@pytest.mark.parametrize("through", ["method", "closure"])
+@pytest.mark.parametrize("change", ["optimizer", "scale"])
+def test_an_attribute_of_a_trainer_object_changed_between_calls_traces_again(change, through):
+    def make():
+        trainer = Trainer()
+        step_fn = trainer.train_step if through == "method" else (lambda x, y: trainer.train_step(x, y))
+        return {"model": trainer.model, "trainer": trainer}, step_fn
+
+    def between(env, i):
+        if i == 3 and change == "optimizer":
+            env["trainer"].opt = bp.optim.SGD(env["model"].parameters(), lr=0.01)
+        elif i == 3:
+            env["trainer"].scale = 3.0
+
+    step = compare_six_calls(make, between=between)
+    assert step.fallback_reason is None and step.replays == 2  # the third and, traced again on the fourth, the sixth
