@@ -22,7 +22,9 @@ When replay could not be trusted the call runs eagerly, and ``step.fallback_reas
 warning per reason) says why: anomaly mode; a hook or ``retain_grad`` in the graph; Python that
 reads a tensor's value to decide what to do (``if loss > 1``, ``bool(x)``, ``.item()`` used other
 than as a returned value); ops run inside backward (checkpointing); a second call that ran
-different ops; a replay that did not match eager (a side effect outside the ops and optimizers).
+different ops; a second call that changed Python state it reads (appended to a history list, counted,
+set an attribute of an object it names); a replay that did not match eager (a side effect outside
+the ops and optimizers).
 
 Before each replay it checks what the record took as given (in generated code at the top of the
 replay, as straight-line comparisons), and traces again (eagerly) when any of it changed: each
@@ -249,6 +251,9 @@ class CompiledFunction:
                 self.source = record.source
                 return result
             entry.record.check_same_ops(record)
+            if tracer.function_state.changed():
+                raise _Fallback("the function changes Python state that it reads (appends to a list, counts, sets an "
+                                "attribute of an object it names), which a replay would not do")
             after = entry.record.snapshot()
             entry.record.restore(before)
             try:
@@ -1014,6 +1019,22 @@ class _FunctionState:
             self._object(fn.__self__, fn.__func__, set(), 0)
         self._visit(getattr(fn, "__func__", fn), set(), depth=3)
         self.start = self.now()
+        self.start_contents = self.contents()
+
+    def contents(self) -> list:
+        """What a call may change in place in the Python state read: the lengths of lists, dicts and sets
+        and the items of small ones, the attributes of the learner's objects and their lengths."""
+        values = [_cell(c) for c in self.cells] + [scope.get(name) for scope, name in self.names]
+        names = []
+        for value, _, _ in self.objects.values():
+            names.append(tuple(value.__dict__))
+            values += value.__dict__.values()
+        return names + [(_fingerprint(v), len(v) if type(v) in (list, dict, set, bytearray) else None)
+                        for v in values]
+
+    def changed(self) -> bool:
+        """The call changed Python state it reads (appended to a list, counted, set an attribute)."""
+        return self.now() != self.start or self.contents() != self.start_contents
 
     def _object(self, value, fn, seen: set, depth: int) -> None:
         """A learner's own object (a trainer, a config) that the function names: its attributes are checked

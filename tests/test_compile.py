@@ -1214,3 +1214,35 @@ def test_an_attribute_of_a_trainer_object_changed_between_calls_traces_again(cha
 
     step = compare_six_calls(make, between=between)
     assert step.fallback_reason is None and step.replays == 2  # the third and, traced again on the fourth, the sixth
+
+
+class History:
+    def __init__(self):
+        self.losses = []
+
+
+@pytest.mark.parametrize("where", ["closure list", "object attribute"])
+def test_a_step_that_appends_to_a_history_runs_eagerly_and_says_why(where):
+    def make():
+        env, train_step = case()
+        history = [] if where == "closure list" else History()
+        losses = history if where == "closure list" else history.losses
+
+        def logged_step(x, y):
+            loss = train_step(x, y)
+            (history if where == "closure list" else history.losses).append(loss)  # a Python side effect
+            return loss
+
+        return env, logged_step, losses
+
+    (env_e, eager, losses_e), (env_c, step_fn, losses_c) = make(), make()
+    step = bp.compile(step_fn)
+    rng = np.random.default_rng(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bp.CompileWarning)
+        for i in range(70):  # (past 64 items a list is compared by identity only)
+            x, y = rng.standard_normal((8, 4)), rng.integers(0, 3, 8)
+            assert same(eager(x, y).data, step(x, y).data), f"call {i + 1}: the loss differs from eager"
+            assert len(losses_c) == len(losses_e), f"call {i + 1}: the replay did not append to the history"
+    assert "changes Python state" in step.fallback_reason
+    assert same(env_e["model"][0].weight.data, env_c["model"][0].weight.data)
