@@ -22,7 +22,9 @@ When replay could not be trusted the call runs eagerly, and ``step.fallback_reas
 warning per reason) says why: anomaly mode; a hook or ``retain_grad`` in the graph; Python that
 reads a tensor's value to decide what to do (``if loss > 1``, ``bool(x)``, ``.item()`` used other
 than as a returned value); ops run inside backward (checkpointing); a second call that ran
-different ops; a replay that did not match eager (a side effect outside the ops and optimizers).
+different ops; a second call that changed Python state it reads (appended to a history list, counted,
+set an attribute of an object it names); a replay that did not match eager (a side effect outside
+the ops and optimizers).
 
 Before each replay it checks what the record took as given (in generated code at the top of the
 replay, as straight-line comparisons), and traces again (eagerly) when any of it changed: each
@@ -36,10 +38,14 @@ identity), and the class targets of ``cross_entropy`` and
 BatchNorm's running statistics, ``scheduler.step()`` and gradient clipping work on raw arrays and
 are replayed as calls, like the optimizer.
 
+The attributes of a learner's own objects that the function names (``self`` of a bound method
+such as ``trainer.train_step``, a trainer or config in its globals or closure) are checked by identity too.
+
 What it cannot see, as with ``jax.jit`` and ``torch.jit.trace``: values read through ``.data``
-or numpy, and Python state the function reaches only through objects (an attribute of an object
-that is not a module, a method's globals), are frozen at trace time (the check on the second
-call catches them when they change between the first two calls). The returned tensors carry
+or numpy, and Python state the function reaches only deeper through objects (an attribute of an
+attribute, a method's globals), are frozen at trace time (the check on the second
+call catches them when they change between the first two calls; an argument equal on both is checked unchanged
+before each replay, since what numpy computed from it may be frozen). The returned tensors carry
 values, not a graph: backward already ran inside the step.
 """
 
@@ -227,6 +233,7 @@ class CompiledFunction:
         """Run eagerly while recording. The first call keeps the record; the second checks the replay."""
         checking = entry.record is not None
         before = entry.record.snapshot() if checking else None
+        values = [np.array(a.data if isinstance(a, Tensor) else a, copy=True) for a in arrays]  # as called
         tracer = _Tracer(arrays, self._fn, positional=not kwargs and len(arrays) == len(args) and
                          _quick_key(args) is not None)
         SWITCHES.tracer = tracer
@@ -240,9 +247,13 @@ class CompiledFunction:
             record = tracer.finish(result)
             if not checking:
                 entry.record = record
+                entry.first_values = values
                 self.source = record.source
                 return result
             entry.record.check_same_ops(record)
+            if tracer.function_state.changed():
+                raise _Fallback("the function changes Python state that it reads (appends to a list, counts, sets an "
+                                "attribute of an object it names), which a replay would not do")
             after = entry.record.snapshot()
             entry.record.restore(before)
             try:
@@ -252,6 +263,11 @@ class CompiledFunction:
                 entry.record.restore(after)  # eager's outcome is the truth, whatever the replay did
             if mismatch:
                 raise _Fallback(mismatch)
+            # an argument equal on both calls did not show whether arrays and numbers computed from it in numpy
+            # (x / 255, the smoothed targets of a loss) are frozen in the record: replay only while it stays so
+            first_values, entry.first_values = entry.first_values, []
+            entry.record.pin([(k, first) for k, (first, now) in enumerate(zip(first_values, values, strict=True))
+                              if _same(first, now)])
         except _Fallback as why:
             entry.eager_reason = str(why)
             entry.record = None
@@ -276,11 +292,12 @@ class _Entry:
     """One signature: its record, and either the trusted replay (a function of the argument arrays) or the
     reason to stay eager."""
 
-    __slots__ = ("eager_reason", "objects", "record", "replay")
+    __slots__ = ("eager_reason", "first_values", "objects", "record", "replay")
 
     def __init__(self, objects: list):
         self.objects = objects  # keeps the objects the key names by id alive
         self.record: _Record | None = None
+        self.first_values: list[np.ndarray] = []  # the argument arrays of the recorded call, as it was called
         self.replay: Callable | None = None
         self.eager_reason: str | None = None
 
@@ -541,6 +558,7 @@ class _Record:
         self.call_names = tuple(
             getattr(event[1], "__qualname__", "?") for event in tracer.events if event[0] == "call")
         self._tracer = tracer
+        self.tensor_inputs = [isinstance(a, Tensor) for a in tracer.inputs]
         body = []
         for n, event in enumerate(tracer.events):
             if event[0] == "op":
@@ -562,6 +580,34 @@ class _Record:
         exec(self.source, self.namespace)
         self.replay = self.namespace["replay"]  # replay(I) checks first, replay(I, False) does not
         del self._tracer, self._names, self._grad_known
+
+    def pin(self, values: list[tuple[int, np.ndarray]]) -> None:
+        """Replay only while each argument ``k`` of ``values`` holds the array given (else: traced again)."""
+        if not values:
+            return
+        self.namespace.update(_Stale=_Stale)
+        terms = []
+        for k, array in values:  # (its shape and dtype are the signature's: its bytes tell the rest)
+            name = f"P{k}"
+            self.namespace[name] = array.tobytes()
+            code = f"I[{k}].data" if self.tensor_inputs[k] else f"I[{k}]"
+            terms.append(f"            if {code}.tobytes() != {name}: raise _Stale  # argument {k}, as on two calls")
+        lines = self.source.splitlines()
+        if "        try:" in lines:
+            at = lines.index("        try:") + 1
+        else:
+            at = 2 if len(lines) > 1 and lines[1].startswith("    if checked:") else 1
+            if at == 1:
+                lines.insert(1, "    if checked:  # what the record took as given (else: traced again)")
+                at = 2
+            if lines[at].startswith("        if not (len(I)"):
+                at += 1
+            lines[at:at] = ["        try:", "        except Exception:", "            raise _Stale from None"]
+            at += 1
+        lines[at:at] = terms
+        self.source = "\n".join(lines) + "\n"
+        exec(self.source, self.namespace)
+        self.replay = self.namespace["replay"]
 
     # -- what the record assumes about state outside the arguments -------------------------
     def _guard_lines(self) -> list[str]:
@@ -729,7 +775,8 @@ class _Record:
                     lines.append(f"    {leaf}.grad = {first}")
                 else:
                     lines.append(f"    {leaf}.grad += {g}")
-                self._grad_known[id(node)] = "set"
+                # "set": an array this replay made (the traced shape); "added": summed into a .grad it found there
+                self._grad_known[id(node)] = "set" if known in ("none", "set") else "added"
                 continue
             if node._retain:
                 raise _Fallback("retain_grad() on an intermediate tensor (replay makes no tensors to keep it on)")
@@ -801,17 +848,20 @@ class _Record:
         """Optimizer.step written out: each parameter's update (the optimizer's own ``update``) in order."""
         o = self._constant(optimizer, "O")
         update = self._constant(optimizer.update, "U")
+        self.namespace.update(_check_grad=_check_grad)
         lines = [f"    {o}_state = {o}.state  # {type(optimizer).__name__}.step"]
         for i, group in enumerate(optimizer.param_groups):
             lines.append(f"    {o}_group = {o}.param_groups[{i}]")
-            for p in group["params"]:
+            for index, p in enumerate(group["params"]):
                 leaf = self._constant(p, "L")
                 state = f"{o}_state.setdefault({id(p)}, {{}})"
                 known = self._grad_known.get(id(p))
-                if known == "set":
+                if known == "set":  # a gradient this replay made: of the traced shape, so the step's check passes
                     lines.append(f"    {update}({leaf}, {leaf}.grad, {state}, {o}_group)")
-                elif known is None:
-                    lines.append(f"    if {leaf}.grad is not None: {update}({leaf}, {leaf}.grad, {state}, {o}_group)")
+                elif known != "none":  # a gradient set or kept outside the replay: the step checks it first
+                    lines.append(f"    if {leaf}.grad is not None:")
+                    lines.append(f"        _check_grad({leaf}, {index}, {type(optimizer).__name__!r})")
+                    lines.append(f"        {update}({leaf}, {leaf}.grad, {state}, {o}_group)")
         return "\n".join(lines)
 
     def _sgd_lines(self, optimizer, n: int) -> str:
@@ -964,8 +1014,52 @@ class _FunctionState:
         self.cells: list = []
         self.names: list[tuple[dict, str]] = []  # (the globals of a function, a name it reads there)
         self._named: set[tuple[int, str]] = set()
+        self.objects: dict[int, tuple] = {}  # id -> (a learner's object it reads, its attribute names, their values)
+        if isinstance(fn, types.MethodType):  # trainer.train_step: what it reads through self
+            self._object(fn.__self__, fn.__func__, set(), 0)
         self._visit(getattr(fn, "__func__", fn), set(), depth=3)
         self.start = self.now()
+        self.start_contents = self.contents()
+
+    def contents(self) -> list:
+        """What a call may change in place in the Python state read: the lengths of lists, dicts and sets
+        and the items of small ones, the attributes of the learner's objects and their lengths."""
+        values = [_cell(c) for c in self.cells] + [scope.get(name) for scope, name in self.names]
+        names = []
+        for value, _, _ in self.objects.values():
+            names.append(tuple(value.__dict__))
+            values += value.__dict__.values()
+        return names + [(_fingerprint(v), len(v) if type(v) in (list, dict, set, bytearray) else None)
+                        for v in values]
+
+    def changed(self) -> bool:
+        """The call changed Python state it reads (appended to a list, counted, set an attribute)."""
+        return self.now() != self.start or self.contents() != self.start_contents
+
+    def _object(self, value, fn, seen: set, depth: int) -> None:
+        """A learner's own object (a trainer, a config) that the function names: its attributes are checked
+        by identity before each replay (``self.opt`` replaced, ``self.scale = 3.0``), as a module's are; the
+        methods of it the function names are visited too."""
+        if id(value) in self.objects or isinstance(value, type | types.ModuleType | types.FunctionType) \
+                or not isinstance(getattr(value, "__dict__", None), dict) or any(  # (a module, an optimizer, a
+                    (getattr(k, "__module__", None) or "").split(".")[0] in (*_LIBRARIES, "builtins")  # scheduler:
+                    for k in type(value).__mro__[:-1]):  # checked, or replayed by call, as they are)
+            return
+        attributes = value.__dict__
+        self.objects[id(value)] = (value, tuple(attributes), tuple(attributes.values()))
+        if fn is not None:
+            self._visit(fn, seen, depth)
+
+    def _methods(self, value, code, seen: set, depth: int) -> None:
+        """``value`` read by a function of ``code``: a learner's object is checked, with the methods named."""
+        if type(value) in _PLAIN or isinstance(value, Module | types.FunctionType | types.ModuleType | type):
+            return
+        self._object(value, None, seen, depth)
+        if id(value) in self.objects and depth:
+            for name in code.co_names:
+                method = getattr(type(value), name, None)
+                if isinstance(method, types.FunctionType):
+                    self._visit(method, seen, depth - 1)
 
     def _visit(self, fn, seen: set, depth: int) -> None:
         code = getattr(fn, "__code__", None)
@@ -984,14 +1078,15 @@ class _FunctionState:
                     self.names.append((scope, name))
                     if depth and isinstance(scope[name], types.FunctionType):
                         self._visit(scope[name], seen, depth - 1)
-        if depth:
-            for cell in fn.__closure__ or ():
-                try:
-                    value = cell.cell_contents
-                except ValueError:
-                    continue
-                if isinstance(value, types.FunctionType):
-                    self._visit(value, seen, depth - 1)
+                    self._methods(scope[name], code, seen, depth)
+        for cell in fn.__closure__ or ():
+            try:
+                value = cell.cell_contents
+            except ValueError:
+                continue
+            if depth and isinstance(value, types.FunctionType):
+                self._visit(value, seen, depth - 1)
+            self._methods(value, code, seen, depth)
 
     def guard_terms(self, constant: Callable) -> list[str]:
         """Conditions, in code, that hold while each value read is as it was at the start of the traced call
@@ -1000,6 +1095,10 @@ class _FunctionState:
         sources = [(f"{constant(c, 'K')}.cell_contents", c.cell_contents) if _filled(c) else
                    (f"_cell({constant(c, 'K')})", None) for c in self.cells]
         sources += [(f"{constant(scope, 'S')}[{name!r}]", scope.get(name)) for scope, name in self.names]
+        for value, keys, values in self.objects.values():
+            same = [f"len(d := {constant(value)}.__dict__) == {len(keys)}"]
+            same += [f"d[{k!r}] is {constant(v)}" for k, v in zip(keys, values, strict=True)]
+            terms.append(" and ".join(same))
         for (code, value), start in zip(sources, self.start, strict=True):
             if type(start) is int:  # an object, by identity
                 terms.append(f"{code} is {constant(value)}" if id(value) == start else f"id({code}) == {start}")

@@ -657,7 +657,7 @@ def test_clipping_that_starts_after_the_check_is_replayed():
     def clip(env):
         bp.nn.utils.clip_grad_norm_(env["model"].parameters(), 1.0)
 
-    inputs = [x * (0.01 if i < 3 else 50.0) for i, x in enumerate(CASE_X)]
+    inputs = [x * (0.01 * (i + 1) if i < 3 else 50.0 + i) for i, x in enumerate(CASE_X)]  # (no two calls alike)
     step = compare_six_calls(lambda: case(extra=clip), inputs=inputs)
     assert step.replays == 4 and step.fallback_reason is None
 
@@ -1101,3 +1101,148 @@ def test_a_step_compiled_with_grad_on_is_not_replayed_under_no_grad():
     for run in (eager, step):
         with bp.no_grad(), pytest.raises(RuntimeError, match="does not require grad"):
             run(CASE_X[3], CASE_Y[3])
+
+
+@pytest.mark.parametrize("loss", [
+    lambda logits, y: F.cross_entropy(logits, y, label_smoothing=0.1),
+    lambda logits, y: F.cross_entropy(logits, y, ignore_index=1),
+    lambda logits, y: F.binary_cross_entropy_with_logits(logits, np.eye(3)[y]),
+    lambda logits, y: F.cross_entropy(logits * 0.5, y) + F.mse_loss(logits, np.eye(3, dtype=np.float32)[y]),
+], ids=["label-smoothing", "ignore-index", "bce-float-targets", "mse-float32-targets"])
+def test_a_batch_given_twice_first_does_not_freeze_arrays_computed_from_it(loss):
+    def make():
+        bp.manual_seed(0)
+        model = bp.nn.Linear(4, 3)
+        optimizer = bp.optim.SGD(model.parameters(), lr=0.1)
+
+        def train_step(x, y):  # the losses turn y into arrays in numpy (smoothed, weighted, cast)
+            optimizer.zero_grad()
+            out = loss(model(bp.Tensor(x / 2.0)), y)  # and so does x / 2.0
+            out.backward()
+            optimizer.step()
+            return out
+
+        return {"model": model}, train_step
+
+    calls = [0, 0, 1, 2, 3, 4]  # overfit one batch first: the first two calls cannot tell what is computed from it
+    (env_e, eager), (env_c, step_fn) = make(), make()
+    step = bp.compile(step_fn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bp.CompileWarning)
+        for i, k in enumerate(calls):
+            loss_e, loss_c = eager(CASE_X[k], CASE_Y[k]), step(CASE_X[k], CASE_Y[k])
+            assert same(loss_e.data, loss_c.data), f"call {i + 1}: the loss differs from eager"
+            for p, q in zip(env_e["model"].parameters(), env_c["model"].parameters(), strict=True):
+                assert same(p.data, q.data) and same(p.grad, q.grad), f"call {i + 1}: a parameter differs"
+
+
+def test_the_same_batch_on_every_call_keeps_replaying():
+    env_e, eager = case()
+    env_c, step_fn = case()
+    step = bp.compile(step_fn)
+    for i in range(6):
+        assert same(eager(CASE_X[0], CASE_Y[0]).data, step(CASE_X[0], CASE_Y[0]).data), f"call {i + 1} differs"
+    assert step.replays == 4 and step.fallback_reason is None
+    assert same(env_e["model"][0].weight.data, env_c["model"][0].weight.data)
+
+
+@pytest.mark.parametrize("bad_grad", [
+    lambda p: bp.Tensor(np.zeros(p.shape)),  # torch.zeros_like(p), by PyTorch habit
+    lambda p: np.zeros((2, *p.shape)),  # broadcasts in +=, but is not of the parameter's shape
+], ids=["tensor", "wider"])
+@pytest.mark.parametrize("optimizer", [lambda ps: bp.optim.SGD(ps, lr=0.1), lambda ps: bp.optim.Adam(ps, lr=0.01)],
+                         ids=["sgd", "adam"])
+def test_a_gradient_set_by_hand_between_calls_gets_the_optimizers_error(optimizer, bad_grad):
+    def make():
+        bp.manual_seed(0)
+        model = bp.nn.Sequential(bp.nn.Linear(4, 8), bp.nn.Tanh(), bp.nn.Linear(8, 3))
+        opt = optimizer(model.parameters())
+
+        def train_step(x, y):  # zero_grad last: backward adds into whatever .grad it finds
+            loss = F.cross_entropy(model(bp.Tensor(x)), y)
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            return loss
+
+        return model, train_step
+
+    errors = []
+    for compiled in (False, True):
+        model, train_step = make()
+        step = bp.compile(train_step) if compiled else train_step
+        for i in range(4):
+            step(CASE_X[i], CASE_Y[i])
+        model[0].weight.grad = bad_grad(model[0].weight)
+        with pytest.raises((TypeError, ValueError)) as error:
+            step(CASE_X[4], CASE_Y[4])
+        errors.append((error.type, str(error.value)))
+    assert errors[1] == errors[0], "the compiled step's error differs from eager's"
+    assert "step()" in errors[0][1]
+
+
+class Trainer:
+    """A training step as a method, PyTorch style: what it uses are attributes of ``self``."""
+
+    def __init__(self):
+        bp.manual_seed(0)
+        self.model = bp.nn.Sequential(bp.nn.Linear(4, 8), bp.nn.Tanh(), bp.nn.Linear(8, 3))
+        self.opt = bp.optim.SGD(self.model.parameters(), lr=0.1)
+        self.scale = 1.0
+
+    def train_step(self, x, y):
+        self.opt.zero_grad()
+        loss = F.cross_entropy(self.model(bp.Tensor(x)), y) * self.scale
+        loss.backward()
+        self.opt.step()
+        return loss
+
+
+@pytest.mark.parametrize("through", ["method", "closure"])
+@pytest.mark.parametrize("change", ["optimizer", "scale"])
+def test_an_attribute_of_a_trainer_object_changed_between_calls_traces_again(change, through):
+    def make():
+        trainer = Trainer()
+        step_fn = trainer.train_step if through == "method" else (lambda x, y: trainer.train_step(x, y))
+        return {"model": trainer.model, "trainer": trainer}, step_fn
+
+    def between(env, i):
+        if i == 3 and change == "optimizer":
+            env["trainer"].opt = bp.optim.SGD(env["model"].parameters(), lr=0.01)
+        elif i == 3:
+            env["trainer"].scale = 3.0
+
+    step = compare_six_calls(make, between=between)
+    assert step.fallback_reason is None and step.replays == 2  # the third and, traced again on the fourth, the sixth
+
+
+class History:
+    def __init__(self):
+        self.losses = []
+
+
+@pytest.mark.parametrize("where", ["closure list", "object attribute"])
+def test_a_step_that_appends_to_a_history_runs_eagerly_and_says_why(where):
+    def make():
+        env, train_step = case()
+        history = [] if where == "closure list" else History()
+        losses = history if where == "closure list" else history.losses
+
+        def logged_step(x, y):
+            loss = train_step(x, y)
+            (history if where == "closure list" else history.losses).append(loss)  # a Python side effect
+            return loss
+
+        return env, logged_step, losses
+
+    (env_e, eager, losses_e), (env_c, step_fn, losses_c) = make(), make()
+    step = bp.compile(step_fn)
+    rng = np.random.default_rng(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bp.CompileWarning)
+        for i in range(70):  # (past 64 items a list is compared by identity only)
+            x, y = rng.standard_normal((8, 4)), rng.integers(0, 3, 8)
+            assert same(eager(x, y).data, step(x, y).data), f"call {i + 1}: the loss differs from eager"
+            assert len(losses_c) == len(losses_e), f"call {i + 1}: the replay did not append to the history"
+    assert "changes Python state" in step.fallback_reason
+    assert same(env_e["model"][0].weight.data, env_c["model"][0].weight.data)
