@@ -30,7 +30,7 @@ from bpcore.nn import init
 from bpcore.nn.layers import Embedding, Linear
 from bpcore.nn.module import Module, Parameter
 from bpcore.ops import primitive, stack
-from bpcore.tensor import ShapeError, Tensor
+from bpcore.tensor import ShapeError, SliceGrad, Tensor
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 
@@ -83,12 +83,10 @@ def _lstm_gate_grads(grad, memo, x, h, c, w_ih, w_hh, i, f, g, o, tc, *_):
 
 def _lstm_d_x(grad, *saved):
     d_x = _lstm_gate_grads(grad, *saved)[0] @ saved[4]  # d x = d gates @ W_ih
-    sequence, step = saved[11], saved[12]
+    step = saved[12]
     if step is None:
         return d_x
-    d_sequence = np.zeros_like(sequence, dtype=d_x.dtype)  # (as the VJP of the slice x[:, step] would)
-    d_sequence[:, step] = d_x
-    return d_sequence
+    return SliceGrad((slice(None), step), d_x)  # the gradient of x[:, step]: backward adds it in place
 
 
 def _lstm_d_state(grad, *saved):
@@ -184,12 +182,10 @@ def _gru_grads(grad, memo, x, h, w_ih, w_hh, r, z, cand, one_minus_z, gh_n, *_):
 
 def _gru_d_x(grad, *saved):
     d_x = _gru_grads(grad, *saved)[0] @ saved[3]  # d x = d xw @ W_ih
-    sequence, step = saved[11], saved[12]
+    step = saved[12]
     if step is None:
         return d_x
-    d_sequence = np.zeros_like(sequence, dtype=d_x.dtype)  # (as the VJP of the slice x[:, step] would)
-    d_sequence[:, step] = d_x
-    return d_sequence
+    return SliceGrad((slice(None), step), d_x)  # the gradient of x[:, step]: backward adds it in place
 
 
 @primitive(
