@@ -621,8 +621,7 @@ def _stack(*xs, axis=0):
         raise ShapeError(f"stack: all tensors need the same shape, got {', '.join(str(x.shape) for x in xs)}")
     y = np.stack(xs, axis=axis)
     ax = axis % y.ndim
-    # each input's gradient is a view of g (as concat's): backward copies or adds it, never writes into it
-    return y, tuple((lambda g, i=(slice(None),) * ax + (i,): g[i]) for i in range(len(xs)))
+    return y, tuple((lambda g, i=i: np.take(g, i, axis=ax)) for i in range(len(xs)))
 
 
 @primitive("where")
