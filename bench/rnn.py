@@ -6,6 +6,13 @@
 ``--clock cpu`` times with the process's CPU time instead of the wall clock (on a shared machine other
 processes then count less) and also prints the ratio of the fastest rounds.
 
+Each line also gives the step's minor page faults: memory the C allocator gave back to the system and
+took again. The runners share one heap, so one step's frees change where the next step's arrays land
+(the eager bpcore step's ``zero_grad`` frees the gradients at the top of the heap above its freed graph,
+and glibc trims it, about 1,500 faults a step; the numpy step then fits in that space, none).
+``--top-pad MB`` asks glibc (mallopt M_TOP_PAD) to keep that much free memory at the heap top, so
+neither runner pays for the other's frees: the engine's own cost, apart from the allocator's.
+
 One training step = embedding, LSTM over seq steps, linear read-out, cross-entropy, backward
 through time, SGD update; float32, single-threaded. Tokens per second = batch * seq / step time.
 Target: bpcore within 1.4x of the numpy reference.
@@ -14,7 +21,11 @@ Target: bpcore within 1.4x of the numpy reference.
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
+import resource
 import statistics
+import sys
 import time
 
 import numpy as np
@@ -163,6 +174,13 @@ def make_params(vocab, embed, hidden, seed=0):
     }
 
 
+def set_top_pad(megabytes: int) -> None:
+    """glibc's M_TOP_PAD: the free memory kept at the heap top when it grows or is trimmed."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    if not sys.platform.startswith("linux") or not hasattr(libc, "mallopt") or not libc.mallopt(-2, megabytes << 20):
+        raise SystemExit(f"--top-pad needs glibc's mallopt (M_TOP_PAD); this C library ({sys.platform}) refused it")
+
+
 def main() -> None:
     from threadpoolctl import threadpool_limits
 
@@ -174,7 +192,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--seq", type=int, default=32)
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall")
+    parser.add_argument("--top-pad", type=int, default=0, metavar="MB",
+                        help="glibc keeps this much free memory at the heap top (0: its default)")
     args = parser.parse_args()
+    if args.top_pad:
+        set_top_pad(args.top_pad)
     text = bp.data.char_text()
     x, y = next(bp.bptt.stream_batches(text.ids, args.batch, args.seq))
     params = make_params(text.vocab_size, args.embed, args.hidden)
@@ -194,17 +216,22 @@ def main() -> None:
     losses = {name: float(runner.step(*data)) for name, (runner, data) in runners.items()}
     print("first-step losses (same weights, should agree):", {k: round(v, 5) for k, v in losses.items()})
     times = {name: [] for name in runners}
+    faults = {name: [] for name in runners}
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
     for _ in range(args.rounds):
         for name, (runner, data) in runners.items():
+            f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
             t0 = clock()
             for _ in range(3):
                 runner.step(*data)
             times[name].append((clock() - t0) / 3)
+            faults[name].append((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0) / 3)
     tokens = args.batch * args.seq
-    print(f"LSTM hidden {args.hidden}, embed {args.embed}, batch {args.batch}, seq {args.seq}, vocab {text.vocab_size}")
+    print(f"LSTM hidden {args.hidden}, embed {args.embed}, batch {args.batch}, seq {args.seq}, vocab {text.vocab_size}"
+          + (f", heap top pad {args.top_pad} MB" if args.top_pad else ""))
     for name, t in times.items():
-        print(f"  {name:<7} {statistics.median(t) * 1e3:8.1f} ms/step  {tokens / statistics.median(t):10.0f} tokens/s")
+        print(f"  {name:<7} {statistics.median(t) * 1e3:8.1f} ms/step  {tokens / statistics.median(t):10.0f} tokens/s"
+              f"  {statistics.median(faults[name]):6.0f} page faults/step")
     ratio = statistics.median(b / n for b, n in zip(times["bpcore"], times["numpy"], strict=True))
     print(f"bpcore / numpy step time: {ratio:.2f} (target <= 1.4)")
     if args.clock == "cpu":

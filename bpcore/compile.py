@@ -62,7 +62,17 @@ import numpy as np
 
 from bpcore.nn.module import Module
 from bpcore.optim import SGD, Optimizer, _check_grad
-from bpcore.tensor import SWITCHES, Tensor, run_backward, topological_order, unbroadcast, vjp_edges, watch_vjps
+from bpcore.tensor import (
+    SWITCHES,
+    SliceGrad,
+    Tensor,
+    add_slice_grad,
+    run_backward,
+    topological_order,
+    unbroadcast,
+    vjp_edges,
+    watch_vjps,
+)
 
 __all__ = ["CompileWarning", "CompiledFunction", "compile"]
 
@@ -391,6 +401,9 @@ class _Tracer:
             fresh = (isinstance(gx, np.ndarray) and gx is not g and gx.flags.owndata and gx.flags.writeable
                      and id(gx) not in self.vjp_arrays)
             self.vjp_arrays[id(gx)] = gx
+            if type(gx) is SliceGrad:  # one slice of the input's gradient (backward adds it in place)
+                self.vjp_results[id(node), index] = ("slice", gx.value.dtype, False)
+                return gx
             self.vjp_results[id(node), index] = (np.shape(gx), getattr(gx, "dtype", None), fresh)
             return gx
 
@@ -547,7 +560,7 @@ class _Record:
 
     def __init__(self, tracer: _Tracer, returns):
         _check_reads(tracer)
-        self.namespace: dict = {"np": np, "_unbroadcast": unbroadcast, "Tensor": Tensor}
+        self.namespace: dict = {"np": np, "_unbroadcast": unbroadcast, "_add_slice": add_slice_grad, "Tensor": Tensor}
         self._names: dict[int, str] = {}
         self._grad_known: dict[int, str] = {}  # id(leaf) -> "none" / "set" where the record shows it
         self.leaves: list[Tensor] = []
@@ -792,6 +805,16 @@ class _Record:
                 returned = self._tracer.vjp_results.get((id(node), index))
                 if returned is None:
                     raise _Fallback(f"backward through '{node.op}' was not watched while tracing")
+                if returned[0] == "slice":  # a SliceGrad: added into the input's gradient in place
+                    shape, dtype = x.data.shape, self._constant(x.data.dtype, "D")
+                    previous = grads.get(x)
+                    total = f"g{next(names)}"
+                    owned = x in summed
+                    lines.append(f"    {total} = _add_slice({previous}, {d}, {shape!r}, {dtype}, {owned})")
+                    grads[x] = total
+                    summed.add(x)
+                    fresh.add(total)
+                    continue
                 if returned[2]:
                     fresh.add(d)
                 if returned[0] != x.data.shape:  # a broadcast input: sum the gradient back to its shape

@@ -28,6 +28,11 @@ op then leaves it two objects (the output tensor and the tuple of its inputs) in
 The decorator (``Primitive.__call__``) does the bookkeeping once for all ops: it unwraps tensors,
 records the graph only when some input requires grad, reduces broadcast gradients back to each
 input's shape (in ``tensor.run_backward``) and turns shape mismatches into readable errors.
+
+A VJP for an input of which the op reads one slice may return ``tensor.SliceGrad(index, value)``,
+"``value`` is the gradient of ``x[index]``, zero elsewhere": backward then adds it into the input's
+gradient in place instead of the VJP building a full array of zeros (the LSTM and GRU cells reading
+step t of a sequence do this).
 Arguments passed by keyword (``axis=``, ``keepdims=`` ...) are settings, never differentiated.
 
 You can add your own op the same way: ``bp.primitive("name")`` on a function of numpy arrays.

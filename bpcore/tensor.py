@@ -624,6 +624,44 @@ def backward_seed(root: Tensor) -> np.ndarray | None:
     return getattr(root, "_seed", None)  # the slot is set by backward() only, so ops never pay for it
 
 
+class SliceGrad:
+    """A VJP's answer "``value`` is the gradient of ``x[index]``; the rest of ``x`` gets zero".
+
+    An op that reads one slice of a large input (the LSTM cell reading step t of the sequence) returns
+    this instead of a full array of zeros with the slice filled: backward allocates the zeros once per
+    input and adds each slice into them in place (:func:`add_slice_grad`), with the same sums.
+    """
+
+    __slots__ = ("index", "value")
+
+    def __init__(self, index, value: np.ndarray):
+        self.index, self.value = index, value
+
+    def dense(self, shape: tuple[int, ...], dtype) -> np.ndarray:
+        """The gradient as a full array of ``shape``: zeros, with ``value`` at ``index``."""
+        return add_slice_grad(None, self, shape, dtype, owned=False)
+
+
+def add_slice_grad(previous: np.ndarray | None, grad: SliceGrad, shape, dtype, owned: bool) -> np.ndarray:
+    """``previous + grad.dense(shape, dtype)`` (``previous`` None: zeros), in place in ``previous`` when
+    ``owned`` (an array backward made itself), else in a copy. ``value`` is cast to ``dtype`` first, as a
+    full gradient of another dtype would be."""
+    value = grad.value if grad.value.dtype == dtype else grad.value.astype(dtype)
+    if previous is None:
+        previous = np.zeros(shape, dtype)
+        previous[grad.index] = value
+        return previous
+    if not owned:
+        previous = np.array(previous, copy=True)
+    previous[grad.index] += value
+    return previous
+
+
+def dense_grad(grad, shape: tuple[int, ...], dtype) -> np.ndarray:
+    """What a VJP returned, as an array: a :class:`SliceGrad` made full, anything else as it is."""
+    return grad.dense(shape, dtype) if type(grad) is SliceGrad else grad
+
+
 def run_backward(root: Tensor, grad: np.ndarray) -> None:
     """Walk the graph from ``root`` back to the leaves, calling each recorded VJP once.
 
@@ -660,6 +698,17 @@ def run_backward(root: Tensor, grad: np.ndarray) -> None:
             else:
                 gx = saved[index](g) if rules is None else rules[index](g, *saved)
             data = x.data
+            if type(gx) is SliceGrad:  # one slice of the input: added into its gradient in place
+                if check:
+                    which = f"the gradient for input {index}" if len(node.inputs) > 1 else "its gradient"
+                    check_finite(gx.value, which, node.op, node.inputs, node._site)
+                previous = grads.get(x)
+                owned = x in summed and isinstance(previous, np.ndarray)
+                grads[x] = add_slice_grad(previous, gx, data.shape, data.dtype, owned)
+                if previous is None:
+                    heappush(waiting, (-x._number, x))
+                summed.add(x)
+                continue
             if gx.shape != data.shape:
                 gx = unbroadcast(gx, data.shape)
             if gx.dtype != data.dtype:

@@ -201,6 +201,26 @@ def test_lstm_layer_records_one_cell_op_per_step():
     assert "sigmoid" not in ops and "linear" not in ops
 
 
+@pytest.mark.parametrize("layer_cls", [bp.nn.LSTM, bp.nn.GRU])
+def test_cells_send_the_sequence_the_gradient_of_their_step_alone(layer_cls):
+    """Each cell's gradient for the (N, T, input) sequence is a SliceGrad of its step (N, input), which backward
+    adds into one (N, T, input) array, not a full array of zeros per step."""
+    from bpcore.tensor import SliceGrad, topological_order, vjp_edges, vjp_of
+
+    x = bp.tensor(rand(N, 5, I), requires_grad=True)
+    output, _ = layer_cls(I, H)(x)
+    cells = [node for node in topological_order(output) if node.op in ("lstm_cell", "gru_cell")]
+    assert len(cells) == 5
+    for node in cells:
+        (index,) = [i for i, inp, _, _ in vjp_edges(node) if inp is x]
+        d_x = vjp_of(node, index)(np.ones(node.shape))
+        assert type(d_x) is SliceGrad and d_x.value.shape == (N, I), \
+            f"expected a SliceGrad of shape {(N, I)}, got {d_x!r}"
+        assert d_x.index == (slice(None), node._static["step"])
+    output.sum().backward()
+    assert x.grad.shape == x.shape
+
+
 @pytest.mark.parametrize("bias", [True, False])
 def test_gru_cell_primitive_passes_gradcheck(bias):
     from bpcore.nn.recurrent import gru_cell
