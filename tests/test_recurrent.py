@@ -160,34 +160,6 @@ def _lstm_as_ops(layer, x, state=None):
     return bp.stack(inputs, axis=1), (bp.stack([h for h, _ in last]), bp.stack([c for _, c in last])), kept
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("num_layers, with_state, keep_states", [(1, False, False), (2, True, False), (2, True, True)])
-def test_fused_lstm_layer_is_bit_for_bit_the_step_written_as_ops(dtype, num_layers, with_state, keep_states):
-    layer = bp.nn.LSTM(I, H, num_layers=num_layers, rng=np.random.default_rng(0)).to(dtype)
-    layer.keep_states = keep_states
-    weight = bp.tensor(rand(N, 5, H, seed=9).astype(dtype))
-    results = []
-    for fused in (True, False):
-        x = bp.tensor(rand(N, 5, I).astype(dtype), requires_grad=True)
-        h0 = bp.tensor(rand(num_layers, N, H, seed=1).astype(dtype), requires_grad=True)
-        state = (h0, h0 * 0.5) if with_state else None
-        if fused:
-            output, (h_n, c_n) = layer(x, state)
-            kept = layer.hidden_states
-        else:
-            output, (h_n, c_n), kept = _lstm_as_ops(layer, x, state)
-            for h in kept:
-                h.retain_grad()
-        ((output * weight).sum() + (c_n * c_n).sum() + h_n.sum()).backward()
-        arrays = [output.data, h_n.data, c_n.data, x.grad, *(p.grad for p in layer.parameters())]
-        arrays += [h0.grad] if with_state else []
-        arrays += [h.grad for h in kept] if keep_states else []
-        results.append(arrays)
-        layer.zero_grad()
-    for fused, ops in zip(*results, strict=True):
-        assert fused.dtype == ops.dtype and fused.tobytes() == ops.tobytes()
-
-
 def test_lstm_layer_records_one_cell_op_per_step():
     layer = bp.nn.LSTM(I, H)
     output, _ = layer(bp.tensor(rand(N, 7, I)))
@@ -255,26 +227,40 @@ def _gru_as_ops(layer, x, h0=None):
     return bp.stack(inputs, axis=1), bp.stack(last), inputs
 
 
+# each layer: its class, the same layer written as ops, and the initial state made from h0
+LAYERS_AS_OPS = {
+    "lstm": (bp.nn.LSTM, _lstm_as_ops, lambda h0: (h0, h0 * 0.5)),
+    "gru": (bp.nn.GRU, _gru_as_ops, lambda h0: h0),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(LAYERS_AS_OPS))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("num_layers, with_state, keep_states", [(1, False, False), (2, True, False), (2, True, True)])
-def test_fused_gru_layer_is_bit_for_bit_the_step_written_as_ops(dtype, num_layers, with_state, keep_states):
-    layer = bp.nn.GRU(I, H, num_layers=num_layers, rng=np.random.default_rng(0)).to(dtype)
+def test_fused_layer_is_bit_for_bit_the_step_written_as_ops(kind, dtype, num_layers, with_state, keep_states):
+    layer_cls, as_ops, make_state = LAYERS_AS_OPS[kind]
+    layer = layer_cls(I, H, num_layers=num_layers, rng=np.random.default_rng(0)).to(dtype)
     layer.keep_states = keep_states
     weight = bp.tensor(rand(N, 5, H, seed=9).astype(dtype))
     results = []
     for fused in (True, False):
         x = bp.tensor(rand(N, 5, I).astype(dtype), requires_grad=True)
         h0 = bp.tensor(rand(num_layers, N, H, seed=1).astype(dtype), requires_grad=True)
-        state = h0 if with_state else None
+        state = make_state(h0) if with_state else None
         if fused:
-            output, h_n = layer(x, state)
+            output, final = layer(x, state)
             kept = layer.hidden_states
         else:
-            output, h_n, kept = _gru_as_ops(layer, x, state)
+            output, final, kept = as_ops(layer, x, state)
             for h in kept:
                 h.retain_grad()
-        ((output * weight).sum() + (h_n * h_n).sum()).backward()
-        arrays = [output.data, h_n.data, x.grad, *(p.grad for p in layer.parameters())]
+        final = final if isinstance(final, tuple) else (final,)  # LSTM: (h_n, c_n); GRU: h_n
+        *summed, squared = final
+        loss = (output * weight).sum() + (squared * squared).sum()
+        for s in summed:
+            loss = loss + s.sum()
+        loss.backward()
+        arrays = [output.data, *(s.data for s in final), x.grad, *(p.grad for p in layer.parameters())]
         arrays += [h0.grad] if with_state else []
         arrays += [h.grad for h in kept] if keep_states else []
         results.append(arrays)
