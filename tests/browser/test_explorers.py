@@ -1,16 +1,16 @@
 """The Image-based explorers in a real browser, used the way a learner uses them.
 
-The explorers draw one reused matplotlib figure into an ``ipywidgets.Image`` and JupyterLab 4.6
-delivers their widget messages through kernel subshells (a callback may run on another thread than
-the one that built the widget): a widget that works in a unit test can still fail in the lab. This
-test writes a throwaway notebook with an ``AttentionExplorer`` and a ``DepthExplorer`` (on 64
-digits) into a throwaway folder it serves, runs it, then moves the d_k slider with the keyboard and
-with the mouse, toggles the scale and the causal mask, and changes the depth explorer's depth and
-activation several times in a row. After each change it checks the widget's own output: the
-``<img>`` shows a new PNG and the summary shows the numbers the engine gives, computed in this
-process with the same settings. It fails on any error in the browser console, in JupyterLab's log
-console, or in an explorer's own error area. The notebook is served, from a folder of its own, by the
-JupyterLab all browser tests share (conftest.py).
+The explorers draw one reused matplotlib figure into an ``ipywidgets.Image`` and JupyterLab 4.6 delivers their
+widget messages through kernel subshells (a callback may run on another thread than the one that built the
+widget): a widget that works in a unit test can still fail in the lab. This test writes a throwaway notebook
+with an ``AttentionExplorer``, a ``DepthExplorer`` (on 64 digits) and a ``BatchSizeExplorer`` (whose training
+step bp.compile replays) into a throwaway folder it serves, runs it, then moves the d_k slider with the
+keyboard and with the mouse, toggles the scale and the causal mask, changes the depth explorer's depth and
+activation several times in a row, and the batch size up, three times back in quick succession, and down to 1.
+After each change it checks the widget's own output: the ``<img>`` shows a new PNG and the summary shows the
+numbers the engine gives, computed in this process with the same settings. It fails on any error in the
+browser console, in JupyterLab's log console, or in an explorer's own error area. The notebook is served, from
+a folder of its own, by the JupyterLab all browser tests share (conftest.py).
 
 Needs Debian's ``chromium`` on PATH, like the other browser tests.
 """
@@ -29,6 +29,7 @@ from test_lab import cell_with_source, log_console_entries, normalise, output, r
 import bpcore as bp
 from bpcore.labs.vanishing import deep_mlp, depth_profile
 from bpcore.nn.functional import cross_entropy
+from bpcore.widgets import BatchSizeExplorer
 from bpcore.widgets.attention import D_K_OPTIONS, attention_step
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,9 +39,10 @@ DIGITS = 64  # the depth explorer's batch: small, so each change answers fast
 BAR = "causal transformer"  # the longest description a lab gives its progress bar is about this long
 NARROW = {"width": 1000, "height": 800}  # a laptop window with JupyterLab's file browser open
 CELLS = [
-    "import bpcore as bp\nfrom bpcore.widgets import AttentionExplorer, DepthExplorer",
+    "import bpcore as bp\nfrom bpcore.widgets import AttentionExplorer, BatchSizeExplorer, DepthExplorer",
     "attention = AttentionExplorer()\nattention",
     f"digits = bp.data.digits()\ndepth = DepthExplorer(digits.X_train[:{DIGITS}], digits.y_train[:{DIGITS}])\ndepth",
+    "batch = BatchSizeExplorer(digits, epochs=1)\nbatch",
     f"from bpcore.widgets.progress import WidgetBar\nbar = WidgetBar(3, {BAR!r})\nbar.update(3)\nbar.close()",
 ]
 
@@ -134,6 +136,14 @@ def depth_ratio(depth: int, activation: str) -> str:
     return f"||dL/dh|| at block 1 / at block {depth}: {profile.ratio:.2e}"
 
 
+def batch_summary(batch_size: int) -> str:
+    """What BatchSizeExplorer(digits, epochs=1) says after training at ``batch_size`` (its step replayed by
+    bp.compile there as here)."""
+    explorer = BatchSizeExplorer(bp.data.digits(), epochs=1)
+    explorer.batch_size.value = batch_size
+    return explorer.summary.value
+
+
 def expect_summary(out, starts: str, expected: list[str]) -> None:
     """The summary shows every one of ``expected`` (waits for the kernel's answer)."""
     shown = summary(out, starts)
@@ -224,6 +234,31 @@ def test_explorers_answer_every_change_with_a_new_picture_and_the_engine_numbers
     no_error_shown(out)
     screenshot(page, "12_depth_explorer")
 
+    # -- the batch-size explorer (its training step replayed by bp.compile): larger, then three quick presses
+    # back, then batch 1 (1,347 updates)
+    out = output(cell_with_source(page, "batch = BatchSizeExplorer("))
+    batch = slider(out, "batch size")
+    readout = batch.locator(".widget-readout")
+    src = picture(out).get_attribute("src")
+    expect(readout).to_have_text("16")
+    expect_summary(out, "batch 16,", [batch_summary(16)])
+    batch.locator(".noUi-handle").focus()
+    for value in (64, 256):
+        page.keyboard.press("ArrowRight")
+        expect(readout).to_have_text(str(value))
+        expect_summary(out, f"batch {value},", [batch_summary(value)])
+        src = changed_picture(out, src, f"batch size {value}")
+    for _ in range(3):
+        page.keyboard.press("ArrowLeft")
+    expect(readout).to_have_text("4")
+    expect_summary(out, "batch 4,", [batch_summary(4)])
+    src = changed_picture(out, src, "three quick presses back to batch size 4")
+    page.keyboard.press("ArrowLeft")
+    expect(readout).to_have_text("1")
+    expect_summary(out, "batch 1,", [batch_summary(1)])
+    src = changed_picture(out, src, "batch size 1")
+    no_error_shown(out)
+
     # a training run's progress bar says what it trains in full
     label = output(cell_with_source(page, "bar = WidgetBar(")).locator(".widget-hprogress .widget-label")
     expect(label).to_have_text(BAR)
@@ -232,7 +267,7 @@ def test_explorers_answer_every_change_with_a_new_picture_and_the_engine_numbers
 
     # in a narrower window the explorers' pictures shrink to the output area (ipywidgets' Image CSS), undistorted
     page.set_viewport_size(NARROW)
-    for source in ("attention = AttentionExplorer()", "depth = DepthExplorer("):
+    for source in ("attention = AttentionExplorer()", "depth = DepthExplorer(", "batch = BatchSizeExplorer("):
         out = output(cell_with_source(page, source))
         image, area = picture(out).bounding_box(), out.bounding_box()
         scrolls = out.evaluate("e => e.scrollWidth > e.clientWidth")
