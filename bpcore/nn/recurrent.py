@@ -60,6 +60,12 @@ def lstm_step(xw, state, w_hh, b_hh):
     return o * c_new.tanh(), c_new
 
 
+def _affine(a, w, b):
+    """``a @ w.T + b`` (no bias when ``b`` is None), as ``F.linear`` computes it."""
+    y = a @ w.T
+    return y if b is None else y + b
+
+
 def _sigmoid(z):
     return 0.5 * (1 + np.tanh(0.5 * z))  # as ops.sigmoid computes it
 
@@ -151,12 +157,7 @@ def lstm_cell(x, state, w_ih, b_ih, w_hh, b_hh, step=None):
     if step is not None:
         x = sequence[:, step]
     h, c = state[0], state[1]
-    xw = x @ w_ih.T
-    if b_ih is not None:
-        xw = xw + b_ih
-    lin = h @ w_hh.T
-    if b_hh is not None:
-        lin = lin + b_hh
+    xw, lin = _affine(x, w_ih, b_ih), _affine(h, w_hh, b_hh)
     gates = xw + lin
     del xw, lin
     n = h.shape[-1]
@@ -230,12 +231,7 @@ def gru_cell(x, h, h_again, w_ih, b_ih, w_hh, b_hh, step=None):
     sequence = x
     if step is not None:
         x = sequence[:, step]
-    xw = x @ w_ih.T
-    if b_ih is not None:
-        xw = xw + b_ih
-    gh = h_again @ w_hh.T
-    if b_hh is not None:
-        gh = gh + b_hh
+    xw, gh = _affine(x, w_ih, b_ih), _affine(h_again, w_hh, b_hh)
     n = h.shape[-1]
     r = _sigmoid(xw[:, 0:n] + gh[:, 0:n])  # reset gate
     z = _sigmoid(xw[:, n : 2 * n] + gh[:, n : 2 * n])  # update gate
