@@ -324,6 +324,14 @@ class GRUCell(_Cell):
 # ----------------------------------------------------------------------------- sequence layers
 
 
+def _steps(inputs) -> list:
+    """(input, settings) for each step of a fused cell: the whole sequence with ``step=t`` (each cell reads
+    its step of it, no slice op), or each input of a list as it is."""
+    if isinstance(inputs, Tensor):
+        return [(inputs, {"step": t}) for t in range(inputs.shape[1])]
+    return [(x_t, {}) for x_t in inputs]
+
+
 class _Recurrent(Module):
     """Unrolls a step function over time and over ``num_layers`` stacked layers.
 
@@ -453,10 +461,7 @@ class LSTM(_Recurrent):
 
     def _unroll(self, inputs, state, weights, as_sequence: bool, kept: bool):
         w_ih, w_hh, b_ih, b_hh = weights
-        if isinstance(inputs, Tensor):  # the sequence: each cell reads its step of it (no slice op)
-            steps = [(inputs, {"step": t}) for t in range(inputs.shape[1])]
-        else:
-            steps = [(x_t, {}) for x_t in inputs]
+        steps = _steps(inputs)
         if kept:  # h_t and c_t as tensors of their own, which the next step reads (stacked)
             outputs = []
             for x_t, at in steps:
@@ -482,10 +487,7 @@ class GRU(_Recurrent):
     def _unroll(self, inputs, state, weights, as_sequence: bool, kept: bool):
         """One :func:`gru_cell` op a step (the same step written as ops takes 17)."""
         w_ih, w_hh, b_ih, b_hh = weights
-        if isinstance(inputs, Tensor):  # the sequence: each cell reads its step of it (no slice op)
-            steps = [(inputs, {"step": t}) for t in range(inputs.shape[1])]
-        else:
-            steps = [(x_t, {}) for x_t in inputs]
+        steps = _steps(inputs)
         outputs = []
         for x_t, at in steps:
             state = gru_cell(x_t, state, state, w_ih, b_ih, w_hh, b_hh, **at)
