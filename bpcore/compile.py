@@ -508,6 +508,11 @@ _LOCAL = re.compile(r"\b[vsjgc]\d+\b")  # the replay's values, saved arrays, VJP
 _TARGETS = re.compile(r"[vsjgc]\d+(, [vsjgc]\d+)*")
 
 
+def _guard_line(same: str, what: str) -> str:
+    """One check before the replay, as generated code: ``same`` must hold, else the call is traced again."""
+    return f"            if not ({same}): raise _Stale  # {what}"
+
+
 def _release_dead(body: list[str], returned: str) -> list[str]:
     """The replay's statements with ``del`` after the last use of each value, saved array and gradient (as
     eager frees a graph's arrays once nothing refers to them): the same calls on the same arrays, while later
@@ -563,6 +568,7 @@ class _Record:
         self.namespace: dict = {"np": np, "_unbroadcast": unbroadcast, "_add_slice": add_slice_grad, "Tensor": Tensor}
         self._names: dict[int, str] = {}
         self._grad_known: dict[int, str] = {}  # id(leaf) -> "none" / "set" where the record shows it
+        self._argument_checks: dict[int, list[str]] = {}  # argument k -> the guard lines checking its values
         self.leaves: list[Tensor] = []
         self.optimizers: list = []
         self.constant_arrays: list[tuple] = []  # (op name, array) for each array an op took that is frozen
@@ -595,7 +601,8 @@ class _Record:
         del self._tracer, self._names, self._grad_known
 
     def pin(self, values: list[tuple[int, np.ndarray]]) -> None:
-        """Replay only while each argument ``k`` of ``values`` holds the array given (else: traced again)."""
+        """Replay only while each argument ``k`` of ``values`` holds the array given (else: traced again).
+        The checks of a pinned argument's values (class targets) go: those bytes passed them on both calls."""
         if not values:
             return
         self.namespace.update(_Stale=_Stale)
@@ -605,7 +612,8 @@ class _Record:
             self.namespace[name] = array.tobytes()
             code = f"I[{k}].data" if self.tensor_inputs[k] else f"I[{k}]"
             terms.append(f"            if {code}.tobytes() != {name}: raise _Stale  # argument {k}, as on two calls")
-        lines = self.source.splitlines()
+        redundant = {line for k, _ in values for line in self._argument_checks.get(k, ())}
+        lines = [line for line in self.source.splitlines() if line not in redundant]
         if "        try:" in lines:
             at = lines.index("        try:") + 1
         else:
@@ -655,8 +663,8 @@ class _Record:
         scope = tracer.function_state.guard_terms(self._constant)
         if scope:
             terms.append((" and ".join(scope), "the globals and closure the function reads"))
-        for k, check, expected in tracer.checks:
-            terms.append(self._check_term(k, check, expected))
+        checks = [(k, self._check_term(k, check, expected)) for k, check, expected in tracer.checks]
+        terms += [term for _, term in checks]
         signature = self._signature_terms() if tracer.signature is not None else []
         if not terms and not signature:
             return []
@@ -666,7 +674,9 @@ class _Record:
         if not terms:
             return lines
         lines.append("        try:")
-        lines += [f"            if not ({same}): raise _Stale  # {what}" for same, what in terms]
+        lines += [_guard_line(same, what) for same, what in terms]
+        for k, term in checks:  # (pin() drops them for an argument it pins: that array passed them already)
+            self._argument_checks.setdefault(k, []).append(_guard_line(*term))
         lines.append("        except Exception:  # (an attribute deleted, bad targets: eager says what is wrong)")
         lines.append("            raise _Stale from None")
         return lines

@@ -1146,6 +1146,26 @@ def test_the_same_batch_on_every_call_keeps_replaying():
     assert same(env_e["model"][0].weight.data, env_c["model"][0].weight.data)
 
 
+
+@pytest.mark.parametrize("bad, error", [(5, "targets must lie in"), (-1, "targets must lie in")])
+def test_pinned_targets_skip_their_range_check_until_they_change_in_place(bad, error):
+    _, train_step = case()
+    step = bp.compile(train_step)
+    x, y = CASE_X[0].copy(), CASE_Y[0].copy()
+    for _ in range(4):
+        step(x, y)
+    assert step.replays == 2
+    assert "class targets" not in step.source, "a pinned argument's bytes passed the range check already"
+    assert "I[1].tobytes() != P1" in step.source
+    y[3] = bad  # the same array, edited in place: the pin sees it and eager's check speaks
+    with pytest.raises(ValueError, match=error):
+        step(x, y)
+    y[3] = CASE_Y[0][3]
+    step(x, CASE_Y[1])  # other targets: a record that checks their range on every call
+    step(x, CASE_Y[2])
+    assert "class targets in [0, 3)" in step.source
+    assert step.fallback_reason is None
+
 @pytest.mark.parametrize("bad_grad", [
     lambda p: bp.Tensor(np.zeros(p.shape)),  # torch.zeros_like(p), by PyTorch habit
     lambda p: np.zeros((2, *p.shape)),  # broadcasts in +=, but is not of the parameter's shape
