@@ -2,12 +2,15 @@
 bp.compile) against a hand-written numpy step of the same math, and against PyTorch on the CPU and
 JAX with the whole step jitted when they are installed (neither is a dependency).
 
-    .venv/bin/python bench/mlp_step.py [--rounds 15]
+    .venv/bin/python bench/mlp_step.py [--rounds 15] [--batches 1]
 
 The three implementations are timed in interleaved rounds in one process, so machine noise hits
 them alike; the ratios are medians over rounds. All run single-threaded (OpenBLAS through
 threadpoolctl, PyTorch through set_num_threads, XLA through XLA_FLAGS), so the comparison is of the
-same arithmetic.
+same arithmetic. Every call gets the same batch unless --batches K is given: then the calls cycle
+through K different batches (the same ones for every implementation), as a training loop does. For
+bp.compile that is the cheaper case: an argument that was equal on its first two calls has its bytes
+compared before each replay (a frozen array computed from it would otherwise go unnoticed).
 Targets (bpcore / numpy): <= 1.6, <= 1.3, <= 1.05 for the three sizes; faster than PyTorch on
 the two small ones; within 1.2x of it on the large one; and bpcore's backward <= 2.3x its
 forward on the large size. bp.compile (compiled / numpy): <= 1.25, <= 1.15, <= 1.03, and faster
@@ -169,10 +172,11 @@ class TorchMLP:
         return loss
 
 
-def per_step_seconds(step, x, y, steps):
+def per_step_seconds(step, batches, steps):
+    """Seconds per call of ``step(x, y)``, the calls cycling through ``batches``."""
     t0 = time.perf_counter()
-    for _ in range(steps):
-        step(x, y)
+    for i in range(steps):
+        step(*batches[i % len(batches)])
     return (time.perf_counter() - t0) / steps
 
 
@@ -182,6 +186,7 @@ def main() -> None:
     threadpool_limits(1)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--batches", type=int, default=1, help="different batches the calls cycle through")
     args = parser.parse_args()
     try:
         import torch
@@ -197,28 +202,31 @@ def main() -> None:
         print("JAX is not installed: no jitted-step column (pip install jax to add it)")
     if jax is not None:
         jax.config.update("jax_platforms", "cpu")
+    print("every call gets the same batch" if args.batches == 1 else
+          f"the calls cycle through {args.batches} different batches (the same for every implementation)")
     print(f"{'size':<20}{'batch':>6}{'numpy us':>10}{'bpcore us':>11}{'torch us':>10}{'bp/numpy':>10}{'bp/torch':>10}"
           f"{'compiled us':>13}{'comp/numpy':>12}{'jax us':>9}{'jax/numpy':>11}{'comp/jax':>10}")
     for widths, batch in SIZES:
         rng = np.random.default_rng(1)
-        x = rng.standard_normal((batch, widths[0])).astype(np.float32)
-        y = rng.integers(0, widths[-1], size=batch)
+        batches = [(rng.standard_normal((batch, widths[0])).astype(np.float32),
+                    rng.integers(0, widths[-1], size=batch)) for _ in range(args.batches)]
+        x, y = batches[0]
         weights = make_weights(widths)
         runners = {"numpy": NumpyMLP(weights), "bpcore": BpcoreMLP(weights), "compiled": CompiledMLP(weights)}
-        inputs = {"numpy": (x, y), "bpcore": (x, y), "compiled": (x, y)}
+        inputs = {"numpy": batches, "bpcore": batches, "compiled": batches}
         if jax is not None:
             runners["jax"] = JaxMLP(weights)
-            inputs["jax"] = (jax.numpy.asarray(x), jax.numpy.asarray(y))
+            inputs["jax"] = [(jax.numpy.asarray(bx), jax.numpy.asarray(by)) for bx, by in batches]
         if torch is not None:
             runners["torch"] = TorchMLP(weights)
-            inputs["torch"] = (torch.from_numpy(x), torch.from_numpy(y))
+            inputs["torch"] = [(torch.from_numpy(bx), torch.from_numpy(by)) for bx, by in batches]
         steps = 200 if widths[0] < 100 else 20
         times = {name: [] for name in runners}
         for name, runner in runners.items():  # warm-up
-            per_step_seconds(runner.step, *inputs[name], 5)
+            per_step_seconds(runner.step, inputs[name], 5)
         for _ in range(args.rounds):
             for name, runner in runners.items():
-                times[name].append(per_step_seconds(runner.step, *inputs[name], steps))
+                times[name].append(per_step_seconds(runner.step, inputs[name], steps))
         ratio_np = statistics.median(b / n for b, n in zip(times["bpcore"], times["numpy"], strict=True))
         med = {name: statistics.median(t) * 1e6 for name, t in times.items()}
         torch_cols = ("", "")
