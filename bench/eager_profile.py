@@ -9,17 +9,29 @@ and as the same heap walk with its checks taken out (in-place epoch check, hooks
 shape and dtype checks, the aliasing check before a leaf adopts an array): their difference is what those
 checks cost. CPU time (time.process_time, so other processes on the machine count less), the minimum
 over interleaved passes of 200 calls each; BLAS on one thread.
+
+    .venv/bin/python bench/eager_profile.py --whole [--rounds 21] [--sizes 2] [--sweeps 0 0.5 1 2 4]
+
+--whole times whole steps instead, in interleaved rounds (as bench/mlp_step.py does): the numpy step,
+the bare calls as one step, eager and bp.compile; then it asks why the bookkeeping of the large step
+costs more than the small nets' profile says. The large step's arrays (2 to 3 MB) overflow this
+machine's L2 cache, so after each big matmul the engine's Python objects must come back from further
+away. The cache-pressure rows take the tiny net (bookkeeping and little else) and make every linear and
+relu forward and VJP first write a buffer of S MB, in eager and in the bare step alike: eager minus bare
+is then the bookkeeping with caches as cold as S makes them.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import statistics
 import time
 import timeit
 from heapq import heappop, heappush
 
 import numpy as np
-from mlp_step import SIZES, BpcoreMLP, NumpyMLP, make_weights
+from mlp_step import LR, SIZES, BpcoreMLP, CompiledMLP, NumpyMLP, make_weights
 
 import bpcore as bp
 from bpcore import ops
@@ -54,48 +66,161 @@ def _walk_without_checks(root, grad) -> None:
                 summed.add(x)
 
 
-def profile(size: int, passes: int) -> None:
+class BareStep:
+    """The numpy calls bpcore's eager step makes, in its order (forward, the VJPs by creation number, SGD
+    after the whole backward, gradients kept until the next step as .grad keeps them), with no engine."""
+
+    def __init__(self, weights, lr=LR):
+        self.params, self.lr, self.grads = [(w.copy(), b.copy()) for w, b in weights], lr, None
+
+    def forward(self, x, y):
+        linear, relu = F._linear, ops.relu
+        h, self.saved = x, []
+        for i, (w, b) in enumerate(self.params):
+            h, s = linear.forward(h, w, b)
+            self.saved.append(s)
+            if i < len(self.params) - 1:
+                h, s = relu.forward(h)
+                self.saved.append(s)
+        loss, self.loss_vjps = F._cross_entropy.forward(h, targets=y, reduction="mean")
+        return loss
+
+    def backward(self):
+        linear, relu = F._linear, ops.relu
+        saved, k = self.saved, len(self.saved) - 1
+        g = self.loss_vjps[0](np.array(1, np.float32))
+        grads = []
+        for i in range(len(self.params) - 1, -1, -1):
+            s = saved[k]
+            k -= 1
+            gx = linear.vjps[0](g, *s) if i > 0 else None
+            grads.append((linear.vjps[1](g, *s), linear.vjps[2](g, *s)))
+            if i > 0:
+                g = relu.vjps[0](gx, *saved[k])
+                k -= 1
+        self.grads = grads[::-1]
+
+    def update(self):
+        for (w, b), (gw, gb) in zip(self.params, self.grads, strict=True):
+            w -= self.lr * gw
+            b -= self.lr * gb
+
+    def step(self, x, y):
+        self.grads = None  # zero_grad
+        loss = self.forward(x, y)
+        self.backward()
+        self.saved = self.loss_vjps = None  # the graph, freed when eager's loss goes
+        self.update()
+        return loss
+
+
+def _check_bare(weights, x, y) -> None:
+    """The bare step is bpcore's step: the same loss, gradients and new weights, bit for bit."""
+    bare, eager = BareStep(weights), BpcoreMLP(weights)
+    for _ in range(2):
+        loss, eager_loss = bare.step(x, y), eager.step(x, y)
+        layers = [m for m in eager.model if isinstance(m, bp.nn.Linear)]
+        same = [np.array_equal(loss, eager_loss.data)]
+        for (w, b), (gw, gb), m in zip(bare.params, bare.grads, layers, strict=True):
+            same += [np.array_equal(w, m.weight.data), np.array_equal(b, m.bias.data),
+                     np.array_equal(gw, m.weight.grad), np.array_equal(gb, m.bias.grad)]
+        if not all(same):
+            raise AssertionError("the bare step no longer makes bpcore's numpy calls: its numbers differ from eager's")
+
+
+def _cpu_seconds_per_step(step, batches, steps: int) -> float:
+    t0 = time.process_time()
+    for i in range(steps):
+        step(*batches[i % len(batches)])
+    return (time.process_time() - t0) / steps
+
+
+def _interleaved(runners: dict, batches, rounds: int, steps: int) -> dict[str, list[float]]:
+    """CPU seconds per step of each runner, round after round (so machine noise hits them alike)."""
+    for runner in runners.values():
+        _cpu_seconds_per_step(runner.step, batches, 5)
+    times = {name: [] for name in runners}
+    for _ in range(rounds):
+        for name, runner in runners.items():
+            times[name].append(_cpu_seconds_per_step(runner.step, batches, steps))
+    return times
+
+
+def whole_steps(size: int, rounds: int, different: int = 8) -> None:
+    widths, batch = SIZES[size]
+    x, y, weights = _data(size)
+    _check_bare(weights, x, y)
+    rng = np.random.default_rng(1)
+    batches = [(x, y)] + [(rng.standard_normal(x.shape).astype(np.float32), rng.integers(0, widths[-1], batch))
+                          for _ in range(different - 1)]
+    names = ["numpy step (reference)", "bare: bpcore's numpy calls as one step", "bpcore eager", "bp.compile"]
+    columns = []
+    for given in (batches[:1], batches):
+        runners = dict(zip(names, (NumpyMLP(weights), BareStep(weights), BpcoreMLP(weights), CompiledMLP(weights)),
+                           strict=True))
+        columns.append(_interleaved(runners, given, rounds, 200 if widths[0] < 100 else 20))
+    print(f"\nMLP {'-'.join(map(str, widths))}, batch {batch}: whole steps, CPU time, medians of {rounds} interleaved "
+          f"rounds; every call given the same batch, or the calls cycling through {different} batches")
+    print(f"  {'':40s} {'same batch':>28s} {f'{different} batches':>28s}")
+    print(f"  {'step':40s}" + f" {'us':>8s} {'/ numpy':>8s} {'- bare us':>10s}" * 2)
+    for name in names:
+        row = f"  {name:40s}"
+        for times in columns:
+            t, ref, bare = times[name], times[names[0]], times[names[1]]
+            ratio = statistics.median(a / b for a, b in zip(t, ref, strict=True))
+            over = statistics.median(a - b for a, b in zip(t, bare, strict=True)) * 1e6
+            row += f" {statistics.median(t) * 1e6:8.1f} {ratio:8.3f} {over:10.1f}"
+        print(row)
+
+
+@contextlib.contextmanager
+def _sweeping(nbytes: int):
+    """Every linear and relu forward and VJP first writes a buffer of ``nbytes`` (evicting the caches)."""
+    linear, relu = F._linear, ops.relu
+    kept = linear.forward, linear.vjps, relu.forward, relu.vjps
+    if nbytes:
+        buffer = np.zeros(nbytes // 4, np.float32)
+
+        def sweep(fn):
+            def swept(*args, **settings):
+                buffer.__iadd__(1)
+                return fn(*args, **settings)
+            return swept
+
+        linear.forward, relu.forward = sweep(kept[0]), sweep(kept[2])
+        linear.vjps, relu.vjps = tuple(map(sweep, kept[1])), tuple(map(sweep, kept[3]))
+    try:
+        yield
+    finally:
+        linear.forward, linear.vjps, relu.forward, relu.vjps = kept
+
+
+def cache_pressure(sweeps: list[float], rounds: int) -> None:
+    widths, batch = SIZES[0]
+    x, y, weights = _data(0)
+    print(f"\nBookkeeping with the caches cold: MLP {'-'.join(map(str, widths))}, batch {batch}; every linear and "
+          f"relu forward and VJP first writes S MB (eager and bare alike); medians of {rounds} interleaved rounds")
+    print(f"  {'S (MB)':>8s} {'eager us':>9s} {'bare us':>9s} {'eager - bare (bookkeeping) us':>31s}")
+    for mb in sweeps:
+        with _sweeping(int(mb * 2**20)):
+            times = _interleaved({"eager": BpcoreMLP(weights), "bare": BareStep(weights)}, [(x, y)], rounds, 100)
+        over = statistics.median(a - b for a, b in zip(times["eager"], times["bare"], strict=True)) * 1e6
+        print(f"  {mb:8.1f} {statistics.median(times['eager']) * 1e6:9.1f} "
+              f"{statistics.median(times['bare']) * 1e6:9.1f} {over:31.1f}")
+
+
+def _data(size: int):
     widths, batch = SIZES[size]
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, widths[0])).astype(np.float32)
-    y = rng.integers(0, widths[-1], batch)
-    weights = make_weights(widths)
-    reference, eager = NumpyMLP(weights), BpcoreMLP(weights)
-    layers = [m for m in eager.model if isinstance(m, bp.nn.Linear)]
-    params = [(m.weight.data, m.bias.data) for m in layers]
-    linear, relu = F._linear, ops.relu
-    kept = {}
+    return x, rng.integers(0, widths[-1], batch), make_weights(widths)
 
-    def bare_forward():
-        h, saved = x, []
-        for i, (w, b) in enumerate(params):
-            h, s = linear.forward(h, w, b)
-            saved.append(s)
-            if i < len(params) - 1:
-                h, s = relu.forward(h)
-                saved.append(s)
-        loss, kept["loss_vjps"] = F._cross_entropy.forward(h, targets=y, reduction="mean")
-        kept["saved"] = saved
-        return loss
 
-    def bare_backward():
-        saved, k = kept["saved"], len(kept["saved"]) - 1
-        g = kept["loss_vjps"][0](np.array(1, np.float32))
-        grads = []
-        for i in range(len(params) - 1, -1, -1):
-            s = saved[k]
-            k -= 1
-            grads += [linear.vjps[1](g, *s), linear.vjps[2](g, *s)]
-            if i > 0:
-                g = relu.vjps[0](linear.vjps[0](g, *s), *saved[k])
-                k -= 1
-        kept["grads"] = grads
-
-    def bare_update():
-        grads = iter(kept["grads"])
-        for w, b in reversed(params):
-            w -= 0.0 * next(grads)
-            b -= 0.0 * next(grads)
+def profile(size: int, passes: int) -> None:
+    widths, batch = SIZES[size]
+    x, y, weights = _data(size)
+    _check_bare(weights, x, y)
+    reference, eager, bare = NumpyMLP(weights), BpcoreMLP(weights), BareStep(weights)
 
     xt = bp.Tensor(x)
     logits = eager.model(xt)
@@ -107,9 +232,9 @@ def profile(size: int, passes: int) -> None:
     jobs = {
         "numpy step (reference)": lambda: reference.step(x, y),
         "bpcore eager step": lambda: eager.step(x, y),
-        "bare forward + loss": bare_forward,
-        "bare VJPs": bare_backward,
-        "bare SGD update": bare_update,
+        "bare forward + loss": lambda: bare.forward(x, y),
+        "bare VJPs": bare.backward,
+        "bare SGD update": bare.update,
         "model forward": lambda: eager.model(xt),
         "cross_entropy": lambda: F.cross_entropy(logits, y),
         "bare cross_entropy forward": lambda: F._cross_entropy.forward(logits.data, targets=y, reduction="mean"),
@@ -119,8 +244,8 @@ def profile(size: int, passes: int) -> None:
         "+ run_backward": lambda: run_backward(forward(), np.array(1, np.float32)),
         "optimizer step": eager.optimizer.step,
     }
-    bare_forward()
-    bare_backward()
+    bare.forward(x, y)
+    bare.backward()
     forward().backward()
     best = dict.fromkeys(jobs, float("inf"))
     for _ in range(passes):
@@ -156,10 +281,18 @@ def main() -> None:
     threadpool_limits(1)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--passes", type=int, default=21)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--sizes", type=int, nargs="+", default=None, help="0 tiny, 1 mid, 2 large")
+    parser.add_argument("--whole", action="store_true", help="whole steps, and the bookkeeping with cold caches")
+    parser.add_argument("--rounds", type=int, default=21, help="interleaved rounds of whole steps (with --whole)")
+    parser.add_argument("--sweeps", type=float, nargs="+", default=[0, 0.5, 1, 2, 4], help="MB written (--whole)")
     args = parser.parse_args()
-    for size in args.sizes:
-        profile(size, args.passes)
+    if not args.whole:
+        for size in args.sizes or [0, 1]:
+            profile(size, args.passes)
+        return
+    for size in args.sizes or [2]:
+        whole_steps(size, args.rounds)
+    cache_pressure(args.sweeps, args.rounds)
 
 
 if __name__ == "__main__":
