@@ -16,7 +16,8 @@ its results are bitwise identical to eager. The second call with the same shapes
 again and checks the replay against it (parameters, gradients, optimizer state and the returned
 values, bit for bit); from the third call on the replay runs alone. The record is kept per
 signature (the shapes and dtypes of the array arguments, the values of plain ones): a new shape
-traces again.
+traces again, for up to ``max_signatures`` signatures (8 unless given); calls of any further one run
+eagerly.
 
 When replay could not be trusted the call runs eagerly, and ``step.fallback_reason`` (plus one
 warning per reason) says why: anomaly mode; a hook or ``retain_grad`` in the graph; Python that
@@ -94,15 +95,20 @@ class _Fallback(Exception):
     """Raised inside the tracer's bookkeeping: this call cannot be replayed (the reason is the message)."""
 
 
-def compile(fn: Callable) -> CompiledFunction:
+def compile(fn: Callable, max_signatures: int = 8) -> CompiledFunction:
     """``step = bp.compile(train_step)``: the same function, replayed from a record of its first call.
 
     ``train_step`` may take tensors, numpy arrays and plain numbers (ints, floats, strings, None),
     and do anything eager bpcore does: forward, ``loss.backward()``, ``optimizer.zero_grad()``,
     ``optimizer.step()``. It may return tensors, numbers (``loss.item()``), or tuples, lists and
     dicts of them. See the module docstring for what makes a call run eagerly instead.
+
+    A record is kept per signature, for at most ``max_signatures`` of them (as ``torch.compile``
+    stops recompiling after 8): calls of a further signature run eagerly, with a warning, so a
+    plain value that changes on every call (a float passed as an argument, targets as a Python list)
+    cannot grow the cache without bound.
     """
-    return CompiledFunction(fn)
+    return CompiledFunction(fn, max_signatures)
 
 
 def _signature_part(value, arrays: list, objects: list):
@@ -146,12 +152,15 @@ class CompiledFunction:
         source: the replay function generated for the most recent signature (None before one exists).
     """
 
-    def __init__(self, fn: Callable):
+    def __init__(self, fn: Callable, max_signatures: int = 8):
         if not callable(fn):
             raise TypeError(
                 f"bp.compile expects a function to compile (the training step, e.g. def step(x, y): ...), "
                 f"got {type(fn).__name__} {fn!r}"
             )
+        if isinstance(max_signatures, bool) or not isinstance(max_signatures, int) or max_signatures < 1:
+            raise ValueError(f"bp.compile: max_signatures must be a whole number >= 1, got {max_signatures!r}")
+        self.max_signatures = max_signatures
         self._fn = fn
         self.__name__ = getattr(fn, "__name__", type(fn).__name__)
         self.__doc__ = getattr(fn, "__doc__", None)
@@ -218,6 +227,12 @@ class CompiledFunction:
         if entry is not None and entry.eager_reason is not None:
             return self._eager(entry.eager_reason, args, kwargs)
         if entry is None:
+            if len(self._entries) >= self.max_signatures:
+                return self._eager(
+                    f"its calls had more than {self.max_signatures} signatures (shapes and dtypes of the arrays, "
+                    "values of plain arguments), so new ones run eagerly: pass a number that changes on every "
+                    "call as an array or set it on the optimizer (param_groups), and targets as an array, "
+                    "not a list", args, kwargs)
             entry = self._entries[key] = _Entry(objects)
         return self._trace(entry, args, kwargs, arrays)
 

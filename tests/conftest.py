@@ -34,8 +34,8 @@ def replayed(monkeypatch):
     made = Made()
     original = compile_module.CompiledFunction.__init__
 
-    def spy(self, fn):
-        original(self, fn)
+    def spy(self, fn, *args, **kwargs):
+        original(self, fn, *args, **kwargs)
         made.append(self)
 
     monkeypatch.setattr(compile_module.CompiledFunction, "__init__", spy)

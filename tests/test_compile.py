@@ -230,6 +230,41 @@ def test_plain_arguments_are_part_of_the_signature():
     assert step.traces == 3
 
 
+
+def test_signatures_past_the_limit_run_eagerly_and_the_cache_stops_growing():
+    def make():
+        env, _ = case()
+
+        def train_step(x, y, scale):  # a float passed as an argument: one signature per value
+            env["opt"].zero_grad()
+            loss = F.cross_entropy(env["model"](bp.Tensor(x)), y) * scale
+            loss.backward()
+            env["opt"].step()
+            return loss
+
+        return env, train_step
+
+    (env_e, eager), (env_c, train_step) = make(), make()
+    step = bp.compile(train_step, max_signatures=3)
+    scales = [1.0, 1.0, 1.0, 2.0, 2.0, 3.0, 4.0, 5.0, 4.0, 1.0, 1.0, 6.0]
+    with pytest.warns(bp.CompileWarning) as caught:
+        for i, scale in enumerate(scales):
+            x, y = np.random.default_rng(20 + i).standard_normal((8, 4)), CASE_Y[i % 6]
+            assert same(eager(x, y, scale).data, step(x, y, scale).data), f"call {i + 1} (scale {scale}) differs"
+            assert len(step._entries) <= 3
+    assert_same_state(env_e["model"], env_e["opt"], env_c["model"], env_c["opt"])
+    assert [str(w.message) for w in caught if "more than 3 signatures" in str(w.message)] != []
+    assert len(caught) == 1, "one warning for the reason, not one per call"
+    assert (step.traces, step.replays, step.eager_calls) == (5, 3, 4)  # 4.0, 5.0, 4.0, 6.0 came past the limit
+    assert step.fallback_reason is not None and "set it on the optimizer" in step.fallback_reason
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True, "8"])
+def test_max_signatures_must_be_a_whole_number_of_at_least_one(bad):
+    with pytest.raises(ValueError, match="max_signatures must be a whole number >= 1"):
+        bp.compile(lambda x: x, max_signatures=bad)
+
+
 # ----------------------------------------------------------------------------- eager fallbacks, with the reason
 
 
