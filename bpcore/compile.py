@@ -24,8 +24,8 @@ warning per reason) says why: anomaly mode; a hook or ``retain_grad`` in the gra
 reads a tensor's value to decide what to do (``if loss > 1``, ``bool(x)``, ``.item()`` used other
 than as a returned value); ops run inside backward (checkpointing); a second call that ran
 different ops; a second call that changed Python state it reads (appended to a history list, counted,
-set an attribute of an object it names); a replay that did not match eager (a side effect outside
-the ops and optimizers).
+set an attribute of an object it names); an argument changed in place (``y -= 1``, a tensor's
+``.data`` replaced); a replay that did not match eager (a side effect outside the ops and optimizers).
 
 Before each replay it checks what the record took as given (in generated code at the top of the
 replay, as straight-line comparisons), and traces again (eagerly) when any of it changed: each
@@ -269,6 +269,12 @@ class CompiledFunction:
         self.traces += 1
         self.fallback_reason = None
         try:
+            for k, (a, value) in enumerate(zip(arrays, values, strict=True)):
+                if not _same(a.data if isinstance(a, Tensor) else a, value):
+                    raise _Fallback(
+                        f"the function changes an argument in place (the {value.dtype} {value.shape} array, array "
+                        f"argument {k + 1} of {len(arrays)}: numpy on its values, or a tensor's .data replaced), "
+                        "which a replay would not do: work on a copy (y = y - 1 rather than y -= 1)")
             record = tracer.finish(result)
             if not checking:
                 entry.record = record
@@ -382,6 +388,8 @@ class _Tracer:
         """``check(array)`` validates an argument (class targets) and returns what the ops taken depend on;
         the replay runs it on each call's argument first: an error or another answer means an eager trace."""
         k = self.input_index.get(id(value))
+        if k is None and isinstance(value, Tensor):  # bp.Tensor(y) made inside the function: its data is y
+            k = self.input_index.get(id(value.data))
         if k is not None:
             self.checks.append((k, check, check(value.data if isinstance(value, Tensor) else value)))
 
@@ -468,7 +476,7 @@ class _Tracer:
                 if x.requires_grad:
                     raise _Fallback(f"a tensor requiring grad (shape {x.shape}) was created inside the function; "
                                     "create parameters outside it")
-                return ("constant", x.data)
+                return ("constant", self._frozen(x.data))
             return ("leaf", x)
         if isinstance(x, np.ndarray):
             k = self.slot_of.get(id(x))
@@ -477,10 +485,19 @@ class _Tracer:
             k = self.input_index.get(id(x))
             if k is not None:
                 return ("input", k)
-            return ("constant", x)
+            return ("constant", self._frozen(x))
         if isinstance(x, tuple) and any(isinstance(v, np.ndarray | Tensor) for v in x):
             return ("tuple", tuple(self._spec(v) for v in x))
         return ("constant", x)
+
+    def _frozen(self, array: np.ndarray) -> np.ndarray:
+        """An array an op took that the record keeps as a constant: a copy where it is a view into an
+        argument (``y[:, 0]``), since on later calls that argument is another array (or the caller's
+        buffer, refilled); the pin and the second call's check are about the values the first call saw."""
+        for a in self.inputs:
+            if np.may_share_memory(array, a.data if isinstance(a, Tensor) else a):
+                return array.copy()
+        return array
 
     # -- the record ------------------------------------------------------------------
     def finish(self, result) -> _Record:
@@ -617,7 +634,8 @@ class _Record:
 
     def pin(self, values: list[tuple[int, np.ndarray]]) -> None:
         """Replay only while each argument ``k`` of ``values`` holds the array given (else: traced again).
-        The checks of a pinned argument's values (class targets) go: those bytes passed them on both calls."""
+        The checks of a pinned argument's values (class targets) go: those bytes passed them on both calls
+        (a function that changes an argument in place, which would have checked other bytes, runs eagerly)."""
         if not values:
             return
         self.namespace.update(_Stale=_Stale)

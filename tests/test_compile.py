@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import re
 import tracemalloc
 import warnings
 
@@ -1200,6 +1201,128 @@ def test_pinned_targets_skip_their_range_check_until_they_change_in_place(bad, e
     step(x, CASE_Y[2])
     assert "class targets in [0, 3)" in step.source
     assert step.fallback_reason is None
+
+
+def edits_its_targets(edit, wrap=lambda y: y):
+    """case()'s model and optimizer, with a step that passes ``wrap(y)`` to the loss after ``edit(y)``."""
+
+    def make():
+        env, _ = case()
+
+        def train_step(x, y):
+            edit(y)
+            env["opt"].zero_grad()
+            loss = F.cross_entropy(env["model"](bp.Tensor(x)), wrap(y))
+            loss.backward()
+            env["opt"].step()
+            return loss
+
+        return env, train_step
+
+    return make
+
+
+def _values(y):
+    return y.data if isinstance(y, bp.Tensor) else y
+
+
+def compare_same_batch_calls(make, targets, calls=5):
+    """Eager and compiled over calls that each pass a fresh copy of one batch (equal bytes: the record pins
+    them): the loss, each parameter and the targets argument as eager leaves it, bit for bit."""
+    (env_e, eager), (env_c, step_fn) = make(), make()
+    step = bp.compile(step_fn)
+    for i in range(calls):
+        y_e, y_c = targets(), targets()
+        loss_e = eager(CASE_X[0].copy(), y_e)
+        loss_c = step(CASE_X[0].copy(), y_c)
+        assert same(loss_e.data, loss_c.data), f"call {i + 1}: the loss differs from eager"
+        for (name, p), (_, q) in zip(env_e["model"].named_parameters(), env_c["model"].named_parameters(), strict=True):
+            assert same(p.data, q.data), f"call {i + 1}: parameter {name} differs from eager"
+        assert same(_values(y_e), _values(y_c)), f"call {i + 1}: the step left its targets otherwise than eager"
+    return step
+
+
+def _negative_first():
+    y = CASE_Y[0].copy()
+    y[2] = -1
+    return y
+
+
+def _clip_negatives(y):
+    y[y < 0] = 0
+
+
+def _shift_down(y):
+    if isinstance(y, bp.Tensor):
+        y.data -= 1
+    else:
+        y -= 1
+
+
+def _replace_shifted(y):
+    y.data = y.data - 1  # a new array: the loss reads it, frozen in the record; the argument gets it
+
+
+@pytest.mark.parametrize("edit, targets", [
+    (_shift_down, lambda: CASE_Y[0] + 1),  # labels 1..C made 0-based in place: the replay got C, an IndexError
+    (_clip_negatives, _negative_first),  # -1 made 0 in place: the replay took -1 as the last class, silently
+    (_shift_down, lambda: bp.tensor(CASE_Y[0] + 1, dtype=np.int64)),  # the same through a Tensor's .data
+    (_replace_shifted, lambda: bp.tensor(CASE_Y[0] + 1, dtype=np.int64)),  # the replay left .data as called
+], ids=["1-based labels", "negatives clipped", "tensor data shifted", "tensor data replaced"])
+def test_targets_edited_in_place_before_the_loss_replay_as_eager(edit, targets):
+    """The targets the loss checked are the edited ones; a pinned argument's bytes are those it was called with,
+    out of range before the edit: dropping the range check for them replays targets eager never saw."""
+    called = _values(targets())
+    assert ((called < 0) | (called >= 3)).any(), "the test needs targets out of range before the edit"
+    compare_same_batch_calls(edits_its_targets(edit), targets)
+
+
+def test_targets_edited_in_place_within_range_replay_as_eager():
+    """The replay does not redo a numpy edit of an argument (classes reversed in place before the loss); the
+    second call's check ran its replay on the arguments eager had already edited, so it matched."""
+    def reverse(y):
+        y[:] = 2 - y
+
+    compare_same_batch_calls(edits_its_targets(reverse), lambda: CASE_Y[0].copy())
+
+
+@pytest.mark.parametrize("bad", [-1, 3, -100])
+def test_targets_wrapped_in_a_tensor_inside_the_step_are_checked_on_each_replay(bad):
+    """F.cross_entropy(logits, bp.Tensor(y)) (torch.tensor(y), by PyTorch habit): the Tensor is new on each call,
+    its data is the argument y; eager raises for -1 and 3 and ignores -100."""
+    make = edits_its_targets(lambda y: None, bp.Tensor)
+    (_, eager), (_, step_fn) = make(), make()
+    step = bp.compile(step_fn)
+    for i in range(4):
+        assert same(eager(CASE_X[i], CASE_Y[i]).data, step(CASE_X[i], CASE_Y[i]).data), f"call {i + 1} differs"
+    assert step.replays == 2
+    y = CASE_Y[4].copy()
+    y[3] = bad
+    try:
+        expected = eager(CASE_X[4], y)
+    except ValueError as error:
+        with pytest.raises(ValueError, match=re.escape(str(error))):  # eager's error, word for word
+            step(CASE_X[4], y)
+    else:
+        assert same(expected.data, step(CASE_X[4], y).data), "the replay differs from eager"
+
+
+def test_a_view_of_the_first_calls_targets_is_not_read_after_the_caller_reuses_that_array():
+    """``y[:, 0]`` is an array made in numpy from the argument: the record keeps it as given, a view into the
+    first call's array; the later calls' equal bytes pass the pin while the first array now holds other targets."""
+    make = edits_its_targets(lambda y: None, lambda y: y[:, 0])
+    (env_e, eager), (env_c, step_fn) = make(), make()
+    step = bp.compile(step_fn)
+    first = None
+    for i in range(5):
+        y = CASE_Y[0][:, None].copy()
+        if i == 0:
+            first = y
+        if i == 3:
+            first[:, 0] = CASE_Y[1]  # the caller's buffer of the first call, refilled with another batch
+        assert same(eager(CASE_X[0], y.copy()).data, step(CASE_X[0], y).data), f"call {i + 1}: the loss differs"
+        assert same(env_e["model"][0].weight.data, env_c["model"][0].weight.data), f"call {i + 1}: a weight differs"
+
 
 @pytest.mark.parametrize("bad_grad", [
     lambda p: bp.Tensor(np.zeros(p.shape)),  # torch.zeros_like(p), by PyTorch habit
