@@ -24,8 +24,11 @@ warning per reason) says why: anomaly mode; a hook or ``retain_grad`` in the gra
 reads a tensor's value to decide what to do (``if loss > 1``, ``bool(x)``, ``.item()`` used other
 than as a returned value); ops run inside backward (checkpointing); a second call that ran
 different ops; a second call that changed Python state it reads (appended to a history list, counted,
-set an attribute of an object it names); an argument changed in place (``y -= 1``, a tensor's
-``.data`` replaced); a replay that did not match eager (a side effect outside the ops and optimizers).
+set an attribute of an object it names); an argument changed in place on one of the first two calls
+(``y -= 1``, a tensor's ``.data`` replaced, ``logs['loss'] = loss`` on a dict it was given: the second
+call's check replays on the arguments as they were given and compares them after); a view of an
+argument made in numpy (``y[:, 0]``) read by an op, unless that argument is the same on both calls;
+a replay that did not match eager (a side effect outside the ops and optimizers).
 
 Before each replay it checks what the record took as given (in generated code at the top of the
 replay, as straight-line comparisons), and traces again (eagerly) when any of it changed: each
@@ -127,6 +130,42 @@ def _signature_part(value, arrays: list, objects: list):
         return ("dict", *((k, _signature_part(v, arrays, objects)) for k, v in value.items()))
     objects.append(value)  # a model or any other object: the same object, the same record
     return ("object", id(value))
+
+
+def _argument_state(args: tuple, kwargs: dict) -> list:
+    """What a call could change in the dicts, lists and learner's objects it is given (their items, their
+    attributes: plain values by value, others by identity); arrays and tensors are compared on their own."""
+    state = []
+    for value in (*args, *kwargs.values()):
+        if type(value) in (dict, list):
+            state.append(_fingerprint(value))
+        elif not isinstance(value, np.ndarray | Tensor) and type(value) not in _PLAIN and _learners_object(value):
+            state.append((id(value), tuple((k, _fingerprint(v, 0)) for k, v in vars(value).items())))
+    return state
+
+
+def _set_arguments(arrays: list, objects: list, contents: list) -> tuple[list, list]:
+    """Give the argument arrays (a tensor argument: its .data) these objects with these contents; return the
+    objects and contents they had (copies), to put back."""
+    now = [a.data if isinstance(a, Tensor) else a for a in arrays]
+    kept = (now, [np.array(n, copy=True) for n in now])
+    for a, array, content in zip(arrays, objects, contents, strict=True):
+        if isinstance(a, Tensor) and a.data is not array:
+            a.data = array
+        if not _same(array, content):
+            array[...] = content
+    return kept
+
+
+def _arguments_differ(arrays: list, eager: tuple[list, list]) -> str | None:
+    """Why the argument arrays after the replay are not as eager left them (None when they are)."""
+    for k, (a, _array, content) in enumerate(zip(arrays, *eager, strict=True)):
+        now = a.data if isinstance(a, Tensor) else a
+        if not _same(now, content):
+            return (f"the function changes an argument in place (the {content.dtype} {content.shape} array, array "
+                    f"argument {k + 1} of {len(arrays)}: numpy on its values, or a tensor's .data replaced), which "
+                    "a replay would not do: work on a copy (y = y - 1 rather than y -= 1)")
+    return None
 
 
 def _quick_key(args: tuple) -> tuple | None:
@@ -259,6 +298,8 @@ class CompiledFunction:
         checking = entry.record is not None
         before = entry.record.snapshot() if checking else None
         values = [np.array(a.data if isinstance(a, Tensor) else a, copy=True) for a in arrays]  # as called
+        called = [a.data if isinstance(a, Tensor) else a for a in arrays]  # (the arrays themselves)
+        containers = _argument_state(args, kwargs)
         tracer = _Tracer(arrays, self._fn, positional=not kwargs and len(arrays) == len(args) and
                          _quick_key(args) is not None)
         SWITCHES.tracer = tracer
@@ -269,12 +310,9 @@ class CompiledFunction:
         self.traces += 1
         self.fallback_reason = None
         try:
-            for k, (a, value) in enumerate(zip(arrays, values, strict=True)):
-                if not _same(a.data if isinstance(a, Tensor) else a, value):
-                    raise _Fallback(
-                        f"the function changes an argument in place (the {value.dtype} {value.shape} array, array "
-                        f"argument {k + 1} of {len(arrays)}: numpy on its values, or a tensor's .data replaced), "
-                        "which a replay would not do: work on a copy (y = y - 1 rather than y -= 1)")
+            if _argument_state(args, kwargs) != containers:
+                raise _Fallback("the function changes a dict, list or object it was given (logs['loss'] = loss, "
+                                "tally.steps += 1), which a replay would not do: return the values instead")
             record = tracer.finish(result)
             if not checking:
                 entry.record = record
@@ -286,19 +324,31 @@ class CompiledFunction:
                 raise _Fallback("the function changes Python state that it reads (appends to a list, counts, sets an "
                                 "attribute of an object it names), which a replay would not do")
             after = entry.record.snapshot()
+            eager_arguments = _set_arguments(arrays, called, values)  # the replay starts from what eager was given
             entry.record.restore(before)
             try:
-                replayed = entry.record.replay(arrays, False)
-                mismatch = entry.record.compare(after, replayed, result)
+                try:
+                    replayed = entry.record.replay(arrays, False)
+                except Exception as error:  # (eager ran without it: the record is what is wrong)
+                    raise _Fallback(f"the replay raised {type(error).__name__} ({error}) where eager did not (the "
+                                    "function changes an argument and changes it back, or reads state the record "
+                                    "froze)") from None
+                mismatch = entry.record.compare(after, replayed, result) or _arguments_differ(arrays, eager_arguments)
             finally:
                 entry.record.restore(after)  # eager's outcome is the truth, whatever the replay did
+                _set_arguments(arrays, *eager_arguments)
             if mismatch:
                 raise _Fallback(mismatch)
             # an argument equal on both calls did not show whether arrays and numbers computed from it in numpy
             # (x / 255, the smoothed targets of a loss) are frozen in the record: replay only while it stays so
             first_values, entry.first_values = entry.first_values, []
-            entry.record.pin([(k, first) for k, (first, now) in enumerate(zip(first_values, values, strict=True))
-                              if _same(first, now)])
+            pinned = [k for k, (first, now) in enumerate(zip(first_values, values, strict=True)) if _same(first, now)]
+            viewed = sorted(set(entry.record.viewed_arguments) - set(pinned))
+            if viewed:
+                raise _Fallback(
+                    f"an op read a view of array argument {viewed[0] + 1} made in numpy (such as y[:, 0]), which a "
+                    "replay would take from the first call: pass the view itself as an argument")
+            entry.record.pin([(k, first_values[k]) for k in pinned])
         except _Fallback as why:
             entry.eager_reason = str(why)
             entry.record = None
@@ -348,6 +398,7 @@ class _Tracer:
         self.start = Tensor(np.empty(0))._number + 1  # tensors made during the call get this number or more
         self.inputs = arrays  # tensors and arrays of the arguments, in call order
         self.input_index = {}  # id(array or tensor) -> position among the inputs
+        self.viewed: set[int] = set()  # the inputs that a constant array the ops took is a view of
         for k, a in enumerate(arrays):
             self.input_index.setdefault(id(a), k)
             if isinstance(a, Tensor):
@@ -493,9 +544,11 @@ class _Tracer:
     def _frozen(self, array: np.ndarray) -> np.ndarray:
         """An array an op took that the record keeps as a constant: a copy where it is a view into an
         argument (``y[:, 0]``), since on later calls that argument is another array (or the caller's
-        buffer, refilled); the pin and the second call's check are about the values the first call saw."""
-        for a in self.inputs:
+        buffer, refilled). Such a record replays only while that argument is pinned (equal on the first
+        two calls, and checked unchanged before each replay); otherwise the signature runs eagerly."""
+        for k, a in enumerate(self.inputs):
             if np.may_share_memory(array, a.data if isinstance(a, Tensor) else a):
+                self.viewed.add(k)
                 return array.copy()
         return array
 
@@ -610,6 +663,7 @@ class _Record:
             getattr(event[1], "__qualname__", "?") for event in tracer.events if event[0] == "call")
         self._tracer = tracer
         self.tensor_inputs = [isinstance(a, Tensor) for a in tracer.inputs]
+        self.viewed_arguments = tuple(sorted(tracer.viewed))
         body = []
         for n, event in enumerate(tracer.events):
             if event[0] == "op":
@@ -1043,6 +1097,15 @@ _SMALL = (dict, list, tuple)
 _LIBRARIES = ("bpcore", "numpy")  # their functions read no learner state that the record could miss
 
 
+def _learners_object(value) -> bool:
+    """An object of the learner's own class, with attributes (not a module, an optimizer or a scheduler:
+    checked, or replayed by call, as they are; not a class, function or Python module)."""
+    return not isinstance(value, type | types.ModuleType | types.FunctionType) and \
+        isinstance(getattr(value, "__dict__", None), dict) and not any(
+            (getattr(k, "__module__", None) or "").split(".")[0] in (*_LIBRARIES, "builtins")
+            for k in type(value).__mro__[:-1])
+
+
 def _fingerprint(value, depth: int = 1):
     """Plain values by value; small dicts, lists and tuples of them by their items; anything else by identity."""
     if type(value) in _PLAIN:
@@ -1106,10 +1169,7 @@ class _FunctionState:
         """A learner's own object (a trainer, a config) that the function names: its attributes are checked
         by identity before each replay (``self.opt`` replaced, ``self.scale = 3.0``), as a module's are; the
         methods of it the function names are visited too."""
-        if id(value) in self.objects or isinstance(value, type | types.ModuleType | types.FunctionType) \
-                or not isinstance(getattr(value, "__dict__", None), dict) or any(  # (a module, an optimizer, a
-                    (getattr(k, "__module__", None) or "").split(".")[0] in (*_LIBRARIES, "builtins")  # scheduler:
-                    for k in type(value).__mro__[:-1]):  # checked, or replayed by call, as they are)
+        if id(value) in self.objects or not _learners_object(value):
             return
         attributes = value.__dict__
         self.objects[id(value)] = (value, tuple(attributes), tuple(attributes.values()))

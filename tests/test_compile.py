@@ -1424,3 +1424,132 @@ def test_a_step_that_appends_to_a_history_runs_eagerly_and_says_why(where):
             assert len(losses_c) == len(losses_e), f"call {i + 1}: the replay did not append to the history"
     assert "changes Python state" in step.fallback_reason
     assert same(env_e["model"][0].weight.data, env_c["model"][0].weight.data)
+
+
+# ----------------------------------------------------------------------------- a second reading of the argument checks
+
+
+def _same_parameters(env_e, env_c, call: int) -> None:
+    for (name, p), (_, q) in zip(env_e["model"].named_parameters(), env_c["model"].named_parameters(), strict=True):
+        assert same(p.data, q.data), f"call {call}: parameter {name} differs from eager"
+
+
+def test_targets_shifted_for_the_loss_and_shifted_back_after_backward_run_as_eager():
+    """Labels 1..C made 0-based in place for the loss and restored once backward has run: the argument ends as
+    called, so nothing sees an edit; the second call's check then replays on the restored (1-based) targets and
+    its IndexError escapes, on every later call, where eager raises nothing."""
+    def make():
+        env, _ = case()
+
+        def train_step(x, y):
+            env["opt"].zero_grad()
+            y -= 1
+            loss = F.cross_entropy(env["model"](bp.Tensor(x)), y)
+            loss.backward()
+            y += 1  # the caller's array as it was given
+            env["opt"].step()
+            return loss
+
+        return env, train_step
+
+    (env_e, eager), (env_c, step_fn) = make(), make()
+    step = bp.compile(step_fn)
+    for i in range(5):
+        x, y_e, y_c = CASE_X[i], CASE_Y[i] + 1, CASE_Y[i] + 1
+        loss_e = eager(x, y_e)
+        loss_c = step(x, y_c)
+        assert same(loss_e.data, loss_c.data), f"call {i + 1}: the loss differs from eager"
+        assert same(y_e, y_c), f"call {i + 1}: the targets were left otherwise than eager"
+        _same_parameters(env_e, env_c, i + 1)
+
+
+def test_an_argument_that_is_a_parameters_array_keeps_replaying():
+    """step(x, y, w) given a layer's own weight array (to add its squared norm to the reported loss): the optimizer
+    updates that array in place, in the replay as in eager, so the replay is eager's bit for bit; the function
+    itself changes no argument."""
+    def make():
+        env, _ = case()
+
+        def train_step(x, y, w):
+            env["opt"].zero_grad()
+            loss = F.cross_entropy(env["model"](bp.Tensor(x)), y)
+            loss.backward()
+            env["opt"].step()
+            return loss + 0.01 * (bp.Tensor(w) * bp.Tensor(w)).sum()
+
+        return env, train_step
+
+    (env_e, eager), (env_c, step_fn) = make(), make()
+    step = bp.compile(step_fn)
+    for i in range(5):
+        loss_e = eager(CASE_X[i], CASE_Y[i], env_e["model"][2].weight.data)
+        loss_c = step(CASE_X[i], CASE_Y[i], env_c["model"][2].weight.data)
+        assert same(loss_e.data, loss_c.data), f"call {i + 1}: the loss differs from eager"
+        _same_parameters(env_e, env_c, i + 1)
+    assert step.fallback_reason is None, f"runs eagerly: {step.fallback_reason}"
+    assert (step.traces, step.replays) == (2, 3)
+
+
+class _Tally:
+    def __init__(self):
+        self.steps = 0
+
+
+@pytest.mark.parametrize("kind", ["dict", "list", "object"])
+def test_an_argument_container_changed_in_place_is_changed_as_eager(kind):
+    """A dict of logs, a list or an object passed as an argument and changed by the step (logs["loss"] = loss,
+    batch.append(...), tally.steps += 1): the replay does not do it. The module docstring lists "an argument
+    changed in place" among what runs eagerly; only array arguments are compared after the traced calls."""
+    def make():
+        env, train_step = case()
+
+        def logged_step(x, y, box):
+            loss = train_step(x, y)
+            if kind == "dict":
+                box["loss"] = loss
+            elif kind == "list":
+                box.append(loss)
+            else:
+                box.steps += 1
+            return loss
+
+        return env, logged_step
+
+    def fresh():
+        return {} if kind == "dict" else [] if kind == "list" else _Tally()
+
+    def contents(box):
+        return sorted(box) if kind == "dict" else len(box) if kind == "list" else box.steps
+
+    (env_e, eager), (env_c, step_fn) = make(), make()
+    step = bp.compile(step_fn)
+    tally_e, tally_c = _Tally(), _Tally()  # (the object case passes one object on every call)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bp.CompileWarning)
+        for i in range(5):
+            box_e, box_c = (tally_e, tally_c) if kind == "object" else (fresh(), fresh())
+            assert same(eager(CASE_X[i], CASE_Y[i], box_e).data, step(CASE_X[i], CASE_Y[i], box_c).data)
+            assert contents(box_e) == contents(box_c), (
+                f"call {i + 1}: eager left the {kind} argument with {contents(box_e)}, the compiled step with "
+                f"{contents(box_c)}")
+    _same_parameters(env_e, env_c, 5)
+
+
+@pytest.mark.parametrize("refilled", [True, False], ids=["the caller refills one buffer", "a new array each call"])
+def test_a_view_of_an_argument_equal_on_the_first_two_calls_is_not_replayed_once_it_changes(refilled):
+    """Targets read as ``yy[:, 0]`` of a (N, 2) argument whose first column is equal on the first two calls and
+    whose second is not: the argument is not pinned (its bytes differ), the frozen view passes the second call's
+    check (equal), and from the third call on the replay keeps the first call's column."""
+    make = edits_its_targets(lambda y: None, lambda yy: yy[:, 0])
+    (env_e, eager), (env_c, step_fn) = make(), make()
+    step = bp.compile(step_fn)
+    buffer = np.zeros((8, 2), dtype=np.int64)
+    for i in range(6):
+        batch = np.stack([CASE_Y[0] if i < 2 else CASE_Y[i], CASE_Y[i + 1 if i < 5 else 0]], axis=1)
+        if refilled:
+            buffer[...] = batch
+        argument = buffer if refilled else batch.copy()
+        loss_e = eager(CASE_X[i], batch.copy())
+        loss_c = step(CASE_X[i], argument)
+        assert same(loss_e.data, loss_c.data), f"call {i + 1}: the loss differs from eager"
+        _same_parameters(env_e, env_c, i + 1)
