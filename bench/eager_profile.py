@@ -18,7 +18,9 @@ costs more than the small nets' profile says. The large step's arrays (2 to 3 MB
 machine's L2 cache, so after each big matmul the engine's Python objects must come back from further
 away. The cache-pressure rows take the tiny net (bookkeeping and little else) and make every linear and
 relu forward and VJP first write a buffer of S MB, in eager and in the bare step alike: eager minus bare
-is then the bookkeeping with caches as cold as S makes them.
+is then the bookkeeping with caches as cold as S makes them. Between the two, the same graph is run on
+ever bigger arrays, with nothing wrapped: its bookkeeping is the same Python, so eager - bare should stay
+flat unless the arrays make it dearer.
 """
 
 from __future__ import annotations
@@ -115,10 +117,26 @@ class BareStep:
 
 
 def _check_bare(weights, x, y) -> None:
-    """The bare step is bpcore's step: the same loss, gradients and new weights, bit for bit."""
+    """The bare step is bpcore's step: the same linear and relu forward and VJP calls in the same order, on
+    arrays of the same shapes, and the same loss, gradients and new weights, bit for bit."""
     bare, eager = BareStep(weights), BpcoreMLP(weights)
+    logs = {bare: [], eager: []}
+
+    def logged(name, fn):
+        def call(*args, **settings):
+            log.append((name, *(getattr(a, "shape", None) for a in args)))
+            return fn(*args, **settings)
+        return call
+
     for _ in range(2):
-        loss, eager_loss = bare.step(x, y), eager.step(x, y)
+        with _wrapped(logged):
+            log = logs[bare]
+            loss = bare.step(x, y)
+            log = logs[eager]
+            eager_loss = eager.step(x, y)
+        if logs[bare] != logs[eager]:
+            raise AssertionError(f"the bare step no longer makes bpcore's numpy calls: bare {logs[bare]}, "
+                                 f"eager {logs[eager]}")
         layers = [m for m in eager.model if isinstance(m, bp.nn.Linear)]
         same = [np.array_equal(loss, eager_loss.data)]
         for (w, b), (gw, gb), m in zip(bare.params, bare.grads, layers, strict=True):
@@ -161,38 +179,78 @@ def whole_steps(size: int, rounds: int, different: int = 8) -> None:
         columns.append(_interleaved(runners, given, rounds, 200 if widths[0] < 100 else 20))
     print(f"\nMLP {'-'.join(map(str, widths))}, batch {batch}: whole steps, CPU time, medians of {rounds} interleaved "
           f"rounds; every call given the same batch, or the calls cycling through {different} batches")
-    print(f"  {'':40s} {'same batch':>28s} {f'{different} batches':>28s}")
-    print(f"  {'step':40s}" + f" {'us':>8s} {'/ numpy':>8s} {'- bare us':>10s}" * 2)
+    print(f"  {'':40s} {'same batch':>40s} {f'{different} batches':>40s}")
+    print(f"  {'step':40s}" + f" {'us':>8s} {'/ numpy':>8s} {'- bare us (quartiles)':>22s}" * 2)
     for name in names:
         row = f"  {name:40s}"
         for times in columns:
             t, ref, bare = times[name], times[names[0]], times[names[1]]
             ratio = statistics.median(a / b for a, b in zip(t, ref, strict=True))
-            over = statistics.median(a - b for a, b in zip(t, bare, strict=True)) * 1e6
-            row += f" {statistics.median(t) * 1e6:8.1f} {ratio:8.3f} {over:10.1f}"
+            row += f" {statistics.median(t) * 1e6:8.1f} {ratio:8.3f} {_spread(t, bare):>22s}"
         print(row)
 
 
+def _spread(times, reference) -> str:
+    """The median of the per-round differences in us, with their quartiles."""
+    d = [(a - b) * 1e6 for a, b in zip(times, reference, strict=True)]
+    q1, q2, q3 = statistics.quantiles(d, n=4) if len(d) > 1 else (d[0],) * 3
+    return f"{q2:.0f} ({q1:.0f}..{q3:.0f})"
+
+
+GROWING = [((2, 16, 16, 2), 32), ((64, 64, 64, 10), 64), ((256, 128, 128, 10), 128), ((512, 192, 192, 10), 128),
+           ((784, 256, 256, 10), 128)]
+
+
+def growing_sizes(rounds: int) -> None:
+    """The same graph (3 Linear, 2 ReLU, cross_entropy: the same bookkeeping) on ever bigger arrays."""
+    print(f"\nThe same graph on bigger arrays: eager - bare, CPU time, medians of {rounds} interleaved rounds")
+    print(f"  {'MLP':>16s} {'batch':>6s} {'arrays MB':>10s} {'bare us':>9s} {'eager - bare us (quartiles)':>28s}")
+    for widths, batch in GROWING:
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((batch, widths[0])).astype(np.float32)
+        y, weights = rng.integers(0, widths[-1], batch), make_weights(widths)
+        _check_bare(weights, x, y)
+        # x; weights and their gradients; each layer's output, its gradient, and relu's mask and output
+        megabytes = (x.nbytes + 2 * sum(w.nbytes + b.nbytes for w, b in weights)
+                     + 4 * batch * sum(widths[1:]) * 2) / 2**20
+        steps = max(10, int(2e5 / (batch * sum(w.size for w, _ in weights) / 1e3 + 100)))
+        times = _interleaved({"eager": BpcoreMLP(weights), "bare": BareStep(weights)}, [(x, y)], rounds, steps)
+        print(f"  {'-'.join(map(str, widths)):>16s} {batch:6d} {megabytes:10.2f} "
+              f"{statistics.median(times['bare']) * 1e6:9.0f} {_spread(times['eager'], times['bare']):>28s}")
+
+
 @contextlib.contextmanager
-def _sweeping(nbytes: int):
-    """Every linear and relu forward and VJP first writes a buffer of ``nbytes`` (evicting the caches)."""
+def _wrapped(wrap):
+    """Every linear and relu forward and VJP function replaced by ``wrap(name, fn)`` while inside (a node keeps
+    its primitive's VJPs when it is recorded, and Primitive.__call__ reads ``forward`` on each call)."""
     linear, relu = F._linear, ops.relu
     kept = linear.forward, linear.vjps, relu.forward, relu.vjps
-    if nbytes:
-        buffer = np.zeros(nbytes // 4, np.float32)
-
-        def sweep(fn):
-            def swept(*args, **settings):
-                buffer.__iadd__(1)
-                return fn(*args, **settings)
-            return swept
-
-        linear.forward, relu.forward = sweep(kept[0]), sweep(kept[2])
-        linear.vjps, relu.vjps = tuple(map(sweep, kept[1])), tuple(map(sweep, kept[3]))
+    linear.forward, relu.forward = wrap("linear", kept[0]), wrap("relu", kept[2])
+    linear.vjps = tuple(wrap(f"linear d{i}", f) for i, f in enumerate(kept[1]))
+    relu.vjps = tuple(wrap(f"relu d{i}", f) for i, f in enumerate(kept[3]))
     try:
         yield
     finally:
         linear.forward, linear.vjps, relu.forward, relu.vjps = kept
+
+
+@contextlib.contextmanager
+def _sweeping(nbytes: int):
+    """Every linear and relu forward and VJP first adds 1 to a buffer of ``nbytes`` (evicting the caches);
+    yields the buffer (None for 0 bytes: nothing is wrapped)."""
+    if not nbytes:
+        yield None
+        return
+    buffer = np.zeros(nbytes // 4, np.float32)
+
+    def sweep(_name, fn):
+        def swept(*args, **settings):
+            buffer.__iadd__(1)
+            return fn(*args, **settings)
+        return swept
+
+    with _wrapped(sweep):
+        yield buffer
 
 
 def cache_pressure(sweeps: list[float], rounds: int) -> None:
@@ -200,13 +258,12 @@ def cache_pressure(sweeps: list[float], rounds: int) -> None:
     x, y, weights = _data(0)
     print(f"\nBookkeeping with the caches cold: MLP {'-'.join(map(str, widths))}, batch {batch}; every linear and "
           f"relu forward and VJP first writes S MB (eager and bare alike); medians of {rounds} interleaved rounds")
-    print(f"  {'S (MB)':>8s} {'eager us':>9s} {'bare us':>9s} {'eager - bare (bookkeeping) us':>31s}")
+    print(f"  {'S (MB)':>8s} {'eager us':>9s} {'bare us':>9s} {'eager - bare (bookkeeping) us (quartiles)':>42s}")
     for mb in sweeps:
         with _sweeping(int(mb * 2**20)):
             times = _interleaved({"eager": BpcoreMLP(weights), "bare": BareStep(weights)}, [(x, y)], rounds, 100)
-        over = statistics.median(a - b for a, b in zip(times["eager"], times["bare"], strict=True)) * 1e6
         print(f"  {mb:8.1f} {statistics.median(times['eager']) * 1e6:9.1f} "
-              f"{statistics.median(times['bare']) * 1e6:9.1f} {over:31.1f}")
+              f"{statistics.median(times['bare']) * 1e6:9.1f} {_spread(times['eager'], times['bare']):>42s}")
 
 
 def _data(size: int):
@@ -292,6 +349,7 @@ def main() -> None:
         return
     for size in args.sizes or [2]:
         whole_steps(size, args.rounds)
+    growing_sizes(args.rounds)
     cache_pressure(args.sweeps, args.rounds)
 
 

@@ -33,8 +33,23 @@ def test_the_cache_sweep_wraps_every_linear_and_relu_call_and_puts_them_back():
     before = F._linear.forward, F._linear.vjps, ops.relu.forward, ops.relu.vjps
     x, y, weights = eager_profile._data(0)
     bare, eager = eager_profile.BareStep(weights), eager_profile.BpcoreMLP(weights)
-    with eager_profile._sweeping(4096):
-        assert all(f is not g for f, g in zip(before[1], F._linear.vjps, strict=True))
+    with eager_profile._sweeping(4096) as buffer:
+        eager_loss = eager.step(x, y)
+        assert buffer[0] == 15, "3 linear and 2 relu forwards, 8 linear and 2 relu VJPs: each sweeps once in eager"
         loss = bare.step(x, y)
-        assert np.array_equal(loss, eager.step(x, y).data)  # the sweep changes no number
+        assert buffer[0] == 30, "and as often in the bare step"
+        assert np.array_equal(loss, eager_loss.data)  # the sweep changes no number
     assert (F._linear.forward, F._linear.vjps, ops.relu.forward, ops.relu.vjps) == before
+
+
+def test_the_check_catches_a_bare_step_that_makes_an_extra_call(monkeypatch):
+    x, y, weights = eager_profile._data(0)
+    backward = eager_profile.BareStep.backward
+
+    def twice(self):  # the same numbers, one more VJP call
+        backward(self)
+        backward(self)
+
+    monkeypatch.setattr(eager_profile.BareStep, "backward", twice)
+    with pytest.raises(AssertionError, match="no longer makes bpcore's numpy calls: bare"):
+        eager_profile._check_bare(weights, x, y)
