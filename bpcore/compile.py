@@ -140,31 +140,58 @@ def _argument_state(args: tuple, kwargs: dict) -> list:
         if type(value) in (dict, list):
             state.append(_fingerprint(value))
         elif not isinstance(value, np.ndarray | Tensor) and type(value) not in _PLAIN and _learners_object(value):
-            state.append((id(value), tuple((k, _fingerprint(v, 0)) for k, v in vars(value).items())))
+            state.append((id(value), tuple((k, _fingerprint(v)) for k, v in vars(value).items())))
     return state
 
 
-def _set_arguments(arrays: list, objects: list, contents: list) -> tuple[list, list]:
-    """Give the argument arrays (a tensor argument: its .data) these objects with these contents; return the
-    objects and contents they had (copies), to put back."""
+def _argument_arrays(arrays: list) -> tuple[list, list]:
+    """The argument arrays (a tensor argument: its .data) as they are now: the objects, and copies."""
     now = [a.data if isinstance(a, Tensor) else a for a in arrays]
-    kept = (now, [np.array(n, copy=True) for n in now])
-    for a, array, content in zip(arrays, objects, contents, strict=True):
+    return now, [np.array(n, copy=True) for n in now]
+
+
+def _set_arguments(arrays: list, objects: list, contents: list) -> None:
+    """Give the argument arrays (a tensor argument: its .data) these objects with these contents, writing only
+    where the contents differ. Raises _Fallback when that cannot be done (a shape set in place, an array not
+    writeable): the function changed an argument in a way no replay would."""
+    for a, array in zip(arrays, objects, strict=True):
         if isinstance(a, Tensor) and a.data is not array:
             a.data = array
-        if not _same(array, content):
-            array[...] = content
-    return kept
+    for _ in range(2):  # (a read-only view of another argument comes right once that one is written)
+        left = False
+        for array, content in zip(objects, contents, strict=True):
+            if not _same(array, content):
+                if array.shape != content.shape or array.dtype != content.dtype or not array.flags.writeable:
+                    left = True
+                else:
+                    array[...] = content
+        if not left:
+            return
+    raise _Fallback("the function changes an argument in place in a way the check cannot undo (its shape or dtype "
+                    "set, or an array that is not writeable), which a replay would not do: work on a copy")
+
+
+def _changed_arguments(arrays: list, values: list, leaves: list) -> str | None:
+    """Why a traced call ran eagerly: it changed an argument array, one not the array of a parameter or a view
+    of one (the optimizer's update of such an argument is replayed; the second call's check compares it)."""
+    for k, (a, value) in enumerate(zip(arrays, values, strict=True)):
+        array = a.data if isinstance(a, Tensor) else a
+        if not _same(array, value) and not any(np.may_share_memory(array, p.data) for p in leaves):
+            return _changed(k, value, len(arrays))
+    return None
+
+
+def _changed(k: int, value: np.ndarray, count: int) -> str:
+    return (f"the function changes an argument in place (the {value.dtype} {value.shape} array, array argument "
+            f"{k + 1} of {count}: numpy on its values, or a tensor's .data replaced), which a replay would not do: "
+            "work on a copy (y = y - 1 rather than y -= 1)")
 
 
 def _arguments_differ(arrays: list, eager: tuple[list, list]) -> str | None:
     """Why the argument arrays after the replay are not as eager left them (None when they are)."""
-    for k, (a, _array, content) in enumerate(zip(arrays, *eager, strict=True)):
-        now = a.data if isinstance(a, Tensor) else a
-        if not _same(now, content):
-            return (f"the function changes an argument in place (the {content.dtype} {content.shape} array, array "
-                    f"argument {k + 1} of {len(arrays)}: numpy on its values, or a tensor's .data replaced), which "
-                    "a replay would not do: work on a copy (y = y - 1 rather than y -= 1)")
+    for k, (a, content) in enumerate(zip(arrays, eager[1], strict=True)):
+        if not _same(a.data if isinstance(a, Tensor) else a, content):
+            return _changed(k, content, len(arrays))
     return None
 
 
@@ -314,6 +341,9 @@ class CompiledFunction:
                 raise _Fallback("the function changes a dict, list or object it was given (logs['loss'] = loss, "
                                 "tally.steps += 1), which a replay would not do: return the values instead")
             record = tracer.finish(result)
+            changed = _changed_arguments(arrays, values, record.leaves)
+            if changed:
+                raise _Fallback(changed)
             if not checking:
                 entry.record = record
                 entry.first_values = values
@@ -323,10 +353,10 @@ class CompiledFunction:
             if tracer.function_state.changed():
                 raise _Fallback("the function changes Python state that it reads (appends to a list, counts, sets an "
                                 "attribute of an object it names), which a replay would not do")
-            after = entry.record.snapshot()
-            eager_arguments = _set_arguments(arrays, called, values)  # the replay starts from what eager was given
-            entry.record.restore(before)
+            after, eager_arguments = entry.record.snapshot(), _argument_arrays(arrays)
             try:
+                entry.record.restore(before)
+                _set_arguments(arrays, called, values)  # the replay starts from what eager was given
                 try:
                     replayed = entry.record.replay(arrays, False)
                 except Exception as error:  # (eager ran without it: the record is what is wrong)

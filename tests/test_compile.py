@@ -1553,3 +1553,135 @@ def test_a_view_of_an_argument_equal_on_the_first_two_calls_is_not_replayed_once
         loss_c = step(CASE_X[i], argument)
         assert same(loss_e.data, loss_c.data), f"call {i + 1}: the loss differs from eager"
         _same_parameters(env_e, env_c, i + 1)
+
+
+# ----------------------------------------------------------------------------- a third reading of the argument checks
+
+
+def _clipping_step():
+    env, _ = case()
+
+    def train_step(x, y):
+        env["opt"].zero_grad()
+        np.clip(x, -1.0, 1.0, out=x)  # the caller's inputs, clipped in place
+        loss = F.cross_entropy(env["model"](bp.Tensor(x)), y)
+        loss.backward()
+        env["opt"].step()
+        return loss
+
+    return env, train_step
+
+
+def test_an_argument_changed_in_place_on_the_first_call_only_runs_eagerly():
+    """np.clip(x, -1, 1, out=x): the first call's inputs are out of range (clipped), the second call's are not
+    (left alone), so the second call's check sees no edit; the first call's edit must still mean eager (as the
+    module docstring says: 'changed in place on one of the first two calls'), or from call 3 on the replay leaves
+    the caller's inputs unclipped and trains on them."""
+    (env_e, eager), (env_c, step_fn) = _clipping_step(), _clipping_step()
+    step = bp.compile(step_fn)
+    for i in range(5):
+        scale = 0.1 if i == 1 else 3.0  # only the second call's inputs are all within [-1, 1]
+        x_e, x_c = CASE_X[i] * scale, CASE_X[i] * scale
+        loss_e = eager(x_e, CASE_Y[i])
+        loss_c = step(x_c, CASE_Y[i])
+        assert same(x_e, x_c), f"call {i + 1}: the inputs were left otherwise than eager (which clipped them)"
+        assert same(loss_e.data, loss_c.data), f"call {i + 1}: the loss differs from eager"
+        _same_parameters(env_e, env_c, i + 1)
+
+
+def test_an_argument_whose_shape_the_step_sets_in_place_runs_eagerly():
+    """y.shape = (-1,) on the caller's (N, 1) targets changes the argument itself, not its bytes: the second call's
+    check, putting the arguments back as given, must not raise (it raised numpy's ValueError 'could not broadcast',
+    on every later call, where eager raises nothing)."""
+    def make():
+        env, _ = case()
+
+        def train_step(x, y):
+            env["opt"].zero_grad()
+            y.shape = (-1,)
+            loss = F.cross_entropy(env["model"](bp.Tensor(x)), y)
+            loss.backward()
+            env["opt"].step()
+            return loss
+
+        return env, train_step
+
+    (env_e, eager), (env_c, step_fn) = make(), make()
+    step = bp.compile(step_fn)
+    for i in range(5):
+        y_e, y_c = CASE_Y[i].reshape(-1, 1).copy(), CASE_Y[i].reshape(-1, 1).copy()
+        loss_e = eager(CASE_X[i], y_e)
+        loss_c = step(CASE_X[i], y_c)
+        assert y_c.shape == y_e.shape, f"call {i + 1}: targets of shape {y_e.shape} expected, {y_c.shape} left"
+        assert same(loss_e.data, loss_c.data), f"call {i + 1}: the loss differs from eager"
+        _same_parameters(env_e, env_c, i + 1)
+
+
+def _read_only_view(array: np.ndarray) -> np.ndarray:
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
+@pytest.mark.parametrize("kind", ["a read-only view of a parameter", "a read-only view of an edited argument"])
+def test_a_read_only_argument_array_does_not_make_the_check_raise(kind):
+    """A read-only argument array whose contents change through the array it views (the optimizer updating the
+    layer's weight in place; the step editing another argument it aliases): the second call's check writes it back
+    as given and raised numpy's ValueError 'assignment destination is read-only', on every later call, where eager
+    raises nothing."""
+    def make():
+        env, _ = case()
+
+        def train_step(w, x, y):  # (w first: it is written back before the array it views)
+            env["opt"].zero_grad()
+            if kind == "a read-only view of an edited argument":
+                x -= 1.0
+            loss = F.cross_entropy(env["model"](bp.Tensor(x)), y)
+            loss.backward()
+            env["opt"].step()
+            return loss + 0.01 * (bp.Tensor(w) * bp.Tensor(w)).sum()
+
+        return env, train_step
+
+    (env_e, eager), (env_c, step_fn) = make(), make()
+    step = bp.compile(step_fn)
+    for i in range(5):
+        x_e, x_c = CASE_X[i].copy(), CASE_X[i].copy()
+        if kind == "a read-only view of a parameter":
+            w_e, w_c = _read_only_view(env_e["model"][2].weight.data), _read_only_view(env_c["model"][2].weight.data)
+        else:
+            w_e, w_c = _read_only_view(x_e), _read_only_view(x_c)
+        loss_e = eager(w_e, x_e, CASE_Y[i])
+        loss_c = step(w_c, x_c, CASE_Y[i])
+        assert same(x_e, x_c), f"call {i + 1}: the inputs were left otherwise than eager"
+        assert same(loss_e.data, loss_c.data), f"call {i + 1}: the loss differs from eager"
+        _same_parameters(env_e, env_c, i + 1)
+
+
+def test_a_trainer_given_as_an_argument_whose_history_the_step_appends_to_runs_eagerly():
+    """step(trainer, x, y) appending the loss to trainer.losses: as for a bound method's self (caught: 'changes
+    Python state'), the replay would not append, so it must run eagerly; the arguments' fingerprint takes a learner's
+    object's attributes by identity only, so the list, the same object, looks unchanged and calls 3+ append nothing."""
+    def make():
+        env, _ = case()
+        trainer = History()
+
+        def train_step(tr, x, y):
+            env["opt"].zero_grad()
+            loss = F.cross_entropy(env["model"](bp.Tensor(x)), y)
+            loss.backward()
+            env["opt"].step()
+            tr.losses.append(loss)
+            return loss
+
+        return env, trainer, train_step
+
+    (env_e, trainer_e, eager), (env_c, trainer_c, step_fn) = make(), make()
+    step = bp.compile(step_fn)
+    for i in range(5):
+        loss_e = eager(trainer_e, CASE_X[i], CASE_Y[i])
+        loss_c = step(trainer_c, CASE_X[i], CASE_Y[i])
+        assert same(loss_e.data, loss_c.data), f"call {i + 1}: the loss differs from eager"
+        assert len(trainer_c.losses) == len(trainer_e.losses), (
+            f"call {i + 1}: {len(trainer_e.losses)} losses in the history expected, {len(trainer_c.losses)} there")
+        _same_parameters(env_e, env_c, i + 1)
