@@ -604,7 +604,7 @@ def _same_output(a, b) -> bool:
 
 # ----------------------------------------------------------------------------- state the record must not freeze
 
-CASE_X = [np.random.default_rng(7).standard_normal((8, 4)) for _ in range(6)]
+CASE_X = [np.random.default_rng(7 + i).standard_normal((8, 4)) for i in range(6)]  # six different batches
 CASE_Y = [np.random.default_rng(8 + i).integers(0, 3, 8) for i in range(6)]
 LOSS_SCALE = 1.0  # read by scaled_step below, changed between calls by a test
 
@@ -824,9 +824,9 @@ def test_float32_and_dropout_in_eval_mode_replay_as_eager():
     def make():
         env, train_step = case(dropout_layers)
         env["model"].to(np.float32).eval()
-        return env, lambda x, y: train_step(x.astype(np.float32), y)
+        return env, train_step
 
-    step = compare_six_calls(make)
+    step = compare_six_calls(make, inputs=[x.astype(np.float32) for x in CASE_X])  # (cast inside: frozen, eager)
     assert step.replays == 4
 
 
