@@ -24,11 +24,14 @@ warning per reason) says why: anomaly mode; a hook or ``retain_grad`` in the gra
 reads a tensor's value to decide what to do (``if loss > 1``, ``bool(x)``, ``.item()`` used other
 than as a returned value); ops run inside backward (checkpointing); a second call that ran
 different ops; a second call that changed Python state it reads (appended to a history list, counted,
-set an attribute of an object it names); an argument changed in place on one of the first two calls
-(``y -= 1``, a tensor's ``.data`` replaced, ``logs['loss'] = loss`` on a dict it was given: the second
-call's check replays on the arguments as they were given and compares them after); a view of an
-argument made in numpy (``y[:, 0]``) read by an op, unless that argument is the same on both calls;
-a replay that did not match eager (a side effect outside the ops and optimizers).
+set an attribute of an object it names); an argument changed on one of the first two calls
+(``y -= 1``, a tensor's ``.data`` replaced, a parameter's own array passed in and updated,
+``logs['loss'] = loss`` on a dict it was given, an attribute of an object it was given, two levels
+deep: the second call's check also replays on the arguments as they were given and compares them
+after); a view of an argument made in numpy (``y[:, 0]``) read by an op, unless that argument is the
+same on both calls; a replay that did not match eager (a side effect outside the ops and optimizers).
+What the first two calls do not show stays unseen: a numpy edit that first changes something on a
+later call (``np.clip(x, -1, 1, out=x)`` on a batch that was in range until then).
 
 Before each replay it checks what the record took as given (in generated code at the top of the
 replay, as straight-line comparisons), and traces again (eagerly) when any of it changed: each
@@ -140,8 +143,14 @@ def _argument_state(args: tuple, kwargs: dict) -> list:
         if type(value) in (dict, list):
             state.append(_fingerprint(value))
         elif not isinstance(value, np.ndarray | Tensor) and type(value) not in _PLAIN and _learners_object(value):
-            state.append((id(value), tuple((k, _fingerprint(v)) for k, v in vars(value).items())))
+            state.append(_object_state(value, 2))
     return state
+
+
+def _object_state(value, depth: int):
+    """A learner's object's attributes, fingerprinted; the learner's objects among them to ``depth`` levels."""
+    return (id(value), tuple((k, _object_state(v, depth - 1) if depth > 1 and _learners_object(v) else _fingerprint(v))
+                             for k, v in vars(value).items()))
 
 
 def _argument_arrays(arrays: list) -> tuple[list, list]:
@@ -172,11 +181,16 @@ def _set_arguments(arrays: list, objects: list, contents: list) -> None:
 
 
 def _changed_arguments(arrays: list, values: list, leaves: list) -> str | None:
-    """Why a traced call ran eagerly: it changed an argument array, one not the array of a parameter or a view
-    of one (the optimizer's update of such an argument is replayed; the second call's check compares it)."""
+    """Why a traced call must run eagerly: it changed an argument array (None when it changed none). The
+    array of a parameter given as an argument counts too: the optimizer's update of it and the step's own
+    numpy edits of it look the same from here."""
     for k, (a, value) in enumerate(zip(arrays, values, strict=True)):
         array = a.data if isinstance(a, Tensor) else a
-        if not _same(array, value) and not any(np.may_share_memory(array, p.data) for p in leaves):
+        if not _same(array, value):
+            if any(np.may_share_memory(array, p.data) for p in leaves):
+                return (f"the {value.dtype} {value.shape} array given as array argument {k + 1} of {len(arrays)} is "
+                        "a parameter's array (or a view of one), which the step changes: pass a copy (w.copy()) or "
+                        "read it from the model inside the step")
             return _changed(k, value, len(arrays))
     return None
 
@@ -184,7 +198,7 @@ def _changed_arguments(arrays: list, values: list, leaves: list) -> str | None:
 def _changed(k: int, value: np.ndarray, count: int) -> str:
     return (f"the function changes an argument in place (the {value.dtype} {value.shape} array, array argument "
             f"{k + 1} of {count}: numpy on its values, or a tensor's .data replaced), which a replay would not do: "
-            "work on a copy (y = y - 1 rather than y -= 1)")
+            "work on a copy (y = y - 1 rather than y -= 1; t = bp.Tensor(new) rather than t.data = new)")
 
 
 def _arguments_differ(arrays: list, eager: tuple[list, list]) -> str | None:
@@ -1090,7 +1104,8 @@ class _Record:
             vars(o).update(_state_of(state))
         for p, data, grad in leaves:
             if p.data.shape == data.shape and p.data.dtype == data.dtype:
-                p.data[...] = data
+                if not _same(p.data, data):  # (only what changed: a frozen parameter's array may be read-only)
+                    p.data[...] = data
             else:
                 p.data = data.copy()
             p.grad = None if grad is None else grad.copy()
@@ -1137,10 +1152,13 @@ def _learners_object(value) -> bool:
 
 
 def _fingerprint(value, depth: int = 1):
-    """Plain values by value; small dicts, lists and tuples of them by their items; anything else by identity."""
+    """Plain values by value; small dicts, lists and tuples of them by their items, bigger ones by their length;
+    anything else by identity."""
     if type(value) in _PLAIN:
         return (type(value), value)
-    if depth and type(value) in (dict, list, tuple) and len(value) <= 64:
+    if depth and type(value) in (dict, list, tuple):
+        if len(value) > 64:
+            return (type(value), id(value), len(value))
         items = value.items() if type(value) is dict else enumerate(value)
         return (type(value), id(value), tuple((k, _fingerprint(v, depth - 1)) for k, v in items))
     return id(value)
