@@ -31,7 +31,9 @@ deep: the second call's check also replays on the arguments as they were given a
 after); a view of an argument made in numpy (``y[:, 0]``) read by an op, unless that argument is the
 same on both calls; a replay that did not match eager (a side effect outside the ops and optimizers).
 What the first two calls do not show stays unseen: a numpy edit that first changes something on a
-later call (``np.clip(x, -1, 1, out=x)`` on a batch that was in range until then).
+later call (``np.clip(x, -1, 1, out=x)`` on a batch that was in range until then; a WGAN critic's
+``np.clip(w.data, -c, c, out=w.data)`` while the weights were still in range): do such edits of
+parameters outside the compiled step, after calling it.
 
 Before each replay it checks what the record took as given (in generated code at the top of the
 replay, as straight-line comparisons), and traces again (eagerly) when any of it changed: each
@@ -148,9 +150,14 @@ def _argument_state(args: tuple, kwargs: dict) -> list:
 
 
 def _object_state(value, depth: int):
-    """A learner's object's attributes, fingerprinted; the learner's objects among them to ``depth`` levels."""
-    return (id(value), tuple((k, _object_state(v, depth - 1) if depth > 1 and _learners_object(v) else _fingerprint(v))
-                             for k, v in vars(value).items()))
+    """A learner's object's attributes, fingerprinted (arrays by their bytes, dicts and lists two levels deep);
+    the learner's objects among them to ``depth`` levels."""
+    def part(v):
+        if isinstance(v, np.ndarray):
+            return (v.shape, v.dtype.str, v.tobytes())
+        return _object_state(v, depth - 1) if depth > 1 and _learners_object(v) else _fingerprint(v, 2)
+
+    return (id(value), tuple((k, part(v)) for k, v in vars(value).items()))
 
 
 def _argument_arrays(arrays: list) -> tuple[list, list]:
@@ -189,8 +196,8 @@ def _changed_arguments(arrays: list, values: list, leaves: list) -> str | None:
         if not _same(array, value):
             if any(np.may_share_memory(array, p.data) for p in leaves):
                 return (f"the {value.dtype} {value.shape} array given as array argument {k + 1} of {len(arrays)} is "
-                        "a parameter's array (or a view of one), which the step changes: pass a copy (w.copy()) or "
-                        "read it from the model inside the step")
+                        "a parameter's array (or a view of one), which the step changes: pass a copy (w.copy()) if "
+                        "the step only reads it")
             return _changed(k, value, len(arrays))
     return None
 
@@ -223,6 +230,11 @@ def _quick_key(args: tuple) -> tuple | None:
     return tuple(key)
 
 
+_STALE_UNUSED = ("its record went stale before it could replay once, so it traced again: something it takes as "
+                 "given changes on every call (a global or an attribute it reads, a module's mode, a parameter "
+                 "replaced)")
+
+
 class CompiledFunction:
     """What :func:`compile` returns. Call it like the function it wraps.
 
@@ -249,6 +261,7 @@ class CompiledFunction:
         self._quick: dict[tuple, Callable] = {}  # positional tensors and arrays only: a cheaper key
         self._last: Callable | None = None  # of those, the replay that ran last (tried first, without a key)
         self._warned: set[str] = set()
+        self._stale_unused: dict[tuple, int] = {}  # signature -> its records gone stale in a row, never replayed
         self.fallback_reason: str | None = None
         self.source: str | None = None
         self.traces = self.replays = self.eager_calls = 0
@@ -307,6 +320,8 @@ class CompiledFunction:
         if entry is not None and entry.eager_reason is not None:
             return self._eager(entry.eager_reason, args, kwargs)
         if entry is None:
+            if self._stale_unused.get(key, 0) >= 3:
+                return self._eager(_STALE_UNUSED + " (three times in a row: it now runs eagerly)", args, kwargs)
             if len(self._entries) >= self.max_signatures:
                 return self._eager(
                     f"its calls had more than {self.max_signatures} signatures (shapes and dtypes of the arrays, "
@@ -317,9 +332,15 @@ class CompiledFunction:
         return self._trace(entry, args, kwargs, arrays)
 
     def _forget(self, replay) -> None:
-        """Drop a record whose assumptions no longer hold: the next call of its signature is traced anew."""
+        """Drop a record whose assumptions no longer hold: the next call of its signature is traced anew. One
+        that goes stale before it has replayed once says so (something it takes as given changes on every
+        call); after three such in a row, its signature runs eagerly."""
         for key in [k for k, e in self._entries.items() if e.replay is replay]:
-            del self._entries[key]
+            entry = self._entries.pop(key)
+            unused = self.replays == entry.trusted_at
+            self._stale_unused[key] = self._stale_unused.get(key, 0) + 1 if unused else 0
+            if unused:
+                self._note(_STALE_UNUSED)
         for key in [k for k, r in self._quick.items() if r is replay]:
             del self._quick[key]
         if self._last is replay:
@@ -329,10 +350,13 @@ class CompiledFunction:
     def _eager(self, reason: str, args, kwargs):
         self.eager_calls += 1
         self.fallback_reason = reason
-        if reason not in self._warned:
-            self._warned.add(reason)
-            warnings.warn(f"bp.compile({self.__name__}) runs eagerly: {reason}", CompileWarning, stacklevel=3)
+        self._note(reason)
         return self._fn(*args, **kwargs)
+
+    def _note(self, reason: str) -> None:
+        if reason not in self._warned:  # one warning per reason
+            self._warned.add(reason)
+            warnings.warn(f"bp.compile({self.__name__}) runs eagerly: {reason}", CompileWarning, stacklevel=4)
 
     def _trace(self, entry: _Entry, args, kwargs, arrays: list):
         """Run eagerly while recording. The first call keeps the record; the second checks the replay."""
@@ -342,7 +366,7 @@ class CompiledFunction:
         called = [a.data if isinstance(a, Tensor) else a for a in arrays]  # (the arrays themselves)
         containers = _argument_state(args, kwargs)
         tracer = _Tracer(arrays, self._fn, positional=not kwargs and len(arrays) == len(args) and
-                         _quick_key(args) is not None)
+                         _quick_key(args) is not None, objects=(*args, *kwargs.values()))
         SWITCHES.tracer = tracer
         try:
             result = self._fn(*args, **kwargs)
@@ -363,6 +387,14 @@ class CompiledFunction:
                 entry.first_values = values
                 self.source = record.source
                 return result
+            first_values = entry.first_values
+            pinned = [k for k, (first, now) in enumerate(zip(first_values, values, strict=True)) if _same(first, now)]
+            viewed = sorted(set(entry.record.viewed_arguments) - set(pinned))
+            if viewed:
+                raise _Fallback(
+                    f"an op read a view of array argument {viewed[0] + 1} made in numpy (such as y[:, 0] or xs[t]), "
+                    "which a replay would take from the first call: index with bpcore ops (bp.Tensor(xs)[t] rather "
+                    "than bp.Tensor(xs[t])) or pass the view itself as an argument")
             entry.record.check_same_ops(record)
             if tracer.function_state.changed():
                 raise _Fallback("the function changes Python state that it reads (appends to a list, counts, sets an "
@@ -385,13 +417,7 @@ class CompiledFunction:
                 raise _Fallback(mismatch)
             # an argument equal on both calls did not show whether arrays and numbers computed from it in numpy
             # (x / 255, the smoothed targets of a loss) are frozen in the record: replay only while it stays so
-            first_values, entry.first_values = entry.first_values, []
-            pinned = [k for k, (first, now) in enumerate(zip(first_values, values, strict=True)) if _same(first, now)]
-            viewed = sorted(set(entry.record.viewed_arguments) - set(pinned))
-            if viewed:
-                raise _Fallback(
-                    f"an op read a view of array argument {viewed[0] + 1} made in numpy (such as y[:, 0]), which a "
-                    "replay would take from the first call: pass the view itself as an argument")
+            entry.first_values = []
             entry.record.pin([(k, first_values[k]) for k in pinned])
         except _Fallback as why:
             entry.eager_reason = str(why)
@@ -404,7 +430,7 @@ class CompiledFunction:
                 warnings.warn(f"bp.compile({self.__name__}) runs eagerly: {entry.eager_reason}", CompileWarning,
                               stacklevel=3)
             return result
-        entry.replay = entry.record.replay
+        entry.replay, entry.trusted_at = entry.record.replay, self.replays
         self.source = entry.record.source
         if not kwargs and len(arrays) == len(args):
             quick = _quick_key(args)
@@ -417,7 +443,7 @@ class _Entry:
     """One signature: its record, and either the trusted replay (a function of the argument arrays) or the
     reason to stay eager."""
 
-    __slots__ = ("eager_reason", "first_values", "objects", "record", "replay")
+    __slots__ = ("eager_reason", "first_values", "objects", "record", "replay", "trusted_at")
 
     def __init__(self, objects: list):
         self.objects = objects  # keeps the objects the key names by id alive
@@ -425,6 +451,7 @@ class _Entry:
         self.first_values: list[np.ndarray] = []  # the argument arrays of the recorded call, as it was called
         self.replay: Callable | None = None
         self.eager_reason: str | None = None
+        self.trusted_at = -1  # the count of replays when its replay was trusted
 
 
 # ----------------------------------------------------------------------------- recording
@@ -433,12 +460,12 @@ class _Entry:
 class _Tracer:
     """Set as ``SWITCHES.tracer`` during a recorded call; the engine's hooks call its methods."""
 
-    def __init__(self, arrays: list, fn: Callable | None = None, positional: bool = False):
+    def __init__(self, arrays: list, fn: Callable | None = None, positional: bool = False, objects: tuple = ()):
         # the arguments are these arrays and tensors, in order, and nothing else: their quick key, as called
         self.signature = [(isinstance(a, Tensor), a.requires_grad if isinstance(a, Tensor) else None)
                           for a in arrays] if positional else None
         self.grad_enabled = SWITCHES.grad_enabled
-        self.function_state = _FunctionState(fn)
+        self.function_state = _FunctionState(fn, objects)
         self.start = Tensor(np.empty(0))._number + 1  # tensors made during the call get this number or more
         self.inputs = arrays  # tensors and arrays of the arguments, in call order
         self.input_index = {}  # id(array or tensor) -> position among the inputs
@@ -1187,13 +1214,16 @@ class _FunctionState:
     """The globals and closure variables the traced function names, as fingerprints; and, a few calls deep,
     those of the learner's own functions it names (a loss helper reading a global)."""
 
-    def __init__(self, fn):
+    def __init__(self, fn, arguments: tuple = ()):
         self.cells: list = []
         self.names: list[tuple[dict, str]] = []  # (the globals of a function, a name it reads there)
         self._named: set[tuple[int, str]] = set()
         self.objects: dict[int, tuple] = {}  # id -> (a learner's object it reads, its attribute names, their values)
         if isinstance(fn, types.MethodType):  # trainer.train_step: what it reads through self
             self._object(fn.__self__, fn.__func__, set(), 0)
+        for value in arguments:  # a trainer or config given as an argument: its attributes, as for self
+            if type(value) not in _PLAIN and not isinstance(value, np.ndarray | Tensor):
+                self._object(value, None, set(), 0)
         self._visit(getattr(fn, "__func__", fn), set(), depth=3)
         self.start = self.now()
         self.start_contents = self.contents()
