@@ -1659,22 +1659,20 @@ def test_a_read_only_argument_array_does_not_make_the_check_raise(kind):
         _same_parameters(env_e, env_c, i + 1)
 
 
-@pytest.mark.parametrize("saved", [0, 100], ids=["new history", "a resumed run's 100 losses"])
-def test_a_trainer_given_as_an_argument_whose_history_the_step_appends_to_runs_eagerly(saved):
-    """step(trainer, x, y) appending the loss to trainer.losses: as for a bound method's self (caught: 'changes
-    Python state'), the replay would not append, so it must run eagerly; the list is the same object, so its items
-    (or, past 64, its length) are what shows the append."""
+def compare_trainer_calls(prepare, change, measure, what: str) -> None:
+    """step(trainer, x, y): five calls eager and compiled, ``change(trainer, loss)`` at the end of the step; the loss,
+    ``measure(trainer)`` and the parameters as eager's on every call."""
     def make():
         env, _ = case()
         trainer = History()
-        trainer.losses = [0.0] * saved
+        prepare(trainer)
 
         def train_step(tr, x, y):
             env["opt"].zero_grad()
             loss = F.cross_entropy(env["model"](bp.Tensor(x)), y)
             loss.backward()
             env["opt"].step()
-            tr.losses.append(loss)
+            change(tr, loss)
             return loss
 
         return env, trainer, train_step
@@ -1685,9 +1683,18 @@ def test_a_trainer_given_as_an_argument_whose_history_the_step_appends_to_runs_e
         loss_e = eager(trainer_e, CASE_X[i], CASE_Y[i])
         loss_c = step(trainer_c, CASE_X[i], CASE_Y[i])
         assert same(loss_e.data, loss_c.data), f"call {i + 1}: the loss differs from eager"
-        assert len(trainer_c.losses) == len(trainer_e.losses), (
-            f"call {i + 1}: {len(trainer_e.losses)} losses in the history expected, {len(trainer_c.losses)} there")
+        assert measure(trainer_c) == measure(trainer_e), (
+            f"call {i + 1}: {measure(trainer_e)} {what} expected, {measure(trainer_c)} there")
         _same_parameters(env_e, env_c, i + 1)
+
+
+@pytest.mark.parametrize("saved", [0, 100], ids=["new history", "a resumed run's 100 losses"])
+def test_a_trainer_given_as_an_argument_whose_history_the_step_appends_to_runs_eagerly(saved):
+    """step(trainer, x, y) appending the loss to trainer.losses: as for a bound method's self (caught: 'changes
+    Python state'), the replay would not append, so it must run eagerly; the list is the same object, so its items
+    (or, past 64, its length) are what shows the append."""
+    compare_trainer_calls(lambda tr: setattr(tr, "losses", [0.0] * saved), lambda tr, loss: tr.losses.append(loss),
+                          lambda tr: len(tr.losses), "losses in the history")
 
 
 def test_a_parameters_array_given_as_an_argument_and_clipped_by_the_step_runs_as_eager():
@@ -1763,30 +1770,10 @@ def test_a_counter_on_an_object_held_by_a_trainer_given_as_an_argument_counts_as
     the first two calls and the replay counts nothing (2 steps counted after 5 calls, as eager counts 5). The module
     docstring leaves state reached 'deeper through objects' frozen for what a step reads; a step that changes it
     loses the learner's count silently, where eager (or a fallback) would keep it."""
-    def make():
-        env, _ = case()
-        trainer = History()
-        trainer.stats = _Stats()
+    def count(tr, loss):
+        tr.stats.steps += 1
 
-        def train_step(tr, x, y):
-            env["opt"].zero_grad()
-            loss = F.cross_entropy(env["model"](bp.Tensor(x)), y)
-            loss.backward()
-            env["opt"].step()
-            tr.stats.steps += 1
-            return loss
-
-        return env, trainer, train_step
-
-    (env_e, trainer_e, eager), (env_c, trainer_c, step_fn) = make(), make()
-    step = bp.compile(step_fn)
-    for i in range(5):
-        loss_e = eager(trainer_e, CASE_X[i], CASE_Y[i])
-        loss_c = step(trainer_c, CASE_X[i], CASE_Y[i])
-        assert same(loss_e.data, loss_c.data), f"call {i + 1}: the loss differs from eager"
-        assert trainer_c.stats.steps == trainer_e.stats.steps, (
-            f"call {i + 1}: {trainer_e.stats.steps} steps counted expected, {trainer_c.stats.steps} counted")
-        _same_parameters(env_e, env_c, i + 1)
+    compare_trainer_calls(lambda tr: setattr(tr, "stats", _Stats()), count, lambda tr: tr.stats.steps, "steps counted")
 
 
 class _Scaled:
