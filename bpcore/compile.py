@@ -48,7 +48,10 @@ BatchNorm's running statistics, ``scheduler.step()`` and gradient clipping work 
 are replayed as calls, like the optimizer.
 
 The attributes of a learner's own objects that the function names (``self`` of a bound method
-such as ``trainer.train_step``, a trainer or config in its globals or closure) are checked by identity too.
+such as ``trainer.train_step``, a trainer or config in its globals or closure) are checked too (plain
+values by value, others by identity), and so are those a trainer or config given as an argument has
+under a name the function's code uses. A record that goes stale before it has replayed once says so
+in a warning (once): something it takes as given may be changing on every call.
 
 What it cannot see, as with ``jax.jit`` and ``torch.jit.trace``: values read through ``.data``
 or numpy, and Python state the function reaches only deeper through objects (an attribute of an
@@ -230,9 +233,9 @@ def _quick_key(args: tuple) -> tuple | None:
     return tuple(key)
 
 
-_STALE_UNUSED = ("its record went stale before it could replay once, so it traced again: something it takes as "
-                 "given changes on every call (a global or an attribute it reads, a module's mode, a parameter "
-                 "replaced)")
+_STALE_UNUSED = ("its record went stale before it could replay once, so it traced again: if that happens on every "
+                 "call, something it takes as given changes between calls (a global or an attribute it reads, a "
+                 "module's mode, a parameter replaced) and it never replays")
 
 
 class CompiledFunction:
@@ -261,7 +264,6 @@ class CompiledFunction:
         self._quick: dict[tuple, Callable] = {}  # positional tensors and arrays only: a cheaper key
         self._last: Callable | None = None  # of those, the replay that ran last (tried first, without a key)
         self._warned: set[str] = set()
-        self._stale_unused: dict[tuple, int] = {}  # signature -> its records gone stale in a row, never replayed
         self.fallback_reason: str | None = None
         self.source: str | None = None
         self.traces = self.replays = self.eager_calls = 0
@@ -320,8 +322,6 @@ class CompiledFunction:
         if entry is not None and entry.eager_reason is not None:
             return self._eager(entry.eager_reason, args, kwargs)
         if entry is None:
-            if self._stale_unused.get(key, 0) >= 3:
-                return self._eager(_STALE_UNUSED + " (three times in a row: it now runs eagerly)", args, kwargs)
             if len(self._entries) >= self.max_signatures:
                 return self._eager(
                     f"its calls had more than {self.max_signatures} signatures (shapes and dtypes of the arrays, "
@@ -333,13 +333,10 @@ class CompiledFunction:
 
     def _forget(self, replay) -> None:
         """Drop a record whose assumptions no longer hold: the next call of its signature is traced anew. One
-        that goes stale before it has replayed once says so (something it takes as given changes on every
-        call); after three such in a row, its signature runs eagerly."""
+        that goes stale before it has replayed once says so, once (something it takes as given may change on
+        every call, so that it never replays)."""
         for key in [k for k, e in self._entries.items() if e.replay is replay]:
-            entry = self._entries.pop(key)
-            unused = self.replays == entry.trusted_at
-            self._stale_unused[key] = self._stale_unused.get(key, 0) + 1 if unused else 0
-            if unused:
+            if self.replays == self._entries.pop(key).trusted_at:
                 self._note(_STALE_UNUSED)
         for key in [k for k, r in self._quick.items() if r is replay]:
             del self._quick[key]
@@ -382,6 +379,9 @@ class CompiledFunction:
             changed = _changed_arguments(arrays, values, record.leaves)
             if changed:
                 raise _Fallback(changed)
+            if checking and tracer.function_state.start != entry.record.reads_after:
+                checking = False  # a global or closure value it reads changed between the calls: start again
+                self._note(_STALE_UNUSED)
             if not checking:
                 entry.record = record
                 entry.first_values = values
@@ -735,6 +735,7 @@ class _Record:
         self._tracer = tracer
         self.tensor_inputs = [isinstance(a, Tensor) for a in tracer.inputs]
         self.viewed_arguments = tuple(sorted(tracer.viewed))
+        self.reads_after = tracer.function_state.now()  # the globals and closure values it reads, as it left them
         body = []
         for n, event in enumerate(tracer.events):
             if event[0] == "op":
@@ -1169,6 +1170,17 @@ _SMALL = (dict, list, tuple)
 _LIBRARIES = ("bpcore", "numpy")  # their functions read no learner state that the record could miss
 
 
+def _code_names(fn) -> set[str]:
+    """The attribute and global names a function's code (and the code defined inside it) uses."""
+    names, codes = set(), [getattr(fn, "__code__", None)]
+    while codes:
+        code = codes.pop()
+        if code is not None:
+            names.update(code.co_names)
+            codes.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+    return names
+
+
 def _learners_object(value) -> bool:
     """An object of the learner's own class, with attributes (not a module, an optimizer or a scheduler:
     checked, or replayed by call, as they are; not a class, function or Python module)."""
@@ -1218,12 +1230,15 @@ class _FunctionState:
         self.cells: list = []
         self.names: list[tuple[dict, str]] = []  # (the globals of a function, a name it reads there)
         self._named: set[tuple[int, str]] = set()
-        self.objects: dict[int, tuple] = {}  # id -> (a learner's object it reads, its attribute names, their values)
+        self.objects: dict[int, tuple] = {}  # id -> (a learner's object it reads, attribute names, their values,
+        # whether those are all its attributes: else only those the step's code names)
         if isinstance(fn, types.MethodType):  # trainer.train_step: what it reads through self
             self._object(fn.__self__, fn.__func__, set(), 0)
-        for value in arguments:  # a trainer or config given as an argument: its attributes, as for self
-            if type(value) not in _PLAIN and not isinstance(value, np.ndarray | Tensor):
-                self._object(value, None, set(), 0)
+        named = _code_names(getattr(fn, "__func__", fn))
+        for value in arguments:  # a trainer or config given as an argument: the attributes the step names
+            if type(value) not in _PLAIN and not isinstance(value, np.ndarray | Tensor) and _learners_object(value):
+                read = [k for k in vars(value) if k in named]
+                self.objects.setdefault(id(value), (value, tuple(read), tuple(vars(value)[k] for k in read), False))
         self._visit(getattr(fn, "__func__", fn), set(), depth=3)
         self.start = self.now()
         self.start_contents = self.contents()
@@ -1233,7 +1248,7 @@ class _FunctionState:
         and the items of small ones, the attributes of the learner's objects and their lengths."""
         values = [_cell(c) for c in self.cells] + [scope.get(name) for scope, name in self.names]
         names = []
-        for value, _, _ in self.objects.values():
+        for value, *_ in self.objects.values():
             names.append(tuple(value.__dict__))
             values += value.__dict__.values()
         return names + [(_fingerprint(v), len(v) if type(v) in (list, dict, set, bytearray) else None)
@@ -1250,7 +1265,7 @@ class _FunctionState:
         if id(value) in self.objects or not _learners_object(value):
             return
         attributes = value.__dict__
-        self.objects[id(value)] = (value, tuple(attributes), tuple(attributes.values()))
+        self.objects[id(value)] = (value, tuple(attributes), tuple(attributes.values()), True)
         if fn is not None:
             self._visit(fn, seen, depth)
 
@@ -1299,9 +1314,12 @@ class _FunctionState:
         sources = [(f"{constant(c, 'K')}.cell_contents", c.cell_contents) if _filled(c) else
                    (f"_cell({constant(c, 'K')})", None) for c in self.cells]
         sources += [(f"{constant(scope, 'S')}[{name!r}]", scope.get(name)) for scope, name in self.names]
-        for value, keys, values in self.objects.values():
-            same = [f"len(d := {constant(value)}.__dict__) == {len(keys)}"]
-            same += [f"d[{k!r}] is {constant(v)}" for k, v in zip(keys, values, strict=True)]
+        for value, keys, values, whole in self.objects.values():
+            same = [f"len(d := {constant(value)}.__dict__) == {len(keys)}" if whole else f"(d := {constant(value)}"
+                    ".__dict__)"]
+            for k, v in zip(keys, values, strict=True):  # plain values by value (a setting set again, equal)
+                same.append(f"type(x := d[{k!r}]) is {constant(type(v))} and (x is {constant(v)} or x == "
+                            f"{constant(v)})" if type(v) in _PLAIN else f"d[{k!r}] is {constant(v)}")
             terms.append(" and ".join(same))
         for (code, value), start in zip(sources, self.start, strict=True):
             if type(start) is int:  # an object, by identity

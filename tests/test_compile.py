@@ -1973,3 +1973,138 @@ def test_a_critics_weights_clipped_outside_the_compiled_step_are_clipped_as_eage
         assert largest <= clip, f"call {i + 1}: weights within [-{clip}, {clip}] expected, largest {largest:.3g}"
         _same_parameters(env_e, env_c, i + 1)
     assert step.replays == 4 and step.fallback_reason is None
+
+
+class _Counted:
+    """A trainer-like object the loop counts steps on; the step reads only its model and optimizer."""
+
+    def __init__(self, env):
+        self.model, self.opt, self.steps = env["model"], env["opt"], 0
+
+
+def test_a_trainer_given_as_an_argument_whose_unread_counter_the_loop_bumps_still_replays():
+    """step(trainer, x, y) reads trainer.model and trainer.opt; the loop does trainer.steps += 1 after each call, an
+    attribute the step never reads. Every attribute of an argument object is guarded by identity, so each replay
+    finds the int replaced, traces again, and after three such records its signature runs eagerly for good, saying
+    "an attribute it reads" changes: an ordinary loop that replayed before guarding argument objects."""
+    def make():
+        env, _ = case()
+        trainer = _Counted(env)
+
+        def train_step(tr, x, y):
+            tr.opt.zero_grad()
+            loss = F.cross_entropy(tr.model(bp.Tensor(x)), y)
+            loss.backward()
+            tr.opt.step()
+            return loss
+
+        return env, trainer, train_step
+
+    (env_e, trainer_e, eager), (env_c, trainer_c, step_fn) = make(), make()
+    step = bp.compile(step_fn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bp.CompileWarning)
+        for i in range(6):
+            eager(trainer_e, CASE_X[i], CASE_Y[i])
+            step(trainer_c, CASE_X[i], CASE_Y[i])
+            trainer_e.steps += 1
+            trainer_c.steps += 1
+            _same_parameters(env_e, env_c, i + 1)
+    assert step.replays == 4, (
+        f"calls 3 to 6 replayed expected (the step never reads trainer.steps); {step.replays} replays, "
+        f"{step.traces} traces, {step.eager_calls} eager calls: {step.fallback_reason}")
+
+
+def _scaled_step(env, scale_of):
+    def train_step(x, y):
+        env["opt"].zero_grad()
+        loss = F.cross_entropy(env["model"](bp.Tensor(x)), y) * scale_of()
+        loss.backward()
+        env["opt"].step()
+        return loss
+
+    return train_step
+
+
+def test_a_global_decayed_for_a_few_two_batch_epochs_replays_once_it_settles():
+    """A loss scale in a global halved once per epoch for four epochs of two batches, then constant: each record
+    goes stale on the call after its check, three in a row, and the signature then runs eagerly for good (saying
+    the global "changes on every call"), though from epoch 5 on nothing changes; it replayed before the count."""
+    scale = {"now": 1.0}
+    env_e, _ = case()
+    env_c, _ = case()
+    eager = _scaled_step(env_e, lambda: scale["now"])
+    step = bp.compile(_scaled_step(env_c, lambda: SCALE[0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bp.CompileWarning)
+        for epoch in range(10):
+            scale["now"] = SCALE[0] = 0.5 ** min(epoch, 4)
+            for b in range(2):
+                eager(CASE_X[b], CASE_Y[b])
+                step(CASE_X[b], CASE_Y[b])
+            _same_parameters(env_e, env_c, 2 * epoch + 2)
+    assert step.replays > 0, (
+        f"replays once the scale settles (epochs 5 to 10) expected; {step.replays} replays, {step.traces} traces, "
+        f"{step.eager_calls} eager calls: {step.fallback_reason}")
+
+
+SCALE = [1.0]
+
+
+def test_a_global_changed_between_the_first_two_calls_traces_again_and_then_replays():
+    """The docstring: a global the function names that changed traces again. Changed between the trace and the
+    second call's check, the check replays the record (with the first value) against eager (with the second), finds
+    the parameters differ and runs eagerly for good, blaming "something outside bpcore ops" though the global is
+    guarded, and though it stays constant from call 2 on."""
+    env_e, _ = case()
+    env_c, _ = case()
+    eager = _scaled_step(env_e, lambda: SCALE[0])
+    step = bp.compile(_scaled_step(env_c, lambda: SCALE2[0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bp.CompileWarning)
+        for i in range(6):
+            SCALE[0] = SCALE2[0] = 1.0 if i == 0 else 0.5
+            eager(CASE_X[i], CASE_Y[i])
+            step(CASE_X[i], CASE_Y[i])
+            _same_parameters(env_e, env_c, i + 1)
+    assert step.replays > 0, (
+        f"replays once the global settles (from call 2) expected; {step.replays} replays, {step.traces} traces, "
+        f"{step.eager_calls} eager calls: {step.fallback_reason}")
+
+
+SCALE2 = [1.0]
+
+
+def test_a_trainer_given_as_an_argument_whose_setting_is_set_again_to_an_equal_value_still_replays():
+    """step(trainer, x, y) reads trainer.scale, which the loop sets before every call from its config,
+    float(config["scale"]): the same value, a new float object each time. A global is compared by value (x is v or
+    x == v), an argument object's attributes only by identity, so every replay finds the setting "changed", traces
+    again, and after three records the signature runs eagerly for good, though the value never changed."""
+    config = {"scale": "0.5"}
+
+    def make():
+        env, _ = case()
+        trainer = _Counted(env)
+
+        def train_step(tr, x, y):
+            tr.opt.zero_grad()
+            loss = F.cross_entropy(tr.model(bp.Tensor(x)), y) * tr.scale
+            loss.backward()
+            tr.opt.step()
+            return loss
+
+        return env, trainer, train_step
+
+    (env_e, trainer_e, eager), (env_c, trainer_c, step_fn) = make(), make()
+    step = bp.compile(step_fn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bp.CompileWarning)
+        for i in range(6):
+            trainer_e.scale = float(config["scale"])
+            trainer_c.scale = float(config["scale"])
+            eager(trainer_e, CASE_X[i], CASE_Y[i])
+            step(trainer_c, CASE_X[i], CASE_Y[i])
+            _same_parameters(env_e, env_c, i + 1)
+    assert step.replays == 4, (
+        f"calls 3 to 6 replayed expected (trainer.scale is 0.5 on every call); {step.replays} replays, "
+        f"{step.traces} traces, {step.eager_calls} eager calls: {step.fallback_reason}")
