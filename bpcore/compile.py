@@ -1237,7 +1237,8 @@ class _FunctionState:
         named = _code_names(getattr(fn, "__func__", fn))
         for value in arguments:  # a trainer or config given as an argument: the attributes the step names
             if type(value) not in _PLAIN and not isinstance(value, np.ndarray | Tensor) and _learners_object(value):
-                read = [k for k in vars(value) if k in named]
+                names = self._method_names(value, named)
+                read = [k for k in vars(value) if k in names]
                 self.objects.setdefault(id(value), (value, tuple(read), tuple(vars(value)[k] for k in read), False))
         self._visit(getattr(fn, "__func__", fn), set(), depth=3)
         self.start = self.now()
@@ -1268,6 +1269,24 @@ class _FunctionState:
         self.objects[id(value)] = (value, tuple(attributes), tuple(attributes.values()), True)
         if fn is not None:
             self._visit(fn, seen, depth)
+
+    def _method_names(self, value, names: set, depth: int = 3) -> set:
+        """``names`` and the names used by the methods and properties of ``value``'s class among them, a few
+        calls deep (trainer.loss(x) reading self.scale); those methods' globals are visited too."""
+        names, seen = set(names), set()
+        for _ in range(depth):
+            more = set()
+            for name in names:
+                method = getattr(type(value), name, None)
+                method = method.fget if isinstance(method, property) else method
+                if isinstance(method, types.FunctionType) and id(method) not in seen:
+                    seen.add(id(method))
+                    more |= _code_names(method)
+                    self._visit(method, set(), 1)
+            if more <= names:
+                break
+            names |= more
+        return names
 
     def _methods(self, value, code, seen: set, depth: int) -> None:
         """``value`` read by a function of ``code``: a learner's object is checked, with the methods named."""

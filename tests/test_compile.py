@@ -2108,3 +2108,36 @@ def test_a_trainer_given_as_an_argument_whose_setting_is_set_again_to_an_equal_v
     assert step.replays == 4, (
         f"calls 3 to 6 replayed expected (trainer.scale is 0.5 on every call); {step.replays} replays, "
         f"{step.traces} traces, {step.eager_calls} eager calls: {step.fallback_reason}")
+
+
+class _Scaled:
+    """A trainer whose loss method reads a setting the step itself never names."""
+
+    def __init__(self):
+        bp.manual_seed(0)
+        self.model = bp.nn.Linear(4, 3)
+        self.opt = bp.optim.SGD(self.model.parameters(), lr=0.1)
+        self.scale, self.steps = 1.0, 0
+
+    def loss(self, x, y):
+        return F.cross_entropy(self.model(bp.Tensor(x)), y) * self.scale
+
+
+def test_a_setting_read_by_a_method_of_a_trainer_given_as_an_argument_is_not_frozen():
+    def train_step(tr, x, y):
+        tr.opt.zero_grad()
+        loss = tr.loss(x, y)
+        loss.backward()
+        tr.opt.step()
+        return loss
+
+    trainer_e, trainer_c = _Scaled(), _Scaled()
+    step = bp.compile(train_step)
+    for i in range(6):
+        if i == 3:
+            trainer_e.scale = trainer_c.scale = 10.0  # read through trainer.loss, not named in the step
+        trainer_e.steps += 1  # named nowhere: no retrace for it
+        trainer_c.steps += 1
+        loss_e, loss_c = train_step(trainer_e, CASE_X[i], CASE_Y[i]), step(trainer_c, CASE_X[i], CASE_Y[i])
+        assert same(loss_e.data, loss_c.data), f"call {i + 1}: the loss differs from eager"
+    assert (step.traces, step.replays) == (4, 2)
