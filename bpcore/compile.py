@@ -50,8 +50,11 @@ are replayed as calls, like the optimizer.
 The attributes of a learner's own objects that the function names (``self`` of a bound method
 such as ``trainer.train_step``, a trainer or config in its globals or closure) are checked too (plain
 values by value, others by identity), and so are those a trainer or config given as an argument has
-under a name the function's code uses. A record that goes stale before it has replayed once says so
-in a warning (once): something it takes as given may be changing on every call.
+under a name the function's code (or its helpers, or the methods of it they name) uses; all of them
+if the code uses ``getattr`` or ``vars``. A value it reads that changed between the first two calls
+starts the record again. A record that goes stale before it has replayed once says so in a warning
+(once); three in a row, and the signature runs eagerly for 4, then 8, 16... calls before it traces
+again.
 
 What it cannot see, as with ``jax.jit`` and ``torch.jit.trace``: values read through ``.data``
 or numpy, and Python state the function reaches only deeper through objects (an attribute of an
@@ -238,6 +241,11 @@ _STALE_UNUSED = ("its record went stale before it could replay once, so it trace
                  "module's mode, a parameter replaced) and it never replays")
 
 
+_WAITING = ("its records went stale before they could replay, three times or more in a row (something it takes as "
+            "given changes between calls: a global or an attribute it reads, a module's mode, a parameter replaced): "
+            "it runs eagerly for a while (4, 8, 16... calls), then traces again")
+
+
 class CompiledFunction:
     """What :func:`compile` returns. Call it like the function it wraps.
 
@@ -264,6 +272,8 @@ class CompiledFunction:
         self._quick: dict[tuple, Callable] = {}  # positional tensors and arrays only: a cheaper key
         self._last: Callable | None = None  # of those, the replay that ran last (tried first, without a key)
         self._warned: set[str] = set()
+        self._stale_counts: dict[tuple, int] = {}  # signature -> its records gone stale unused, in a row
+        self._waiting: dict[tuple, int] = {}  # signature -> eager calls left before it is traced again
         self.fallback_reason: str | None = None
         self.source: str | None = None
         self.traces = self.replays = self.eager_calls = 0
@@ -308,6 +318,9 @@ class CompiledFunction:
             tuple(_signature_part(a, arrays, objects) for a in args),
             tuple((k, _signature_part(v, arrays, objects)) for k, v in kwargs.items()),
         )
+        if self._waiting.get(key):  # its records kept going stale unused: eager for a while, then again
+            self._waiting[key] -= 1
+            return self._eager(_WAITING, args, kwargs)
         entry = self._entries.get(key)
         if entry is not None and entry.replay is not None:
             try:
@@ -328,7 +341,7 @@ class CompiledFunction:
                     "values of plain arguments), so new ones run eagerly: pass a number that changes on every "
                     "call as an array or set it on the optimizer (param_groups), and targets as an array, "
                     "not a list", args, kwargs)
-            entry = self._entries[key] = _Entry(objects)
+            entry = self._entries[key] = _Entry(objects, key)
         return self._trace(entry, args, kwargs, arrays)
 
     def _forget(self, replay) -> None:
@@ -336,8 +349,7 @@ class CompiledFunction:
         that goes stale before it has replayed once says so, once (something it takes as given may change on
         every call, so that it never replays)."""
         for key in [k for k, e in self._entries.items() if e.replay is replay]:
-            if self.replays == self._entries.pop(key).trusted_at:
-                self._note(_STALE_UNUSED)
+            self._unused(key, self.replays == self._entries.pop(key).trusted_at)
         for key in [k for k, r in self._quick.items() if r is replay]:
             del self._quick[key]
         if self._last is replay:
@@ -349,6 +361,14 @@ class CompiledFunction:
         self.fallback_reason = reason
         self._note(reason)
         return self._fn(*args, **kwargs)
+
+    def _unused(self, key: tuple, unused: bool) -> None:
+        """A record of ``key`` went stale (or started again) before it replayed once (``unused``), or after."""
+        count = self._stale_counts[key] = self._stale_counts.get(key, 0) + 1 if unused else 0
+        if unused:
+            self._note(_STALE_UNUSED)
+        if count >= 3:  # tracing on every call costs several eager calls each: wait 4, 8, 16... calls
+            self._waiting[key] = 2 ** (count - 1)
 
     def _note(self, reason: str) -> None:
         if reason not in self._warned:  # one warning per reason
@@ -379,9 +399,9 @@ class CompiledFunction:
             changed = _changed_arguments(arrays, values, record.leaves)
             if changed:
                 raise _Fallback(changed)
-            if checking and tracer.function_state.start != entry.record.reads_after:
+            if checking and tracer.function_state.start_reads != entry.record.reads_after:
                 checking = False  # a global or closure value it reads changed between the calls: start again
-                self._note(_STALE_UNUSED)
+                self._unused(entry.key, True)
             if not checking:
                 entry.record = record
                 entry.first_values = values
@@ -443,15 +463,16 @@ class _Entry:
     """One signature: its record, and either the trusted replay (a function of the argument arrays) or the
     reason to stay eager."""
 
-    __slots__ = ("eager_reason", "first_values", "objects", "record", "replay", "trusted_at")
+    __slots__ = ("eager_reason", "first_values", "key", "objects", "record", "replay", "trusted_at")
 
-    def __init__(self, objects: list):
+    def __init__(self, objects: list, key: tuple = ()):
         self.objects = objects  # keeps the objects the key names by id alive
         self.record: _Record | None = None
         self.first_values: list[np.ndarray] = []  # the argument arrays of the recorded call, as it was called
         self.replay: Callable | None = None
         self.eager_reason: str | None = None
         self.trusted_at = -1  # the count of replays when its replay was trusted
+        self.key = key
 
 
 # ----------------------------------------------------------------------------- recording
@@ -735,7 +756,7 @@ class _Record:
         self._tracer = tracer
         self.tensor_inputs = [isinstance(a, Tensor) for a in tracer.inputs]
         self.viewed_arguments = tuple(sorted(tracer.viewed))
-        self.reads_after = tracer.function_state.now()  # the globals and closure values it reads, as it left them
+        self.reads_after = tracer.function_state.reads()  # the values it reads, as it left them
         body = []
         for n, event in enumerate(tracer.events):
             if event[0] == "op":
@@ -1166,17 +1187,19 @@ class _Record:
 
 
 _PLAIN = (bool, int, float, complex, str, type(None))
+_MISSING = object()
 _SMALL = (dict, list, tuple)
 _LIBRARIES = ("bpcore", "numpy")  # their functions read no learner state that the record could miss
 
 
 def _code_names(fn) -> set[str]:
-    """The attribute and global names a function's code (and the code defined inside it) uses."""
+    """The attribute and global names, and the strings, a function's code (and the code defined inside it) uses."""
     names, codes = set(), [getattr(fn, "__code__", None)]
     while codes:
         code = codes.pop()
         if code is not None:
             names.update(code.co_names)
+            names.update(c for c in code.co_consts if isinstance(c, str))
             codes.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
     return names
 
@@ -1227,6 +1250,7 @@ class _FunctionState:
     those of the learner's own functions it names (a loss helper reading a global)."""
 
     def __init__(self, fn, arguments: tuple = ()):
+        self.code_names: set[str] = set()  # the names and strings the visited code uses
         self.cells: list = []
         self.names: list[tuple[dict, str]] = []  # (the globals of a function, a name it reads there)
         self._named: set[tuple[int, str]] = set()
@@ -1234,15 +1258,22 @@ class _FunctionState:
         # whether those are all its attributes: else only those the step's code names)
         if isinstance(fn, types.MethodType):  # trainer.train_step: what it reads through self
             self._object(fn.__self__, fn.__func__, set(), 0)
-        named = _code_names(getattr(fn, "__func__", fn))
-        for value in arguments:  # a trainer or config given as an argument: the attributes the step names
-            if type(value) not in _PLAIN and not isinstance(value, np.ndarray | Tensor) and _learners_object(value):
-                names = self._method_names(value, named)
-                read = [k for k in vars(value) if k in names]
-                self.objects.setdefault(id(value), (value, tuple(read), tuple(vars(value)[k] for k in read), False))
         self._visit(getattr(fn, "__func__", fn), set(), depth=3)
+        for value in arguments:  # a trainer or config given as an argument: the attributes the step can reach by
+            # name (its code, its helpers', the methods and properties of it they name; all, given getattr or vars)
+            if type(value) not in _PLAIN and not isinstance(value, np.ndarray | Tensor) and _learners_object(value):
+                names = self._method_names(value, self.code_names | _code_names(getattr(fn, "__func__", fn)))
+                whole = not names.isdisjoint(("getattr", "vars", "__dict__", "hasattr"))
+                read = list(vars(value)) if whole else [k for k in vars(value) if k in names]
+                self.objects.setdefault(id(value), (value, tuple(read), tuple(vars(value)[k] for k in read), whole))
         self.start = self.now()
         self.start_contents = self.contents()
+        self.start_reads = self.reads()
+
+    def reads(self) -> list:
+        """The values read, as now: globals and closure values, and the guarded attributes of objects."""
+        return [self.now(), *((id(o), tuple((k, _fingerprint(o.__dict__.get(k, _MISSING), 0)) for k in keys))
+                              for o, keys, _, _ in self.objects.values())]
 
     def contents(self) -> list:
         """What a call may change in place in the Python state read: the lengths of lists, dicts and sets
@@ -1310,6 +1341,8 @@ class _FunctionState:
         while codes:  # the function and the functions defined inside it (made anew each call: their names only)
             c = codes.pop()
             codes.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+            self.code_names.update(c.co_names)
+            self.code_names.update(k for k in c.co_consts if isinstance(k, str))
             for name in c.co_names:
                 if name in scope and (id(scope), name) not in self._named:
                     self._named.add((id(scope), name))
@@ -1333,14 +1366,19 @@ class _FunctionState:
         sources = [(f"{constant(c, 'K')}.cell_contents", c.cell_contents) if _filled(c) else
                    (f"_cell({constant(c, 'K')})", None) for c in self.cells]
         sources += [(f"{constant(scope, 'S')}[{name!r}]", scope.get(name)) for scope, name in self.names]
-        for value, keys, values, whole in self.objects.values():
+        for value, keys, _, whole in self.objects.values():  # (as the traced call left them: the second call
+            # starts from there, or traces anew)
+            if not all(k in value.__dict__ for k in keys):
+                terms.append("False")  # an attribute deleted during the call: never replay this record
+                continue
             same = [f"len(d := {constant(value)}.__dict__) == {len(keys)}" if whole else f"(d := {constant(value)}"
                     ".__dict__)"]
-            for k, v in zip(keys, values, strict=True):  # plain values by value (a setting set again, equal)
+            for k in keys:  # plain values by value (a setting set again, equal)
+                v = value.__dict__[k]
                 same.append(f"type(x := d[{k!r}]) is {constant(type(v))} and (x is {constant(v)} or x == "
                             f"{constant(v)})" if type(v) in _PLAIN else f"d[{k!r}] is {constant(v)}")
             terms.append(" and ".join(same))
-        for (code, value), start in zip(sources, self.start, strict=True):
+        for (code, value), start in zip(sources, self.now(), strict=True):
             if type(start) is int:  # an object, by identity
                 terms.append(f"{code} is {constant(value)}" if id(value) == start else f"id({code}) == {start}")
             elif len(start) == 2 and start[0] in _PLAIN:  # a plain value: the same type, an equal value

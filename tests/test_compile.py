@@ -2110,7 +2110,203 @@ def test_a_trainer_given_as_an_argument_whose_setting_is_set_again_to_an_equal_v
         f"{step.traces} traces, {step.eager_calls} eager calls: {step.fallback_reason}")
 
 
-class _Scaled:
+class _MethodScaled(_Counted):
+    """The loss scale is read by a method of the trainer (self.scale), not by the step's own code."""
+
+    def scaled(self, loss):
+        return loss * self.scale
+
+
+class _PropertyScaled(_Counted):
+    """trainer.scale is a property over trainer._scale."""
+
+    @property
+    def scale(self):
+        return self._scale
+
+    @scale.setter
+    def scale(self, value):
+        self._scale = value
+
+
+def _scaled_by_helper(tr, loss):
+    return loss * tr.scale
+
+
+def _trainer_steps():
+    """The same step four ways, each reading trainer.scale other than by an attribute name in its own code."""
+    def by_method(tr, x, y):
+        tr.opt.zero_grad()
+        loss = tr.scaled(F.cross_entropy(tr.model(bp.Tensor(x)), y))
+        loss.backward()
+        tr.opt.step()
+        return loss
+
+    setting = "scale"  # the name of the setting, as a loop driven by a config holds it
+
+    def by_getattr(tr, x, y):
+        tr.opt.zero_grad()
+        loss = F.cross_entropy(tr.model(bp.Tensor(x)), y) * getattr(tr, setting)
+        loss.backward()
+        tr.opt.step()
+        return loss
+
+    def by_property(tr, x, y):  # names .scale, but what changes is tr.__dict__["_scale"]
+        tr.opt.zero_grad()
+        loss = F.cross_entropy(tr.model(bp.Tensor(x)), y) * tr.scale
+        loss.backward()
+        tr.opt.step()
+        return loss
+
+    def by_helper(tr, x, y):  # a global helper function of the step reads tr.scale
+        tr.opt.zero_grad()
+        loss = _scaled_by_helper(tr, F.cross_entropy(tr.model(bp.Tensor(x)), y))
+        loss.backward()
+        tr.opt.step()
+        return loss
+
+    return {"method-reads-self": (_MethodScaled, by_method), "getattr-string": (_Counted, by_getattr),
+            "property": (_PropertyScaled, by_property), "helper-function": (_Counted, by_helper)}
+
+
+@pytest.mark.parametrize("how", ["method-reads-self", "getattr-string", "property", "helper-function"])
+def test_a_trainer_argument_setting_the_step_reaches_other_than_by_its_own_name_is_still_guarded(how):
+    """step(trainer, x, y) scales the loss by trainer.scale read through a method of the trainer
+    (trainer.scaled(loss) reading self.scale), through getattr(trainer, setting) with setting = "scale", through
+    a property over trainer._scale, or through a helper function of the step. The loop quarters the scale before
+    call 4, after replays began. An argument object is guarded only on the attributes the step's own code names,
+    and none of these names the attribute that holds the value, so calls 4 to 6 replay with the old scale: a
+    silently wrong loss and parameters (when every attribute of an argument object was guarded, it traced again)."""
+    def make():
+        env, _ = case()
+        cls, train_step = _trainer_steps()[how]
+        trainer = cls(env)
+        trainer.scale = 1.0
+        return env, trainer, train_step
+
+    (env_e, trainer_e, eager), (env_c, trainer_c, step_fn) = make(), make()
+    step = bp.compile(step_fn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bp.CompileWarning)
+        for i in range(6):
+            if i == 3:
+                trainer_e.scale = trainer_c.scale = 0.25
+            le = eager(trainer_e, CASE_X[i], CASE_Y[i])
+            lc = step(trainer_c, CASE_X[i], CASE_Y[i])
+            assert np.array_equal(le.data, lc.data), (
+                f"call {i + 1}: eager's loss {le.data} expected, compiled returned {lc.data} "
+                f"({step.replays} replays, {step.traces} traces)")
+            _same_parameters(env_e, env_c, i + 1)
+
+
+class _SelfScaled(_Counted):
+    def train_step(self, x, y):
+        self.opt.zero_grad()
+        loss = F.cross_entropy(self.model(bp.Tensor(x)), y) * self.scale
+        loss.backward()
+        self.opt.step()
+        return loss
+
+
+def _argument_scaled_step(tr, x, y):
+    tr.opt.zero_grad()
+    loss = F.cross_entropy(tr.model(bp.Tensor(x)), y) * tr.scale
+    loss.backward()
+    tr.opt.step()
+    return loss
+
+
+@pytest.mark.parametrize("how", ["bound-method-self", "argument"])
+def test_a_trainer_attribute_changed_between_the_first_two_calls_traces_again_and_then_replays(how):
+    """As for a global: trainer.scale (self.scale of trainer.train_step, or tr.scale of a trainer given as an
+    argument) is guarded, and set to 0.5 after call 1, then constant. A global changed so starts the record again;
+    this attribute does not (the restart compares only globals and closure values), so the check replays the
+    record (scale 1.0) against eager (0.5), finds the parameters differ and runs eagerly for good, blaming
+    "something outside bpcore ops" though the attribute is guarded before every replay."""
+    def make():
+        env, _ = case()
+        trainer = _SelfScaled(env)
+        trainer.scale = 1.0
+        if how == "argument":
+            return env, trainer, _argument_scaled_step, (trainer,)
+        return env, trainer, trainer.train_step, ()
+
+    (env_e, trainer_e, eager, args_e), (env_c, trainer_c, step_fn, args_c) = make(), make()
+    step = bp.compile(step_fn)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bp.CompileWarning)
+        for i in range(6):
+            trainer_e.scale = trainer_c.scale = 1.0 if i == 0 else 0.5
+            eager(*args_e, CASE_X[i], CASE_Y[i])
+            step(*args_c, CASE_X[i], CASE_Y[i])
+            _same_parameters(env_e, env_c, i + 1)
+    assert step.replays > 0, (
+        f"replays once trainer.scale settles (from call 2) expected; {step.replays} replays, {step.traces} traces, "
+        f"{step.eager_calls} eager calls: {step.fallback_reason}")
+
+
+LR_NOW = [1.0]
+
+
+def test_a_global_the_loop_changes_before_every_call_does_not_trace_every_call_silently():
+    """A per-call schedule in a global (LR_NOW[0] = 1 / (1 + i) before each call): no record can replay. Since a
+    record that goes stale before replaying only warns, and a global changed between the first two calls starts
+    the record again, every call is traced (each trace costs an eager call plus recording and writing the replay:
+    about 16 times an eager call here) for as long as the loop runs, and fallback_reason stays None: nothing but
+    one early warning says the step never replays. Expected: it settles on eager calls, saying why."""
+    env_e, _ = case()
+    env_c, _ = case()
+    eager = _scaled_step(env_e, lambda: LR_NOW[0])
+    step = bp.compile(_scaled_step(env_c, lambda: LR_NOW[0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bp.CompileWarning)
+        for i in range(30):
+            LR_NOW[0] = 1.0 / (1 + i)
+            eager(CASE_X[i % 6], CASE_Y[i % 6])
+            step(CASE_X[i % 6], CASE_Y[i % 6])
+            _same_parameters(env_e, env_c, i + 1)
+    assert step.traces < 10 and step.fallback_reason is not None, (
+        f"a few traces, then eager calls with a fallback_reason expected; {step.replays} replays, {step.traces} "
+        f"traces, {step.eager_calls} eager calls, fallback_reason {step.fallback_reason!r}")
+
+
+STARTED = None
+
+
+def test_a_step_that_sets_a_global_once_on_its_first_call_replays_from_call_3():
+    """A step sets a global it names once, on its first call (global STARTED; if STARTED is None: STARTED = ...),
+    a flag no op depends on. The record of call 1 guards the global as call 1 found it (None), though the check on
+    call 2 ran from the value call 1 left (and reads_after holds it), so call 3 finds it "changed", traces again,
+    and the record is checked again on call 4: 4 traces where the `replayed` fixture allows 2."""
+    global STARTED
+    STARTED = None
+    env_e, eager = case()
+    env_c, _ = case()
+    model, opt = env_c["model"], env_c["opt"]
+
+    def train_step(x, y):
+        global STARTED
+        if STARTED is None:
+            STARTED = "started"
+        opt.zero_grad()
+        loss = F.cross_entropy(model(bp.Tensor(x)), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    step = bp.compile(train_step)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bp.CompileWarning)
+        for i in range(8):
+            eager(CASE_X[i % 6], CASE_Y[i % 6])
+            step(CASE_X[i % 6], CASE_Y[i % 6])
+            _same_parameters(env_e, env_c, i + 1)
+    assert step.traces == 2 and step.replays == 6, (
+        f"calls 3 to 8 replayed expected; {step.replays} replays, {step.traces} traces, {step.eager_calls} eager "
+        f"calls: {step.fallback_reason}")
+
+
+class _LossScaled:
     """A trainer whose loss method reads a setting the step itself never names."""
 
     def __init__(self):
@@ -2131,7 +2327,7 @@ def test_a_setting_read_by_a_method_of_a_trainer_given_as_an_argument_is_not_fro
         tr.opt.step()
         return loss
 
-    trainer_e, trainer_c = _Scaled(), _Scaled()
+    trainer_e, trainer_c = _LossScaled(), _LossScaled()
     step = bp.compile(train_step)
     for i in range(6):
         if i == 3:
