@@ -51,7 +51,8 @@ The attributes of a learner's own objects that the function names (``self`` of a
 such as ``trainer.train_step``, a trainer or config in its globals or closure) are checked too (plain
 values by value, others by identity), and so are those a trainer or config given as an argument has
 under a name the function's code (or its helpers, or the methods of it they name) uses; all of them
-if the code uses ``getattr`` or ``vars``. A value it reads that changed between the first two calls
+if the code uses ``getattr``, ``hasattr``, ``vars`` or ``__dict__`` (one whose class has
+``__slots__`` cannot be checked: the step runs eagerly). A value it reads that changed between the first two calls
 starts the record again. A record that goes stale before it has replayed once says so in a warning
 (once); three in a row, and the signature runs eagerly for 4, then 8, 16... calls before it traces
 again.
@@ -399,6 +400,9 @@ class CompiledFunction:
             changed = _changed_arguments(arrays, values, record.leaves)
             if changed:
                 raise _Fallback(changed)
+            if tracer.function_state.unguarded:
+                raise _Fallback(f"a {tracer.function_state.unguarded} given as an argument has no __dict__ (its class "
+                                "uses __slots__), so what the step reads of it cannot be checked before a replay")
             if checking and tracer.function_state.start_reads != entry.record.reads_after:
                 checking = False  # a global or closure value it reads changed between the calls: start again
                 self._unused(entry.key, True)
@@ -1208,9 +1212,12 @@ def _learners_object(value) -> bool:
     """An object of the learner's own class, with attributes (not a module, an optimizer or a scheduler:
     checked, or replayed by call, as they are; not a class, function or Python module)."""
     return not isinstance(value, type | types.ModuleType | types.FunctionType) and \
-        isinstance(getattr(value, "__dict__", None), dict) and not any(
-            (getattr(k, "__module__", None) or "").split(".")[0] in (*_LIBRARIES, "builtins")
-            for k in type(value).__mro__[:-1])
+        isinstance(getattr(value, "__dict__", None), dict) and _learners_class(type(value))
+
+
+def _learners_class(cls: type) -> bool:
+    return not any((getattr(k, "__module__", None) or "").split(".")[0] in (*_LIBRARIES, "builtins")
+                   for k in cls.__mro__[:-1])
 
 
 def _fingerprint(value, depth: int = 1):
@@ -1259,9 +1266,14 @@ class _FunctionState:
         if isinstance(fn, types.MethodType):  # trainer.train_step: what it reads through self
             self._object(fn.__self__, fn.__func__, set(), 0)
         self._visit(getattr(fn, "__func__", fn), set(), depth=3)
+        self.unguarded: str | None = None  # an object given as an argument whose attributes cannot be checked
         for value in arguments:  # a trainer or config given as an argument: the attributes the step can reach by
             # name (its code, its helpers', the methods and properties of it they name; all, given getattr or vars)
-            if type(value) not in _PLAIN and not isinstance(value, np.ndarray | Tensor) and _learners_object(value):
+            if type(value) in _PLAIN or isinstance(value, np.ndarray | Tensor | tuple | list | dict):
+                continue
+            if not isinstance(getattr(value, "__dict__", None), dict) and _learners_class(type(value)):
+                self.unguarded = type(value).__name__
+            elif _learners_object(value):
                 names = self._method_names(value, self.code_names | _code_names(getattr(fn, "__func__", fn)))
                 whole = not names.isdisjoint(("getattr", "vars", "__dict__", "hasattr"))
                 read = list(vars(value)) if whole else [k for k in vars(value) if k in names]
@@ -1360,8 +1372,8 @@ class _FunctionState:
             self._methods(value, code, seen, depth)
 
     def guard_terms(self, constant: Callable) -> list[str]:
-        """Conditions, in code, that hold while each value read is as it was at the start of the traced call
-        (what ``now() == start`` says, without building the list); ``constant(value)`` names a value."""
+        """Conditions, in code, that hold while each value read is as the traced call left it (the second
+        call's check starts from there, or the record starts again); ``constant(value)`` names a value."""
         terms = []
         sources = [(f"{constant(c, 'K')}.cell_contents", c.cell_contents) if _filled(c) else
                    (f"_cell({constant(c, 'K')})", None) for c in self.cells]
@@ -1373,10 +1385,15 @@ class _FunctionState:
                 continue
             same = [f"len(d := {constant(value)}.__dict__) == {len(keys)}" if whole else f"(d := {constant(value)}"
                     ".__dict__)"]
-            for k in keys:  # plain values by value (a setting set again, equal)
-                v = value.__dict__[k]
-                same.append(f"type(x := d[{k!r}]) is {constant(type(v))} and (x is {constant(v)} or x == "
-                            f"{constant(v)})" if type(v) in _PLAIN else f"d[{k!r}] is {constant(v)}")
+            for k in keys:  # plain values by value (a setting set again, equal); for an object given as an argument,
+                v = value.__dict__[k]  # the small lists and dicts the step names by their items (tr.scale[0] = 0.5)
+                if type(v) in _PLAIN:
+                    same.append(f"type(x := d[{k!r}]) is {constant(type(v))} and (x is {constant(v)} or x == "
+                                f"{constant(v)})")
+                elif type(v) in _SMALL and not whole:
+                    same.append(f"_fingerprint(d[{k!r}]) == {constant(_fingerprint(v))}")
+                else:
+                    same.append(f"d[{k!r}] is {constant(v)}")
             terms.append(" and ".join(same))
         for (code, value), start in zip(sources, self.now(), strict=True):
             if type(start) is int:  # an object, by identity

@@ -2337,3 +2337,62 @@ def test_a_setting_read_by_a_method_of_a_trainer_given_as_an_argument_is_not_fro
         loss_e, loss_c = train_step(trainer_e, CASE_X[i], CASE_Y[i]), step(trainer_c, CASE_X[i], CASE_Y[i])
         assert same(loss_e.data, loss_c.data), f"call {i + 1}: the loss differs from eager"
     assert (step.traces, step.replays) == (4, 2)
+
+
+class _SlotsTrainer:
+    """A trainer with __slots__ (no __dict__), as a small dataclass(slots=True) config would be."""
+
+    __slots__ = ("model", "opt", "scale")
+
+    def __init__(self, env):
+        self.model, self.opt, self.scale = env["model"], env["opt"], 1.0
+
+
+class _ListScaled(_Counted):
+    """trainer.scale is a one-item list the loop sets in place (trainer.scale[0] = 0.25), as LR_NOW[0] is."""
+
+
+def _item_scaled_step(tr, x, y):
+    tr.opt.zero_grad()
+    scale = tr.scale[0] if isinstance(tr.scale, list) else tr.scale
+    loss = F.cross_entropy(tr.model(bp.Tensor(x)), y) * scale
+    loss.backward()
+    tr.opt.step()
+    return loss
+
+
+@pytest.mark.parametrize("how", ["slots-class", "list-item"])
+def test_a_trainer_argument_setting_changed_after_replays_began_is_not_replayed_stale(how):
+    """step(trainer, x, y) scales the loss by trainer.scale, named in the step's own code; the loop quarters it
+    before call 5, after replays began. A trainer whose class has __slots__ has no __dict__, so it is not taken for
+    a learner's object and none of its attributes is guarded; a setting held as a one-item list set in place
+    (trainer.scale[0] = 0.25) is guarded by the list's identity only (a global list is guarded by its items). Both
+    replay the old scale from call 5 on: a silently wrong loss and parameters."""
+    def make():
+        env, _ = case()
+        if how == "slots-class":
+            return env, _SlotsTrainer(env)
+        trainer = _ListScaled(env)
+        trainer.scale = [1.0]
+        return env, trainer
+
+    def quarter(trainer):
+        if how == "slots-class":
+            trainer.scale = 0.25
+        else:
+            trainer.scale[0] = 0.25
+
+    (env_e, trainer_e), (env_c, trainer_c) = make(), make()
+    step = bp.compile(_item_scaled_step)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bp.CompileWarning)
+        for i in range(8):
+            if i == 4:
+                quarter(trainer_e)
+                quarter(trainer_c)
+            le = _item_scaled_step(trainer_e, CASE_X[i % 6], CASE_Y[i % 6])
+            lc = step(trainer_c, CASE_X[i % 6], CASE_Y[i % 6])
+            assert np.array_equal(le.data, lc.data), (
+                f"call {i + 1}: eager's loss {le.data} expected, compiled returned {lc.data} "
+                f"({step.replays} replays, {step.traces} traces)")
+            _same_parameters(env_e, env_c, i + 1)
